@@ -1,0 +1,462 @@
+//! [`DeliveryTask`]: one event for one target; [`DeliveryAttempt`]: the record of
+//! one HTTP try at it.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use prost::Message;
+
+use crate::event::Event;
+use crate::{DecodeError, wire};
+
+/// The body shape a receiver gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PayloadFormat {
+    /// `{"event_id","event_type","api_version","timestamp","data","retry_count"}`
+    #[default]
+    Envelope,
+    /// `{"eventId","eventType","apiVersion","createdAt","data"}`
+    EnvelopeCamel,
+    /// The event's `data` alone.
+    Data,
+}
+
+impl PayloadFormat {
+    /// Parses a format name; the empty string means the default.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "" | "envelope" => Ok(PayloadFormat::Envelope),
+            "envelope_camel" => Ok(PayloadFormat::EnvelopeCamel),
+            "data" => Ok(PayloadFormat::Data),
+            other => Err(format!(
+                "`{other}` is not one of `envelope`, `envelope_camel`, `data`"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayloadFormat::Envelope => "envelope",
+            PayloadFormat::EnvelopeCamel => "envelope_camel",
+            PayloadFormat::Data => "data",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trigger {
+    /// Fan-out or a scheduled retry.
+    #[default]
+    Auto,
+    /// Asked for through the API.
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Auto => "auto",
+            Trigger::Manual => "manual",
+        }
+    }
+
+    fn to_wire(self) -> i32 {
+        match self {
+            Trigger::Auto => wire::Trigger::Auto as i32,
+            Trigger::Manual => wire::Trigger::Manual as i32,
+        }
+    }
+
+    fn from_wire(value: i32) -> Self {
+        match wire::Trigger::try_from(value) {
+            Ok(wire::Trigger::Manual) => Trigger::Manual,
+            _ => Trigger::Auto,
+        }
+    }
+}
+
+/// Where a per-job callback goes; such deliveries have no registered endpoint.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CallbackTarget {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub payload_format: PayloadFormat,
+}
+
+/// One event to deliver to one target, published to `deliveries.<tenant>.<endpoint_id>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryTask {
+    pub delivery_id: String,
+    pub endpoint_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub event: Event,
+    pub trigger: Trigger,
+    pub callback: Option<CallbackTarget>,
+    /// W3C trace context of the event's trace.
+    pub traceparent: Option<String>,
+}
+
+impl DeliveryTask {
+    pub fn subject(&self) -> String {
+        format!("deliveries.{}.{}", self.event.tenant, self.endpoint_id)
+    }
+
+    /// The JetStream message id: a task published twice is stored once.
+    pub fn message_id(&self) -> String {
+        format!(
+            "{}:{}:{}{}",
+            self.event.event_id,
+            self.endpoint_id,
+            self.attempt,
+            match self.trigger {
+                Trigger::Auto => "",
+                Trigger::Manual => ":manual",
+            }
+        )
+    }
+
+    fn to_wire(&self) -> wire::DeliveryTask {
+        wire::DeliveryTask {
+            delivery_id: self.delivery_id.clone(),
+            endpoint_id: self.endpoint_id.clone(),
+            attempt: self.attempt,
+            event: Some(self.event.to_wire()),
+            trigger: self.trigger.to_wire(),
+            callback: self.callback.as_ref().map(|c| wire::CallbackTarget {
+                url: c.url.clone(),
+                headers: c.headers.clone().into_iter().collect(),
+                payload_format: c.payload_format.as_str().to_owned(),
+            }),
+            traceparent: self.traceparent.clone().unwrap_or_default(),
+        }
+    }
+
+    pub fn encode(&self) -> Bytes {
+        Bytes::from(self.to_wire().encode_to_vec())
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        DeliveryTask::try_from(wire::DeliveryTask::decode(bytes)?)
+    }
+}
+
+impl TryFrom<wire::DeliveryTask> for DeliveryTask {
+    type Error = DecodeError;
+
+    fn try_from(task: wire::DeliveryTask) -> Result<Self, Self::Error> {
+        if task.delivery_id.is_empty() {
+            return Err(DecodeError::Missing {
+                field: "delivery_id",
+            });
+        }
+        if task.endpoint_id.is_empty() {
+            return Err(DecodeError::Missing {
+                field: "endpoint_id",
+            });
+        }
+        if task.attempt == 0 {
+            return Err(DecodeError::invalid("attempt", "starts at 1"));
+        }
+        let event = task.event.ok_or(DecodeError::Missing { field: "event" })?;
+        let callback = task
+            .callback
+            .map(|c| {
+                Ok::<_, DecodeError>(CallbackTarget {
+                    url: c.url,
+                    headers: c.headers.into_iter().collect(),
+                    payload_format: PayloadFormat::parse(&c.payload_format)
+                        .map_err(|r| DecodeError::invalid("callback.payload_format", r))?,
+                })
+            })
+            .transpose()?;
+        Ok(DeliveryTask {
+            delivery_id: task.delivery_id,
+            endpoint_id: task.endpoint_id,
+            attempt: task.attempt,
+            event: Event::try_from(event)?,
+            trigger: Trigger::from_wire(task.trigger),
+            callback,
+            traceparent: Some(task.traceparent).filter(|t| !t.is_empty()),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Succeeded,
+    /// Failed; may be retried.
+    Failed,
+    /// Failed and must not be retried (refused by policy, endpoint gone).
+    Refused,
+}
+
+impl AttemptOutcome {
+    /// The last token of the attempt's subject.
+    pub fn subject_token(self) -> &'static str {
+        match self {
+            AttemptOutcome::Succeeded => "succeeded",
+            AttemptOutcome::Failed | AttemptOutcome::Refused => "failed",
+        }
+    }
+}
+
+/// The record of one HTTP try, published to
+/// `outcomes.<tenant>.<endpoint_id>.<succeeded|failed>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAttempt {
+    pub task: DeliveryTask,
+    pub outcome: AttemptOutcome,
+    /// `None` when no HTTP response arrived.
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    /// Why it failed, in words fit for the customer.
+    pub error: Option<String>,
+    /// The first 4 KiB of the response body.
+    pub response_excerpt: String,
+    pub attempted_at_ms: i64,
+    /// From a `Retry-After` response header.
+    pub retry_after_secs: Option<u32>,
+}
+
+impl DeliveryAttempt {
+    pub fn subject(&self) -> String {
+        format!(
+            "outcomes.{}.{}.{}",
+            self.task.event.tenant,
+            self.task.endpoint_id,
+            self.outcome.subject_token()
+        )
+    }
+
+    /// The JetStream message id: one record per attempt.
+    pub fn message_id(&self) -> String {
+        format!("{}:outcome", self.task.message_id())
+    }
+
+    pub fn encode(&self) -> Bytes {
+        let task = &self.task;
+        let outcome = match self.outcome {
+            AttemptOutcome::Succeeded => wire::AttemptOutcome::Succeeded,
+            AttemptOutcome::Failed => wire::AttemptOutcome::Failed,
+            AttemptOutcome::Refused => wire::AttemptOutcome::Refused,
+        };
+        Bytes::from(
+            wire::DeliveryAttempt {
+                delivery_id: task.delivery_id.clone(),
+                endpoint_id: task.endpoint_id.clone(),
+                tenant: task.event.tenant.clone(),
+                event_id: task.event.event_id.clone(),
+                event_type: task.event.event_type.to_string(),
+                attempt: task.attempt,
+                outcome: outcome as i32,
+                status_code: self.status_code.map(u32::from).unwrap_or_default(),
+                duration_ms: self.duration_ms,
+                error: self.error.clone().unwrap_or_default(),
+                response_excerpt: self.response_excerpt.clone(),
+                attempted_at_ms: self.attempted_at_ms,
+                trigger: task.trigger.to_wire(),
+                task: Some(task.to_wire()),
+                retry_after_secs: self.retry_after_secs.unwrap_or_default(),
+                job_id: task.event.job_id.clone().unwrap_or_default(),
+            }
+            .encode_to_vec(),
+        )
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        DeliveryAttempt::try_from(wire::DeliveryAttempt::decode(bytes)?)
+    }
+}
+
+impl TryFrom<wire::DeliveryAttempt> for DeliveryAttempt {
+    type Error = DecodeError;
+
+    fn try_from(attempt: wire::DeliveryAttempt) -> Result<Self, Self::Error> {
+        let task = attempt.task.ok_or(DecodeError::Missing { field: "task" })?;
+        let outcome = match wire::AttemptOutcome::try_from(attempt.outcome) {
+            Ok(wire::AttemptOutcome::Succeeded) => AttemptOutcome::Succeeded,
+            Ok(wire::AttemptOutcome::Failed) => AttemptOutcome::Failed,
+            Ok(wire::AttemptOutcome::Refused) => AttemptOutcome::Refused,
+            _ => return Err(DecodeError::invalid("outcome", "unknown outcome")),
+        };
+        let status_code = match attempt.status_code {
+            0 => None,
+            code => Some(
+                u16::try_from(code)
+                    .map_err(|_| DecodeError::invalid("status_code", "too large"))?,
+            ),
+        };
+        Ok(DeliveryAttempt {
+            task: DeliveryTask::try_from(task)?,
+            outcome,
+            status_code,
+            duration_ms: attempt.duration_ms,
+            error: Some(attempt.error).filter(|e| !e.is_empty()),
+            response_excerpt: attempt.response_excerpt,
+            attempted_at_ms: attempt.attempted_at_ms,
+            retry_after_secs: Some(attempt.retry_after_secs).filter(|s| *s > 0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EventType;
+
+    #[test]
+    fn attempt_round_trips_with_its_task() {
+        let task = DeliveryTask {
+            delivery_id: "dlv_1".into(),
+            endpoint_id: "wh_1".into(),
+            attempt: 2,
+            event: Event {
+                event_id: "evt_1".into(),
+                tenant: "acme".into(),
+                event_type: EventType::parse("job.failed").unwrap(),
+                data: Bytes::from_static(b"{}"),
+                job_id: None,
+                timestamp_ms: 5,
+                accepted_at_ms: 6,
+                callback: None,
+            },
+            trigger: Trigger::Manual,
+            callback: None,
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+        };
+        assert_eq!(task.message_id(), "evt_1:wh_1:2:manual");
+        let attempt = DeliveryAttempt {
+            task,
+            outcome: AttemptOutcome::Failed,
+            status_code: Some(503),
+            duration_ms: 12,
+            error: Some("HTTP 503".into()),
+            response_excerpt: "busy".into(),
+            attempted_at_ms: 7,
+            retry_after_secs: Some(30),
+        };
+        assert_eq!(DeliveryAttempt::decode(&attempt.encode()).unwrap(), attempt);
+        assert_eq!(attempt.subject(), "outcomes.acme.wh_1.failed");
+    }
+}
+
+/// What the retry-scheduler decided after failed attempt `attempt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryDecision {
+    pub delivery_id: String,
+    pub tenant: String,
+    pub endpoint_id: String,
+    pub event_id: String,
+    pub attempt: u32,
+    /// `None` when no attempt is left.
+    pub next_attempt_at_ms: Option<i64>,
+}
+
+impl RetryDecision {
+    pub fn subject(&self) -> String {
+        let kind = if self.next_attempt_at_ms.is_some() {
+            "scheduled"
+        } else {
+            "exhausted"
+        };
+        format!("outcomes.{}.{}.{kind}", self.tenant, self.endpoint_id)
+    }
+
+    pub fn message_id(&self) -> String {
+        format!("{}:{}:decision", self.delivery_id, self.attempt)
+    }
+
+    pub fn encode(&self) -> Bytes {
+        Bytes::from(
+            wire::RetryDecision {
+                delivery_id: self.delivery_id.clone(),
+                tenant: self.tenant.clone(),
+                endpoint_id: self.endpoint_id.clone(),
+                attempt: self.attempt,
+                next_attempt_at_ms: self.next_attempt_at_ms.unwrap_or_default(),
+                event_id: self.event_id.clone(),
+            }
+            .encode_to_vec(),
+        )
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let wire = wire::RetryDecision::decode(bytes)?;
+        if wire.delivery_id.is_empty() {
+            return Err(DecodeError::Missing {
+                field: "delivery_id",
+            });
+        }
+        Ok(RetryDecision {
+            delivery_id: wire.delivery_id,
+            tenant: wire.tenant,
+            endpoint_id: wire.endpoint_id,
+            event_id: wire.event_id,
+            attempt: wire.attempt,
+            next_attempt_at_ms: Some(wire.next_attempt_at_ms).filter(|t| *t > 0),
+        })
+    }
+}
+
+/// The deliveries one fan-out created: they are `pending` until their first attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanOut {
+    pub tenant: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub job_id: Option<String>,
+    pub accepted_at_ms: i64,
+    /// (delivery id, endpoint id)
+    pub deliveries: Vec<(String, String)>,
+}
+
+impl FanOut {
+    pub fn subject(&self) -> String {
+        format!("outcomes.{}._fanout.pending", self.tenant)
+    }
+
+    pub fn message_id(&self) -> String {
+        format!("{}:{}:fanout", self.tenant, self.event_id)
+    }
+
+    pub fn encode(&self) -> Bytes {
+        Bytes::from(
+            wire::FanOut {
+                tenant: self.tenant.clone(),
+                event_id: self.event_id.clone(),
+                event_type: self.event_type.clone(),
+                job_id: self.job_id.clone().unwrap_or_default(),
+                accepted_at_ms: self.accepted_at_ms,
+                deliveries: self
+                    .deliveries
+                    .iter()
+                    .map(|(delivery_id, endpoint_id)| wire::PendingDelivery {
+                        delivery_id: delivery_id.clone(),
+                        endpoint_id: endpoint_id.clone(),
+                    })
+                    .collect(),
+            }
+            .encode_to_vec(),
+        )
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let wire = wire::FanOut::decode(bytes)?;
+        if wire.event_id.is_empty() {
+            return Err(DecodeError::Missing { field: "event_id" });
+        }
+        Ok(FanOut {
+            tenant: wire.tenant,
+            event_id: wire.event_id,
+            event_type: wire.event_type,
+            job_id: Some(wire.job_id).filter(|j| !j.is_empty()),
+            accepted_at_ms: wire.accepted_at_ms,
+            deliveries: wire
+                .deliveries
+                .into_iter()
+                .map(|d| (d.delivery_id, d.endpoint_id))
+                .collect(),
+        })
+    }
+}

@@ -1,0 +1,261 @@
+//! [`Endpoint`]: a customer's subscription, as stored in the `endpoints` KV bucket
+//! under `<tenant>.<endpoint_id>`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use prost::Message;
+
+use crate::delivery::PayloadFormat;
+use crate::ids::check_tenant;
+use crate::pattern::EventPattern;
+use crate::{DecodeError, wire};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointStatus {
+    Active,
+    Disabled,
+}
+
+impl EndpointStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointStatus::Active => "active",
+            EndpointStatus::Disabled => "disabled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub id: String,
+    pub tenant: String,
+    pub url: String,
+    pub events: Vec<EventPattern>,
+    pub secret: String,
+    pub headers: BTreeMap<String, String>,
+    pub description: String,
+    pub status: EndpointStatus,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub disabled_reason: Option<String>,
+    /// Time limit of one attempt; `None` for the service default.
+    pub timeout: Option<Duration>,
+    /// Most deliveries per second; `None` for no limit.
+    pub rate_limit_per_sec: Option<u32>,
+    pub payload_format: PayloadFormat,
+    /// Delays before each retry; empty for the service default.
+    pub retry_schedule: Vec<Duration>,
+    /// Earlier secrets that still sign until they expire.
+    pub retiring_secrets: Vec<RetiringSecret>,
+}
+
+/// A secret replaced by rotation that keeps signing for a grace period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiringSecret {
+    pub secret: String,
+    pub expires_at_ms: i64,
+}
+
+impl Endpoint {
+    /// The secrets that sign a request at `now_ms`: the current one first, then any
+    /// retiring secret still within its grace period.
+    pub fn signing_secrets(&self, now_ms: i64) -> Vec<&str> {
+        std::iter::once(self.secret.as_str())
+            .chain(
+                self.retiring_secrets
+                    .iter()
+                    .filter(|r| r.expires_at_ms > now_ms)
+                    .map(|r| r.secret.as_str()),
+            )
+            .collect()
+    }
+
+    /// The key of this endpoint in the `endpoints` bucket.
+    pub fn key(&self) -> String {
+        Self::key_for(&self.tenant, &self.id)
+    }
+
+    pub fn key_for(tenant: &str, id: &str) -> String {
+        format!("{tenant}.{id}")
+    }
+
+    /// Whether an event of this type goes to this endpoint.
+    pub fn subscribes_to(&self, event_type: &str) -> bool {
+        self.status == EndpointStatus::Active && self.events.iter().any(|p| p.matches(event_type))
+    }
+
+    /// Encodes with every secret passed through `seal` (encryption at rest).
+    pub fn encode_with(&self, seal: &dyn Fn(&str) -> String) -> Bytes {
+        let status = match self.status {
+            EndpointStatus::Active => wire::EndpointStatus::Active,
+            EndpointStatus::Disabled => wire::EndpointStatus::Disabled,
+        };
+        Bytes::from(
+            wire::Endpoint {
+                id: self.id.clone(),
+                tenant: self.tenant.clone(),
+                url: self.url.clone(),
+                events: self.events.iter().map(|p| p.to_string()).collect(),
+                secret: seal(&self.secret),
+                headers: self.headers.clone().into_iter().collect(),
+                description: self.description.clone(),
+                status: status as i32,
+                created_at_ms: self.created_at_ms,
+                updated_at_ms: self.updated_at_ms,
+                disabled_reason: self.disabled_reason.clone().unwrap_or_default(),
+                timeout_ms: self
+                    .timeout
+                    .map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX))
+                    .unwrap_or_default(),
+                rate_limit_per_sec: self.rate_limit_per_sec.unwrap_or_default(),
+                payload_format: self.payload_format.as_str().to_owned(),
+                retry_schedule_ms: self
+                    .retry_schedule
+                    .iter()
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                    .collect(),
+                retiring_secrets: self
+                    .retiring_secrets
+                    .iter()
+                    .map(|r| wire::RetiringSecret {
+                        secret: seal(&r.secret),
+                        expires_at_ms: r.expires_at_ms,
+                    })
+                    .collect(),
+            }
+            .encode_to_vec(),
+        )
+    }
+
+    /// Decodes, passing every secret through `open` (decryption).
+    pub fn decode_with(
+        bytes: &[u8],
+        open: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Self, DecodeError> {
+        let mut wire = wire::Endpoint::decode(bytes)?;
+        wire.secret = open(&wire.secret).map_err(|r| DecodeError::invalid("secret", r))?;
+        for retiring in &mut wire.retiring_secrets {
+            retiring.secret =
+                open(&retiring.secret).map_err(|r| DecodeError::invalid("secret", r))?;
+        }
+        Endpoint::try_from(wire)
+    }
+
+    /// Encodes with secrets in the clear (tests and tools only).
+    pub fn encode(&self) -> Bytes {
+        self.encode_with(&|s| s.to_owned())
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_with(bytes, &|s| Ok(s.to_owned()))
+    }
+}
+
+impl TryFrom<wire::Endpoint> for Endpoint {
+    type Error = DecodeError;
+
+    fn try_from(endpoint: wire::Endpoint) -> Result<Self, Self::Error> {
+        if endpoint.id.is_empty() {
+            return Err(DecodeError::Missing { field: "id" });
+        }
+        check_tenant(&endpoint.tenant).map_err(|r| DecodeError::invalid("tenant", r))?;
+        if endpoint.url.is_empty() {
+            return Err(DecodeError::Missing { field: "url" });
+        }
+        let events = endpoint
+            .events
+            .iter()
+            .map(|p| EventPattern::parse(p).map_err(|r| DecodeError::invalid("events", r)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let status = match wire::EndpointStatus::try_from(endpoint.status) {
+            Ok(wire::EndpointStatus::Active) => EndpointStatus::Active,
+            Ok(wire::EndpointStatus::Disabled) => EndpointStatus::Disabled,
+            _ => return Err(DecodeError::invalid("status", "unknown status")),
+        };
+        Ok(Endpoint {
+            id: endpoint.id,
+            tenant: endpoint.tenant,
+            url: endpoint.url,
+            events,
+            secret: endpoint.secret,
+            headers: endpoint.headers.into_iter().collect(),
+            description: endpoint.description,
+            status,
+            created_at_ms: endpoint.created_at_ms,
+            updated_at_ms: endpoint.updated_at_ms,
+            disabled_reason: Some(endpoint.disabled_reason).filter(|r| !r.is_empty()),
+            timeout: Some(endpoint.timeout_ms)
+                .filter(|t| *t > 0)
+                .map(|t| Duration::from_millis(u64::from(t))),
+            rate_limit_per_sec: Some(endpoint.rate_limit_per_sec).filter(|r| *r > 0),
+            payload_format: PayloadFormat::parse(&endpoint.payload_format)
+                .map_err(|r| DecodeError::invalid("payload_format", r))?,
+            retry_schedule: endpoint
+                .retry_schedule_ms
+                .into_iter()
+                .map(Duration::from_millis)
+                .collect(),
+            retiring_secrets: endpoint
+                .retiring_secrets
+                .into_iter()
+                .map(|r| RetiringSecret {
+                    secret: r.secret,
+                    expires_at_ms: r.expires_at_ms,
+                })
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_matches_only_when_active() {
+        let mut endpoint = Endpoint {
+            id: "wh_1".into(),
+            tenant: "acme".into(),
+            url: "https://example.com/hook".into(),
+            events: vec![EventPattern::parse("job.*").unwrap()],
+            secret: "whsec_abc".into(),
+            headers: BTreeMap::from([("Authorization".into(), "Bearer x".into())]),
+            description: String::new(),
+            status: EndpointStatus::Active,
+            created_at_ms: 1,
+            updated_at_ms: 2,
+            disabled_reason: None,
+            timeout: Some(Duration::from_secs(5)),
+            rate_limit_per_sec: Some(3),
+            payload_format: PayloadFormat::EnvelopeCamel,
+            retry_schedule: vec![Duration::from_secs(1)],
+            retiring_secrets: vec![RetiringSecret {
+                secret: "whsec_old".into(),
+                expires_at_ms: 100,
+            }],
+        };
+        assert_eq!(Endpoint::decode(&endpoint.encode()).unwrap(), endpoint);
+        assert_eq!(endpoint.signing_secrets(50), ["whsec_abc", "whsec_old"]);
+        assert_eq!(endpoint.signing_secrets(100), ["whsec_abc"]);
+        let sealed = endpoint.encode_with(&|s| format!("sealed:{s}"));
+        assert!(
+            Endpoint::decode(&sealed)
+                .unwrap()
+                .secret
+                .starts_with("sealed:")
+        );
+        let opened = Endpoint::decode_with(&sealed, &|s| {
+            s.strip_prefix("sealed:")
+                .map(str::to_owned)
+                .ok_or_else(|| "not sealed".into())
+        });
+        assert_eq!(opened.unwrap(), endpoint);
+        assert!(Endpoint::decode_with(&endpoint.encode(), &|_| Err("no".into())).is_err());
+        assert!(endpoint.subscribes_to("job.failed"));
+        assert!(!endpoint.subscribes_to("vision.completed"));
+        endpoint.status = EndpointStatus::Disabled;
+        assert!(!endpoint.subscribes_to("job.failed"));
+    }
+}

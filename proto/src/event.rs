@@ -1,0 +1,208 @@
+//! [`Event`]: one state change of a job, as carried on `events.<tenant>.<event_type>`.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use prost::Message;
+use serde_json::value::RawValue;
+
+use crate::delivery::PayloadFormat;
+use crate::ids::{check_event_id, check_tenant};
+use crate::pattern::EventType;
+use crate::{DecodeError, wire};
+
+/// A validated event. `data` holds the producer's JSON bytes exactly as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub event_id: String,
+    pub tenant: String,
+    pub event_type: EventType,
+    /// Valid JSON, byte for byte what the producer sent.
+    pub data: Bytes,
+    pub job_id: Option<String>,
+    /// When the event happened (milliseconds since the epoch).
+    pub timestamp_ms: i64,
+    /// When Herald accepted it (milliseconds since the epoch).
+    pub accepted_at_ms: i64,
+    pub callback: Option<Callback>,
+}
+
+/// A job's own delivery target, given when the job was started.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Callback {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub payload_format: PayloadFormat,
+}
+
+impl Event {
+    /// The NATS subject this event is stored under.
+    pub fn subject(&self) -> String {
+        format!("events.{}.{}", self.tenant, self.event_type)
+    }
+
+    pub fn to_wire(&self) -> wire::Event {
+        wire::Event {
+            event_id: self.event_id.clone(),
+            event_type: self.event_type.to_string(),
+            data: self.data.clone(),
+            job_id: self.job_id.clone().unwrap_or_default(),
+            timestamp_ms: self.timestamp_ms,
+            tenant: self.tenant.clone(),
+            callback: self.callback.as_ref().map(|c| wire::Callback {
+                url: c.url.clone(),
+                headers: c.headers.clone().into_iter().collect(),
+                payload_format: c.payload_format.as_str().to_owned(),
+            }),
+            accepted_at_ms: self.accepted_at_ms,
+        }
+    }
+
+    pub fn encode(&self) -> Bytes {
+        Bytes::from(self.to_wire().encode_to_vec())
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Event::try_from(wire::Event::decode(bytes)?)
+    }
+}
+
+/// Checks that `data` is one JSON value.
+pub fn check_json(data: &[u8]) -> Result<(), String> {
+    if data.is_empty() {
+        return Err("is missing".into());
+    }
+    serde_json::from_slice::<&RawValue>(data)
+        .map(|_| ())
+        .map_err(|e| format!("is not valid JSON: {e}"))
+}
+
+impl TryFrom<wire::Event> for Event {
+    type Error = DecodeError;
+
+    fn try_from(event: wire::Event) -> Result<Self, Self::Error> {
+        if event.tenant.is_empty() {
+            return Err(DecodeError::Missing { field: "tenant" });
+        }
+        check_tenant(&event.tenant).map_err(|r| DecodeError::invalid("tenant", r))?;
+        if event.event_id.is_empty() {
+            return Err(DecodeError::Missing { field: "event_id" });
+        }
+        check_event_id(&event.event_id).map_err(|r| DecodeError::invalid("event_id", r))?;
+        if event.event_type.is_empty() {
+            return Err(DecodeError::Missing {
+                field: "event_type",
+            });
+        }
+        let event_type = EventType::parse(&event.event_type)
+            .map_err(|r| DecodeError::invalid("event_type", r))?;
+        check_json(&event.data).map_err(|r| DecodeError::invalid("data", r))?;
+        let callback = event
+            .callback
+            .map(|c| {
+                Ok::<_, DecodeError>(Callback {
+                    url: c.url,
+                    headers: c.headers.into_iter().collect(),
+                    payload_format: PayloadFormat::parse(&c.payload_format)
+                        .map_err(|r| DecodeError::invalid("callback.payload_format", r))?,
+                })
+            })
+            .transpose()?;
+        Ok(Event {
+            event_id: event.event_id,
+            tenant: event.tenant,
+            event_type,
+            data: event.data,
+            job_id: Some(event.job_id).filter(|j| !j.is_empty()),
+            timestamp_ms: event.timestamp_ms,
+            accepted_at_ms: event.accepted_at_ms,
+            callback,
+        })
+    }
+}
+
+impl Callback {
+    /// Encodes as a protobuf `herald.v1.Callback` (the job-callbacks bucket's values).
+    pub fn encode(&self) -> Bytes {
+        Bytes::from(
+            wire::Callback {
+                url: self.url.clone(),
+                headers: self.headers.clone().into_iter().collect(),
+                payload_format: self.payload_format.as_str().to_owned(),
+            }
+            .encode_to_vec(),
+        )
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let wire = wire::Callback::decode(bytes)?;
+        if wire.url.is_empty() {
+            return Err(DecodeError::Missing { field: "url" });
+        }
+        Ok(Callback {
+            url: wire.url,
+            headers: wire.headers.into_iter().collect(),
+            payload_format: PayloadFormat::parse(&wire.payload_format)
+                .map_err(|r| DecodeError::invalid("payload_format", r))?,
+        })
+    }
+
+    /// The key of a job's callback in the job-callbacks bucket. Job ids may hold
+    /// characters keys may not, so the key carries a digest of the id.
+    pub fn job_key(tenant: &str, job_id: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(job_id.as_bytes());
+        format!("{tenant}.{}", hex::encode(&digest[..16]))
+    }
+
+    /// The id deliveries to this callback go under: derived from the URL, so every
+    /// event of a job shares one delivery queue and its limits.
+    pub fn target_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.url.as_bytes());
+        format!("cb_{}", hex::encode(&digest[..12]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Event {
+        Event {
+            event_id: "evt_1".into(),
+            tenant: "acme".into(),
+            event_type: EventType::parse("job.completed").unwrap(),
+            data: Bytes::from_static(br#"{"z":8.0,"a":1152921504606846976}"#),
+            job_id: Some("job_9".into()),
+            timestamp_ms: 1_700_000_000_000,
+            accepted_at_ms: 1_700_000_000_001,
+            callback: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_through_protobuf_with_data_bytes_intact() {
+        let event = sample();
+        let decoded = Event::decode(&event.encode()).unwrap();
+        assert_eq!(decoded, event);
+        assert_eq!(&decoded.data[..], br#"{"z":8.0,"a":1152921504606846976}"#);
+    }
+
+    #[test]
+    fn rejects_invalid_json_and_missing_fields() {
+        let mut wire = sample().to_wire();
+        wire.data = Bytes::from_static(b"{not json");
+        let err = Event::try_from(wire).unwrap_err();
+        assert!(err.to_string().starts_with("data is invalid"), "{err}");
+
+        let mut wire = sample().to_wire();
+        wire.event_type.clear();
+        assert_eq!(
+            Event::try_from(wire).unwrap_err().to_string(),
+            "event_type is missing"
+        );
+
+        assert!(Event::decode(b"\xff\xff\xff").is_err());
+    }
+}
