@@ -1,0 +1,227 @@
+//! Configuration from environment variables with the `HERALD_` prefix (plus
+//! `DATABASE_URL` and `RUST_LOG`). Values are parsed once, at start-up; a bad value
+//! stops the service with a message naming the variable.
+//!
+//! Services read the environment through [`Env`], so tests hand them a map instead
+//! of changing the process environment.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Where configuration values come from.
+pub trait Env: Send + Sync {
+    fn var(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemEnv;
+
+impl Env for SystemEnv {
+    fn var(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok()
+    }
+}
+
+/// A fixed set of variables, for tests and embedding.
+#[derive(Debug, Clone, Default)]
+pub struct MapEnv(pub HashMap<String, String>);
+
+impl MapEnv {
+    pub fn new<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Self {
+        MapEnv(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.0.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl Env for MapEnv {
+    fn var(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid configuration: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(var: &str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            var: var.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A set, non-empty variable (surrounding white space removed).
+pub fn get(env: &dyn Env, key: &str) -> Option<String> {
+    env.var(key)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A variable parsed with `FromStr`, or `default` when unset.
+pub fn parse_or<T: FromStr>(env: &dyn Env, key: &str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(env, key) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|e| ConfigError::new(key, format!("`{v}` is not valid: {e}"))),
+    }
+}
+
+/// A boolean: `true`/`false`, `1`/`0`, `yes`/`no`.
+pub fn bool_or(env: &dyn Env, key: &str, default: bool) -> Result<bool, ConfigError> {
+    match get(env, key)
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(ConfigError::new(
+            key,
+            format!("`{other}` is not a boolean (true or false)"),
+        )),
+    }
+}
+
+/// A duration such as `250ms`, `30s`, `5m`, `2h` or `7d`, or `default` when unset.
+pub fn duration_or(env: &dyn Env, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+    match get(env, key) {
+        None => Ok(default),
+        Some(v) => parse_duration(&v).map_err(|reason| ConfigError::new(key, reason)),
+    }
+}
+
+/// Parses `250ms`, `30s`, `5m`, `2h` or `7d`.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{value}` needs a unit (ms, s, m, h or d)"))?;
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{value}` is not a duration like 30s, 5m or 2h"))?;
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(number)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "`{value}` has an unknown unit (use ms, s, m, h or d)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(number * seconds))
+}
+
+/// Settings every service shares.
+#[derive(Debug, Clone)]
+pub struct CommonConfig {
+    /// `HERALD_NATS_URL`: the NATS server (or cluster seed) to use.
+    pub nats_url: String,
+    /// `HERALD_HTTP_ADDR`: the API (ingest) or health/metrics (other services) listener.
+    pub http_addr: SocketAddr,
+    /// `HERALD_STREAM_REPLICAS`: replicas of each stream and bucket; 3 on a cluster.
+    pub stream_replicas: usize,
+    /// `HERALD_DEDUPE_WINDOW`: how long the broker remembers event and task ids, so a
+    /// repeated publish within it is stored once.
+    pub dedupe_window: Duration,
+    /// `HERALD_SHUTDOWN_TIMEOUT`: how long a drain may take before the process exits.
+    pub shutdown_timeout: Duration,
+}
+
+impl CommonConfig {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let nats_url =
+            get(env, "HERALD_NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+        let http_addr = parse_or(
+            env,
+            "HERALD_HTTP_ADDR",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+        )?;
+        let stream_replicas = parse_or(env, "HERALD_STREAM_REPLICAS", 1usize)?;
+        if !(1..=5).contains(&stream_replicas) {
+            return Err(ConfigError::new(
+                "HERALD_STREAM_REPLICAS",
+                "must be between 1 and 5",
+            ));
+        }
+        let dedupe_window = duration_or(env, "HERALD_DEDUPE_WINDOW", Duration::from_secs(600))?;
+        if dedupe_window < Duration::from_secs(1) || dedupe_window > Duration::from_secs(7 * 86_400)
+        {
+            return Err(ConfigError::new(
+                "HERALD_DEDUPE_WINDOW",
+                "must be between 1s and 7d",
+            ));
+        }
+        let shutdown_timeout =
+            duration_or(env, "HERALD_SHUTDOWN_TIMEOUT", Duration::from_secs(30))?;
+        Ok(CommonConfig {
+            nats_url,
+            http_addr,
+            stream_replicas,
+            dedupe_window,
+            shutdown_timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let env = MapEnv::new([("HERALD_HTTP_ADDR", "not-an-address")]);
+        let err = CommonConfig::from_env(&env).unwrap_err();
+        assert_eq!(err.var, "HERALD_HTTP_ADDR");
+        assert!(err.to_string().contains("HERALD_HTTP_ADDR"));
+
+        let env = MapEnv::new([("HERALD_STREAM_REPLICAS", "9")]);
+        assert_eq!(
+            CommonConfig::from_env(&env).unwrap_err().var,
+            "HERALD_STREAM_REPLICAS"
+        );
+    }
+
+    #[test]
+    fn defaults_apply_when_unset() {
+        let config = CommonConfig::from_env(&MapEnv::default()).unwrap();
+        assert_eq!(config.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(config.stream_replicas, 1);
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,191 @@
+//! The loop every JetStream consumer in Herald runs: pull messages, hand each to a
+//! handler with at most `concurrency` in flight, and on shutdown stop pulling and
+//! wait for the handlers that hold messages. The handler acknowledges its message
+//! itself, after its effects are durably published.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Runs `handler` on every message of `consumer` until `shutdown` is cancelled, then
+/// waits for the handlers in flight. Messages pulled but not yet handed out go back
+/// to the server (they are never acknowledged).
+pub async fn run<F, Fut>(
+    name: &str,
+    consumer: consumer::Consumer<consumer::pull::Config>,
+    concurrency: usize,
+    shutdown: CancellationToken,
+    handler: F,
+) where
+    F: Fn(jetstream::Message) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(report_lag(consumer.clone(), shutdown.clone()));
+    let handler = Arc::new(handler);
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut in_flight = JoinSet::new();
+    'outer: while !shutdown.is_cancelled() {
+        let Some(mut messages) = pull(name, &consumer, concurrency.clamp(1, 500), &shutdown).await
+        else {
+            continue;
+        };
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break 'outer,
+                permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+            };
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break 'outer,
+                next = messages.next() => next,
+            };
+            match next {
+                Some(Ok(message)) => {
+                    let handler = handler.clone();
+                    in_flight.spawn(async move {
+                        handler(message).await;
+                        drop(permit);
+                    });
+                }
+                Some(Err(err)) => {
+                    tracing::warn!(consumer = name, error = %err, "consumer stream error");
+                    if matches!(
+                        err.kind(),
+                        consumer::pull::MessagesErrorKind::MissingHeartbeat
+                            | consumer::pull::MessagesErrorKind::ConsumerDeleted
+                    ) {
+                        break;
+                    }
+                }
+                None => break,
+            }
+            while in_flight.try_join_next().is_some() {}
+        }
+    }
+    while in_flight.join_next().await.is_some() {}
+    tracing::info!(consumer = name, "consumer drained");
+}
+
+/// Like [`run`], but hands the handler every message that has arrived (up to
+/// `max_batch`) at once, so it can write them together. One batch is handled at a
+/// time; the handler acknowledges each message.
+pub async fn run_batched<F, Fut>(
+    name: &str,
+    consumer: consumer::Consumer<consumer::pull::Config>,
+    max_batch: usize,
+    shutdown: CancellationToken,
+    handler: F,
+) where
+    F: Fn(Vec<jetstream::Message>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(report_lag(consumer.clone(), shutdown.clone()));
+    'outer: while !shutdown.is_cancelled() {
+        let Some(messages) = pull(name, &consumer, max_batch.clamp(1, 1000), &shutdown).await
+        else {
+            continue;
+        };
+        let mut batches = messages.ready_chunks(max_batch.max(1));
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break 'outer,
+                next = batches.next() => next,
+            };
+            let Some(items) = next else { break };
+            let mut batch = Vec::with_capacity(items.len());
+            let mut broken = false;
+            for item in items {
+                match item {
+                    Ok(message) => batch.push(message),
+                    Err(err) => {
+                        tracing::warn!(consumer = name, error = %err, "consumer stream error");
+                        broken |= matches!(
+                            err.kind(),
+                            consumer::pull::MessagesErrorKind::MissingHeartbeat
+                                | consumer::pull::MessagesErrorKind::ConsumerDeleted
+                        );
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                // Finish the batch even when shutdown comes meanwhile: it is being written.
+                handler(batch).await;
+            }
+            if broken {
+                break;
+            }
+        }
+    }
+    tracing::info!(consumer = name, "consumer drained");
+}
+
+/// Sends what the client still buffers — the acks of the last messages above all —
+/// before the process exits; a lost ack would hand a finished message out again.
+pub async fn flush(client: &async_nats::Client) {
+    match tokio::time::timeout(Duration::from_secs(5), client.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!(error = %err, "cannot flush to NATS"),
+        Err(_) => tracing::warn!("flushing to NATS timed out"),
+    }
+}
+
+/// Opens a pull stream on `consumer`; after a failure, waits a second and says
+/// `None` so the caller tries again (or stops, at shutdown).
+async fn pull(
+    name: &str,
+    consumer: &consumer::Consumer<consumer::pull::Config>,
+    batch: usize,
+    shutdown: &CancellationToken,
+) -> Option<consumer::pull::Stream> {
+    match consumer
+        .stream()
+        .max_messages_per_batch(batch)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await
+    {
+        Ok(messages) => Some(messages),
+        Err(err) => {
+            tracing::warn!(consumer = name, error = %err, "cannot pull messages; retrying");
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            None
+        }
+    }
+}
+
+/// Keeps the `consumer_pending` and `consumer_ack_pending` gauges current.
+async fn report_lag(
+    mut consumer: consumer::Consumer<consumer::pull::Config>,
+    shutdown: CancellationToken,
+) {
+    let metrics = crate::metrics::metrics();
+    loop {
+        if let Ok(info) = consumer.info().await {
+            let labels = crate::metrics::ConsumerLabels {
+                stream: info.stream_name.clone(),
+                consumer: info.name.clone(),
+            };
+            metrics
+                .consumer_pending
+                .get_or_create(&labels)
+                .set(i64::try_from(info.num_pending).unwrap_or(i64::MAX));
+            metrics
+                .consumer_ack_pending
+                .get_or_create(&labels)
+                .set(i64::try_from(info.num_ack_pending).unwrap_or(i64::MAX));
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}

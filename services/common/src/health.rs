@@ -1,0 +1,97 @@
+//! `/healthz` (the process runs), `/readyz` (it can do its work: NATS connected,
+//! its streams present, plus whatever the service adds, such as its store) and
+//! `/metrics` (Prometheus).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_nats::jetstream;
+pub use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+
+type Check =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// What `/readyz` checks.
+#[derive(Clone)]
+pub struct Readiness {
+    client: async_nats::Client,
+    streams: Vec<&'static str>,
+    extra: Vec<Check>,
+}
+
+impl Readiness {
+    pub fn new(client: async_nats::Client, streams: &[&'static str]) -> Self {
+        Readiness {
+            client,
+            streams: streams.to_vec(),
+            extra: Vec::new(),
+        }
+    }
+
+    /// Adds a check of the service's own (its store, its mirror).
+    pub fn with_check<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.extra.push(Arc::new(move || Box::pin(check())));
+        self
+    }
+
+    /// Merges another service's checks into this one (for `herald all`).
+    pub fn merge(mut self, other: Readiness) -> Self {
+        for stream in other.streams {
+            if !self.streams.contains(&stream) {
+                self.streams.push(stream);
+            }
+        }
+        self.extra.extend(other.extra);
+        self
+    }
+
+    pub async fn check(&self) -> Result<(), String> {
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err("NATS is not connected".into());
+        }
+        let js = jetstream::new(self.client.clone());
+        for stream in &self.streams {
+            js.get_stream_no_info(*stream)
+                .await
+                .map_err(|_| format!("stream {stream} is missing"))?;
+        }
+        for check in &self.extra {
+            check().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The health routes, to merge into a service's router.
+pub fn routes(readiness: Readiness) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(readiness)
+}
+
+async fn metrics() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::metrics().encode(),
+    )
+}
+
+async fn ready(State(readiness): State<Readiness>) -> (StatusCode, String) {
+    match readiness.check().await {
+        Ok(()) => (StatusCode::OK, "ready".into()),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+    }
+}

@@ -1,0 +1,67 @@
+//! What every Herald service needs and none of them owns: configuration from the
+//! environment, the NATS connection and the provisioning of streams, consumers and
+//! buckets, the health routes, the KV mirror, graceful shutdown and log setup.
+//! No business logic lives here.
+//!
+//! # Layout
+//! - [`config`]: the [`Env`](config::Env) trait, typed parsing, [`CommonConfig`](config::CommonConfig).
+//! - [`nats`]: connecting (and refusing servers older than 2.12) and the
+//!   [`topology`](nats::Topology): every stream, consumer and bucket Herald uses.
+//! - [`mirror`]: an in-memory copy of a KV bucket, kept current by a watch.
+//! - [`health`]: `/healthz`, `/readyz` and `/metrics`.
+//! - [`metrics`]: the Prometheus metrics every service records.
+//! - [`shutdown`]: the signal that starts a drain, and serving HTTP until it.
+//! - [`service`]: a started service and running it.
+//! - [`reply`]: request/reply responders.
+//! - [`telemetry`]: structured logs and OpenTelemetry traces.
+//! - [`trace`]: W3C trace context in NATS headers.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod consume;
+pub mod health;
+pub mod metrics;
+pub mod mirror;
+pub mod nats;
+pub mod reply;
+pub mod secrets;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;
+pub mod trace;
+
+pub use tokio_util::sync::CancellationToken;
+
+/// Failures of the shared infrastructure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot connect to NATS at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error(
+        "the NATS server at {url} runs {version}; Herald needs nats-server 2.12 or newer (message scheduling)"
+    )]
+    ServerTooOld { url: String, version: String },
+    #[error(
+        "the NATS server at {url} allows messages of {max_payload} bytes; Herald needs max_payload of at least 2MB (events are up to 1 MiB plus envelope)"
+    )]
+    PayloadTooSmall { url: String, max_payload: usize },
+    #[error("the NATS server at {url} does not have JetStream enabled (start it with -js)")]
+    NoJetStream { url: String },
+    #[error("cannot provision {what}: {reason}")]
+    Provision { what: String, reason: String },
+    #[error("NATS: {0}")]
+    Nats(String),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn nats(err: impl std::fmt::Display) -> Self {
+        Error::Nats(err.to_string())
+    }
+}

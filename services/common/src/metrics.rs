@@ -1,0 +1,167 @@
+//! Prometheus metrics, served on every service's `/metrics` in the OpenMetrics text
+//! format. One registry per process (so `herald all` serves every service's series
+//! together); every series carries a `service` label naming what the process runs.
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    /// `success` or `failed`.
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// `http` or `nats`.
+    pub source: &'static str,
+    /// `accepted` or `rejected`.
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// `gone` or `exhausted`.
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConsumerLabels {
+    pub stream: String,
+    pub consumer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// `attempt`, `event` or `decision`.
+    pub kind: &'static str,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 1 ms to about 65 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+/// Every metric Herald exposes.
+pub struct Metrics {
+    registry: Registry,
+    pub delivery_attempts: Family<StatusLabel, Counter>,
+    pub attempt_duration: Family<StatusLabel, Histogram, fn() -> Histogram>,
+    pub delivery_latency: Histogram,
+    pub events: Family<EventLabels, Counter>,
+    pub retries_scheduled: Counter,
+    pub deliveries_exhausted: Counter,
+    pub webhooks_disabled: Family<ReasonLabel, Counter>,
+    pub consumer_pending: Family<ConsumerLabels, Gauge>,
+    pub consumer_ack_pending: Family<ConsumerLabels, Gauge>,
+    pub status_records: Family<KindLabel, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics(..)")
+    }
+}
+
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+/// Names the process's `service` label; the first call wins. Call it before any
+/// metric is touched.
+pub fn init(service: &str) -> &'static Metrics {
+    METRICS.get_or_init(|| Metrics::new(service))
+}
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    init("herald")
+}
+
+impl Metrics {
+    fn new(service: &str) -> Self {
+        let mut registry = Registry::with_prefix_and_labels(
+            "herald",
+            [("service".into(), service.to_owned().into())].into_iter(),
+        );
+        let metrics = Metrics {
+            delivery_attempts: Family::default(),
+            attempt_duration: Family::new_with_constructor(seconds_histogram),
+            delivery_latency: seconds_histogram(),
+            events: Family::default(),
+            retries_scheduled: Counter::default(),
+            deliveries_exhausted: Counter::default(),
+            webhooks_disabled: Family::default(),
+            consumer_pending: Family::default(),
+            consumer_ack_pending: Family::default(),
+            status_records: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "delivery_attempts",
+            "HTTP delivery attempts, by outcome",
+            metrics.delivery_attempts.clone(),
+        );
+        registry.register(
+            "delivery_attempt_duration_seconds",
+            "Duration of one HTTP delivery attempt",
+            metrics.attempt_duration.clone(),
+        );
+        registry.register(
+            "delivery_latency_seconds",
+            "From the event's acceptance to its successful delivery",
+            metrics.delivery_latency.clone(),
+        );
+        registry.register(
+            "events",
+            "Events offered to ingest, by source and result",
+            metrics.events.clone(),
+        );
+        registry.register(
+            "retries_scheduled",
+            "Retries handed to the broker to hold",
+            metrics.retries_scheduled.clone(),
+        );
+        registry.register(
+            "deliveries_exhausted",
+            "Deliveries that failed with no attempt left",
+            metrics.deliveries_exhausted.clone(),
+        );
+        registry.register(
+            "webhooks_disabled",
+            "Webhooks disabled, by reason",
+            metrics.webhooks_disabled.clone(),
+        );
+        registry.register(
+            "consumer_pending",
+            "Messages waiting for a JetStream consumer",
+            metrics.consumer_pending.clone(),
+        );
+        registry.register(
+            "consumer_ack_pending",
+            "Messages handed out by a JetStream consumer and not yet acknowledged",
+            metrics.consumer_ack_pending.clone(),
+        );
+        registry.register(
+            "status_records",
+            "Records written by the status-tracker, by kind",
+            metrics.status_records.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}

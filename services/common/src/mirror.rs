@@ -1,0 +1,200 @@
+//! An in-memory copy of a KV bucket, kept current by a watch, so that every replica
+//! sees configuration changes within milliseconds and reads cost no round trip.
+//!
+//! Writers that want to read their own write at once call [`Mirror::apply`] with the
+//! revision the put returned; a later watch delivery of the same revision is ignored.
+//!
+//! Keys are kept in order, so the values under a prefix (one tenant's endpoints) are
+//! found without scanning the others, and values are shared, so a read copies none.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_nats::jetstream::kv::{Operation, Store};
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// How bytes from the bucket become values.
+pub type Decode<T> = Arc<dyn Fn(&[u8]) -> Result<T, String> + Send + Sync>;
+
+struct Slot<T> {
+    revision: u64,
+    value: Option<Arc<T>>,
+}
+
+/// The mirror of one bucket. Cloning shares it.
+pub struct Mirror<T> {
+    entries: Arc<RwLock<BTreeMap<String, Slot<T>>>>,
+    ready: watch::Receiver<bool>,
+}
+
+impl<T> Clone for Mirror<T> {
+    fn clone(&self) -> Self {
+        Mirror {
+            entries: self.entries.clone(),
+            ready: self.ready.clone(),
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Mirror<T> {
+    /// Starts watching `store`; the mirror fills in the background until `shutdown`.
+    pub fn start(store: Store, decode: Decode<T>, shutdown: CancellationToken) -> Self {
+        let entries = Arc::new(RwLock::new(BTreeMap::new()));
+        let (ready_tx, ready) = watch::channel(false);
+        let mirror = Mirror { entries, ready };
+        let task = mirror.clone();
+        tokio::spawn(async move { task.follow(store, decode, ready_tx, shutdown).await });
+        mirror
+    }
+
+    /// Whether the mirror holds everything the bucket held when it started.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Waits until [`Mirror::is_ready`].
+    pub async fn wait_ready(&self) {
+        let mut ready = self.ready.clone();
+        let _ = ready.wait_for(|r| *r).await;
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<T>> {
+        let entries = self.entries.read().expect("mirror lock");
+        entries.get(key).and_then(|slot| slot.value.clone())
+    }
+
+    /// Every live value whose key starts with `prefix`, in key order.
+    pub fn values_with_prefix(&self, prefix: &str) -> Vec<Arc<T>> {
+        let entries = self.entries.read().expect("mirror lock");
+        entries
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .filter_map(|(_, slot)| slot.value.clone())
+            .collect()
+    }
+
+    /// Records a write made by this process (`None` for a delete) at `revision`.
+    pub fn apply(&self, key: &str, revision: u64, value: Option<T>) {
+        let mut entries = self.entries.write().expect("mirror lock");
+        match entries.get(key) {
+            Some(slot) if slot.revision >= revision => {}
+            _ => {
+                entries.insert(
+                    key.to_owned(),
+                    Slot {
+                        revision,
+                        value: value.map(Arc::new),
+                    },
+                );
+            }
+        }
+    }
+
+    async fn follow(
+        self,
+        store: Store,
+        decode: Decode<T>,
+        ready: watch::Sender<bool>,
+        shutdown: CancellationToken,
+    ) {
+        let mut resume_from = 0u64;
+        while !shutdown.is_cancelled() {
+            if resume_from == 0 {
+                match store.status().await {
+                    Ok(status) if status.values() == 0 => {
+                        let _ = ready.send(true);
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "cannot read bucket status"),
+                }
+            }
+            let watch = if resume_from == 0 {
+                store.watch_with_history(">").await
+            } else {
+                store.watch_all_from_revision(resume_from + 1).await
+            };
+            let mut watch = match watch {
+                Ok(watch) => watch,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot watch bucket; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    next = watch.next() => next,
+                };
+                let entry = match next {
+                    Some(Ok(entry)) => entry,
+                    Some(Err(err)) => {
+                        tracing::warn!(error = %err, "bucket watch failed; resuming");
+                        break;
+                    }
+                    None => break,
+                };
+                resume_from = resume_from.max(entry.revision);
+                let value = match entry.operation {
+                    Operation::Put => match decode(&entry.value) {
+                        Ok(value) => Some(value),
+                        Err(reason) => {
+                            tracing::error!(key = %entry.key, %reason, "undecodable bucket entry ignored");
+                            continue;
+                        }
+                    },
+                    Operation::Delete | Operation::Purge => None,
+                };
+                self.apply(&entry.key, entry.revision, value);
+                if entry.delta == 0 || entry.seen_current {
+                    let _ = ready.send(true);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_reads_take_only_that_prefix_and_respect_revisions() {
+        let (_tx, ready) = watch::channel(true);
+        let mirror: Mirror<u32> = Mirror {
+            entries: Arc::default(),
+            ready,
+        };
+        for (key, value) in [
+            ("acme.a", 1),
+            ("acme.b", 2),
+            ("acmex.c", 3),
+            ("globex.d", 4),
+        ] {
+            mirror.apply(key, 1, Some(value));
+        }
+        let acme: Vec<u32> = mirror
+            .values_with_prefix("acme.")
+            .iter()
+            .map(|v| **v)
+            .collect();
+        assert_eq!(acme, [1, 2]);
+        mirror.apply("acme.a", 0, Some(9));
+        assert_eq!(
+            mirror.get("acme.a").as_deref(),
+            Some(&1),
+            "an older revision is ignored"
+        );
+        mirror.apply("acme.a", 2, None);
+        assert!(mirror.get("acme.a").is_none());
+        assert_eq!(mirror.values_with_prefix("acme.").len(), 1);
+    }
+}

@@ -1,0 +1,337 @@
+//! The NATS side of every service: connecting, refusing servers without what Herald
+//! needs, and the [`Topology`] — every stream, consumer and bucket, provisioned
+//! idempotently by whichever service starts first.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+
+use crate::config::CommonConfig;
+use crate::{Error, Result};
+
+/// Stream of producers' raw events, `ingest.<tenant>.<event_type>`; a work queue.
+pub const INGEST_STREAM: &str = "INGEST";
+/// Stream of accepted events, `events.<tenant>.<event_type>`; kept for replay.
+pub const EVENTS_STREAM: &str = "EVENTS";
+/// Stream of delivery tasks `deliveries.<tenant>.<endpoint_id>` and retries held by
+/// the server until due, `schedules.<delivery_id>`.
+pub const DELIVERIES_STREAM: &str = "DELIVERIES";
+/// Stream of attempt records, `outcomes.<tenant>.<endpoint_id>.<succeeded|failed>`.
+pub const OUTCOMES_STREAM: &str = "OUTCOMES";
+/// Stream of messages that could not be accepted, `rejected.<tenant>`, each with a
+/// `Herald-Rejected-Reason` header.
+pub const REJECTED_STREAM: &str = "REJECTED";
+/// KV bucket of endpoint definitions, keyed `<tenant>.<endpoint_id>`.
+pub const ENDPOINTS_BUCKET: &str = "endpoints";
+/// KV bucket of per-job callback targets, keyed `<tenant>.<job_id>`; entries expire.
+pub const JOB_CALLBACKS_BUCKET: &str = "job-callbacks";
+/// KV bucket of per-tenant secrets (the job-callback signing secret), keyed
+/// `<tenant>.callback`.
+pub const TENANT_SECRETS_BUCKET: &str = "tenant-secrets";
+/// How long a job's callback target is remembered after it was last given.
+pub const JOB_CALLBACK_TTL: Duration = Duration::from_secs(7 * 86_400);
+
+/// The subject a retry is held on until due: one per delivery, so a newer retry
+/// replaces an older one, and one prefix per webhook, so all of a webhook's held
+/// retries can be purged at once.
+pub fn schedule_subject(tenant: &str, endpoint_id: &str, delivery_id: &str) -> String {
+    format!("schedules.{tenant}.{endpoint_id}.{delivery_id}")
+}
+
+/// Drops every retry held for a webhook (it was deleted or disabled).
+pub async fn purge_held_retries(
+    js: &jetstream::Context,
+    tenant: &str,
+    endpoint_id: &str,
+) -> Result<u64> {
+    let stream = js
+        .get_stream(DELIVERIES_STREAM)
+        .await
+        .map_err(Error::nats)?;
+    let purged = stream
+        .purge()
+        .filter(format!("schedules.{tenant}.{endpoint_id}.>"))
+        .await
+        .map_err(Error::nats)?;
+    Ok(purged.purged)
+}
+
+/// Messages must fit events of up to 1 MiB plus their envelope.
+pub const MIN_MAX_PAYLOAD: usize = 2 * 1024 * 1024;
+
+/// Every durable consumer: (stream, name, filter). Each service then sets its own
+/// consumer's limits when it starts.
+pub const CONSUMERS: &[(&str, &str, &str)] = &[
+    (INGEST_STREAM, "ingest", "ingest.>"),
+    (EVENTS_STREAM, "dispatcher-fanout", "events.>"),
+    (EVENTS_STREAM, "status-tracker-events", "events.>"),
+    (DELIVERIES_STREAM, "dispatcher", "deliveries.>"),
+    (OUTCOMES_STREAM, "status-tracker", "outcomes.>"),
+    (OUTCOMES_STREAM, "retry-scheduler", "outcomes.*.*.failed"),
+];
+
+/// Header carrying why a message was parked in `REJECTED`.
+pub const REJECTED_REASON_HEADER: &str = "Herald-Rejected-Reason";
+
+/// Connects to NATS and checks that the server can run Herald: JetStream enabled,
+/// version 2.12 or newer.
+pub async fn connect(config: &CommonConfig, name: &str) -> Result<async_nats::Client> {
+    let client = async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(Duration::from_secs(5))
+        .connect(&config.nats_url)
+        .await
+        .map_err(|e| Error::Connect {
+            url: config.nats_url.clone(),
+            reason: e.to_string(),
+        })?;
+    let version = client.server_info().version;
+    if !version_at_least(&version, 2, 12) {
+        return Err(Error::ServerTooOld {
+            url: config.nats_url.clone(),
+            version,
+        });
+    }
+    let max_payload = client.server_info().max_payload;
+    if max_payload < MIN_MAX_PAYLOAD {
+        return Err(Error::PayloadTooSmall {
+            url: config.nats_url.clone(),
+            max_payload,
+        });
+    }
+    let js = jetstream::new(client.clone());
+    if js.query_account().await.is_err() {
+        return Err(Error::NoJetStream {
+            url: config.nats_url.clone(),
+        });
+    }
+    Ok(client)
+}
+
+/// Whether a server version string such as `2.12.1` is at least `major.minor`.
+pub fn version_at_least(version: &str, major: u64, minor: u64) -> bool {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    found >= (major, minor)
+}
+
+/// Every stream and bucket Herald uses, with the settings that apply to all of them.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub replicas: usize,
+    pub dedupe_window: Duration,
+}
+
+impl Topology {
+    pub fn new(config: &CommonConfig) -> Self {
+        Topology {
+            replicas: config.stream_replicas,
+            dedupe_window: config.dedupe_window,
+        }
+    }
+
+    /// The configuration of each stream, by name.
+    pub fn streams(&self) -> Vec<stream::Config> {
+        const WEEK: Duration = Duration::from_secs(7 * 86_400);
+        let base = |name: &str, subjects: &[&str], retention, max_age| stream::Config {
+            name: name.to_owned(),
+            subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
+            retention,
+            max_age,
+            storage: stream::StorageType::File,
+            num_replicas: self.replicas,
+            duplicate_window: self.dedupe_window.min(max_age),
+            ..Default::default()
+        };
+        vec![
+            base(
+                INGEST_STREAM,
+                &["ingest.>"],
+                stream::RetentionPolicy::WorkQueue,
+                WEEK,
+            ),
+            base(
+                EVENTS_STREAM,
+                &["events.>"],
+                stream::RetentionPolicy::Limits,
+                WEEK,
+            ),
+            stream::Config {
+                allow_message_schedules: true,
+                ..base(
+                    DELIVERIES_STREAM,
+                    &["deliveries.>", "schedules.>"],
+                    stream::RetentionPolicy::WorkQueue,
+                    Duration::from_secs(30 * 86_400),
+                )
+            },
+            base(
+                OUTCOMES_STREAM,
+                &["outcomes.>"],
+                stream::RetentionPolicy::Interest,
+                WEEK,
+            ),
+            base(
+                REJECTED_STREAM,
+                &["rejected.>"],
+                stream::RetentionPolicy::Limits,
+                Duration::from_secs(30 * 86_400),
+            ),
+        ]
+    }
+
+    /// Creates every stream and bucket, or brings an existing one to this
+    /// configuration. Safe to run from every replica at once.
+    pub async fn provision(&self, js: &jetstream::Context) -> Result<()> {
+        for config in self.streams() {
+            let name = config.name.clone();
+            js.create_or_update_stream(config)
+                .await
+                .map_err(|e| Error::Provision {
+                    what: format!("stream {name}"),
+                    reason: e.to_string(),
+                })?;
+        }
+        // Every durable consumer exists before anything is published: OUTCOMES keeps
+        // a message only for the consumers that exist when it arrives.
+        for (stream, name, filter) in CONSUMERS {
+            let stream = js.get_stream(*stream).await.map_err(|e| Error::Provision {
+                what: format!("stream {stream}"),
+                reason: e.to_string(),
+            })?;
+            if stream.consumer_info(*name).await.is_err() {
+                stream
+                    .create_consumer(consumer::pull::Config {
+                        durable_name: Some((*name).to_owned()),
+                        filter_subjects: vec![(*filter).to_owned()],
+                        ack_policy: consumer::AckPolicy::Explicit,
+                        max_deliver: -1,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| Error::Provision {
+                        what: format!("consumer {name}"),
+                        reason: e.to_string(),
+                    })?;
+            }
+        }
+        self.endpoints_bucket(js).await?;
+        self.bucket(
+            js,
+            JOB_CALLBACKS_BUCKET,
+            "Herald per-job callback targets",
+            JOB_CALLBACK_TTL,
+        )
+        .await?;
+        self.bucket(
+            js,
+            TENANT_SECRETS_BUCKET,
+            "Herald per-tenant secrets",
+            Duration::ZERO,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A bucket with one value per key; `max_age` zero keeps values forever.
+    pub async fn bucket(
+        &self,
+        js: &jetstream::Context,
+        name: &str,
+        description: &str,
+        max_age: Duration,
+    ) -> Result<kv::Store> {
+        js.create_or_update_key_value(kv::Config {
+            bucket: name.to_owned(),
+            description: description.to_owned(),
+            history: 1,
+            max_age,
+            num_replicas: self.replicas,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::Provision {
+            what: format!("bucket {name}"),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The endpoint registry bucket, created when missing.
+    pub async fn endpoints_bucket(&self, js: &jetstream::Context) -> Result<kv::Store> {
+        js.create_or_update_key_value(kv::Config {
+            bucket: ENDPOINTS_BUCKET.to_owned(),
+            description: "Herald endpoint definitions".to_owned(),
+            history: 5,
+            num_replicas: self.replicas,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::Provision {
+            what: format!("bucket {ENDPOINTS_BUCKET}"),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// A durable pull consumer shared by every replica of a service.
+#[derive(Debug, Clone)]
+pub struct DurableConsumer {
+    pub stream: &'static str,
+    pub name: &'static str,
+    pub filter_subjects: Vec<String>,
+    /// How many messages may be handed out and not yet acknowledged.
+    pub max_ack_pending: i64,
+    /// How long a handed-out message waits for an ack before redelivery.
+    pub ack_wait: Duration,
+}
+
+impl DurableConsumer {
+    /// Creates the consumer, or updates it to this configuration.
+    pub async fn provision(
+        &self,
+        js: &jetstream::Context,
+    ) -> Result<consumer::Consumer<consumer::pull::Config>> {
+        let stream = js
+            .get_stream(self.stream)
+            .await
+            .map_err(|e| Error::Provision {
+                what: format!("stream {}", self.stream),
+                reason: e.to_string(),
+            })?;
+        stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(self.name.to_owned()),
+                filter_subjects: self.filter_subjects.clone(),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: self.ack_wait,
+                max_ack_pending: self.max_ack_pending,
+                max_deliver: -1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Provision {
+                what: format!("consumer {} on {}", self.name, self.stream),
+                reason: e.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_check_accepts_2_12_and_later() {
+        assert!(version_at_least("2.12.0", 2, 12));
+        assert!(version_at_least("2.14.6", 2, 12));
+        assert!(version_at_least("3.0.0", 2, 12));
+        assert!(!version_at_least("2.9.10", 2, 12));
+        assert!(!version_at_least("2.11.9", 2, 12));
+        assert!(version_at_least("v2.12.1-RC.2", 2, 12));
+    }
+}

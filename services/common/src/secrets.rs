@@ -1,0 +1,112 @@
+//! Encryption at rest for webhook signing secrets. Secrets are sealed with
+//! XChaCha20-Poly1305 under the key in `HERALD_SECRET_KEY` (base64 of 32 bytes)
+//! before they are written to a KV bucket, and opened when read.
+//!
+//! A sealed value is `v1:` + base64(24-byte random nonce ‖ ciphertext ‖ tag).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+
+use crate::config::{ConfigError, Env, get};
+
+const PREFIX: &str = "v1:";
+const NONCE_LEN: usize = 24;
+
+/// Seals and opens secrets. Cloning shares the key.
+#[derive(Clone)]
+pub struct Cipher {
+    aead: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for Cipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cipher(..)")
+    }
+}
+
+impl Cipher {
+    /// The cipher for `HERALD_SECRET_KEY`, which must be set.
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        const VAR: &str = "HERALD_SECRET_KEY";
+        let value = get(env, VAR).ok_or_else(|| {
+            ConfigError::new(
+                VAR,
+                "must be set to base64 of 32 random bytes (e.g. `openssl rand -base64 32`); it encrypts webhook secrets at rest",
+            )
+        })?;
+        let key = STANDARD
+            .decode(value.as_bytes())
+            .map_err(|_| ConfigError::new(VAR, "is not base64"))?;
+        Self::new(&key).map_err(|reason| ConfigError::new(VAR, reason))
+    }
+
+    pub fn new(key: &[u8]) -> Result<Self, String> {
+        if key.len() != 32 {
+            return Err(format!("must decode to 32 bytes, not {}", key.len()));
+        }
+        let aead = XChaCha20Poly1305::new_from_slice(key).map_err(|e| e.to_string())?;
+        Ok(Cipher { aead })
+    }
+
+    pub fn seal(&self, plaintext: &str) -> String {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ciphertext = self
+            .aead
+            .encrypt(&nonce, plaintext.as_bytes())
+            .expect("encryption of a short secret cannot fail");
+        let mut sealed = nonce.to_vec();
+        sealed.extend_from_slice(&ciphertext);
+        format!("{PREFIX}{}", STANDARD.encode(sealed))
+    }
+
+    pub fn open(&self, sealed: &str) -> Result<String, String> {
+        let encoded = sealed
+            .strip_prefix(PREFIX)
+            .ok_or_else(|| "is not sealed".to_owned())?;
+        let bytes = STANDARD
+            .decode(encoded)
+            .map_err(|_| "is not valid base64".to_owned())?;
+        if bytes.len() <= NONCE_LEN {
+            return Err("is too short".into());
+        }
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let plaintext = self
+            .aead
+            .decrypt(XNonce::from_slice(nonce), ciphertext)
+            .map_err(|_| "cannot be decrypted with HERALD_SECRET_KEY".to_owned())?;
+        String::from_utf8(plaintext).map_err(|_| "is not UTF-8".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MapEnv;
+
+    #[test]
+    fn seals_and_opens_and_refuses_other_keys() {
+        let cipher = Cipher::new(&[7; 32]).unwrap();
+        let sealed = cipher.seal("whsec_secret");
+        assert!(sealed.starts_with("v1:"));
+        assert!(!sealed.contains("whsec_secret"));
+        assert_ne!(sealed, cipher.seal("whsec_secret"), "fresh nonce each time");
+        assert_eq!(cipher.open(&sealed).unwrap(), "whsec_secret");
+        let other = Cipher::new(&[8; 32]).unwrap();
+        assert!(other.open(&sealed).is_err());
+        assert!(cipher.open("whsec_plain").is_err());
+    }
+
+    #[test]
+    fn key_must_be_base64_of_32_bytes() {
+        assert_eq!(
+            Cipher::from_env(&MapEnv::default()).unwrap_err().var,
+            "HERALD_SECRET_KEY"
+        );
+        let short = MapEnv::new([("HERALD_SECRET_KEY", STANDARD.encode([1u8; 16]))]);
+        assert!(Cipher::from_env(&short).is_err());
+        let good = MapEnv::new([("HERALD_SECRET_KEY", STANDARD.encode([1u8; 32]))]);
+        assert!(Cipher::from_env(&good).is_ok());
+    }
+}
