@@ -1,0 +1,37 @@
+//! `Authorization: Bearer <key>`: the key decides the tenant.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::{ApiError, AppState};
+
+/// The tenant the request's API key belongs to.
+#[derive(Debug, Clone)]
+pub struct Tenant(pub String);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::Unauthorized("missing Authorization: Bearer <api key>".into())
+        })?;
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::Unauthorized("Authorization must be Bearer <api key>".into())
+            })?;
+        state
+            .config()
+            .tenant_for(key)
+            .map(|t| Tenant(t.to_owned()))
+            .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))
+    }
+}

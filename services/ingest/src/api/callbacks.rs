@@ -1,0 +1,92 @@
+//! Per-job callbacks: an event may carry `callback: {"url", "headers",
+//! "payload_format"}` (a job started with its own `webhook_url`), and every event
+//! of that job then goes there too, signed with the tenant's callback secret.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use herald_proto::{Callback, PayloadFormat};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::webhooks::{check_headers, check_url, generate_secret};
+use super::{ApiError, AppState, Tenant};
+
+/// The `callback` object of an event.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackInput {
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub payload_format: Option<String>,
+}
+
+impl CallbackInput {
+    pub fn check(self, require_https: bool) -> Result<Callback, ApiError> {
+        let prefix = |e: ApiError| match e {
+            ApiError::Unprocessable(detail) => {
+                ApiError::Unprocessable(format!("callback.{detail}"))
+            }
+            other => other,
+        };
+        Ok(Callback {
+            url: check_url(&self.url, require_https).map_err(prefix)?,
+            headers: check_headers(self.headers).map_err(prefix)?,
+            payload_format: PayloadFormat::parse(self.payload_format.as_deref().unwrap_or(""))
+                .map_err(|r| ApiError::Unprocessable(format!("callback.payload_format {r}")))?,
+        })
+    }
+}
+
+/// `GET /v1/callback-secret`: the secret job callbacks are signed with; made on
+/// first use.
+pub async fn secret(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+) -> Result<Json<Value>, ApiError> {
+    let secret = ensure_secret(&state, &tenant).await?;
+    Ok(Json(json!({ "secret": secret })))
+}
+
+/// The tenant's callback secret, creating it if it does not exist yet. Safe when
+/// several replicas race: the bucket's `create` lets exactly one win.
+pub async fn ensure_secret(state: &AppState, tenant: &str) -> Result<String, ApiError> {
+    let store = &state.buckets().tenant_secrets;
+    let key = format!("{tenant}.callback");
+    let cipher = &state.config().cipher;
+    for _ in 0..3 {
+        if let Some(sealed) = store.get(&key).await.map_err(ApiError::internal)? {
+            let sealed = std::str::from_utf8(&sealed).map_err(ApiError::internal)?;
+            return cipher.open(sealed).map_err(ApiError::Internal);
+        }
+        let secret = generate_secret();
+        if store
+            .create(&key, cipher.seal(&secret).into_bytes().into())
+            .await
+            .is_ok()
+        {
+            return Ok(secret);
+        }
+    }
+    Err(ApiError::Internal(
+        "cannot create the callback secret".into(),
+    ))
+}
+
+/// Remembers `callback` for every later event of `job_id`.
+pub async fn remember(
+    state: &AppState,
+    tenant: &str,
+    job_id: &str,
+    callback: &Callback,
+) -> Result<(), ApiError> {
+    state
+        .buckets()
+        .job_callbacks
+        .put(Callback::job_key(tenant, job_id), callback.encode())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! `POST /v1/events`: a producer publishes an event over HTTP.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use super::json::AppJson;
+use super::{ApiError, AppState, Tenant};
+use crate::intake::{Draft, EventInput, new_event_id};
+
+pub async fn create(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    headers: HeaderMap,
+    AppJson(input): AppJson<EventInput>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let span = tracing::info_span!(
+        "ingest.accept",
+        otel.kind = "server",
+        source = "http",
+        tenant = %tenant,
+        event_id = tracing::field::Empty,
+        event_type = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    // A producer's own `traceparent` becomes the parent.
+    let traceparent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    herald_common::trace::adopt_pairs(&span, &[("traceparent", traceparent)]);
+    accept(state, tenant, input).instrument(span).await
+}
+
+async fn accept(
+    state: AppState,
+    tenant: String,
+    input: EventInput,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let event = Draft::try_from(input)
+        .and_then(|draft| {
+            draft.accept(
+                &tenant,
+                new_event_id,
+                herald_proto::now_ms(),
+                state.config().require_https,
+            )
+        })
+        .and_then(|event| state.check_catalogue(&event).map(|()| event))
+        .map_err(|invalid| {
+            count("rejected");
+            ApiError::Unprocessable(invalid.detail)
+        })?;
+    let span = tracing::Span::current();
+    span.record("event_id", event.event_id.as_str());
+    span.record("event_type", event.event_type.as_str());
+    let duplicate = state.accept_event(&event).await?;
+    count("accepted");
+    if duplicate {
+        tracing::debug!(event_id = %event.event_id, "repeated event id; stored once");
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "event_id": event.event_id })),
+    ))
+}
+
+fn count(result: &'static str) {
+    let labels = herald_common::metrics::EventLabels {
+        source: "http",
+        result,
+    };
+    herald_common::metrics::metrics()
+        .events
+        .get_or_create(&labels)
+        .inc();
+}

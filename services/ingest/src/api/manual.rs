@@ -1,0 +1,158 @@
+//! Steering deliveries by hand: re-enable a disabled webhook, attempt one delivery
+//! now, or re-send every failed delivery since a time. Manual attempts are recorded
+//! with trigger `manual` and schedule no retries of their own.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use herald_proto::query::{self, RetryableRequest, RetryableResponse};
+use herald_proto::{DeliveryTask, EndpointStatus, Event, Trigger};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::json::AppJson;
+use super::webhooks::{find, view};
+use super::{ApiError, AppState, Tenant};
+
+/// Most deliveries one recover call re-sends.
+const RECOVER_LIMIT: u32 = 10_000;
+
+/// `POST /v1/webhooks/{id}/enable`.
+pub async fn enable(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mut endpoint = find(&state, &tenant, &id).await?;
+    endpoint.status = EndpointStatus::Active;
+    endpoint.disabled_reason = None;
+    endpoint.updated_at_ms = herald_proto::now_ms();
+    state
+        .registry()
+        .put(&endpoint)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(view(&endpoint)))
+}
+
+/// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry`: one attempt, now.
+pub async fn retry(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    find(&state, &tenant, &id).await?;
+    let request = RetryableRequest {
+        tenant,
+        endpoint_id: id.clone(),
+        delivery_id: delivery_id.clone(),
+        since_ms: 0,
+        limit: 1,
+    };
+    let found = retryable(&state, request).await?;
+    let delivery = found.into_iter().next().ok_or_else(|| {
+        ApiError::NotFound(format!("no delivery `{delivery_id}` of webhook `{id}`"))
+    })?;
+    let attempt = resend(&state, &id, delivery).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "delivery_id": delivery_id, "attempt": attempt, "trigger": "manual" })),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recover {
+    since: String,
+}
+
+/// `POST /v1/webhooks/{id}/recover` `{"since"}`: re-send every failed delivery whose
+/// last attempt was at or after `since`.
+pub async fn recover(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<Recover>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    find(&state, &tenant, &id).await?;
+    let since_ms = herald_proto::parse_rfc3339(&body.since)
+        .map_err(|r| ApiError::Unprocessable(format!("since: {r}")))?;
+    let request = RetryableRequest {
+        tenant,
+        endpoint_id: id.clone(),
+        delivery_id: String::new(),
+        since_ms,
+        limit: RECOVER_LIMIT,
+    };
+    let found = retryable(&state, request).await?;
+    let mut ids = Vec::with_capacity(found.len());
+    for delivery in found {
+        let delivery_id = delivery.delivery_id.clone();
+        resend(&state, &id, delivery).await?;
+        ids.push(delivery_id);
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "recovered": ids.len(), "delivery_ids": ids })),
+    ))
+}
+
+/// Publishes the next attempt of `delivery` as a manual task; returns its number.
+async fn resend(
+    state: &AppState,
+    endpoint_id: &str,
+    delivery: query::RetryableDelivery,
+) -> Result<u32, ApiError> {
+    let event = delivery
+        .event
+        .ok_or_else(|| ApiError::Internal("a retryable delivery without its event".into()))
+        .and_then(|e| Event::try_from(e).map_err(ApiError::internal))?;
+    let task = DeliveryTask {
+        delivery_id: delivery.delivery_id,
+        endpoint_id: endpoint_id.to_owned(),
+        attempt: delivery.attempts + 1,
+        event,
+        trigger: Trigger::Manual,
+        callback: None,
+        traceparent: None,
+    };
+    // Every manual request is its own attempt, even for the same attempt number.
+    let message_id = format!("{}:{}", task.message_id(), ulid::Ulid::new());
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", message_id.as_str());
+    state
+        .jetstream()
+        .publish_with_headers(task.subject(), headers, task.encode())
+        .await
+        .map_err(ApiError::internal)?
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(task.attempt)
+}
+
+async fn retryable(
+    state: &AppState,
+    request: RetryableRequest,
+) -> Result<Vec<query::RetryableDelivery>, ApiError> {
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        state
+            .client()
+            .request(query::RETRYABLE_SUBJECT, query::encode(&request)),
+    )
+    .await
+    .map_err(|_| ApiError::Unavailable("the delivery log did not answer in time".into()))?
+    .map_err(|e| match e.kind() {
+        async_nats::RequestErrorKind::NoResponders => {
+            ApiError::Unavailable("the delivery log is not running".into())
+        }
+        _ => ApiError::internal(e),
+    })?;
+    let response: RetryableResponse = query::decode(&reply.payload).map_err(ApiError::internal)?;
+    if !response.error.is_empty() {
+        return Err(ApiError::Internal(response.error));
+    }
+    Ok(response.deliveries)
+}

@@ -1,0 +1,193 @@
+//! The public REST API. [`app`] builds the router; every handler returns
+//! [`ApiError`] for failures, which is the one place errors become responses.
+
+mod auth;
+mod callbacks;
+mod error;
+mod events;
+mod json;
+mod live;
+mod manual;
+mod status;
+mod test_delivery;
+mod webhooks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post};
+use herald_proto::Event;
+use tower_http::timeout::TimeoutLayer;
+
+pub use auth::Tenant;
+pub use callbacks::CallbackInput;
+pub use error::ApiError;
+
+use crate::config::Config;
+use crate::registry::Registry;
+
+/// What handlers share. Cloning is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    registry: Registry,
+    buckets: Buckets,
+}
+
+/// The KV buckets ingest writes besides the registry, opened once.
+#[derive(Clone)]
+pub struct Buckets {
+    /// Per-tenant secrets (the job-callback signing secret), sealed.
+    pub tenant_secrets: jetstream::kv::Store,
+    /// Job callback targets by tenant and job.
+    pub job_callbacks: jetstream::kv::Store,
+}
+
+/// An accepted event could not be stored.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot publish event: {0}")]
+pub struct PublishError(String);
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        client: async_nats::Client,
+        registry: Registry,
+        buckets: Buckets,
+    ) -> Self {
+        let jetstream = jetstream::new(client.clone());
+        AppState {
+            inner: Arc::new(Inner {
+                config,
+                client,
+                jetstream,
+                registry,
+                buckets,
+            }),
+        }
+    }
+
+    pub fn buckets(&self) -> &Buckets {
+        &self.inner.buckets
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.inner.jetstream
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.inner.client
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// With a catalogue, the event's type must be declared and its data must pass
+    /// the type's schema.
+    pub fn check_catalogue(&self, event: &Event) -> Result<(), crate::intake::Invalid> {
+        match &self.config().catalogue {
+            Some(catalogue) => catalogue
+                .check_event(&event.event_type, &event.data)
+                .map_err(|detail| crate::intake::Invalid { detail }),
+            None => Ok(()),
+        }
+    }
+
+    /// Accepts `event`: remembers its job callback (and makes sure the tenant has a
+    /// callback secret) first, so later events of the job find it, then publishes it.
+    pub async fn accept_event(&self, event: &Event) -> Result<bool, ApiError> {
+        if let Some(callback) = &event.callback {
+            callbacks::ensure_secret(self, &event.tenant).await?;
+            if let Some(job_id) = &event.job_id {
+                callbacks::remember(self, &event.tenant, job_id, callback).await?;
+            }
+        }
+        self.publish_event(event).await.map_err(ApiError::internal)
+    }
+
+    /// Stores `event` on `events.<tenant>.<event_type>`, once per tenant and event id
+    /// within the dedupe window. Returns whether it was a repeat.
+    pub async fn publish_event(&self, event: &Event) -> Result<bool, PublishError> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            "Nats-Msg-Id",
+            format!("{}:{}", event.tenant, event.event_id).as_str(),
+        );
+        headers.insert("Content-Type", "application/protobuf");
+        herald_common::trace::inject(&tracing::Span::current(), &mut headers);
+        let ack = self
+            .jetstream()
+            .publish_with_headers(event.subject(), headers, event.encode())
+            .await
+            .map_err(|e| PublishError(e.to_string()))?
+            .await
+            .map_err(|e| PublishError(e.to_string()))?;
+        Ok(ack.duplicate)
+    }
+}
+
+/// `GET /v1/event-types`: the catalogue, or an empty list without one.
+async fn event_types(
+    State(state): State<AppState>,
+    _tenant: Tenant,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(match &state.config().catalogue {
+        Some(catalogue) => catalogue.list(),
+        None => serde_json::json!({ "event_types": [] }),
+    })
+}
+
+/// The API router (without health routes), ready to serve or to test with `oneshot`.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.config().max_body_bytes;
+    Router::new()
+        .route("/v1/events", post(events::create))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get)
+                .put(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/deliveries", get(status::deliveries))
+        .route("/v1/webhooks/{id}/stats", get(status::stats))
+        .route("/v1/deliveries/{delivery_id}", get(status::delivery))
+        .route("/v1/events/{event_id}", get(status::event))
+        .route("/v1/jobs/{job_id}", get(status::job))
+        .route("/v1/jobs/{job_id}/stream", get(live::job))
+        .route("/v1/stream", get(live::events))
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/v1/webhooks/{id}/test", post(test_delivery::send))
+        .route("/v1/webhooks/{id}/enable", post(manual::enable))
+        .route("/v1/webhooks/{id}/recover", post(manual::recover))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(manual::retry),
+        )
+        .route("/v1/callback-secret", get(callbacks::secret))
+        .route("/v1/event-types", get(event_types))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,203 @@
+//! Reads of the record the status-tracker keeps — deliveries, events, jobs and
+//! statistics — asked for over NATS request/reply and answered with the JSON the
+//! API returns.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use herald_proto::query::{self, StatusQuery, StatusReply};
+use serde::Deserialize;
+
+use super::{ApiError, AppState, Tenant};
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 250;
+const STATUSES: &[&str] = &["pending", "success", "retrying", "failed"];
+
+/// Sends `query` to the status-tracker; `Ok(None)` when nothing matched.
+pub async fn ask(state: &AppState, query: StatusQuery) -> Result<Option<bytes::Bytes>, ApiError> {
+    let reply = tokio::time::timeout(
+        Duration::from_secs(5),
+        state
+            .client()
+            .request(query::STATUS_SUBJECT, query::encode(&query)),
+    )
+    .await
+    .map_err(|_| ApiError::Unavailable("the status store did not answer in time".into()))?
+    .map_err(|e| match e.kind() {
+        async_nats::RequestErrorKind::NoResponders => {
+            ApiError::Unavailable("the status store is not running".into())
+        }
+        _ => ApiError::internal(e),
+    })?;
+    let reply: StatusReply = query::decode(&reply.payload).map_err(ApiError::internal)?;
+    if !reply.invalid.is_empty() {
+        return Err(ApiError::Unprocessable(reply.invalid));
+    }
+    if !reply.error.is_empty() {
+        return Err(ApiError::Internal(reply.error));
+    }
+    Ok((!reply.not_found).then_some(reply.json))
+}
+
+fn json(body: bytes::Bytes) -> Response {
+    ([(CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn time(name: &str, value: Option<&str>) -> Result<i64, ApiError> {
+    value
+        .map(|v| {
+            herald_proto::parse_rfc3339(v)
+                .map_err(|r| ApiError::Unprocessable(format!("{name}: {r}")))
+        })
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<u32>,
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries?limit&status&since&until&cursor`.
+pub async fn deliveries(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    Query(params): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    super::webhooks::find(&state, &tenant, &id).await?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::Unprocessable(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let status = params.status.unwrap_or_default();
+    if !status.is_empty() && !STATUSES.contains(&status.as_str()) {
+        return Err(ApiError::Unprocessable(
+            "status must be one of pending, success, retrying, failed".into(),
+        ));
+    }
+    let query = StatusQuery {
+        kind: "deliveries.list".into(),
+        tenant,
+        endpoint_id: id,
+        status,
+        since_ms: time("since", params.since.as_deref())?,
+        until_ms: time("until", params.until.as_deref())?,
+        limit,
+        cursor: params.cursor.unwrap_or_default(),
+        ..Default::default()
+    };
+    let body = ask(&state, query).await?.unwrap_or_default();
+    Ok(json(body))
+}
+
+/// `GET /v1/deliveries/{delivery_id}`: the delivery with every attempt.
+pub async fn delivery(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(delivery_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let query = StatusQuery {
+        kind: "delivery.get".into(),
+        tenant,
+        delivery_id: delivery_id.clone(),
+        ..Default::default()
+    };
+    ask(&state, query)
+        .await?
+        .map(json)
+        .ok_or_else(|| ApiError::NotFound(format!("no delivery `{delivery_id}`")))
+}
+
+/// `GET /v1/events/{event_id}`: the event with its delivery to each webhook.
+pub async fn event(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(event_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let query = StatusQuery {
+        kind: "event.get".into(),
+        tenant,
+        event_id: event_id.clone(),
+        ..Default::default()
+    };
+    ask(&state, query)
+        .await?
+        .map(json)
+        .ok_or_else(|| ApiError::NotFound(format!("no event `{event_id}`")))
+}
+
+/// `GET /v1/jobs/{job_id}`: the polling fallback.
+pub async fn job(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(job_id): Path<String>,
+) -> Result<Response, ApiError> {
+    job_view(&state, "job.get", &tenant, &job_id)
+        .await?
+        .map(json)
+        .ok_or_else(|| ApiError::NotFound(format!("no job `{job_id}`")))
+}
+
+/// A job as JSON: with its history (`job.get`) or its state alone (`job.state`).
+pub async fn job_view(
+    state: &AppState,
+    kind: &str,
+    tenant: &str,
+    job_id: &str,
+) -> Result<Option<bytes::Bytes>, ApiError> {
+    let query = StatusQuery {
+        kind: kind.into(),
+        tenant: tenant.to_owned(),
+        job_id: job_id.to_owned(),
+        ..Default::default()
+    };
+    ask(state, query).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    window: Option<String>,
+}
+
+/// `GET /v1/webhooks/{id}/stats?window=24h`.
+pub async fn stats(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    Query(params): Query<StatsQuery>,
+) -> Result<Response, ApiError> {
+    super::webhooks::find(&state, &tenant, &id).await?;
+    let window = params.window.unwrap_or_else(|| "24h".into());
+    let span = herald_common::config::parse_duration(&window)
+        .ok()
+        .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(90 * 86_400))
+        .ok_or_else(|| {
+            ApiError::Unprocessable(
+                "window must be a duration between 1m and 90d, such as 24h".into(),
+            )
+        })?;
+    let query = StatusQuery {
+        kind: "webhook.stats".into(),
+        tenant,
+        endpoint_id: id.clone(),
+        since_ms: herald_proto::now_ms() - i64::try_from(span.as_millis()).unwrap_or(i64::MAX),
+        ..Default::default()
+    };
+    let body = ask(&state, query).await?.unwrap_or_default();
+    let mut view: serde_json::Value = serde_json::from_slice(&body).map_err(ApiError::internal)?;
+    view["webhook_id"] = id.into();
+    view["window"] = window.into();
+    Ok(axum::Json(view).into_response())
+}

@@ -1,0 +1,254 @@
+//! The event-type catalogue: the platform's event types — name, description,
+//! optional JSON Schema for `data`, optional example — from the YAML or JSON file
+//! named by `HERALD_EVENT_TYPES`. With a catalogue, webhooks may subscribe only to
+//! patterns that match a declared type, and events must be of a declared type with
+//! `data` that passes its schema. Without one, every type is accepted.
+
+use std::path::Path;
+
+use herald_proto::{EventPattern, EventType};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Types Herald itself sends; always declared.
+const BUILT_IN: &[(&str, &str)] = &[
+    ("webhook.test", "A test delivery asked for through the API."),
+    (
+        "webhook.disabled",
+        "A webhook was disabled after its deliveries kept failing or it answered 410 Gone.",
+    ),
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    event_types: Vec<Entry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    name: String,
+    #[serde(default)]
+    description: String,
+    schema: Option<Value>,
+    example: Option<Value>,
+}
+
+struct Declared {
+    name: EventType,
+    description: String,
+    schema: Option<Value>,
+    example: Option<Value>,
+    validator: Option<jsonschema::Validator>,
+}
+
+pub struct Catalogue {
+    types: Vec<Declared>,
+}
+
+impl std::fmt::Debug for Catalogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogue")
+            .field("types", &self.types.len())
+            .finish()
+    }
+}
+
+impl Catalogue {
+    /// Reads and checks a catalogue file (YAML, of which JSON is a subset).
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: File =
+            serde_yaml_ng::from_str(text).map_err(|e| format!("is not a valid catalogue: {e}"))?;
+        let mut types = Vec::new();
+        for entry in file.event_types {
+            let name = EventType::parse(&entry.name)
+                .map_err(|r| format!("event type `{}` {r}", entry.name))?;
+            if types.iter().any(|t: &Declared| t.name == name) {
+                return Err(format!("event type `{name}` is declared twice"));
+            }
+            let validator = entry
+                .schema
+                .as_ref()
+                .map(|schema| {
+                    jsonschema::validator_for(schema).map_err(|e| {
+                        format!("the schema of `{name}` is not a valid JSON Schema: {e}")
+                    })
+                })
+                .transpose()?;
+            if let (Some(validator), Some(example)) = (&validator, &entry.example)
+                && let Err(error) = validator.validate(example)
+            {
+                return Err(format!("the example of `{name}` fails its schema: {error}"));
+            }
+            types.push(Declared {
+                name,
+                description: entry.description,
+                schema: entry.schema,
+                example: entry.example,
+                validator,
+            });
+        }
+        for (name, description) in BUILT_IN {
+            let name = EventType::parse(name).expect("valid built-in type");
+            if !types.iter().any(|t| t.name == name) {
+                types.push(Declared {
+                    name,
+                    description: (*description).to_owned(),
+                    schema: None,
+                    example: None,
+                    validator: None,
+                });
+            }
+        }
+        Ok(Catalogue { types })
+    }
+
+    /// A webhook's `events` entry must match at least one declared type.
+    pub fn check_pattern(&self, pattern: &EventPattern) -> Result<(), String> {
+        if self.types.iter().any(|t| pattern.matches(t.name.as_str())) {
+            Ok(())
+        } else {
+            Err(format!(
+                "events entry `{pattern}` matches no event type in the catalogue (GET /v1/event-types)"
+            ))
+        }
+    }
+
+    /// An event must be of a declared type, with `data` that passes its schema.
+    pub fn check_event(&self, event_type: &EventType, data: &[u8]) -> Result<(), String> {
+        let declared = self
+            .types
+            .iter()
+            .find(|t| &t.name == event_type)
+            .ok_or_else(|| {
+                format!("event_type `{event_type}` is not in the catalogue (GET /v1/event-types)")
+            })?;
+        let Some(validator) = &declared.validator else {
+            return Ok(());
+        };
+        let value: Value =
+            serde_json::from_slice(data).map_err(|e| format!("data is not valid JSON: {e}"))?;
+        match validator.validate(&value) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let at = error.instance_path().to_string();
+                let at = if at.is_empty() { "/".to_owned() } else { at };
+                Err(format!(
+                    "data does not match the schema of `{event_type}` at {at}: {error}"
+                ))
+            }
+        }
+    }
+
+    /// The catalogue as `GET /v1/event-types` shows it.
+    pub fn list(&self) -> Value {
+        let types: Vec<Value> = self
+            .types
+            .iter()
+            .map(|t| {
+                json!({
+                    "name": t.name.as_str(),
+                    "description": t.description,
+                    "schema": t.schema,
+                    "example": t.example,
+                })
+            })
+            .collect();
+        json!({ "event_types": types })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CATALOGUE: &str = r#"
+event_types:
+  - name: job.completed
+    description: A job finished.
+    schema:
+      type: object
+      required: [job_id]
+      properties:
+        job_id: {type: string}
+    example: {job_id: "job_1"}
+  - name: training.progress
+"#;
+
+    #[test]
+    fn declared_types_gate_patterns_and_events() {
+        let catalogue = Catalogue::parse(CATALOGUE).unwrap();
+        let pattern = |p| EventPattern::parse(p).unwrap();
+        assert!(catalogue.check_pattern(&pattern("job.*")).is_ok());
+        assert!(catalogue.check_pattern(&pattern("training.>")).is_ok());
+        assert!(
+            catalogue.check_pattern(&pattern("webhook.*")).is_ok(),
+            "built-in types"
+        );
+        let err = catalogue.check_pattern(&pattern("vision.*")).unwrap_err();
+        assert!(err.contains("`vision.*`"), "{err}");
+
+        let completed = EventType::parse("job.completed").unwrap();
+        assert!(
+            catalogue
+                .check_event(&completed, br#"{"job_id":"j"}"#)
+                .is_ok()
+        );
+        let err = catalogue
+            .check_event(&completed, br#"{"job_id":7}"#)
+            .unwrap_err();
+        assert!(err.contains("at /job_id"), "{err}");
+        let unknown = EventType::parse("vision.done").unwrap();
+        assert!(catalogue.check_event(&unknown, b"{}").is_err());
+        let progress = EventType::parse("training.progress").unwrap();
+        assert!(
+            catalogue.check_event(&progress, b"[1]").is_ok(),
+            "no schema, any data"
+        );
+    }
+
+    #[test]
+    fn bad_catalogues_are_refused() {
+        assert!(Catalogue::parse("event_types: [{name: 'a b'}]").is_err());
+        assert!(Catalogue::parse("event_types: [{name: a}, {name: a}]").is_err());
+        assert!(Catalogue::parse("event_types: [{name: a, schema: {type: 12}}]").is_err());
+        assert!(
+            Catalogue::parse("event_types: [{name: a, schema: {type: string}, example: 1}]")
+                .is_err()
+        );
+        assert!(Catalogue::parse("nothing: here").is_err());
+    }
+}
+
+#[cfg(test)]
+mod shipped {
+    /// The example catalogue in `deploy/` loads, examples included.
+    #[test]
+    fn the_example_catalogue_is_valid() {
+        let text = include_str!("../../../deploy/event-types.yaml");
+        let catalogue = super::Catalogue::parse(text).unwrap();
+        let listed = catalogue.list();
+        let names: Vec<&str> = listed["event_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        for expected in [
+            "job.completed",
+            "training.progress",
+            "batch.progress",
+            "inference.completed",
+            "webhook.disabled",
+        ] {
+            assert!(names.contains(&expected), "{expected}");
+        }
+    }
+}

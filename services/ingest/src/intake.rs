@@ -1,0 +1,196 @@
+//! Turning what a producer sent into an [`Event`]: the JSON body of
+//! `POST /v1/events` (also accepted on NATS) or a protobuf `herald.v1.Event`.
+//! `data` is kept as the producer's bytes, never re-encoded.
+
+use bytes::Bytes;
+use herald_proto::{Event, EventType, event::check_json, ids::check_event_id, wire};
+use prost::Message;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::api::CallbackInput;
+
+/// Why an event was not accepted; `detail` is fit to show the producer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct Invalid {
+    pub detail: String,
+}
+
+impl Invalid {
+    fn new(detail: impl Into<String>) -> Self {
+        Invalid {
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The JSON shape of an event, as posted to `/v1/events`.
+#[derive(Debug, Deserialize)]
+pub struct EventInput {
+    pub event_type: Option<String>,
+    pub data: Option<Box<RawValue>>,
+    pub event_id: Option<String>,
+    pub job_id: Option<String>,
+    /// When it happened (RFC 3339); defaults to when Herald accepted it.
+    pub timestamp: Option<String>,
+    /// The job's own delivery target.
+    pub callback: Option<CallbackInput>,
+}
+
+/// What the producer sent, before Herald adds tenant, id and times.
+#[derive(Debug)]
+pub struct Draft {
+    pub event_type: String,
+    pub data: Bytes,
+    pub event_id: Option<String>,
+    pub job_id: Option<String>,
+    pub timestamp_ms: Option<i64>,
+    pub callback: Option<CallbackInput>,
+}
+
+impl Draft {
+    /// Parses the JSON body of an event.
+    pub fn from_json(body: &[u8]) -> Result<Self, Invalid> {
+        let input: EventInput = serde_json::from_slice(body)
+            .map_err(|e| Invalid::new(format!("body is not a valid event: {e}")))?;
+        Draft::try_from(input)
+    }
+
+    /// Parses a protobuf `herald.v1.Event`.
+    pub fn from_protobuf(body: &[u8]) -> Result<Self, Invalid> {
+        let event = wire::Event::decode(body)
+            .map_err(|e| Invalid::new(format!("body is not a valid herald.v1.Event: {e}")))?;
+        Ok(Draft {
+            event_type: event.event_type,
+            data: event.data,
+            event_id: Some(event.event_id).filter(|s| !s.is_empty()),
+            job_id: Some(event.job_id).filter(|s| !s.is_empty()),
+            timestamp_ms: Some(event.timestamp_ms).filter(|t| *t > 0),
+            callback: event.callback.map(|c| CallbackInput {
+                url: c.url,
+                headers: c.headers.into_iter().collect(),
+                payload_format: Some(c.payload_format).filter(|f| !f.is_empty()),
+            }),
+        })
+    }
+
+    /// Completes the event for `tenant`. `default_id` names it when the producer did
+    /// not; it must be the same each time the same message is processed.
+    pub fn accept(
+        self,
+        tenant: &str,
+        default_id: impl FnOnce() -> String,
+        now_ms: i64,
+        require_https: bool,
+    ) -> Result<Event, Invalid> {
+        if self.event_type.is_empty() {
+            return Err(Invalid::new("event_type is missing"));
+        }
+        let event_type = EventType::parse(&self.event_type)
+            .map_err(|r| Invalid::new(format!("event_type {r}")))?;
+        check_json(&self.data).map_err(|r| Invalid::new(format!("data {r}")))?;
+        let event_id = match self.event_id {
+            Some(id) => {
+                check_event_id(&id).map_err(|r| Invalid::new(format!("event_id {r}")))?;
+                id
+            }
+            None => default_id(),
+        };
+        if let Some(job_id) = &self.job_id {
+            check_event_id(job_id).map_err(|r| Invalid::new(format!("job_id {r}")))?;
+        }
+        let callback = self
+            .callback
+            .map(|c| c.check(require_https))
+            .transpose()
+            .map_err(|e| Invalid::new(e.to_string()))?;
+        Ok(Event {
+            event_id,
+            tenant: tenant.to_owned(),
+            event_type,
+            data: self.data,
+            job_id: self.job_id,
+            timestamp_ms: self.timestamp_ms.unwrap_or(now_ms),
+            accepted_at_ms: now_ms,
+            callback,
+        })
+    }
+}
+
+impl TryFrom<EventInput> for Draft {
+    type Error = Invalid;
+
+    fn try_from(input: EventInput) -> Result<Self, Invalid> {
+        let timestamp_ms = input
+            .timestamp
+            .as_deref()
+            .map(|t| {
+                herald_proto::parse_rfc3339(t).map_err(|r| Invalid::new(format!("timestamp: {r}")))
+            })
+            .transpose()?;
+        Ok(Draft {
+            event_type: input.event_type.unwrap_or_default(),
+            data: input
+                .data
+                .map(|raw| Bytes::copy_from_slice(raw.get().as_bytes()))
+                .ok_or_else(|| Invalid::new("data is missing"))?,
+            event_id: input.event_id,
+            job_id: input.job_id,
+            timestamp_ms,
+            callback: input.callback,
+        })
+    }
+}
+
+/// A fresh event id for events posted without one.
+pub fn new_event_id() -> String {
+    format!("evt_{}", ulid::Ulid::new().to_string().to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_data_keeps_the_producers_bytes() {
+        let body = r#"{"event_type":"job.completed","data":{"z":8.0,"big":1152921504606846976,"s":"caf\u00e9 ü"}}"#.as_bytes();
+        let event = Draft::from_json(body)
+            .unwrap()
+            .accept("acme", || "evt_x".into(), 5, false)
+            .unwrap();
+        assert_eq!(
+            &event.data[..],
+            r#"{"z":8.0,"big":1152921504606846976,"s":"caf\u00e9 ü"}"#.as_bytes()
+        );
+        assert_eq!(event.event_id, "evt_x");
+        assert_eq!(event.timestamp_ms, 5);
+    }
+
+    #[test]
+    fn invalid_events_say_what_is_wrong() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"{", "body is not a valid event"),
+            (br#"{"data":{}}"#, "event_type is missing"),
+            (
+                br#"{"event_type":"job.*","data":{}}"#,
+                "event_type part `*`",
+            ),
+            (br#"{"event_type":"job.done"}"#, "data is missing"),
+            (
+                br#"{"event_type":"job.done","data":{},"event_id":"a b"}"#,
+                "event_id must be",
+            ),
+        ];
+        for (body, expected) in cases {
+            let err = Draft::from_json(body)
+                .and_then(|d| d.accept("acme", || "evt_1".into(), 1, false))
+                .unwrap_err();
+            assert!(
+                err.detail.starts_with(expected),
+                "{} vs {expected}",
+                err.detail
+            );
+        }
+    }
+}

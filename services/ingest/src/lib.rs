@@ -1,0 +1,109 @@
+//! Herald ingest: the public REST API (`/v1/...`) and the NATS intake where job
+//! producers publish events.
+//!
+//! # Layout
+//! - [`config`]: API keys and limits, from the environment.
+//! - [`api`]: the HTTP API: [`api::app`] builds the router; one module per resource,
+//!   one error type ([`api::ApiError`]) that becomes `{"code","detail"}`.
+//! - [`intake`]: turning a producer's JSON or protobuf into an accepted event, shared
+//!   by `POST /v1/events` and the `INGEST` stream consumer.
+//! - [`nats_intake`]: the consumer of `ingest.<tenant>.<event_type>`, parking invalid
+//!   messages in `REJECTED` with the reason.
+//! - [`registry`]: the webhook registry in the `endpoints` KV bucket.
+//! - [`catalogue`]: the declared event types (`HERALD_EVENT_TYPES`).
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod catalogue;
+pub mod config;
+pub mod intake;
+pub mod nats_intake;
+pub mod registry;
+
+use async_nats::jetstream;
+use herald_common::health::Readiness;
+use herald_common::nats::{self, Topology};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Common(#[from] herald_common::Error),
+    #[error("HTTP server: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Connects, provisions, and serves the API on `listener` and the NATS intake until
+/// `shutdown`. Returns the readiness checks so a combined process can serve them.
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
+    let service = start(&config, shutdown.clone()).await?;
+    let router = api::app(service.state).merge(herald_common::health::routes(service.readiness));
+    let intake = tokio::spawn(service.intake);
+    herald_common::shutdown::serve(listener, router, shutdown).await?;
+    let _ = intake.await;
+    Ok(())
+}
+
+/// A started ingest: its API state, readiness and the running NATS intake.
+pub struct Started {
+    pub state: api::AppState,
+    pub readiness: Readiness,
+    pub intake: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+}
+
+/// Connects and provisions, and prepares the API state and the intake consumer.
+pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Started> {
+    let client = nats::connect(&config.common, "herald-ingest").await?;
+    let js = jetstream::new(client.clone());
+    let topology = Topology::new(&config.common);
+    topology.provision(&js).await?;
+    let registry =
+        registry::Registry::start(&js, &topology, config.cipher.clone(), shutdown.clone()).await?;
+    let consumer = nats_intake::consumer().provision(&js).await?;
+    let readiness = Readiness::new(
+        client.clone(),
+        &[
+            nats::INGEST_STREAM,
+            nats::EVENTS_STREAM,
+            nats::REJECTED_STREAM,
+        ],
+    )
+    .with_check({
+        let registry = registry.clone();
+        move || {
+            let ready = registry.is_ready();
+            async move {
+                if ready {
+                    Ok(())
+                } else {
+                    Err("webhook registry is loading".to_owned())
+                }
+            }
+        }
+    });
+    let bucket = |name: &'static str| {
+        let js = js.clone();
+        async move {
+            js.get_key_value(name)
+                .await
+                .map_err(herald_common::Error::nats)
+        }
+    };
+    let buckets = api::Buckets {
+        tenant_secrets: bucket(nats::TENANT_SECRETS_BUCKET).await?,
+        job_callbacks: bucket(nats::JOB_CALLBACKS_BUCKET).await?,
+    };
+    let state = api::AppState::new(config.clone(), client, registry, buckets);
+    let intake = Box::pin(nats_intake::run(consumer, state.clone(), shutdown));
+    Ok(Started {
+        state,
+        readiness,
+        intake,
+    })
+}

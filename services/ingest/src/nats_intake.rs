@@ -1,0 +1,234 @@
+//! The consumer of `ingest.<tenant>.<event_type>`: producers publish here, Herald
+//! validates, and accepted events go on to `events.<tenant>.<event_type>`. A message
+//! that cannot be accepted is parked in `REJECTED` with the reason and acknowledged;
+//! it never stops the consumer.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind};
+use herald_common::nats::{DurableConsumer, INGEST_STREAM, REJECTED_REASON_HEADER};
+use herald_proto::ids::check_tenant;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::api::AppState;
+use crate::intake::{Draft, Invalid};
+
+/// The durable consumer every ingest replica shares.
+pub fn consumer() -> DurableConsumer {
+    DurableConsumer {
+        stream: INGEST_STREAM,
+        name: "ingest",
+        filter_subjects: vec!["ingest.>".into()],
+        max_ack_pending: 1024,
+        ack_wait: Duration::from_secs(30),
+    }
+}
+
+pub async fn run(
+    consumer: async_nats::jetstream::consumer::Consumer<
+        async_nats::jetstream::consumer::pull::Config,
+    >,
+    state: AppState,
+    shutdown: CancellationToken,
+) {
+    let client = state.client().clone();
+    herald_common::consume::run("ingest", consumer, 256, shutdown, move |message| {
+        let state = state.clone();
+        async move { handle(&state, message).await }
+    })
+    .await;
+    herald_common::consume::flush(&client).await;
+}
+
+async fn handle(state: &AppState, message: jetstream::Message) {
+    let span = tracing::info_span!(
+        "ingest.accept",
+        otel.kind = "consumer",
+        source = "nats",
+        subject = %message.subject,
+        trace_id = tracing::field::Empty,
+    );
+    herald_common::trace::adopt(&span, message.headers.as_ref());
+    take(state, message).instrument(span).await
+}
+
+async fn take(state: &AppState, message: jetstream::Message) {
+    let (tenant, subject_type) = split_subject(&message.subject);
+    let outcome = match accept(state, &message, tenant, subject_type) {
+        Ok(event) => state
+            .accept_event(&event)
+            .await
+            .map(|_| ())
+            .map_err(Failure::Publish),
+        Err(invalid) => Err(Failure::Invalid(invalid)),
+    };
+    let result = match outcome {
+        Ok(_) => {
+            count("accepted");
+            message.ack().await
+        }
+        Err(Failure::Invalid(invalid)) => match park(state, &message, tenant, &invalid).await {
+            Ok(()) => {
+                count("rejected");
+                message.ack().await
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot park a rejected message; will retry");
+                message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await
+            }
+        },
+        Err(Failure::Publish(err)) => {
+            tracing::warn!(error = %err, "cannot publish an accepted event; will retry");
+            message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await
+        }
+    };
+    if let Err(err) = result {
+        tracing::warn!(error = %err, "cannot acknowledge an ingest message");
+    }
+}
+
+fn count(result: &'static str) {
+    let labels = herald_common::metrics::EventLabels {
+        source: "nats",
+        result,
+    };
+    herald_common::metrics::metrics()
+        .events
+        .get_or_create(&labels)
+        .inc();
+}
+
+enum Failure {
+    Invalid(Invalid),
+    Publish(crate::api::ApiError),
+}
+
+fn accept(
+    state: &AppState,
+    message: &jetstream::Message,
+    tenant: Option<&str>,
+    subject_type: &str,
+) -> Result<herald_proto::Event, Invalid> {
+    let tenant = tenant.ok_or_else(|| Invalid {
+        detail: format!(
+            "subject `{}` must be ingest.<tenant>.<event_type> with a tenant of letters, digits, `_` or `-`",
+            message.subject
+        ),
+    })?;
+    if message.payload.len() > state.config().max_body_bytes {
+        return Err(Invalid {
+            detail: format!(
+                "event is {} bytes; the limit is {}",
+                message.payload.len(),
+                state.config().max_body_bytes
+            ),
+        });
+    }
+    let content_type = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Content-Type"))
+        .map(|v| v.as_str().to_ascii_lowercase())
+        .unwrap_or_default();
+    let mut draft = if content_type.starts_with("application/protobuf")
+        || content_type.starts_with("application/x-protobuf")
+    {
+        Draft::from_protobuf(&message.payload)?
+    } else {
+        Draft::from_json(&message.payload)?
+    };
+    if draft.event_type.is_empty() {
+        draft.event_type = subject_type.to_owned();
+    } else if !subject_type.is_empty() && draft.event_type != subject_type {
+        return Err(Invalid {
+            detail: format!(
+                "event_type `{}` does not match the subject's `{subject_type}`",
+                draft.event_type
+            ),
+        });
+    }
+    let info = message.info().ok();
+    let default_id = || {
+        // Derived from the stored message, so a redelivery names the same event.
+        let (sequence, published) = info
+            .as_ref()
+            .map(|i| (i.stream_sequence, i.published.unix_timestamp_nanos()))
+            .unwrap_or_default();
+        let digest = Sha256::new()
+            .chain_update(tenant.as_bytes())
+            .chain_update(sequence.to_be_bytes())
+            .chain_update(published.to_be_bytes())
+            .finalize();
+        format!("evt_{}", hex::encode(&digest[..13]))
+    };
+    let event = draft.accept(
+        tenant,
+        default_id,
+        herald_proto::now_ms(),
+        state.config().require_https,
+    )?;
+    state.check_catalogue(&event)?;
+    Ok(event)
+}
+
+/// `ingest.<tenant>.<event_type>` → (tenant if valid, event type possibly empty).
+fn split_subject(subject: &str) -> (Option<&str>, &str) {
+    let rest = subject.strip_prefix("ingest.").unwrap_or("");
+    let (tenant, event_type) = rest.split_once('.').unwrap_or((rest, ""));
+    (check_tenant(tenant).ok().map(|_| tenant), event_type)
+}
+
+async fn park(
+    state: &AppState,
+    message: &jetstream::Message,
+    tenant: Option<&str>,
+    invalid: &Invalid,
+) -> Result<(), String> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        REJECTED_REASON_HEADER,
+        invalid.detail.replace(['\r', '\n'], " ").as_str(),
+    );
+    headers.insert("Herald-Original-Subject", message.subject.as_str());
+    if let Some(content_type) = message.headers.as_ref().and_then(|h| h.get("Content-Type")) {
+        headers.insert("Content-Type", content_type.as_str());
+    }
+    if let Ok(info) = message.info() {
+        headers.insert(
+            "Nats-Msg-Id",
+            format!("ingest:{}", info.stream_sequence).as_str(),
+        );
+    }
+    let subject = format!("rejected.{}", tenant.unwrap_or("_unknown"));
+    tracing::info!(%subject, reason = %invalid.detail, "event rejected");
+    state
+        .jetstream()
+        .publish_with_headers(subject, headers, message.payload.clone())
+        .await
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_subject;
+
+    #[test]
+    fn subjects_name_tenant_and_type() {
+        assert_eq!(
+            split_subject("ingest.acme.job.failed"),
+            (Some("acme"), "job.failed")
+        );
+        assert_eq!(split_subject("ingest.acme"), (Some("acme"), ""));
+        assert_eq!(split_subject("ingest.a*b.job"), (None, "job"));
+    }
+}
