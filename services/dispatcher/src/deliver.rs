@@ -1,0 +1,261 @@
+//! Delivery: for each task, one signed HTTP attempt, then its record on
+//! `outcomes.<tenant>.<endpoint_id>.<succeeded|failed>`, then the task's ack. A
+//! crash between the attempt and the ack repeats the attempt (at least once); the
+//! receiver tells repeats apart by `webhook-id`.
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, AckKind};
+use herald_common::nats::{DELIVERIES_STREAM, DurableConsumer};
+use herald_proto::{
+    AttemptOutcome, DeliveryAttempt, DeliveryTask, Endpoint, EndpointStatus, PayloadFormat,
+};
+
+use tracing::Instrument;
+
+use crate::State;
+use crate::limits::Admission;
+use crate::sender::{Request, Response};
+
+pub fn consumer(ack_wait: Duration, max_pending: i64) -> DurableConsumer {
+    DurableConsumer {
+        stream: DELIVERIES_STREAM,
+        name: "dispatcher",
+        filter_subjects: vec!["deliveries.>".into()],
+        // Tasks waiting behind a slow endpoint stay pending while the consumer
+        // moves on, so this is far above what runs at once.
+        max_ack_pending: max_pending,
+        ack_wait,
+    }
+}
+
+/// Where and how a task is delivered.
+pub struct Target {
+    pub url: String,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub secrets: Vec<String>,
+    pub format: PayloadFormat,
+    pub timeout: Duration,
+    pub rate_limit_per_sec: Option<u32>,
+    /// Why the attempt is refused without sending (a disabled webhook).
+    pub refusal: Option<String>,
+}
+
+pub async fn handle(state: &State, message: jetstream::Message) {
+    let task = match DeliveryTask::decode(&message.payload) {
+        Ok(task) => task,
+        Err(err) => {
+            crate::park(
+                state,
+                &message,
+                &format!("undecodable delivery task: {err}"),
+            )
+            .await;
+            return;
+        }
+    };
+    let span = tracing::info_span!(
+        "dispatcher.deliver",
+        otel.kind = "consumer",
+        tenant = %task.event.tenant,
+        event_id = %task.event.event_id,
+        webhook_id = %task.endpoint_id,
+        delivery_id = %task.delivery_id,
+        attempt = task.attempt,
+        trace_id = tracing::field::Empty,
+    );
+    // The task's own context first: a retry published by the broker hours later
+    // carries it in its body.
+    match &task.traceparent {
+        Some(traceparent) => {
+            herald_common::trace::adopt_pairs(&span, &[("traceparent", traceparent)])
+        }
+        None => herald_common::trace::adopt(&span, message.headers.as_ref()),
+    }
+    deliver(state, message, task).instrument(span).await
+}
+
+async fn deliver(state: &State, message: jetstream::Message, task: DeliveryTask) {
+    let Some(target) = target(state, &task).await else {
+        tracing::info!(delivery_id = %task.delivery_id, "webhook deleted; delivery dropped");
+        ack(&message, AckKind::Ack).await;
+        return;
+    };
+    let sequence = message
+        .info()
+        .map(|i| i.stream_sequence)
+        .unwrap_or_default();
+    let response = if let Some(reason) = target.refusal.clone() {
+        refused(reason)
+    } else {
+        match state
+            .limits
+            .admit(&task.endpoint_id, sequence, target.rate_limit_per_sec)
+            .await
+        {
+            Admission::Later(delay) => {
+                ack(&message, AckKind::Nak(Some(delay))).await;
+                return;
+            }
+            Admission::Go(permit) => {
+                let started = Instant::now();
+                let response = attempt(state, &task, &target).await;
+                permit.done(started.elapsed());
+                response
+            }
+        }
+    };
+    match record(state, task, response).await {
+        Ok(_) => ack(&message, AckKind::Ack).await,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot record an attempt; the task will run again");
+            ack(&message, AckKind::Nak(Some(Duration::from_secs(1)))).await;
+        }
+    }
+}
+
+/// The target of `task`: its webhook, or the job's callback. `None` when the
+/// webhook no longer exists.
+pub async fn target(state: &State, task: &DeliveryTask) -> Option<Target> {
+    let tenant = &task.event.tenant;
+    if let Some(callback) = &task.callback {
+        let secret = state.callback_secret(tenant).await;
+        let refusal = secret
+            .is_none()
+            .then(|| "refused: the tenant has no callback secret".to_owned());
+        return Some(Target {
+            url: callback.url.clone(),
+            headers: callback.headers.clone(),
+            secrets: secret.into_iter().collect(),
+            format: callback.payload_format,
+            timeout: state.config.delivery_timeout,
+            rate_limit_per_sec: None,
+            refusal,
+        });
+    }
+    let endpoint = state
+        .endpoints
+        .get(&Endpoint::key_for(tenant, &task.endpoint_id))?;
+    let now = herald_proto::now_ms();
+    Some(Target {
+        secrets: endpoint
+            .signing_secrets(now)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        refusal: (endpoint.status == EndpointStatus::Disabled)
+            .then(|| "refused: the webhook is disabled".to_owned()),
+        url: endpoint.url.clone(),
+        headers: endpoint.headers.clone(),
+        format: endpoint.payload_format,
+        timeout: endpoint.timeout.unwrap_or(state.config.delivery_timeout),
+        rate_limit_per_sec: endpoint.rate_limit_per_sec,
+    })
+}
+
+pub async fn attempt(state: &State, task: &DeliveryTask, target: &Target) -> Response {
+    let body = crate::payload::body(&task.event, task.attempt, target.format);
+    let url = url::Url::parse(&target.url).ok();
+    // An HTTP client span, with the semantic-convention attributes.
+    let span = tracing::info_span!(
+        "POST",
+        otel.kind = "client",
+        http.request.method = "POST",
+        url.full = %target.url,
+        server.address = url.as_ref().and_then(|u| u.host_str()).unwrap_or_default(),
+        server.port = url.as_ref().and_then(|u| u.port_or_known_default()).unwrap_or_default(),
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        herald.attempt = task.attempt,
+        herald.webhook_id = %task.endpoint_id,
+        herald.event_id = %task.event.event_id,
+        trace_id = tracing::field::Empty,
+    );
+    herald_common::trace::adopt(&span, None);
+    let traceparent = herald_common::trace::traceparent(&span);
+    let response = state
+        .sender
+        .send(Request {
+            url: &target.url,
+            body,
+            secrets: target.secrets.iter().map(String::as_str).collect(),
+            msg_id: &task.event.event_id,
+            webhook_id: &task.endpoint_id,
+            headers: &target.headers,
+            timeout: target.timeout,
+            traceparent: traceparent.as_deref(),
+        })
+        .instrument(span.clone())
+        .await;
+    if let Some(code) = response.status_code {
+        span.record("http.response.status_code", code);
+    }
+    if let Some(error) = &response.error {
+        span.record("error.type", error.as_str());
+    }
+    response
+}
+
+/// Publishes the record of an attempt and returns it.
+pub async fn record(
+    state: &State,
+    task: DeliveryTask,
+    response: Response,
+) -> Result<DeliveryAttempt, String> {
+    let outcome = if response.succeeded() {
+        AttemptOutcome::Succeeded
+    } else if response.refused {
+        AttemptOutcome::Refused
+    } else {
+        AttemptOutcome::Failed
+    };
+    let metrics = herald_common::metrics::metrics();
+    let status = if outcome == AttemptOutcome::Succeeded {
+        "success"
+    } else {
+        "failed"
+    };
+    let label = herald_common::metrics::StatusLabel { status };
+    metrics.delivery_attempts.get_or_create(&label).inc();
+    if !response.refused {
+        metrics
+            .attempt_duration
+            .get_or_create(&label)
+            .observe(response.duration_ms as f64 / 1000.0);
+    }
+    if outcome == AttemptOutcome::Succeeded {
+        let waited = herald_proto::now_ms() - task.event.accepted_at_ms;
+        metrics
+            .delivery_latency
+            .observe(waited.max(0) as f64 / 1000.0);
+    }
+    let record = DeliveryAttempt {
+        task,
+        outcome,
+        status_code: response.status_code,
+        duration_ms: response.duration_ms,
+        error: response.error,
+        response_excerpt: response.excerpt,
+        attempted_at_ms: herald_proto::now_ms(),
+        retry_after_secs: response.retry_after_secs,
+    };
+    state.publish_attempt(&record).await?;
+    Ok(record)
+}
+
+fn refused(reason: String) -> Response {
+    Response {
+        status_code: None,
+        duration_ms: 0,
+        error: Some(reason),
+        excerpt: String::new(),
+        retry_after_secs: None,
+        refused: true,
+    }
+}
+
+async fn ack(message: &jetstream::Message, kind: AckKind) {
+    if let Err(err) = message.ack_with(kind).await {
+        tracing::warn!(error = %err, "cannot acknowledge a delivery task");
+    }
+}

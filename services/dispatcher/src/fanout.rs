@@ -1,0 +1,161 @@
+//! Fan-out: for each accepted event, one delivery task per subscribed endpoint,
+//! published with a deterministic message id before the event is acknowledged. A
+//! fan-out that runs again (after a crash) stores no task twice.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind};
+use futures::future::join_all;
+use herald_common::nats::{DurableConsumer, EVENTS_STREAM};
+use herald_proto::delivery::CallbackTarget;
+use herald_proto::{Callback, DeliveryTask, Event, FanOut, Trigger, ids};
+use tracing::Instrument;
+
+use crate::State;
+
+pub fn consumer() -> DurableConsumer {
+    DurableConsumer {
+        stream: EVENTS_STREAM,
+        name: "dispatcher-fanout",
+        filter_subjects: vec!["events.>".into()],
+        max_ack_pending: 1024,
+        ack_wait: Duration::from_secs(30),
+    }
+}
+
+pub async fn handle(state: &State, message: jetstream::Message) {
+    let span = tracing::info_span!(
+        "dispatcher.fanout",
+        otel.kind = "consumer",
+        tenant = tracing::field::Empty,
+        event_id = tracing::field::Empty,
+        event_type = tracing::field::Empty,
+        tasks = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    herald_common::trace::adopt(&span, message.headers.as_ref());
+    fan_out(state, message).instrument(span).await
+}
+
+async fn fan_out(state: &State, message: jetstream::Message) {
+    let event = match Event::decode(&message.payload) {
+        Ok(event) => event,
+        Err(err) => {
+            crate::park(state, &message, &format!("undecodable event: {err}")).await;
+            return;
+        }
+    };
+    let span = tracing::Span::current();
+    span.record("tenant", event.tenant.as_str());
+    span.record("event_id", event.event_id.as_str());
+    span.record("event_type", event.event_type.as_str());
+    let traceparent = herald_common::trace::traceparent(&span);
+    let mut tasks = tasks_for(state, &event, traceparent.clone());
+    match callback_task(state, &event).await {
+        Ok(Some(task)) => tasks.push(DeliveryTask {
+            traceparent: traceparent.clone(),
+            ..task
+        }),
+        Ok(None) => {}
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot look up the job's callback; will retry");
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
+            return;
+        }
+    }
+    let publishes = tasks.iter().map(|task| state.publish_task(task));
+    let results = join_all(publishes).await;
+    let mut failed = results.iter().filter(|r| r.is_err()).count();
+    if failed == 0 && !tasks.is_empty() {
+        // One record per event makes the new deliveries visible as `pending`.
+        let fan_out = FanOut {
+            tenant: event.tenant.clone(),
+            event_id: event.event_id.clone(),
+            event_type: event.event_type.to_string(),
+            job_id: event.job_id.clone(),
+            accepted_at_ms: event.accepted_at_ms,
+            deliveries: tasks
+                .iter()
+                .map(|t| (t.delivery_id.clone(), t.endpoint_id.clone()))
+                .collect(),
+        };
+        if let Err(err) = state.publish_fan_out(&fan_out).await {
+            tracing::warn!(error = %err, "cannot record the fan-out");
+            failed += 1;
+        }
+    }
+    span.record("tasks", tasks.len());
+    let result = if failed == 0 {
+        tracing::debug!(event_id = %event.event_id, tasks = tasks.len(), "fanned out");
+        message.ack().await
+    } else {
+        tracing::warn!(event_id = %event.event_id, failed, "fan-out incomplete; will retry");
+        message
+            .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+            .await
+    };
+    if let Err(err) = result {
+        tracing::warn!(error = %err, "cannot acknowledge an event");
+    }
+}
+
+/// One first-attempt task per active endpoint of the tenant that subscribes to the
+/// event's type.
+fn tasks_for(state: &State, event: &Event, traceparent: Option<String>) -> Vec<DeliveryTask> {
+    // One tenant's endpoints, in id order, without looking at any other tenant's.
+    let endpoints = state
+        .endpoints
+        .values_with_prefix(&format!("{}.", event.tenant));
+    endpoints
+        .into_iter()
+        .filter(|e| e.subscribes_to(event.event_type.as_str()))
+        .map(|endpoint| DeliveryTask {
+            delivery_id: ids::delivery_id(&event.tenant, &event.event_id, &endpoint.id),
+            endpoint_id: endpoint.id.clone(),
+            attempt: 1,
+            event: event.clone(),
+            trigger: Trigger::Auto,
+            callback: None,
+            traceparent: traceparent.clone(),
+        })
+        .collect()
+}
+
+/// The task for the job's own callback: the event's, or the one an earlier event of
+/// the same job registered.
+async fn callback_task(state: &State, event: &Event) -> Result<Option<DeliveryTask>, String> {
+    let callback = match (&event.callback, &event.job_id) {
+        (Some(callback), _) => Some(callback.clone()),
+        (None, Some(job_id)) => state
+            .job_callbacks
+            .get(Callback::job_key(&event.tenant, job_id))
+            .await
+            .map_err(|e| e.to_string())?
+            .and_then(|bytes| match Callback::decode(&bytes) {
+                Ok(callback) => Some(callback),
+                Err(err) => {
+                    tracing::error!(error = %err, "unreadable job callback ignored");
+                    None
+                }
+            }),
+        (None, None) => None,
+    };
+    Ok(callback.map(|callback| {
+        let target_id = callback.target_id();
+        DeliveryTask {
+            delivery_id: ids::delivery_id(&event.tenant, &event.event_id, &target_id),
+            endpoint_id: target_id,
+            attempt: 1,
+            event: event.clone(),
+            trigger: Trigger::Auto,
+            callback: Some(CallbackTarget {
+                url: callback.url,
+                headers: callback.headers,
+                payload_format: callback.payload_format,
+            }),
+            traceparent: None,
+        }
+    }))
+}

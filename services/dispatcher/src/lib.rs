@@ -1,0 +1,292 @@
+//! Herald dispatcher: fans each event out to the endpoints subscribed to it, and
+//! delivers each task as a signed HTTP request.
+//!
+//! # Layout
+//! - [`config`]: allowed targets, user agent, timeouts, concurrency.
+//! - [`fanout`]: `events.>` → one task per (event, endpoint) on `deliveries.>`.
+//! - [`deliver`]: `deliveries.>` → HTTP attempt → record on `outcomes.>`.
+//! - [`sender`]: the shared HTTP client and one attempt.
+//! - [`signing`]: Standard Webhooks and hex signatures.
+//! - [`payload`]: the body in each format.
+//! - [`ssrf`]: which addresses delivery may reach.
+//! - [`limits`]: per-endpoint concurrency and rate limits.
+//! - [`test_delivery`]: `POST /v1/webhooks/{id}/test`, answered over request/reply.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod deliver;
+pub mod fanout;
+pub mod limits;
+pub mod payload;
+pub mod sender;
+pub mod signing;
+pub mod ssrf;
+pub mod test_delivery;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, kv};
+use herald_common::health::Readiness;
+use herald_common::mirror::Mirror;
+use herald_common::nats::{self, REJECTED_REASON_HEADER, Topology};
+use herald_proto::{DeliveryAttempt, DeliveryTask, Endpoint};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use herald_common::service::Started;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Common(#[from] herald_common::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("HTTP server: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the dispatcher's handlers share.
+#[derive(Clone)]
+pub struct State {
+    pub config: Arc<Config>,
+    pub jetstream: jetstream::Context,
+    pub endpoints: Mirror<Endpoint>,
+    /// Per-tenant secrets (the job-callback signing secret), opened.
+    pub tenant_secrets: Mirror<String>,
+    /// The bucket behind `tenant_secrets`, for secrets the mirror has not seen yet.
+    pub tenant_secrets_store: kv::Store,
+    /// Job callback targets by `<tenant>.<job_id>`.
+    pub job_callbacks: kv::Store,
+    pub sender: sender::Sender,
+    pub limits: Arc<limits::Limits>,
+}
+
+impl State {
+    /// The tenant's job-callback signing secret, if one was made: from the mirror,
+    /// or — for a secret made a moment ago that the watch has not brought yet — from
+    /// the bucket.
+    pub async fn callback_secret(&self, tenant: &str) -> Option<String> {
+        let key = format!("{tenant}.callback");
+        if let Some(secret) = self.tenant_secrets.get(&key) {
+            return Some(secret.as_ref().clone());
+        }
+        let sealed = self.tenant_secrets_store.get(&key).await.ok().flatten()?;
+        match open_secret(&self.config.cipher, &sealed) {
+            Ok(secret) => Some(secret),
+            Err(reason) => {
+                tracing::error!(%tenant, %reason, "unreadable callback secret");
+                None
+            }
+        }
+    }
+
+    /// Publishes a task once (by its message id) and waits for the broker's ack.
+    pub async fn publish_task(&self, task: &DeliveryTask) -> Result<(), String> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", task.message_id().as_str());
+        herald_common::trace::inject(&tracing::Span::current(), &mut headers);
+        self.jetstream
+            .publish_with_headers(task.subject(), headers, task.encode())
+            .await
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    pub async fn publish_fan_out(&self, fan_out: &herald_proto::FanOut) -> Result<(), String> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", fan_out.message_id().as_str());
+        herald_common::trace::inject(&tracing::Span::current(), &mut headers);
+        self.jetstream
+            .publish_with_headers(fan_out.subject(), headers, fan_out.encode())
+            .await
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    pub async fn publish_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), String> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", attempt.message_id().as_str());
+        herald_common::trace::inject(&tracing::Span::current(), &mut headers);
+        self.jetstream
+            .publish_with_headers(attempt.subject(), headers, attempt.encode())
+            .await
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Started> {
+    let client = nats::connect(&config.common, "herald-dispatcher").await?;
+    let js = jetstream::new(client.clone());
+    let topology = Topology::new(&config.common);
+    topology.provision(&js).await?;
+    let store = topology.endpoints_bucket(&js).await?;
+    let cipher = config.cipher.clone();
+    let endpoints = Mirror::start(
+        store,
+        Arc::new(move |bytes: &[u8]| {
+            Endpoint::decode_with(bytes, &|s| cipher.open(s)).map_err(|e| e.to_string())
+        }),
+        shutdown.clone(),
+    );
+    let tenant_secrets_store = js
+        .get_key_value(nats::TENANT_SECRETS_BUCKET)
+        .await
+        .map_err(herald_common::Error::nats)?;
+    let cipher = config.cipher.clone();
+    let tenant_secrets = Mirror::start(
+        tenant_secrets_store.clone(),
+        Arc::new(move |bytes: &[u8]| open_secret(&cipher, bytes)),
+        shutdown.clone(),
+    );
+    let job_callbacks = js
+        .get_key_value(nats::JOB_CALLBACKS_BUCKET)
+        .await
+        .map_err(herald_common::Error::nats)?;
+    let sender = sender::Sender::new(
+        ssrf::Policy::new(config.allowed_targets.clone()),
+        &config.user_agent,
+    )
+    .map_err(|e| Error::Client(e.to_string()))?;
+    let fanout = fanout::consumer().provision(&js).await?;
+    let deliveries = deliver::consumer(
+        config.delivery_timeout + Duration::from_secs(10),
+        i64::try_from(config.max_in_flight.max(1000) * 20).unwrap_or(i64::MAX),
+    )
+    .provision(&js)
+    .await?;
+    let tests = test_delivery::subscribe(&client)
+        .await
+        .map_err(herald_common::Error::nats)?;
+    let readiness = Readiness::new(
+        client.clone(),
+        &[
+            nats::EVENTS_STREAM,
+            nats::DELIVERIES_STREAM,
+            nats::OUTCOMES_STREAM,
+        ],
+    )
+    .with_check({
+        let endpoints = endpoints.clone();
+        move || {
+            let ready = endpoints.is_ready();
+            async move {
+                if ready {
+                    Ok(())
+                } else {
+                    Err("endpoint registry is loading".to_owned())
+                }
+            }
+        }
+    });
+    let max_in_flight = config.max_in_flight;
+    let limits = Arc::new(limits::Limits::new(config.endpoint_concurrency));
+    let state = State {
+        config: Arc::new(config),
+        jetstream: js,
+        endpoints,
+        tenant_secrets,
+        tenant_secrets_store,
+        job_callbacks,
+        sender,
+        limits,
+    };
+    let work = Box::pin(async move {
+        // Fanning out before the registry is loaded would skip endpoints.
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = state.endpoints.wait_ready() => {}
+        }
+        let fanout_state = state.clone();
+        let fanout = herald_common::consume::run(
+            "dispatcher-fanout",
+            fanout,
+            64,
+            shutdown.clone(),
+            move |message| {
+                let state = fanout_state.clone();
+                async move { fanout::handle(&state, message).await }
+            },
+        );
+        let test_state = state.clone();
+        let deliver = herald_common::consume::run(
+            "dispatcher",
+            deliveries,
+            max_in_flight,
+            shutdown.clone(),
+            move |message| {
+                let state = state.clone();
+                async move { deliver::handle(&state, message).await }
+            },
+        );
+        let tests = test_delivery::serve(tests, client.clone(), test_state, shutdown);
+        tokio::join!(fanout, deliver, tests);
+        herald_common::consume::flush(&client).await;
+    });
+    Ok(Started { readiness, work })
+}
+
+/// Runs the service until `shutdown`, serving health on `listener` when given.
+pub async fn run(
+    config: Config,
+    listener: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    start(config, shutdown.clone())
+        .await?
+        .run(listener, shutdown)
+        .await;
+    Ok(())
+}
+
+/// A sealed secret from a bucket, opened.
+fn open_secret(cipher: &herald_common::secrets::Cipher, sealed: &[u8]) -> Result<String, String> {
+    let sealed = std::str::from_utf8(sealed).map_err(|_| "is not UTF-8".to_owned())?;
+    cipher.open(sealed)
+}
+
+/// Parks a message that cannot be processed in `REJECTED` with the reason, then
+/// acknowledges it; if parking fails, the message is handed back for another try.
+pub(crate) async fn park(state: &State, message: &jetstream::Message, reason: &str) {
+    tracing::error!(subject = %message.subject, %reason, "message parked");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        REJECTED_REASON_HEADER,
+        reason.replace(['\r', '\n'], " ").as_str(),
+    );
+    headers.insert("Herald-Original-Subject", message.subject.as_str());
+    let tenant = message.subject.split('.').nth(1).unwrap_or("_unknown");
+    let parked = async {
+        state
+            .jetstream
+            .publish_with_headers(
+                format!("rejected.{tenant}"),
+                headers,
+                message.payload.clone(),
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    let kind = match parked {
+        Ok(_) => jetstream::AckKind::Ack,
+        Err(_) => jetstream::AckKind::Nak(Some(Duration::from_secs(5))),
+    };
+    if let Err(err) = message.ack_with(kind).await {
+        tracing::warn!(error = %err, "cannot acknowledge a parked message");
+    }
+}

@@ -1,0 +1,51 @@
+//! Test deliveries: ingest asks (request/reply on `herald.dispatch.test`, queue group
+//! `dispatcher`) for one attempt right now, outside the queue and its limits; the
+//! attempt is recorded like any other and its record is the reply.
+
+use herald_proto::{DeliveryAttempt, DeliveryTask};
+use tokio_util::sync::CancellationToken;
+
+use crate::{State, deliver};
+
+/// The subject test deliveries are requested on.
+pub const SUBJECT: &str = "herald.dispatch.test";
+
+pub async fn subscribe(
+    client: &async_nats::Client,
+) -> Result<async_nats::Subscriber, async_nats::SubscribeError> {
+    client
+        .queue_subscribe(SUBJECT, "dispatcher".to_owned())
+        .await
+}
+
+pub async fn serve(
+    requests: async_nats::Subscriber,
+    client: async_nats::Client,
+    state: State,
+    shutdown: CancellationToken,
+) {
+    herald_common::reply::serve(requests, client, shutdown, move |request| {
+        let state = state.clone();
+        async move {
+            Some(match run(&state, &request.payload).await {
+                Ok(attempt) => attempt.encode(),
+                Err(reason) => {
+                    tracing::warn!(%reason, "test delivery failed");
+                    bytes::Bytes::new()
+                }
+            })
+        }
+    })
+    .await
+}
+
+async fn run(state: &State, payload: &[u8]) -> Result<DeliveryAttempt, String> {
+    let task = DeliveryTask::decode(payload).map_err(|e| e.to_string())?;
+    let mut target = deliver::target(state, &task)
+        .await
+        .ok_or_else(|| "the webhook does not exist".to_owned())?;
+    // A test is asked for explicitly: it goes out even to a disabled webhook.
+    target.refusal = None;
+    let response = deliver::attempt(state, &task, &target).await;
+    deliver::record(state, task, response).await
+}
