@@ -1,0 +1,64 @@
+//! The retry-scheduler's configuration.
+
+use std::time::Duration;
+
+use herald_common::config::{CommonConfig, ConfigError, Env, get, parse_duration};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    /// `HERALD_RETRY_SCHEDULE`: delays before each retry, after the first attempt.
+    pub schedule: Vec<Duration>,
+}
+
+/// Five retries: 5 min, 30 min, 2 h, 8 h, 24 h.
+pub const DEFAULT_SCHEDULE: &str = "5m,30m,2h,8h,24h";
+
+impl Config {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let common = CommonConfig::from_env(env)?;
+        let schedule = parse_schedule(
+            get(env, "HERALD_RETRY_SCHEDULE")
+                .as_deref()
+                .unwrap_or(DEFAULT_SCHEDULE),
+        )
+        .map_err(|reason| ConfigError::new("HERALD_RETRY_SCHEDULE", reason))?;
+        Ok(Config { common, schedule })
+    }
+}
+
+/// Parses `5m,30m,2h`: up to 20 delays, each between 1 s and 7 days. An empty
+/// schedule means no retries.
+pub fn parse_schedule(value: &str) -> Result<Vec<Duration>, String> {
+    let delays = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse_duration)
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.len() > 20 {
+        return Err("may list at most 20 delays".into());
+    }
+    if delays
+        .iter()
+        .any(|d| *d < Duration::from_secs(1) || *d > Duration::from_secs(7 * 86_400))
+    {
+        return Err("each delay must be between 1s and 7d".into());
+    }
+    Ok(delays)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_schedule_is_five_retries() {
+        let delays = parse_schedule(DEFAULT_SCHEDULE).unwrap();
+        let secs: Vec<u64> = delays.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [300, 1800, 7200, 28_800, 86_400]);
+        assert!(parse_schedule("1s,2s,3s").is_ok());
+        assert!(parse_schedule("1s,forever").is_err());
+        assert!(parse_schedule("10ms").is_err());
+    }
+}

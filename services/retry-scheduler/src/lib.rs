@@ -1,0 +1,87 @@
+//! Herald retry-scheduler: after a failed attempt, decides when the next one runs
+//! and hands the next task to the broker to hold until then (NATS message
+//! scheduling, `Nats-Schedule: @at <time>`), so no retry lives only in a process.
+//!
+//! # Layout
+//! - [`config`]: the retry schedule.
+//! - [`policy`]: the delay before each retry (jitter, `Retry-After`).
+//! - [`scheduler`]: the consumer of failed attempts.
+//! - [`disable`]: disabling a webhook that stays dead, and announcing it.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod disable;
+pub mod policy;
+pub mod scheduler;
+
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use herald_common::health::Readiness;
+use herald_common::mirror::Mirror;
+use herald_common::nats::{self, Topology};
+use herald_proto::Endpoint;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use herald_common::service::Started;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Common(#[from] herald_common::Error),
+    #[error("HTTP server: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Started> {
+    let client = nats::connect(&config.common, "herald-retry-scheduler").await?;
+    let js = jetstream::new(client.clone());
+    let topology = Topology::new(&config.common);
+    topology.provision(&js).await?;
+    let consumer = scheduler::consumer().provision(&js).await?;
+    let registry = topology.endpoints_bucket(&js).await?;
+    // Secrets are never opened here; the mirror keeps them sealed.
+    let endpoints = Mirror::start(
+        registry.clone(),
+        Arc::new(|bytes: &[u8]| {
+            Endpoint::decode_with(bytes, &|s| Ok(s.to_owned())).map_err(|e| e.to_string())
+        }),
+        shutdown.clone(),
+    );
+    let readiness = Readiness::new(client, &[nats::OUTCOMES_STREAM, nats::DELIVERIES_STREAM]);
+    let state = scheduler::State {
+        js,
+        schedule: Arc::new(config.schedule),
+        registry,
+        endpoints,
+    };
+    let work = Box::pin(async move {
+        // Each webhook's own schedule must be known before deciding.
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = state.endpoints.wait_ready() => {}
+        }
+        let client = state.js.client();
+        scheduler::run(consumer, state, shutdown).await;
+        herald_common::consume::flush(&client).await;
+    });
+    Ok(Started { readiness, work })
+}
+
+/// Runs the service until `shutdown`, serving health on `listener` when given.
+pub async fn run(
+    config: Config,
+    listener: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    start(config, shutdown.clone())
+        .await?
+        .run(listener, shutdown)
+        .await;
+    Ok(())
+}

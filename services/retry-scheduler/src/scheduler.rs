@@ -1,0 +1,205 @@
+//! The consumer of `outcomes.*.*.failed`. For each failed automatic attempt it
+//! either schedules the next one — the task is published to
+//! `schedules.<tenant>.<endpoint_id>.<delivery_id>` with `Nats-Schedule: @at <time>` and
+//! `Nats-Schedule-Target: deliveries.<tenant>.<endpoint_id>`, and the broker
+//! holds it durably until due — or, with no retry left (or a 410 Gone), records the
+//! delivery as exhausted and disables the webhook. Its decision goes to `outcomes.<tenant>.<endpoint_id>.<scheduled|exhausted>`
+//! for the status-tracker. The attempt is acknowledged only after both are stored.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{Consumer, pull};
+use async_nats::jetstream::{self, AckKind};
+use std::sync::Arc;
+
+use async_nats::jetstream::kv;
+use herald_common::mirror::Mirror;
+use herald_common::nats::{DurableConsumer, OUTCOMES_STREAM, schedule_subject};
+use herald_proto::{
+    AttemptOutcome, DeliveryAttempt, DeliveryTask, Endpoint, RetryDecision, Trigger,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::disable::disable;
+use crate::policy::next_delay;
+
+pub fn consumer() -> DurableConsumer {
+    DurableConsumer {
+        stream: OUTCOMES_STREAM,
+        name: "retry-scheduler",
+        filter_subjects: vec!["outcomes.*.*.failed".into()],
+        max_ack_pending: 4096,
+        ack_wait: Duration::from_secs(30),
+    }
+}
+
+/// What the scheduler's handlers share.
+#[derive(Clone)]
+pub struct State {
+    pub js: jetstream::Context,
+    pub schedule: Arc<Vec<Duration>>,
+    /// The endpoint registry, for each webhook's own schedule and for disabling.
+    pub registry: kv::Store,
+    pub endpoints: Mirror<Endpoint>,
+}
+
+pub async fn run(consumer: Consumer<pull::Config>, state: State, shutdown: CancellationToken) {
+    herald_common::consume::run("retry-scheduler", consumer, 128, shutdown, move |message| {
+        let state = state.clone();
+        async move { handle(&state, message).await }
+    })
+    .await
+}
+
+async fn handle(state: &State, message: jetstream::Message) {
+    let span = tracing::info_span!(
+        "retry.schedule",
+        otel.kind = "consumer",
+        subject = %message.subject,
+        next_attempt_at = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    herald_common::trace::adopt(&span, message.headers.as_ref());
+    decide_and_ack(state, message).instrument(span).await
+}
+
+async fn decide_and_ack(state: &State, message: jetstream::Message) {
+    let kind = match DeliveryAttempt::decode(&message.payload) {
+        Ok(attempt) => match decide(state, &attempt).await {
+            Ok(()) => AckKind::Ack,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot schedule a retry; will try again");
+                AckKind::Nak(Some(Duration::from_secs(1)))
+            }
+        },
+        Err(err) => {
+            tracing::error!(subject = %message.subject, error = %err, "undecodable attempt record");
+            AckKind::Term
+        }
+    };
+    if let Err(err) = message.ack_with(kind).await {
+        tracing::warn!(error = %err, "cannot acknowledge an attempt record");
+    }
+}
+
+async fn decide(state: &State, attempt: &DeliveryAttempt) -> Result<(), String> {
+    // Refusals are final; a manual attempt is a one-off and schedules nothing.
+    if attempt.outcome != AttemptOutcome::Failed || attempt.task.trigger == Trigger::Manual {
+        return Ok(());
+    }
+    let js = &state.js;
+    let task = &attempt.task;
+    let tenant = &task.event.tenant;
+    let endpoint = state
+        .endpoints
+        .get(&Endpoint::key_for(tenant, &task.endpoint_id));
+    let gone = attempt.status_code == Some(410);
+    let delay = if gone {
+        None
+    } else {
+        let schedule = endpoint
+            .as_ref()
+            .map(|e| &e.retry_schedule)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&state.schedule);
+        // `Retry-After` counts only where HTTP gives it that meaning.
+        let retry_after = attempt
+            .retry_after_secs
+            .filter(|_| matches!(attempt.status_code, Some(429 | 503)))
+            .map(|s| Duration::from_secs(u64::from(s)));
+        next_delay(schedule, task.attempt, retry_after)
+    };
+    let next_attempt_at_ms = match delay {
+        Some(delay) => {
+            let due_ms = attempt.attempted_at_ms.max(herald_proto::now_ms())
+                + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+            let next = DeliveryTask {
+                attempt: task.attempt + 1,
+                ..task.clone()
+            };
+            tracing::Span::current().record("next_attempt_at", herald_proto::rfc3339(due_ms));
+            hold(js, &next, due_ms).await?;
+            herald_common::metrics::metrics().retries_scheduled.inc();
+            Some(due_ms)
+        }
+        None => None,
+    };
+    // A callback has no registry entry to disable.
+    if next_attempt_at_ms.is_none() && task.callback.is_none() {
+        let reason = if gone {
+            "the endpoint answered 410 Gone".to_owned()
+        } else {
+            format!(
+                "delivery {} failed {} attempts; last: {}",
+                task.delivery_id,
+                task.attempt,
+                attempt.error.as_deref().unwrap_or("unknown error")
+            )
+        };
+        let metrics = herald_common::metrics::metrics();
+        if !gone {
+            metrics.deliveries_exhausted.inc();
+        }
+        if disable(js, &state.registry, tenant, &task.endpoint_id, &reason).await? {
+            let reason = if gone { "gone" } else { "exhausted" };
+            metrics
+                .webhooks_disabled
+                .get_or_create(&herald_common::metrics::ReasonLabel { reason })
+                .inc();
+        }
+    }
+    let decision = RetryDecision {
+        delivery_id: task.delivery_id.clone(),
+        tenant: task.event.tenant.clone(),
+        endpoint_id: task.endpoint_id.clone(),
+        event_id: task.event.event_id.clone(),
+        attempt: task.attempt,
+        next_attempt_at_ms,
+    };
+    publish(
+        js,
+        decision.subject(),
+        &decision.message_id(),
+        HeaderMap::new(),
+        decision.encode(),
+    )
+    .await
+}
+
+/// Hands `task` to the broker to publish on its delivery subject at `due_ms`.
+async fn hold(js: &jetstream::Context, task: &DeliveryTask, due_ms: i64) -> Result<(), String> {
+    // Schedules have one-second resolution; round up so a retry is never early.
+    let due_secs = (due_ms + 999) / 1000;
+    let at = herald_proto::rfc3339(due_secs * 1000);
+    let at = format!("{}Z", at.trim_end_matches(".000Z"));
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Schedule", format!("@at {at}").as_str());
+    headers.insert("Nats-Schedule-Target", task.subject().as_str());
+    publish(
+        js,
+        schedule_subject(&task.event.tenant, &task.endpoint_id, &task.delivery_id),
+        &format!("{}:schedule", task.message_id()),
+        headers,
+        task.encode(),
+    )
+    .await
+}
+
+async fn publish(
+    js: &jetstream::Context,
+    subject: String,
+    message_id: &str,
+    mut headers: HeaderMap,
+    payload: bytes::Bytes,
+) -> Result<(), String> {
+    headers.insert("Nats-Msg-Id", message_id);
+    herald_common::trace::inject(&tracing::Span::current(), &mut headers);
+    js.publish_with_headers(subject, headers, payload)
+        .await
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
