@@ -1,0 +1,105 @@
+//! Herald status-tracker: the record of every delivery attempt, queryable by
+//! ingest over NATS request/reply. Only this service touches the store.
+//!
+//! # Layout
+//! - [`config`]: the store location (`DATABASE_URL`).
+//! - [`store`]: SQLite or PostgreSQL through sqlx, the same migrations and queries.
+//! - [`recorder`]: the consumers of `outcomes.>` and `events.>`, writing in batches.
+//! - [`jobs`]: what an event says about its job.
+//! - [`queries`]: the request/reply responders.
+//! - [`retention`]: pruning records older than `HERALD_RETENTION_DAYS`.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod jobs;
+pub mod queries;
+pub mod recorder;
+pub mod retention;
+pub mod store;
+
+use async_nats::jetstream;
+use herald_common::health::Readiness;
+use herald_common::nats::{self, Topology};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use herald_common::service::Started;
+pub use store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Common(#[from] herald_common::Error),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("NATS: {0}")]
+    Nats(String),
+    #[error("HTTP server: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Started> {
+    let client = nats::connect(&config.common, "herald-status-tracker").await?;
+    let js = jetstream::new(client.clone());
+    Topology::new(&config.common).provision(&js).await?;
+    let store = Store::connect(&config.database_url).await?;
+    let outcomes = recorder::outcomes_consumer().provision(&js).await?;
+    let events = recorder::events_consumer().provision(&js).await?;
+    let responder = queries::subscribe(&client)
+        .await
+        .map_err(|e| Error::Nats(e.to_string()))?;
+    let readiness = Readiness::new(
+        client.clone(),
+        &[nats::OUTCOMES_STREAM, nats::EVENTS_STREAM],
+    )
+    .with_check({
+        let store = store.clone();
+        move || {
+            let store = store.clone();
+            async move {
+                store
+                    .ping()
+                    .await
+                    .map_err(|_| "the store is unreachable".to_owned())
+            }
+        }
+    });
+    let work = Box::pin(async move {
+        let record = recorder::run(
+            "status-tracker",
+            outcomes,
+            store.clone(),
+            client.clone(),
+            shutdown.clone(),
+        );
+        let keep = recorder::run(
+            "status-tracker-events",
+            events,
+            store.clone(),
+            client.clone(),
+            shutdown.clone(),
+        );
+        let prune = retention::run(store.clone(), config.retention, shutdown.clone());
+        let answer = queries::serve(responder, client.clone(), store, shutdown);
+        tokio::join!(record, keep, prune, answer);
+        herald_common::consume::flush(&client).await;
+    });
+    Ok(Started { readiness, work })
+}
+
+/// Runs the service until `shutdown`, serving health on `listener` when given.
+pub async fn run(
+    config: Config,
+    listener: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    start(config, shutdown.clone())
+        .await?
+        .run(listener, shutdown)
+        .await;
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! The consumers that fill the store: `outcomes.>` (attempts and retry decisions)
+//! and `events.>` (events and the jobs they move). Messages are written in batches —
+//! whatever has arrived, up to a limit, in one transaction — and acknowledged only
+//! after the transaction commits. A job that changed is announced on core NATS for
+//! live streams.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use async_nats::jetstream::consumer::{Consumer, pull};
+use async_nats::jetstream::{self, AckKind};
+use herald_common::nats::{DurableConsumer, EVENTS_STREAM, OUTCOMES_STREAM};
+use herald_proto::query::job_changes_subject;
+use herald_proto::{DeliveryAttempt, Event, FanOut, RetryDecision};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{Record, Store, Written};
+
+/// Most messages written in one transaction.
+const BATCH: usize = 256;
+
+pub fn outcomes_consumer() -> DurableConsumer {
+    DurableConsumer {
+        stream: OUTCOMES_STREAM,
+        name: "status-tracker",
+        filter_subjects: vec!["outcomes.>".into()],
+        max_ack_pending: 4096,
+        ack_wait: Duration::from_secs(30),
+    }
+}
+
+pub fn events_consumer() -> DurableConsumer {
+    DurableConsumer {
+        stream: EVENTS_STREAM,
+        name: "status-tracker-events",
+        filter_subjects: vec!["events.>".into()],
+        max_ack_pending: 4096,
+        ack_wait: Duration::from_secs(30),
+    }
+}
+
+/// Writes what `consumer` delivers until `shutdown`.
+pub async fn run(
+    name: &'static str,
+    consumer: Consumer<pull::Config>,
+    store: Store,
+    client: async_nats::Client,
+    shutdown: CancellationToken,
+) {
+    herald_common::consume::run_batched(name, consumer, BATCH, shutdown, move |messages| {
+        let (store, client) = (store.clone(), client.clone());
+        async move { write(&store, &client, messages).await }
+    })
+    .await
+}
+
+async fn write(store: &Store, client: &async_nats::Client, messages: Vec<jetstream::Message>) {
+    let mut records = Vec::with_capacity(messages.len());
+    let mut kept = Vec::with_capacity(messages.len());
+    // One span per record, in its producer's trace, lasting until it is stored.
+    let mut spans = Vec::with_capacity(messages.len());
+    for message in messages {
+        match decode(&message) {
+            Ok(record) => {
+                let span = tracing::info_span!(
+                    "status.record",
+                    otel.kind = "consumer",
+                    subject = %message.subject,
+                    batch = tracing::field::Empty,
+                    trace_id = tracing::field::Empty,
+                );
+                herald_common::trace::adopt(&span, message.headers.as_ref());
+                spans.push(span);
+                records.push(record);
+                kept.push(message);
+            }
+            Err(reason) => {
+                // Only Herald publishes here; a record it cannot read is logged and
+                // terminated rather than retried forever.
+                tracing::error!(subject = %message.subject, %reason, "undecodable record");
+                ack(&message, AckKind::Term).await;
+            }
+        }
+    }
+    for span in &spans {
+        span.record("batch", records.len());
+    }
+    match store.record_batch(&records).await {
+        Ok(written) => {
+            let mut jobs = BTreeSet::new();
+            let mut acks = Vec::with_capacity(kept.len());
+            for ((message, record), written) in kept.iter().zip(&records).zip(written) {
+                let kind = match written {
+                    Written::Done => {
+                        count(record);
+                        if let Record::Event(event) = record
+                            && let Some(job_id) = &event.job_id
+                        {
+                            jobs.insert((event.tenant.clone(), job_id.clone()));
+                        }
+                        AckKind::Ack
+                    }
+                    // The attempt it follows is not recorded yet; ask again shortly.
+                    Written::Later => AckKind::Nak(Some(Duration::from_millis(200))),
+                };
+                acks.push(ack(message, kind));
+            }
+            join_all(acks).await;
+            // Each job moved by the batch is announced once, in its state after it.
+            for (tenant, job_id) in jobs {
+                announce(store, client, &tenant, &job_id).await;
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, records = records.len(), "cannot write records; will retry");
+            let naks = kept
+                .iter()
+                .map(|message| ack(message, AckKind::Nak(Some(Duration::from_secs(1)))));
+            join_all(naks).await;
+        }
+    }
+}
+
+fn count(record: &Record) {
+    let kind = match record {
+        Record::Attempt(_) => "attempt",
+        Record::Decision(_) => "decision",
+        Record::Event(_) => "event",
+        Record::FanOut(_) => "fanout",
+    };
+    herald_common::metrics::metrics()
+        .status_records
+        .get_or_create(&herald_common::metrics::KindLabel { kind })
+        .inc();
+}
+
+fn decode(message: &jetstream::Message) -> Result<Record, String> {
+    let subject = message.subject.as_str();
+    if subject.starts_with("events.") {
+        Event::decode(&message.payload).map(|e| Record::Event(Box::new(e)))
+    } else if subject.ends_with("._fanout.pending") {
+        FanOut::decode(&message.payload).map(Record::FanOut)
+    } else if subject.ends_with(".scheduled") || subject.ends_with(".exhausted") {
+        RetryDecision::decode(&message.payload).map(Record::Decision)
+    } else {
+        DeliveryAttempt::decode(&message.payload).map(|a| Record::Attempt(Box::new(a)))
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Tells live streams that a job moved: its state, without its history.
+async fn announce(store: &Store, client: &async_nats::Client, tenant: &str, job_id: &str) {
+    match store.job_state(tenant, job_id).await {
+        Ok(Some(view)) => {
+            let payload = serde_json::to_vec(&view).unwrap_or_default();
+            let subject = job_changes_subject(tenant, job_id);
+            if let Err(err) = client.publish(subject, payload.into()).await {
+                tracing::warn!(error = %err, "cannot announce a job change");
+            }
+        }
+        Ok(None) => {}
+        Err(err) => tracing::warn!(error = %err, "cannot read a job to announce it"),
+    }
+}
+
+async fn ack(message: &jetstream::Message, kind: AckKind) {
+    if let Err(err) = message.ack_with(kind).await {
+        tracing::warn!(error = %err, "cannot acknowledge a record");
+    }
+}

@@ -1,0 +1,184 @@
+//! The store: SQLite (a file) by default, PostgreSQL when `DATABASE_URL` says so.
+//! The same migrations and queries run on both through sqlx's `Any` driver. Every
+//! write is an idempotent upsert, so a message consumed twice changes nothing, and
+//! writes arrive in batches, one transaction each.
+//!
+//! - [`writes`]: attempts, retry decisions, events and jobs.
+//! - [`reads`]: the views the API shows, and what can be retried by hand.
+
+mod reads;
+mod writes;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use herald_proto::{DeliveryAttempt, Event, FanOut, RetryDecision};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use reads::{DeliveryFilter, Page};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The delivery statuses, in the documented words.
+pub mod status {
+    pub const PENDING: &str = "pending";
+    pub const SUCCESS: &str = "success";
+    pub const RETRYING: &str = "retrying";
+    pub const FAILED: &str = "failed";
+}
+
+/// One message's worth of writing.
+#[derive(Debug, Clone)]
+pub enum Record {
+    Attempt(Box<DeliveryAttempt>),
+    Decision(RetryDecision),
+    Event(Box<Event>),
+    FanOut(FanOut),
+}
+
+/// What became of a record in a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Done,
+    /// It depends on a record not written yet (a decision before its attempt).
+    Later,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://...` or `postgres://...`) and migrates.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let is_sqlite = url.starts_with("sqlite:");
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            // SQLite has one writer; more connections only wait on each other.
+            .max_connections(if is_sqlite { 1 } else { 8 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if is_sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Writes `records` in one transaction, in order.
+    pub async fn record_batch(&self, records: &[Record]) -> Result<Vec<Written>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut written = Vec::with_capacity(records.len());
+        for record in records {
+            written.push(match record {
+                Record::Attempt(attempt) => {
+                    writes::attempt(&mut tx, attempt).await?;
+                    Written::Done
+                }
+                Record::Decision(decision) => {
+                    if writes::decision(&mut tx, decision).await? {
+                        Written::Done
+                    } else {
+                        Written::Later
+                    }
+                }
+                Record::Event(event) => {
+                    writes::event(&mut tx, event).await?;
+                    Written::Done
+                }
+                Record::FanOut(fan_out) => {
+                    writes::fan_out(&mut tx, fan_out).await?;
+                    Written::Done
+                }
+            });
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    pub async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError> {
+        self.record_batch(&[Record::Attempt(Box::new(attempt.clone()))])
+            .await
+            .map(|_| ())
+    }
+
+    /// Returns `false` when the attempt it follows is not recorded yet.
+    pub async fn record_decision(&self, decision: &RetryDecision) -> Result<bool, StoreError> {
+        let written = self
+            .record_batch(&[Record::Decision(decision.clone())])
+            .await?;
+        Ok(written[0] == Written::Done)
+    }
+
+    pub async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
+        self.record_batch(&[Record::Event(Box::new(event.clone()))])
+            .await
+            .map(|_| ())
+    }
+
+    /// A disabled webhook's retries were dropped: its `retrying` deliveries have no
+    /// attempt left.
+    pub async fn fail_retrying(&self, tenant: &str, endpoint_id: &str) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        writes::fail_retrying(&mut conn, tenant, endpoint_id).await
+    }
+
+    /// Deletes records last touched before `before_ms`, at most `batch` rows of a
+    /// table per statement, so writers are never held up for long. Returns how many
+    /// rows went.
+    pub async fn prune(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError> {
+        let mut total = 0;
+        let statements = [
+            "DELETE FROM attempts WHERE (tenant, delivery_id, attempt, trigger_kind) IN \
+             (SELECT tenant, delivery_id, attempt, trigger_kind FROM attempts WHERE attempted_at < $1 LIMIT $2)",
+            "DELETE FROM deliveries WHERE (tenant, delivery_id) IN \
+             (SELECT tenant, delivery_id FROM deliveries WHERE updated_at < $1 LIMIT $2)",
+            "DELETE FROM events WHERE (tenant, event_id) IN \
+             (SELECT tenant, event_id FROM events WHERE accepted_at < $1 LIMIT $2)",
+            "DELETE FROM jobs WHERE (tenant, job_id) IN \
+             (SELECT tenant, job_id FROM jobs WHERE updated_at < $1 LIMIT $2)",
+        ];
+        for statement in statements {
+            loop {
+                let deleted = sqlx::query(statement)
+                    .bind(before_ms)
+                    .bind(i64::from(batch))
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                total += deleted;
+                if deleted < u64::from(batch) {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,241 @@
+//! Writes, each an idempotent upsert that only ever moves a record forward.
+
+use herald_proto::{AttemptOutcome, DeliveryAttempt, Event, FanOut, RetryDecision, Trigger};
+use sqlx::{AnyConnection, Row};
+
+use super::{StoreError, status};
+use crate::jobs::JobUpdate;
+
+/// Records one attempt and moves its delivery forward. A record seen before changes
+/// nothing; an older attempt never overwrites a newer one.
+pub async fn attempt(
+    conn: &mut AnyConnection,
+    attempt: &DeliveryAttempt,
+) -> Result<(), StoreError> {
+    let task = &attempt.task;
+    let event = &task.event;
+    let status = match (attempt.outcome, task.trigger) {
+        (AttemptOutcome::Succeeded, _) => status::SUCCESS,
+        // Automatic attempts are retried; a manual one is a one-off.
+        (AttemptOutcome::Failed, Trigger::Auto) => status::RETRYING,
+        (AttemptOutcome::Failed, Trigger::Manual) | (AttemptOutcome::Refused, _) => status::FAILED,
+    };
+    let status_code = attempt.status_code.map(i64::from);
+    let duration = i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX);
+    let inserted = sqlx::query(
+        "INSERT INTO attempts (tenant, delivery_id, attempt, trigger_kind, outcome, status_code, \
+         duration_ms, error, response_excerpt, attempted_at, endpoint_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+    )
+    .bind(&event.tenant)
+    .bind(&task.delivery_id)
+    .bind(i64::from(task.attempt))
+    .bind(task.trigger.as_str())
+    .bind(if attempt.outcome == AttemptOutcome::Succeeded {
+        status::SUCCESS
+    } else {
+        status::FAILED
+    })
+    .bind(status_code)
+    .bind(duration)
+    .bind(attempt.error.as_deref())
+    .bind(&attempt.response_excerpt)
+    .bind(attempt.attempted_at_ms)
+    .bind(&task.endpoint_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO deliveries (tenant, delivery_id, endpoint_id, event_id, event_type, job_id, \
+         status, attempts, status_code, response_time_ms, last_error, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13) \
+         ON CONFLICT (tenant, delivery_id) DO UPDATE SET \
+           status = excluded.status, attempts = excluded.attempts, status_code = excluded.status_code, \
+           response_time_ms = excluded.response_time_ms, last_error = excluded.last_error, \
+           next_attempt_at = NULL, updated_at = excluded.updated_at \
+         WHERE deliveries.updated_at <= excluded.updated_at",
+    )
+    .bind(&event.tenant)
+    .bind(&task.delivery_id)
+    .bind(&task.endpoint_id)
+    .bind(&event.event_id)
+    .bind(event.event_type.as_str())
+    .bind(event.job_id.as_deref())
+    .bind(status)
+    .bind(i64::from(task.attempt))
+    .bind(status_code)
+    .bind(duration)
+    .bind(attempt.error.as_deref())
+    .bind(event.accepted_at_ms)
+    .bind(attempt.attempted_at_ms)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies the retry-scheduler's decision after attempt `decision.attempt`. Returns
+/// `false` when that attempt is not recorded yet (the caller retries); a decision
+/// about an attempt that has since been superseded is ignored.
+pub async fn decision(
+    conn: &mut AnyConnection,
+    decision: &RetryDecision,
+) -> Result<bool, StoreError> {
+    let (status, next) = match decision.next_attempt_at_ms {
+        Some(at) => (status::RETRYING, Some(at)),
+        None => (status::FAILED, None),
+    };
+    let updated = sqlx::query(
+        "UPDATE deliveries SET status = $1, next_attempt_at = $2 \
+         WHERE tenant = $3 AND delivery_id = $4 AND attempts = $5 AND status = $6",
+    )
+    .bind(status)
+    .bind(next)
+    .bind(&decision.tenant)
+    .bind(&decision.delivery_id)
+    .bind(i64::from(decision.attempt))
+    .bind(status::RETRYING)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated > 0 {
+        return Ok(true);
+    }
+    let recorded: Option<i64> =
+        sqlx::query("SELECT attempts FROM deliveries WHERE tenant = $1 AND delivery_id = $2")
+            .bind(&decision.tenant)
+            .bind(&decision.delivery_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|row| row.try_get("attempts"))
+            .transpose()?;
+    Ok(recorded.is_some_and(|attempts| attempts >= i64::from(decision.attempt)))
+}
+
+/// Records an accepted event, moves its job, and reacts to Herald's own events.
+pub async fn event(conn: &mut AnyConnection, event: &Event) -> Result<(), StoreError> {
+    let data = std::str::from_utf8(&event.data).unwrap_or("null");
+    let inserted = sqlx::query(
+        "INSERT INTO events (tenant, event_id, event_type, job_id, data, occurred_at, accepted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(&event.tenant)
+    .bind(&event.event_id)
+    .bind(event.event_type.as_str())
+    .bind(event.job_id.as_deref())
+    .bind(data)
+    .bind(event.timestamp_ms)
+    .bind(event.accepted_at_ms)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(());
+    }
+    if let Some(update) = JobUpdate::from_event(event) {
+        job(conn, &event.tenant, &update, event.accepted_at_ms).await?;
+    }
+    if event.event_type.as_str() == "webhook.disabled" {
+        let data: serde_json::Value = serde_json::from_slice(&event.data).unwrap_or_default();
+        if let Some(webhook_id) = data["webhook_id"].as_str() {
+            fail_retrying(conn, &event.tenant, webhook_id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves a job by one event. A final status beats any non-final one; among equals
+/// the later event wins; progress follows the latest progress report.
+async fn job(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    update: &JobUpdate,
+    now: i64,
+) -> Result<(), StoreError> {
+    // A progress-only event creates a job as `processing` but never moves a status.
+    let (status, status_at) = match &update.status {
+        Some(status) => (status.as_str(), update.at),
+        None => ("processing", i64::MIN),
+    };
+    let wins = "(excluded.terminal > jobs.terminal OR \
+                (excluded.terminal = jobs.terminal AND excluded.status_at >= jobs.status_at))";
+    let progress_wins = "(excluded.progress IS NOT NULL AND \
+                         (jobs.progress_at IS NULL OR excluded.progress_at >= jobs.progress_at))";
+    let sql = format!(
+        "INSERT INTO jobs (tenant, job_id, job_type, status, status_at, terminal, progress, progress_at, \
+         result, error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (tenant, job_id) DO UPDATE SET \
+           job_type = COALESCE(jobs.job_type, excluded.job_type), \
+           status = CASE WHEN {wins} THEN excluded.status ELSE jobs.status END, \
+           result = CASE WHEN {wins} THEN COALESCE(excluded.result, jobs.result) ELSE jobs.result END, \
+           error = CASE WHEN {wins} THEN COALESCE(excluded.error, jobs.error) ELSE jobs.error END, \
+           terminal = CASE WHEN {wins} THEN excluded.terminal ELSE jobs.terminal END, \
+           status_at = CASE WHEN {wins} THEN excluded.status_at ELSE jobs.status_at END, \
+           progress = CASE WHEN {progress_wins} THEN excluded.progress ELSE jobs.progress END, \
+           progress_at = CASE WHEN {progress_wins} THEN excluded.progress_at ELSE jobs.progress_at END, \
+           created_at = CASE WHEN excluded.created_at < jobs.created_at THEN excluded.created_at ELSE jobs.created_at END, \
+           updated_at = CASE WHEN excluded.updated_at > jobs.updated_at THEN excluded.updated_at ELSE jobs.updated_at END"
+    );
+    sqlx::query(&sql)
+        .bind(tenant)
+        .bind(&update.job_id)
+        .bind(update.job_type.as_deref())
+        .bind(status)
+        .bind(status_at)
+        .bind(i64::from(update.terminal))
+        .bind(update.progress)
+        .bind(update.progress.map(|_| update.at))
+        .bind(update.result.as_deref())
+        .bind(update.error.as_deref())
+        .bind(update.at)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A disabled webhook's retries were dropped: its `retrying` deliveries have no
+/// attempt left.
+pub async fn fail_retrying(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    endpoint_id: &str,
+) -> Result<u64, StoreError> {
+    let updated = sqlx::query(
+        "UPDATE deliveries SET status = $1, next_attempt_at = NULL \
+         WHERE tenant = $2 AND endpoint_id = $3 AND status = $4",
+    )
+    .bind(status::FAILED)
+    .bind(tenant)
+    .bind(endpoint_id)
+    .bind(status::RETRYING)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(updated)
+}
+
+/// Records the deliveries a fan-out created as `pending`; a delivery already
+/// attempted is left as it is.
+pub async fn fan_out(conn: &mut AnyConnection, fan_out: &FanOut) -> Result<(), StoreError> {
+    for (delivery_id, endpoint_id) in &fan_out.deliveries {
+        sqlx::query(
+            "INSERT INTO deliveries (tenant, delivery_id, endpoint_id, event_id, event_type, job_id, \
+             status, attempts, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&fan_out.tenant)
+        .bind(delivery_id)
+        .bind(endpoint_id)
+        .bind(&fan_out.event_id)
+        .bind(&fan_out.event_type)
+        .bind(fan_out.job_id.as_deref())
+        .bind(status::PENDING)
+        .bind(fan_out.accepted_at_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
