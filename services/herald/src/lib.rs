@@ -1,0 +1,181 @@
+//! Composition of Herald's services: run one of them, or all four in one process
+//! (the embedded mode for one machine). `main.rs` only reads the command line and
+//! the signal; tests call [`run`] directly.
+
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+
+use herald_common::config::{ConfigError, Env};
+use herald_common::health::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Which service(s) to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Ingest,
+    Dispatcher,
+    RetryScheduler,
+    StatusTracker,
+    All,
+}
+
+impl Mode {
+    pub fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "ingest" => Mode::Ingest,
+            "dispatcher" => Mode::Dispatcher,
+            "retry-scheduler" => Mode::RetryScheduler,
+            "status-tracker" => Mode::StatusTracker,
+            "all" => Mode::All,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Ingest(#[from] herald_ingest::Error),
+    #[error(transparent)]
+    Dispatcher(#[from] herald_dispatcher::Error),
+    #[error(transparent)]
+    RetryScheduler(#[from] herald_retry_scheduler::Error),
+    #[error(transparent)]
+    StatusTracker(#[from] herald_status_tracker::Error),
+    #[error("HTTP server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The configuration of every service `mode` runs, checked before anything starts.
+pub struct Configs {
+    ingest: Option<herald_ingest::Config>,
+    dispatcher: Option<herald_dispatcher::Config>,
+    retry_scheduler: Option<herald_retry_scheduler::Config>,
+    status_tracker: Option<herald_status_tracker::Config>,
+    common: herald_common::config::CommonConfig,
+}
+
+impl Configs {
+    /// The configuration of the services in `modes`.
+    pub fn load(modes: &[Mode], env: &dyn Env) -> Result<Self, ConfigError> {
+        let wants = |m: Mode| modes.contains(&m) || modes.contains(&Mode::All);
+        Ok(Configs {
+            ingest: wants(Mode::Ingest)
+                .then(|| herald_ingest::Config::from_env(env))
+                .transpose()?,
+            dispatcher: wants(Mode::Dispatcher)
+                .then(|| herald_dispatcher::Config::from_env(env))
+                .transpose()?,
+            retry_scheduler: wants(Mode::RetryScheduler)
+                .then(|| herald_retry_scheduler::Config::from_env(env))
+                .transpose()?,
+            status_tracker: wants(Mode::StatusTracker)
+                .then(|| herald_status_tracker::Config::from_env(env))
+                .transpose()?,
+            common: herald_common::config::CommonConfig::from_env(env)?,
+        })
+    }
+
+    /// The `service` label of this process's metrics.
+    pub fn service_name(&self) -> &'static str {
+        match (
+            self.ingest.is_some(),
+            self.dispatcher.is_some(),
+            self.retry_scheduler.is_some(),
+            self.status_tracker.is_some(),
+        ) {
+            (true, false, false, false) => "ingest",
+            (false, true, false, false) => "dispatcher",
+            (false, false, true, false) => "retry-scheduler",
+            (false, false, false, true) => "status-tracker",
+            _ => "all",
+        }
+    }
+
+    pub fn http_addr(&self) -> std::net::SocketAddr {
+        self.common.http_addr
+    }
+
+    /// How long a drain may take (`HERALD_SHUTDOWN_TIMEOUT`).
+    pub fn shutdown_timeout(&self) -> std::time::Duration {
+        self.common.shutdown_timeout
+    }
+}
+
+type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Starts what `configs` holds and runs it until `shutdown`. The listener serves
+/// the API (when ingest runs) and the health routes.
+pub async fn run(
+    configs: Configs,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    herald_common::metrics::init(configs.service_name());
+    let mut works: Vec<Work> = Vec::new();
+    let mut readiness = None;
+    let mut router = Router::new();
+    let mut merge = |r: herald_common::health::Readiness| {
+        readiness = Some(match readiness.take() {
+            None => r,
+            Some(existing) => herald_common::health::Readiness::merge(existing, r),
+        });
+    };
+    // The status-tracker first: ingest's queries need it, and it owns the store.
+    if let Some(config) = configs.status_tracker {
+        let started = herald_status_tracker::start(config, shutdown.clone()).await?;
+        merge(started.readiness);
+        works.push(started.work);
+    }
+    if let Some(config) = configs.retry_scheduler {
+        let started = herald_retry_scheduler::start(config, shutdown.clone()).await?;
+        merge(started.readiness);
+        works.push(started.work);
+    }
+    if let Some(config) = configs.dispatcher {
+        let started = herald_dispatcher::start(config, shutdown.clone()).await?;
+        merge(started.readiness);
+        works.push(started.work);
+    }
+    if let Some(config) = configs.ingest {
+        let started = herald_ingest::start(&config, shutdown.clone()).await?;
+        merge(started.readiness);
+        router = herald_ingest::api::app(started.state);
+        works.push(started.intake);
+    }
+    if let Some(readiness) = readiness {
+        router = router.merge(herald_common::health::routes(readiness));
+    }
+    let server = herald_common::shutdown::serve(listener, router, shutdown.clone());
+    let all_work = join_all(works);
+    let (served, ()) = tokio::join!(server, all_work);
+    served.map_err(Error::Serve)
+}
+
+/// Binds the listener for `configs`.
+pub async fn bind(configs: &Configs) -> Result<TcpListener, Error> {
+    TcpListener::bind(configs.http_addr())
+        .await
+        .map_err(|source| Error::Listen {
+            addr: configs.http_addr(),
+            source,
+        })
+}
+
+/// Runs every service's work to completion, each on its own task.
+async fn join_all(works: Vec<Work>) {
+    let handles: Vec<_> = works.into_iter().map(tokio::spawn).collect();
+    for handle in handles {
+        let _ = handle.await;
+    }
+}
