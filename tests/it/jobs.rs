@@ -1,0 +1,219 @@
+//! Following jobs without webhooks: polling, a job's live stream, the tenant's event
+//! stream; and looking up deliveries, events and statistics.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use herald_tests::{Api, Herald, NatsServer, Receiver, eventually};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Reads Server-Sent Events from `response` until it ends, as (event, data) pairs.
+fn sse_events(response: reqwest::Response) -> impl futures::Stream<Item = (String, Value)> {
+    let state = (response.bytes_stream(), String::new());
+    futures::stream::unfold(state, |(mut body, mut buffer)| async move {
+        loop {
+            if let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                let (mut event, mut data) = (String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                let value = serde_json::from_str(&data).unwrap_or(Value::String(data));
+                return Some(((event, value), (body, buffer)));
+            }
+            let chunk = body.next().await?.ok()?;
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+}
+
+async fn open(api: &Api, herald: &Herald, path: &str) -> reqwest::Response {
+    let _ = api;
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", herald.base_url))
+        .bearer_auth(herald_tests::herald::API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    response
+}
+
+async fn job_when(api: &Api, job_id: &str, accept: impl Fn(&Value) -> bool) -> Value {
+    eventually(Duration::from_secs(20), "the job to move", || {
+        let api = api.clone();
+        let accept = &accept;
+        async move {
+            let (status, body) = api.get(&format!("/v1/jobs/{job_id}")).await;
+            (status == StatusCode::OK && accept(&body)).then_some(body)
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let (status, body) = api.get("/v1/jobs/job_live").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    let mut stream = Box::pin(sse_events(
+        open(&api, &herald, "/v1/jobs/job_live/stream").await,
+    ));
+    let steps = [
+        ("job.processing", json!({"jobType": "render"})),
+        ("job.progress", json!({"progress_percent": 50})),
+        (
+            "job.completed",
+            json!({"results": {"url": "https://cdn.example.com/out.mp4"}}),
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (event_type, data) in steps {
+        api.post(
+            "/v1/events",
+            json!({"event_type": event_type, "job_id": "job_live", "data": data}),
+        )
+        .await;
+        let (name, view) = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("a change within 20 s")
+            .expect("the stream goes on");
+        assert_eq!(name, "job");
+        seen.push((
+            view["status"].as_str().unwrap().to_owned(),
+            view["progress"].clone(),
+        ));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("processing".to_owned(), Value::Null),
+            ("processing".to_owned(), json!(50.0)),
+            ("completed".to_owned(), json!(100.0)),
+        ]
+    );
+    let end = tokio::time::timeout(Duration::from_secs(10), stream.next()).await;
+    assert!(
+        matches!(end, Ok(None)),
+        "the stream closes after a final state"
+    );
+
+    let job = job_when(&api, "job_live", |j| j["status"] == "completed").await;
+    assert_eq!(job["job_type"], "render");
+    assert_eq!(job["result"]["url"], "https://cdn.example.com/out.mp4");
+    assert_eq!(job["history"].as_array().unwrap().len(), 3);
+    // A finished job's stream gives its state and ends.
+    let mut again = Box::pin(sse_events(
+        open(&api, &herald, "/v1/jobs/job_live/stream").await,
+    ));
+    assert_eq!(again.next().await.unwrap().1["status"], "completed");
+    assert!(again.next().await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenants_events_stream_as_they_are_accepted() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let mut stream = Box::pin(sse_events(
+        open(&api, &herald, "/v1/stream?events=job.*").await,
+    ));
+    api.post(
+        "/v1/events",
+        json!({"event_type": "vision.done", "data": {}}),
+    )
+    .await;
+    api.post(
+        "/v1/events",
+        json!({"event_type": "job.started", "event_id": "evt_live", "data": {"n": 1}}),
+    )
+    .await;
+    let (name, body) = tokio::time::timeout(Duration::from_secs(20), stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(name, "job.started");
+    assert_eq!(body["event_id"], "evt_live");
+    assert_eq!(body["data"], json!({"n": 1}));
+    let (status, _) = api.get("/v1/stream?events=job..x").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_events_and_statistics_can_be_looked_up() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    receiver.respond_with(&[503]);
+    let webhook = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
+    let id = webhook["webhook_id"].as_str().unwrap();
+    api.post(
+        "/v1/events",
+        json!({"event_type": "job.completed", "event_id": "evt_look", "data": {}}),
+    )
+    .await;
+    receiver.wait_for(2, Duration::from_secs(20)).await;
+
+    let event = eventually(
+        Duration::from_secs(20),
+        "the event's delivery to succeed",
+        || {
+            let api = api.clone();
+            async move {
+                let (_, body) = api.get("/v1/events/evt_look").await;
+                (body["deliveries"][0]["status"] == "success").then_some(body)
+            }
+        },
+    )
+    .await;
+    assert_eq!(event["event_type"], "job.completed");
+    assert_eq!(event["deliveries"][0]["webhook_id"], id);
+    let delivery_id = event["deliveries"][0]["delivery_id"].as_str().unwrap();
+
+    let (status, delivery) = api.get(&format!("/v1/deliveries/{delivery_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let attempts = delivery["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["status_code"], 503);
+    assert_eq!(attempts[0]["error"], "HTTP 503");
+    assert_eq!(attempts[1]["status_code"], 200);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["trigger"] == "auto" && a["response_time_ms"].is_i64())
+    );
+
+    let (status, stats) = api
+        .get(&format!("/v1/webhooks/{id}/stats?window=24h"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["attempts"], 2);
+    assert_eq!(stats["success_rate"], 0.5);
+    assert!(stats["p95_response_time_ms"].is_i64());
+
+    for path in ["/v1/deliveries/dlv_nope", "/v1/events/evt_nope"] {
+        assert_eq!(api.get(path).await.0, StatusCode::NOT_FOUND);
+    }
+    let other = api.with_key(herald_tests::herald::OTHER_API_KEY);
+    assert_eq!(
+        other.get(&format!("/v1/deliveries/{delivery_id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, _) = api
+        .get(&format!("/v1/webhooks/{id}/deliveries?cursor=forged"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -1,0 +1,16 @@
+//! Herald's integration tests: one binary, every test with its own nats-server,
+//! its own Herald and its own receiver.
+
+mod api_errors;
+mod config;
+mod delivery;
+mod drain;
+mod engine;
+mod formats;
+mod jobs;
+mod metrics;
+mod nats_intake;
+mod retries;
+mod store;
+mod traces;
+mod webhooks;

@@ -1,0 +1,151 @@
+//! `/metrics`: Prometheus text that parses, carries the documented series, and moves
+//! when deliveries happen — in `herald all` and in a single service.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use herald_tests::herald::Process;
+use herald_tests::{Herald, NatsServer, Receiver, eventually};
+use serde_json::json;
+
+/// Parses the text exposition: every sample line is `name{labels} value`. Returns
+/// the sum of each metric name's samples, keyed by name and sorted label text.
+fn parse(text: &str) -> HashMap<String, f64> {
+    assert!(
+        text.trim_end().ends_with("# EOF"),
+        "OpenMetrics text ends with # EOF"
+    );
+    let mut samples = HashMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "bad metric name in {line}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "{line}"
+            );
+        }
+        *samples.entry(series.to_owned()).or_insert(0.0) += value;
+        *samples.entry(name.to_owned()).or_insert(0.0) += value;
+    }
+    samples
+}
+
+async fn scrape(base: &str) -> HashMap<String, f64> {
+    let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert!(response.status().is_success());
+    parse(&response.text().await.unwrap())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_move_when_deliveries_happen() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    api.create_webhook(&receiver.url("/"), &["job.*"]).await;
+
+    let before = scrape(&herald.base_url).await;
+    let get = |m: &HashMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
+    for n in 0..3 {
+        api.post(
+            "/v1/events",
+            json!({"event_type": "job.completed", "data": {"n": n}}),
+        )
+        .await;
+    }
+    receiver.wait_for(3, Duration::from_secs(20)).await;
+    let after = eventually(Duration::from_secs(20), "the counters to move", || async {
+        let after = scrape(&herald.base_url).await;
+        (get(&after, "herald_status_records_total") - get(&before, "herald_status_records_total")
+            >= 6.0)
+            .then_some(after)
+    })
+    .await;
+    // Other tests share this process's metrics, so counts only ever grow by at least ours.
+    let grew = |name: &str, by: f64| {
+        let delta = get(&after, name) - get(&before, name);
+        assert!(
+            delta >= by,
+            "{name} grew by {delta}, expected at least {by}"
+        );
+    };
+    grew("herald_delivery_attempts_total", 3.0);
+    grew("herald_delivery_attempt_duration_seconds_count", 3.0);
+    grew("herald_delivery_latency_seconds_count", 3.0);
+    grew("herald_events_total", 3.0);
+    assert!(
+        after
+            .keys()
+            .any(|k| k.starts_with("herald_delivery_attempts_total{")
+                && k.contains(r#"status="success""#))
+    );
+    assert!(after.keys().any(|k| k.starts_with("herald_events_total{")
+        && k.contains(r#"source="http""#)
+        && k.contains(r#"result="accepted""#)));
+    // Consumer lag is reported for every consumer of the process.
+    let lag = eventually(Duration::from_secs(15), "consumer gauges", || async {
+        let now = scrape(&herald.base_url).await;
+        now.keys()
+            .any(|k| {
+                k.starts_with("herald_consumer_pending{") && k.contains(r#"consumer="dispatcher""#)
+            })
+            .then_some(now)
+    })
+    .await;
+    assert!(
+        lag.keys()
+            .any(|k| k.starts_with("herald_consumer_ack_pending{"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_service_serves_its_own_metrics() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let env = Herald::test_env(&nats.url(), dir.path());
+    let port = free_port();
+    let mut service_env = env.clone();
+    service_env.set("HERALD_HTTP_ADDR", format!("127.0.0.1:{port}"));
+    let _dispatcher = Process::spawn_at("dispatcher", &service_env);
+    let base = format!("http://127.0.0.1:{port}");
+    let metrics = eventually(
+        Duration::from_secs(20),
+        "the dispatcher's /metrics",
+        || async {
+            let response = reqwest::get(format!("{base}/metrics")).await.ok()?;
+            response.status().is_success().then_some(())?;
+            Some(parse(&response.text().await.ok()?))
+        },
+    )
+    .await;
+    assert!(
+        metrics
+            .keys()
+            .any(|k| k.contains(r#"service="dispatcher""#)),
+        "series carry the service label: {:?}",
+        metrics.keys().take(5).collect::<Vec<_>>()
+    );
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert!(ready.status().is_success());
+}

@@ -1,0 +1,102 @@
+//! Producers publishing to `ingest.<tenant>.<event_type>`: JSON and protobuf are
+//! delivered like HTTP events; anything invalid is parked in `REJECTED` with the
+//! reason, and the consumer goes on.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
+use herald_tests::{Herald, NatsServer, Receiver};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_messages_are_parked_with_their_reason() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let receiver = Receiver::start().await;
+    herald
+        .api()
+        .create_webhook(&receiver.url("/"), &["job.*"])
+        .await;
+
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let bad: [(&str, &[u8]); 4] = [
+        ("ingest.acme.job.done", b"{not json"),
+        ("ingest.acme.job.done", br#"{"event_type":"job.done"}"#),
+        (
+            "ingest.acme.job.done",
+            br#"{"event_type":"job.other","data":{}}"#,
+        ),
+        ("ingest.acme", br#"{"data":{}}"#),
+    ];
+    for (subject, payload) in bad {
+        js.publish(subject, bytes::Bytes::from_static(payload))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Content-Type", "application/protobuf");
+    js.publish_with_headers(
+        "ingest.acme.job.done",
+        headers,
+        bytes::Bytes::from_static(b"\xff\xff"),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    // A valid JSON event after the bad ones is still delivered.
+    js.publish(
+        "ingest.acme.job.done",
+        bytes::Bytes::from_static(br#"{"data":{"ok":true}}"#),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+
+    let received = receiver.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(received[0].json()["event_type"], "job.done");
+    assert_eq!(received[0].json()["data"], serde_json::json!({"ok": true}));
+    wait_idle(&nats.url(), ALL_CONSUMERS).await;
+    assert_eq!(receiver.received().len(), 1);
+
+    let stream = js.get_stream("REJECTED").await.unwrap();
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut reasons = Vec::new();
+    for _ in 0..5 {
+        let message = tokio::time::timeout(Duration::from_secs(5), messages.next())
+            .await
+            .expect("five rejected messages")
+            .unwrap()
+            .unwrap();
+        assert_eq!(message.subject.as_str(), "rejected.acme");
+        let headers = message.headers.clone().expect("headers");
+        reasons.push(
+            headers
+                .get("Herald-Rejected-Reason")
+                .unwrap()
+                .as_str()
+                .to_owned(),
+        );
+    }
+    // Messages are handled concurrently, so they are parked in any order.
+    reasons.sort();
+    let expected = [
+        "body is not a valid event",
+        "body is not a valid herald.v1.Event",
+        "data is missing",
+        "event_type `job.other` does not match the subject's `job.done`",
+        "event_type is missing",
+    ];
+    assert_eq!(reasons.len(), expected.len());
+    for (reason, expected) in reasons.iter().zip(expected) {
+        assert!(reason.starts_with(expected), "{reason} vs {expected}");
+    }
+}

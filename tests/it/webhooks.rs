@@ -1,0 +1,254 @@
+//! What a webhook's settings do on the wire: SSRF refusal, HTTPS-only, secret
+//! rotation and encryption at rest, per-job callbacks, and changes reaching every
+//! dispatcher replica.
+
+use std::time::{Duration, Instant};
+
+use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
+use herald_tests::{Herald, NatsServer, Receiver, eventually, verify};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_targets_are_refused_without_an_allow_list_and_never_retried() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[("HERALD_ALLOWED_TARGETS", "")]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    let by_ip = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
+    let port = receiver.url("").rsplit(':').next().unwrap().to_owned();
+    let by_name = api
+        .create_webhook(&format!("http://localhost:{port}/"), &["job.*"])
+        .await;
+
+    api.post(
+        "/v1/events",
+        json!({"event_type": "job.completed", "data": {}}),
+    )
+    .await;
+    wait_idle(&nats.url(), ALL_CONSUMERS).await;
+    for webhook in [&by_ip, &by_name] {
+        let id = webhook["webhook_id"].as_str().unwrap();
+        let path = format!("/v1/webhooks/{id}/deliveries");
+        let delivery = eventually(Duration::from_secs(10), "the refusal to be logged", || {
+            let (api, path) = (api.clone(), path.clone());
+            async move {
+                let (_, body) = api.get(&path).await;
+                body["deliveries"].get(0).cloned()
+            }
+        })
+        .await;
+        assert_eq!(delivery["status"], "failed", "{delivery}");
+        assert_eq!(delivery["attempts"], 1);
+        assert_eq!(delivery["status_code"], serde_json::Value::Null);
+        let (_, outcome) = api
+            .post(&format!("/v1/webhooks/{id}/test"), json!({}))
+            .await;
+        assert!(
+            outcome["error"].as_str().unwrap().starts_with("refused"),
+            "{outcome}"
+        );
+    }
+    assert!(
+        receiver.received().is_empty(),
+        "nothing may reach a private address"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_can_be_required() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[("HERALD_REQUIRE_HTTPS", "true")]).await;
+    let (status, body) = herald
+        .api()
+        .post(
+            "/v1/webhooks",
+            json!({"url": "http://example.com/hook", "events": ["a"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["detail"], "url must use https");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_secrets_sign_alongside_the_new_one_and_are_encrypted_at_rest() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    let webhook = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
+    let id = webhook["webhook_id"].as_str().unwrap();
+    let old = webhook["secret"].as_str().unwrap().to_owned();
+
+    let (status, rotated) = api
+        .post(&format!("/v1/webhooks/{id}/rotate-secret"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(rotated["previous_secret_expires_at"].as_str().is_some());
+
+    api.post(
+        "/v1/events",
+        json!({"event_type": "job.completed", "data": {}}),
+    )
+    .await;
+    let request = &receiver.wait_for(1, Duration::from_secs(20)).await[0];
+    let signatures: Vec<_> = request
+        .header("webhook-signature")
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert_eq!(
+        signatures.len(),
+        2,
+        "both keys sign during the grace period"
+    );
+    assert!(verify::standard_webhooks(&new, request));
+    assert!(verify::standard_webhooks(&old, request));
+    assert!(
+        verify::hex_signature(&new, request),
+        "the hex signature uses the new secret"
+    );
+
+    // The bucket holds neither secret in the clear.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let kv = async_nats::jetstream::new(client)
+        .get_key_value("endpoints")
+        .await
+        .unwrap();
+    let stored = kv.get(format!("acme.{id}")).await.unwrap().unwrap();
+    let stored = String::from_utf8_lossy(&stored);
+    for secret in [&old, &new] {
+        let key = secret.trim_start_matches("whsec_");
+        assert!(!stored.contains(key), "a secret is stored in the clear");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_callbacks_get_every_event_of_the_job_signed_with_the_callback_secret() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let subscriber = Receiver::start().await;
+    let callback = Receiver::start().await;
+    api.create_webhook(&subscriber.url("/"), &["job.*"]).await;
+    let (status, secret) = api.get("/v1/callback-secret").await;
+    assert_eq!(status, StatusCode::OK);
+    let secret = secret["secret"].as_str().unwrap().to_owned();
+
+    let (status, body) = api
+        .post(
+            "/v1/events",
+            json!({
+                "event_type": "job.started",
+                "job_id": "job-7",
+                "data": {"job_id": "job-7"},
+                "callback": {
+                    "url": callback.url("/job-7"),
+                    "headers": {"X-Customer-Token": "abc123"},
+                },
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // A later event of the same job carries no callback and still goes there.
+    api.post(
+        "/v1/events",
+        json!({"event_type": "job.completed", "job_id": "job-7", "data": {"job_id": "job-7"}}),
+    )
+    .await;
+    // Another job's event does not.
+    api.post(
+        "/v1/events",
+        json!({"event_type": "job.completed", "job_id": "job-8", "data": {}}),
+    )
+    .await;
+
+    subscriber.wait_for(3, Duration::from_secs(20)).await;
+    callback.wait_for(2, Duration::from_secs(20)).await;
+    wait_idle(&nats.url(), ALL_CONSUMERS).await;
+    let received = callback.received();
+    assert_eq!(received.len(), 2);
+    let mut types: Vec<_> = received
+        .iter()
+        .map(|r| {
+            assert_eq!(r.path, "/job-7");
+            assert_eq!(r.header("x-customer-token"), Some("abc123"));
+            assert!(
+                verify::standard_webhooks(&secret, r),
+                "signed with the callback secret"
+            );
+            assert!(verify::hex_signature(&secret, r));
+            r.json()["event_type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    types.sort();
+    assert_eq!(types, ["job.completed", "job.started"]);
+
+    let (status, body) = api
+        .post(
+            "/v1/events",
+            json!({"event_type": "job.x", "data": {}, "callback": {"url": "gopher://x"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("callback.url"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_changes_reach_every_dispatcher_within_a_second() {
+    let nats = NatsServer::start();
+    // Two replicas of everything, sharing one broker.
+    let first = Herald::start(&nats.url(), &[]).await;
+    let second = Herald::start(&nats.url(), &[]).await;
+    let old = Receiver::start().await;
+    let new = Receiver::start().await;
+    let webhook = first.api().create_webhook(&old.url("/"), &["job.*"]).await;
+    let id = webhook["webhook_id"].as_str().unwrap();
+
+    let (status, _) = second
+        .api()
+        .call(
+            "PUT",
+            &format!("/v1/webhooks/{id}"),
+            Some(json!({"url": new.url("/"), "events": ["training.>"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let changed = Instant::now();
+    // Events accepted a second after the change, through either replica, follow it.
+    tokio::time::sleep_until((changed + Duration::from_secs(1)).into()).await;
+    for (n, api) in [first.api(), second.api()]
+        .iter()
+        .cycle()
+        .take(10)
+        .enumerate()
+    {
+        api.post(
+            "/v1/events",
+            json!({"event_type": "training.done", "data": {"n": n}}),
+        )
+        .await;
+        api.post(
+            "/v1/events",
+            json!({"event_type": "job.done", "data": {"n": n}}),
+        )
+        .await;
+    }
+    new.wait_for(10, Duration::from_secs(20)).await;
+    wait_idle(&nats.url(), ALL_CONSUMERS).await;
+    assert!(
+        old.received().is_empty(),
+        "an old URL or subscription was used"
+    );
+    assert_eq!(new.received().len(), 10);
+    assert!(
+        new.received()
+            .iter()
+            .all(|r| r.json()["event_type"] == "training.done")
+    );
+}

@@ -1,0 +1,93 @@
+//! A small client for Herald's REST API, as a customer would call it.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: impl Into<String>, key: impl Into<String>) -> Self {
+        herald_common::telemetry::init_crypto();
+        Api {
+            base: base.into(),
+            key: key.into(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The same API with another key.
+    pub fn with_key(&self, key: &str) -> Self {
+        Api {
+            key: key.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    /// Sends raw bytes as the body, with the given content type.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status();
+        let value = response.json().await.unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", path, Some(body)).await
+    }
+
+    /// Creates a webhook and returns its JSON (with the secret).
+    pub async fn create_webhook(&self, url: &str, events: &[&str]) -> Value {
+        let (status, body) = self
+            .post(
+                "/v1/webhooks",
+                serde_json::json!({ "url": url, "events": events }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+}

@@ -1,0 +1,163 @@
+//! A real `nats-server` for one test: JetStream on, its store in a temporary
+//! directory, listening on a port it picks itself (read back from its ports file).
+//! Killed, and its store deleted, on drop. It can be restarted on the same port
+//! with the same store, to test what survives a broker restart.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct NatsServer {
+    binary: PathBuf,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    port: u16,
+}
+
+impl NatsServer {
+    /// Starts the pinned nats-server (see [`binary`]).
+    pub fn start() -> Self {
+        Self::start_binary(binary())
+    }
+
+    /// Starts a given nats-server binary (used to test refusing old servers).
+    pub fn start_binary(binary: PathBuf) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut server = NatsServer {
+            binary,
+            dir,
+            child: None,
+            port: 0,
+        };
+        server.spawn(None);
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (as a crash would: SIGKILL) and starts it again on the same
+    /// port with the same store.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn(Some(self.port));
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn spawn(&mut self, port: Option<u16>) {
+        let ports_dir = self.dir.path().join("ports");
+        let _ = std::fs::remove_dir_all(&ports_dir);
+        std::fs::create_dir_all(&ports_dir).expect("ports dir");
+        let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
+        // Herald needs room for 1 MiB events plus their envelope.
+        let conf = self.dir.path().join("nats.conf");
+        std::fs::write(&conf, "max_payload: 8MB\n").expect("write nats.conf");
+        let child = Command::new(&self.binary)
+            .arg("-c")
+            .arg(&conf)
+            .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
+            .arg(self.dir.path().join("store"))
+            .arg("--ports_file_dir")
+            .arg(&ports_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.binary.display()));
+        self.child = Some(child);
+        self.port = read_port(&ports_dir);
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn read_port(dir: &Path) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = std::fs::read_dir(dir)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with(".ports"));
+        if let Some(entry) = found
+            && let Ok(text) = std::fs::read_to_string(entry.path())
+            && let Ok(ports) = serde_json::from_str::<serde_json::Value>(&text)
+            && let Some(url) = ports["nats"][0].as_str()
+            && let Some(port) = url.rsplit(':').next().and_then(|p| p.parse().ok())
+        {
+            return port;
+        }
+        if Instant::now() > deadline {
+            panic!("nats-server did not report its port");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The nats-server to test with: `HERALD_TEST_NATS_SERVER` (set by `make test`), or
+/// the pinned one the Makefile installs under `.tools/`.
+pub fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("HERALD_TEST_NATS_SERVER")
+        && !path.is_empty()
+    {
+        return PathBuf::from(path);
+    }
+    let tools = crate::workspace_root().join(".tools");
+    let found = std::fs::read_dir(&tools)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin/nats-server"))
+        .find(|p| p.exists());
+    found.unwrap_or_else(|| {
+        panic!("no nats-server: run the tests with `make test`, which installs the pinned one")
+    })
+}
+
+/// Waits until every named consumer has nothing pending and nothing unacknowledged:
+/// all work Herald was given has been done.
+pub async fn wait_idle(url: &str, consumers: &[(&str, &str)]) {
+    let client = async_nats::connect(url).await.expect("connect to NATS");
+    let js = async_nats::jetstream::new(client);
+    crate::eventually(Duration::from_secs(30), "Herald to finish its work", || {
+        let js = js.clone();
+        async move {
+            for (stream, name) in consumers {
+                let stream = js.get_stream(*stream).await.ok()?;
+                let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+                    stream.get_consumer(name).await.ok()?;
+                let info = consumer.info().await.ok()?;
+                if info.num_pending > 0 || info.num_ack_pending > 0 {
+                    return None;
+                }
+            }
+            Some(())
+        }
+    })
+    .await
+}
+
+/// Every consumer a `herald all` runs, for [`wait_idle`].
+pub const ALL_CONSUMERS: &[(&str, &str)] = &[
+    ("INGEST", "ingest"),
+    ("EVENTS", "dispatcher-fanout"),
+    ("DELIVERIES", "dispatcher"),
+    ("OUTCOMES", "status-tracker"),
+    ("OUTCOMES", "retry-scheduler"),
+];
