@@ -1,0 +1,576 @@
+#!/usr/bin/env python3
+"""Offline checks of Herald's deployment files: `make deploy-check`.
+
+1. Renders deploy/k8s/base and every overlay in deploy/k8s/overlays/ with
+   kustomize (`kubectl kustomize`, the pinned kubectl of deploy/install-tools.sh).
+2. Validates every rendered document, and deploy/k8s/base/secret.example.yaml,
+   against the Kubernetes OpenAPI schemas shipped by kubernetes-validate, in
+   strict mode (unknown fields are errors), for each of KUBERNETES_VERSIONS.
+   KEDA's ScaledObject is a custom resource kubernetes-validate has no schema
+   for: it is checked against SCALED_OBJECT_SCHEMA below, a hand-written subset
+   of KEDA's CRD (the fields used here, and the nats-jetstream trigger's).
+3. Checks what the schemas cannot: that the four services are wired the way
+   Herald needs (arguments, probes, security context, secrets, Services, PDBs,
+   NetworkPolicies, autoscalers and their JetStream consumers), and what each
+   overlay promises (replicas, HERALD_STREAM_REPLICAS).
+4. Checks deploy/nats/values.yaml for the settings Herald depends on (the chart
+   itself is not rendered: it cannot be fetched offline) and that
+   deploy/Dockerfile copies every workspace member.
+
+Needs PyYAML, jsonschema and kubernetes-validate on PYTHONPATH (the Makefile
+points it at .tools/deploy/py). Exits 1 if any check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+
+# The oldest Kubernetes the manifests support (preStop `sleep` needs 1.30) and
+# the version of the pinned kubectl.
+KUBERNETES_VERSIONS = ["1.30.0", "1.35.0"]
+
+IMAGE = "ghcr.io/herald-webhooks/herald"
+SERVICES = ["ingest", "dispatcher", "retry-scheduler", "status-tracker"]
+SECRET_NAME = "herald-secrets"
+CONFIGMAP_NAME = "herald-config"
+# Exactly these Secret keys per service (least privilege).
+SECRET_KEYS = {
+    "ingest": {"HERALD_API_KEYS", "HERALD_SECRET_KEY"},
+    "dispatcher": {"HERALD_SECRET_KEY"},
+    "retry-scheduler": set(),
+    "status-tracker": {"DATABASE_URL"},
+}
+# The durable consumers each autoscaled service reads (stream, consumer).
+CONSUMERS = {
+    "dispatcher": {("EVENTS", "dispatcher-fanout"), ("DELIVERIES", "dispatcher")},
+    "retry-scheduler": {("OUTCOMES", "retry-scheduler")},
+    "status-tracker": {("OUTCOMES", "status-tracker")},
+}
+# Every variable Herald reads (README.md, Configuration, and the services'
+# config code); a ConfigMap key that is not here is a typo.
+HERALD_ENV = {
+    "HERALD_ENDPOINT_CONCURRENCY", "HERALD_SECRET_ROTATION_GRACE",
+    "HERALD_NATS_URL", "HERALD_HTTP_ADDR", "HERALD_API_KEYS", "HERALD_SECRET_KEY",
+    "DATABASE_URL", "HERALD_ALLOWED_TARGETS", "HERALD_REQUIRE_HTTPS",
+    "HERALD_USER_AGENT", "HERALD_DELIVERY_TIMEOUT", "HERALD_MAX_IN_FLIGHT",
+    "HERALD_RETRY_SCHEDULE", "HERALD_DEDUPE_WINDOW", "HERALD_STREAM_REPLICAS",
+    "HERALD_SHUTDOWN_TIMEOUT", "RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+}
+# What each overlay promises.
+OVERLAYS = {
+    "dev": {"stream_replicas": "1", "autoscaling": False, "secret_in_render": True},
+    "production": {"stream_replicas": "3", "autoscaling": True, "secret_in_render": False,
+                   "min_replicas": 2},
+}
+
+SCALED_OBJECT_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "kind": {"const": "ScaledObject"},
+        "metadata": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+                "namespace": {"type": "string"},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            "additionalProperties": False,
+        },
+        "spec": {
+            "type": "object",
+            "required": ["scaleTargetRef", "triggers"],
+            "properties": {
+                "scaleTargetRef": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "name": {"type": "string"},
+                        "envSourceContainerName": {"type": "string"},
+                    },
+                    "additionalProperties": False,
+                },
+                "pollingInterval": {"type": "integer", "minimum": 1},
+                "cooldownPeriod": {"type": "integer", "minimum": 0},
+                "initialCooldownPeriod": {"type": "integer", "minimum": 0},
+                "idleReplicaCount": {"type": "integer", "minimum": 0},
+                "minReplicaCount": {"type": "integer", "minimum": 0},
+                "maxReplicaCount": {"type": "integer", "minimum": 1},
+                "advanced": {"type": "object"},
+                "fallback": {
+                    "type": "object",
+                    "required": ["failureThreshold", "replicas"],
+                    "properties": {"failureThreshold": {"type": "integer"},
+                                   "replicas": {"type": "integer"}},
+                },
+                "triggers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "metadata"],
+                        "properties": {
+                            "type": {"type": "string"},
+                            "name": {"type": "string"},
+                            "metricType": {"enum": ["AverageValue", "Value", "Utilization"]},
+                            "useCachedMetrics": {"type": "boolean"},
+                            "authenticationRef": {"type": "object", "required": ["name"]},
+                            # KEDA reads trigger metadata as strings only.
+                            "metadata": {"type": "object",
+                                         "additionalProperties": {"type": "string"}},
+                        },
+                        "additionalProperties": False,
+                        # The nats-jetstream scaler's parameters (KEDA docs).
+                        "if": {"properties": {"type": {"const": "nats-jetstream"}}},
+                        "then": {"properties": {"metadata": {
+                            "required": ["natsServerMonitoringEndpoint", "account",
+                                         "stream", "consumer", "lagThreshold"],
+                            "properties": {
+                                "natsServerMonitoringEndpoint": {"pattern": r"^[^/:]+(:\d+)?$"},
+                                "lagThreshold": {"pattern": r"^[1-9][0-9]*$"},
+                                "activationLagThreshold": {"pattern": r"^[0-9]+$"},
+                                "useHttps": {"enum": ["true", "false"]},
+                            },
+                            "propertyNames": {"enum": [
+                                "natsServerMonitoringEndpoint", "account", "stream",
+                                "consumer", "lagThreshold", "activationLagThreshold",
+                                "useHttps"]},
+                        }}},
+                    },
+                },
+            },
+            "additionalProperties": False,
+        },
+        "status": {"type": "object"},
+    },
+    "additionalProperties": False,
+}
+# Custom resources and the schema each is checked against instead.
+CUSTOM_SCHEMAS = {("keda.sh/v1alpha1", "ScaledObject"): SCALED_OBJECT_SCHEMA}
+
+
+class Report:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed: list[str] = []
+        self.notes: list[str] = []
+
+    def check(self, ok: bool, where: str, what: str) -> bool:
+        if ok:
+            self.passed += 1
+        else:
+            self.failed.append(f"{where}: {what}")
+            print(f"FAIL {where}: {what}")
+        return ok
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+def kname(doc: dict) -> str:
+    return f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
+
+
+def render(kubectl: str, path: Path) -> list[dict]:
+    env = dict(os.environ, KUBECONFIG=os.devnull)
+    out = subprocess.run([kubectl, "kustomize", str(path)], env=env,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip() or f"kubectl kustomize exited {out.returncode}")
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def load_file(path: Path) -> list[dict]:
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+# ---------------------------------------------------------------- schemas
+
+
+def validate_schemas(r: Report, where: str, docs: list[dict]) -> None:
+    for doc in docs:
+        key = (doc.get("apiVersion"), doc.get("kind"))
+        name = f"{where} {kname(doc)}"
+        if key in CUSTOM_SCHEMAS:
+            errors = sorted(jsonschema.Draft202012Validator(CUSTOM_SCHEMAS[key]).iter_errors(doc),
+                            key=lambda e: list(e.path))
+            r.check(not errors, name, "; ".join(
+                f"{'.'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors))
+            r.note(f"{key[1]} ({key[0]}) is a custom resource: checked against check.py's "
+                   "own schema (a subset of KEDA's CRD), not by kubernetes-validate")
+            continue
+        for version in KUBERNETES_VERSIONS:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+                r.check(True, name, "")
+            except kubernetes_validate.ValidationError as e:
+                path = ".".join(str(p) for p in e.path) or "(root)"
+                r.check(False, f"{name} (Kubernetes {version})", f"{path}: {e.message}")
+            except kubernetes_validate.SchemaNotFoundError as e:
+                r.check(False, name, f"no schema: {e.message}")
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def labels_match(selector: dict | None, labels: dict | None) -> bool:
+    sel = (selector or {}).get("matchLabels") or {}
+    return bool(sel) and all((labels or {}).get(k) == v for k, v in sel.items())
+
+
+def duration_seconds(text: str) -> float:
+    m = re.fullmatch(r"(\d+)(ms|s|m|h|d)", text.strip())
+    if not m:
+        raise ValueError(f"not a Herald duration: {text!r}")
+    return int(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+QUANTITY = re.compile(r"^\+?(\d+(\.\d*)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+)?$")
+_SUFFIX = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+
+
+def quantity(value: object) -> float | None:
+    """A Kubernetes resource quantity as a number, or None if malformed."""
+    m = QUANTITY.match(str(value))
+    if not m:
+        return None
+    suffix = m.group(3) or ""
+    if suffix[:1] in ("e", "E"):
+        return float(str(value))
+    return float(m.group(1)) * _SUFFIX[suffix]
+
+
+def port_rule_has(rule: dict, port: int, protocol: str = "TCP") -> bool:
+    return any(p.get("port") == port and p.get("protocol", "TCP") == protocol
+               for p in rule.get("ports") or [])
+
+
+def check_wiring(r: Report, where: str, docs: list[dict], overlay: dict | None) -> None:
+    by_kind: dict[str, list[dict]] = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+
+    def named(kind: str, name: str) -> dict | None:
+        return next((d for d in by_kind.get(kind, []) if d["metadata"]["name"] == name), None)
+
+    names = [kname(d) for d in docs]
+    r.check(len(names) == len(set(names)), where, f"duplicate objects: {names}")
+
+    # Namespaces: none in the base, the overlay's everywhere in an overlay.
+    namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
+    if overlay is None:
+        r.check(namespaces == {None}, where, f"the base must be namespace-agnostic, has {namespaces}")
+    else:
+        ns_objs = [d["metadata"]["name"] for d in by_kind.get("Namespace", [])]
+        r.check(len(namespaces) == 1 and None not in namespaces and list(namespaces) == ns_objs,
+                where, f"every object in one namespace, created by the overlay: {namespaces} vs {ns_objs}")
+
+    config = named("ConfigMap", CONFIGMAP_NAME)
+    if not r.check(config is not None, where, f"ConfigMap {CONFIGMAP_NAME} missing"):
+        return
+    data = config.get("data") or {}
+    unknown = set(data) - HERALD_ENV
+    r.check(not unknown, f"{where} ConfigMap/{CONFIGMAP_NAME}", f"not Herald variables: {sorted(unknown)}")
+    r.check(data.get("HERALD_HTTP_ADDR") == "0.0.0.0:8080", f"{where} ConfigMap/{CONFIGMAP_NAME}",
+            "HERALD_HTTP_ADDR must be 0.0.0.0:8080")
+    shutdown = duration_seconds(data.get("HERALD_SHUTDOWN_TIMEOUT", "30s"))
+
+    secret = named("Secret", SECRET_NAME)
+    example = {d["metadata"]["name"]: d for d in load_file(K8S / "base" / "secret.example.yaml")}[SECRET_NAME]
+    example_keys = set((example.get("stringData") or {}) | (example.get("data") or {}))
+
+    hpa_targets: list[str] = []
+    for hpa in by_kind.get("HorizontalPodAutoscaler", []):
+        hpa_targets.append(hpa["spec"]["scaleTargetRef"]["name"])
+    so_targets: list[str] = []
+    for so in by_kind.get("ScaledObject", []):
+        so_targets.append(so["spec"]["scaleTargetRef"]["name"])
+    targets = hpa_targets + so_targets
+    r.check(len(targets) == len(set(targets)), where,
+            f"a Deployment is targeted by more than one autoscaler (HPA and ScaledObject): {targets}")
+
+    for svc in SERVICES:
+        name = f"herald-{svc}"
+        at = f"{where} Deployment/{name}"
+        dep = named("Deployment", name)
+        if not r.check(dep is not None, where, f"Deployment {name} missing"):
+            continue
+        tpl = dep["spec"]["template"]
+        pod = tpl["spec"]
+        pod_labels = tpl["metadata"].get("labels") or {}
+        r.check(labels_match(dep["spec"]["selector"], pod_labels), at, "selector does not match the pod labels")
+        ann = tpl["metadata"].get("annotations") or {}
+        r.check(ann.get("prometheus.io/scrape") == "true" and ann.get("prometheus.io/port") == "8080"
+                and ann.get("prometheus.io/path") == "/metrics", at, "prometheus.io annotations")
+
+        grace = pod.get("terminationGracePeriodSeconds", 30)
+        containers = pod["containers"]
+        if not r.check(len(containers) == 1, at, "one container expected"):
+            continue
+        c = containers[0]
+        pre_stop = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds", 0)
+        r.check(grace > shutdown + pre_stop, at,
+                f"terminationGracePeriodSeconds {grace} must exceed HERALD_SHUTDOWN_TIMEOUT {shutdown:g}s "
+                f"+ preStop {pre_stop}s")
+        r.check(c.get("image", "").startswith(IMAGE + ":") or c.get("image", "").startswith(IMAGE + "@"),
+                at, f"image {c.get('image')}")
+        r.check(c.get("args") == [svc] and "command" not in c, at, f"args must be [{svc}], got {c.get('args')}")
+        ports = {p.get("name"): p.get("containerPort") for p in c.get("ports") or []}
+        r.check(ports.get("http") == 8080, at, "container port http=8080")
+        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+            get = ((c.get(probe) or {}).get("httpGet") or {})
+            r.check(get.get("path") == path and get.get("port") in ("http", 8080), at, f"{probe} must GET {path} on 8080")
+
+        res = c.get("resources") or {}
+        for res_name in ("cpu", "memory"):
+            req = (res.get("requests") or {}).get(res_name)
+            lim = (res.get("limits") or {}).get(res_name)
+            qreq, qlim = quantity(req), quantity(lim)
+            if r.check(qreq is not None and qlim is not None, at,
+                       f"resources.requests and limits of {res_name} must be quantities, got {req!r}, {lim!r}"):
+                r.check(qreq <= qlim, at, f"{res_name} request {req} exceeds its limit {lim}")
+
+        psc = pod.get("securityContext") or {}
+        csc = c.get("securityContext") or {}
+        r.check((psc.get("runAsNonRoot") or csc.get("runAsNonRoot")) is True, at, "runAsNonRoot")
+        r.check(csc.get("readOnlyRootFilesystem") is True, at, "readOnlyRootFilesystem")
+        r.check(csc.get("allowPrivilegeEscalation") is False, at, "allowPrivilegeEscalation: false")
+        r.check((csc.get("capabilities") or {}).get("drop") == ["ALL"], at, "capabilities drop [ALL]")
+        seccomp = (csc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+        r.check(seccomp == "RuntimeDefault", at, "seccompProfile RuntimeDefault")
+        mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts") or []}
+        vols = {v["name"]: v for v in pod.get("volumes") or []}
+        r.check("/tmp" in mounts and "emptyDir" in vols.get(mounts["/tmp"], {}), at, "emptyDir at /tmp")
+
+        env_from = [e.get("configMapRef", {}).get("name") for e in c.get("envFrom") or []]
+        r.check(env_from == [CONFIGMAP_NAME], at, f"envFrom must be ConfigMap {CONFIGMAP_NAME}")
+        refs = {}
+        for e in c.get("env") or []:
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                refs[e["name"]] = ref
+                r.check(ref.get("name") == SECRET_NAME and ref.get("key") == e["name"], at,
+                        f"{e['name']} must come from {SECRET_NAME}/{e['name']}")
+        r.check(set(refs) == SECRET_KEYS[svc], at,
+                f"secret variables must be exactly {sorted(SECRET_KEYS[svc])}, got {sorted(refs)}")
+        r.check(set(refs) <= example_keys, at, f"keys missing from base/secret.example.yaml: {set(refs) - example_keys}")
+        if secret is not None:
+            have = set((secret.get("stringData") or {}) | (secret.get("data") or {}))
+            r.check(set(refs) <= have, at, f"keys missing from Secret {SECRET_NAME}: {set(refs) - have}")
+
+        # Service, PDB and NetworkPolicy selecting these pods.
+        service = named("Service", name)
+        if r.check(service is not None, at, "no Service"):
+            r.check(labels_match({"matchLabels": service["spec"].get("selector")}, pod_labels), at,
+                    "Service selector does not match the pods")
+            r.check(any(p.get("port") == 8080 and p.get("targetPort") in ("http", 8080)
+                        for p in service["spec"].get("ports") or []), at, "Service port 8080")
+        pdbs = [p for p in by_kind.get("PodDisruptionBudget", []) if labels_match(p["spec"]["selector"], pod_labels)]
+        r.check(len(pdbs) == 1, at, f"exactly one PodDisruptionBudget expected, found {len(pdbs)}")
+        pols = [p for p in by_kind.get("NetworkPolicy", []) if labels_match(p["spec"]["podSelector"], pod_labels)]
+        if r.check(len(pols) == 1, at, f"exactly one NetworkPolicy expected, found {len(pols)}"):
+            check_network_policy(r, f"{where} NetworkPolicy/{pols[0]['metadata']['name']}", pols[0], svc)
+
+        # Autoscaling.
+        hpa = [h for h in by_kind.get("HorizontalPodAutoscaler", []) if h["spec"]["scaleTargetRef"]["name"] == name]
+        sos = [s for s in by_kind.get("ScaledObject", []) if s["spec"]["scaleTargetRef"]["name"] == name]
+        autoscaled = bool(hpa or sos)
+        if overlay is None or overlay["autoscaling"]:
+            if svc == "ingest":
+                r.check(len(hpa) == 1 and not sos, at, "ingest scales with one HPA on CPU")
+                if hpa:
+                    metrics = hpa[0]["spec"].get("metrics") or []
+                    r.check(any(m.get("type") == "Resource" and m["resource"]["name"] == "cpu" for m in metrics),
+                            at, "the HPA scales on CPU")
+            else:
+                r.check(len(sos) == 1 and not hpa, at, "one KEDA ScaledObject expected")
+                for so in sos:
+                    trig = so["spec"]["triggers"]
+                    got = {(t["metadata"].get("stream"), t["metadata"].get("consumer")) for t in trig
+                           if t.get("type") == "nats-jetstream"}
+                    r.check(all(t.get("type") == "nats-jetstream" for t in trig) and got == CONSUMERS[svc],
+                            at, f"ScaledObject consumers must be {sorted(CONSUMERS[svc])}, got {sorted(got)}")
+                    r.check(all(t["metadata"].get("account") == "$G" for t in trig), at, 'account "$G"')
+            r.check("replicas" not in dep["spec"], at,
+                    "an autoscaled Deployment must not set replicas (kubectl apply would fight the autoscaler)")
+            if overlay and "min_replicas" in overlay:
+                low = hpa[0]["spec"].get("minReplicas", 1) if hpa else (sos[0]["spec"].get("minReplicaCount", 0) if sos else 0)
+                r.check(low >= overlay["min_replicas"], at, f"at least {overlay['min_replicas']} replicas, got {low}")
+        else:
+            r.check(not autoscaled, at, "this overlay has no autoscalers")
+            r.check(dep["spec"].get("replicas") == 1, at, "one replica")
+
+    ingress = named("Ingress", "herald-ingest")
+    if r.check(ingress is not None, where, "Ingress herald-ingest missing"):
+        backends = [p["backend"]["service"] for rule in ingress["spec"].get("rules") or []
+                    for p in (rule.get("http") or {}).get("paths") or []]
+        r.check(bool(backends) and all(b["name"] == "herald-ingest" and b["port"].get("name", b["port"].get("number"))
+                                       in ("http", 8080) for b in backends),
+                f"{where} Ingress/herald-ingest", "every path must go to Service herald-ingest port 8080")
+        paths = {p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+        r.check(paths == {"/v1"}, f"{where} Ingress/herald-ingest", f"only /v1 is public, got {sorted(paths)}")
+
+    if overlay is not None:
+        r.check(data.get("HERALD_STREAM_REPLICAS") == overlay["stream_replicas"], f"{where} ConfigMap/{CONFIGMAP_NAME}",
+                f"HERALD_STREAM_REPLICAS must be {overlay['stream_replicas']}")
+        if overlay["secret_in_render"]:
+            if r.check(secret is not None, where, f"Secret {SECRET_NAME} expected in the render"):
+                check_secret_values(r, f"{where} Secret/{SECRET_NAME}", secret)
+        else:
+            r.check(secret is None, where, f"Secret {SECRET_NAME} must not be in the render (it is created out of band)")
+            r.note(f"{where}: Secret {SECRET_NAME} is created out of band; only its keys are checked "
+                   "(against base/secret.example.yaml)")
+
+
+def check_network_policy(r: Report, at: str, pol: dict, svc: str) -> None:
+    spec = pol["spec"]
+    r.check(sorted(spec.get("policyTypes") or []) == ["Egress", "Ingress"], at, "policyTypes Ingress and Egress")
+    r.check(any(port_rule_has(rule, 8080) for rule in spec.get("ingress") or []), at, "ingress on 8080")
+    egress = spec.get("egress") or []
+
+    def to_dns(rule: dict) -> bool:
+        return any((peer.get("podSelector") or {}).get("matchLabels", {}).get("k8s-app") == "kube-dns"
+                   for peer in rule.get("to") or [])
+
+    r.check(any(to_dns(rule) and port_rule_has(rule, 53, "UDP") and port_rule_has(rule, 53, "TCP")
+                for rule in egress), at, "egress to kube-dns on 53/UDP and 53/TCP")
+    r.check(any(port_rule_has(rule, 4222) and rule.get("to") for rule in egress), at, "egress to NATS on 4222")
+    internet = [rule for rule in egress if any((peer.get("ipBlock") or {}).get("cidr") == "0.0.0.0/0"
+                                               for peer in rule.get("to") or [])]
+    if svc == "dispatcher":
+        r.check(any(port_rule_has(rule, 80) and port_rule_has(rule, 443) for rule in internet), at,
+                "the dispatcher needs egress to 0.0.0.0/0 on 80 and 443")
+    else:
+        r.check(not internet, at, "only the dispatcher reaches the internet")
+    has_pg = any(port_rule_has(rule, 5432) for rule in egress)
+    r.check(has_pg == (svc == "status-tracker"), at,
+            "egress to PostgreSQL (5432): the status-tracker needs it, no other service may have it")
+    allowed_ports = {53, 4222} | ({80, 443} if svc == "dispatcher" else set()) | ({5432} if svc == "status-tracker" else set())
+    used = {p.get("port") for rule in egress for p in rule.get("ports") or []}
+    r.check(all(rule.get("ports") for rule in egress) and used <= allowed_ports, at,
+            f"egress ports must be within {sorted(allowed_ports)}, got {sorted(used, key=str)}")
+
+
+def check_secret_values(r: Report, at: str, secret: dict) -> None:
+    values = dict(secret.get("stringData") or {})
+    for k, v in (secret.get("data") or {}).items():
+        values[k] = base64.b64decode(v).decode()
+    pairs = [p.split(":", 1) for p in values.get("HERALD_API_KEYS", "").split(",")]
+    r.check(all(len(p) == 2 and p[0] and len(p[1]) >= 16 for p in pairs), at,
+            "HERALD_API_KEYS must be tenant:key pairs with keys of 16+ characters")
+    try:
+        key_len = len(base64.b64decode(values.get("HERALD_SECRET_KEY", ""), validate=True))
+    except ValueError:
+        key_len = -1
+    r.check(key_len == 32, at, "HERALD_SECRET_KEY must be base64 of 32 bytes")
+    r.check(re.match(r"^(sqlite|postgres|postgresql)://", values.get("DATABASE_URL", "")) is not None, at,
+            "DATABASE_URL must be sqlite://... or postgres://...")
+
+
+# ---------------------------------------------------------------- the rest
+
+
+def check_nats_values(r: Report) -> None:
+    at = "deploy/nats/values.yaml"
+    v = load_file(DEPLOY / "nats" / "values.yaml")[0]
+    cfg = v.get("config") or {}
+    js = cfg.get("jetstream") or {}
+    fs = js.get("fileStore") or {}
+    r.check((cfg.get("cluster") or {}).get("enabled") is True and cfg["cluster"].get("replicas") == 3, at,
+            "config.cluster: enabled, 3 replicas")
+    r.check(js.get("enabled") is True and fs.get("enabled", True) is True
+            and (fs.get("pvc") or {}).get("enabled", True) is True and bool((fs.get("pvc") or {}).get("size")),
+            at, "config.jetstream: enabled, file store on a PVC with a size")
+    r.check((cfg.get("monitor") or {}).get("enabled", True) is True
+            and (cfg.get("monitor") or {}).get("port", 8222) == 8222, at, "config.monitor on 8222 (KEDA)")
+    raw = str((cfg.get("merge") or {}).get("max_payload", ""))
+    m = re.fullmatch(r"(?:<<\s*)?(\d+)\s*([KMG]B?)?(?:\s*>>)?", raw.strip(), re.I)
+    size = int(m.group(1)) * {"": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3,
+                              "GB": 1024**3}[(m.group(2) or "").upper()] if m else 0
+    r.check(size >= 2 * 1024**2, at, f"config.merge.max_payload must be at least 2MB, got {raw!r}")
+    tag = str(((v.get("container") or {}).get("image") or {}).get("tag", ""))
+    m = re.match(r"(\d+)\.(\d+)", tag)
+    r.check(bool(m) and (int(m.group(1)), int(m.group(2))) >= (2, 12), at,
+            f"container.image.tag must be nats-server 2.12 or newer, got {tag!r}")
+    r.note("deploy/nats/values.yaml: the NATS chart is not rendered (not available offline); "
+           "only the values Herald depends on are checked")
+
+
+def check_dockerfile(r: Report) -> None:
+    at = "deploy/Dockerfile"
+    text = (DEPLOY / "Dockerfile").read_text()
+    members = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["members"]
+    copied = set()
+    for line in text.splitlines():
+        m = re.match(r"\s*COPY\s+(?!--from)(.*)\s+\S+\s*$", line)
+        if m:
+            copied |= {p.rstrip("/") for p in m.group(1).split()}
+    for member in members:
+        top = member.split("/")[0]
+        r.check(top in copied, at, f"workspace member {member} is not copied into the build")
+    r.check({"Cargo.toml", "Cargo.lock"} <= copied, at, "Cargo.toml and Cargo.lock must be copied")
+    r.check(re.search(r"^USER\s+(nonroot|65532)", text, re.M) is not None, at, "runs as nonroot")
+    r.check('ENTRYPOINT ["/usr/local/bin/herald"]' in text, at, "ENTRYPOINT herald")
+    r.note("deploy/Dockerfile: not built (no container engine); its COPY lines are checked against "
+           "the workspace members")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kubectl", required=True, help="kubectl used for `kubectl kustomize`")
+    args = ap.parse_args()
+
+    r = Report()
+    targets = [("base", K8S / "base", None)] + [
+        (f"overlays/{p.name}", p, OVERLAYS.get(p.name)) for p in sorted((K8S / "overlays").iterdir()) if p.is_dir()]
+    for where, path, overlay in targets:
+        if where != "base" and overlay is None:
+            r.check(False, where, "unknown overlay: add its expectations to OVERLAYS in deploy/check.py")
+            continue
+        try:
+            docs = render(args.kubectl, path)
+        except RuntimeError as e:
+            r.check(False, where, f"kustomize failed: {e}")
+            continue
+        failed_before = len(r.failed)
+        validate_schemas(r, where, docs)
+        check_wiring(r, where, docs, overlay)
+        print(f"{'ok  ' if len(r.failed) == failed_before else 'FAIL'} {where}: {len(docs)} objects")
+
+    example = K8S / "base" / "secret.example.yaml"
+    validate_schemas(r, "base/secret.example.yaml", load_file(example))
+    check_nats_values(r)
+    check_dockerfile(r)
+
+    for note in r.notes:
+        print(f"note {note}")
+    print(f"deploy-check: {r.passed} passed, {len(r.failed)} failed")
+    return 1 if r.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
