@@ -2,10 +2,9 @@
 //! HTTP and `job.failed` as protobuf over NATS, signed both ways, once each; other
 //! types do not reach it; the delivery log lists both.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use herald_proto::wire;
+use herald_tests::PATIENCE;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
 use herald_tests::{Herald, NatsServer, Receiver, eventually, verify};
 use prost::Message;
@@ -75,8 +74,8 @@ async fn events_over_http_and_nats_reach_subscribed_webhooks_signed_once() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
 
-    vision.wait_for(1, Duration::from_secs(20)).await;
-    jobs.wait_for(2, Duration::from_secs(20)).await;
+    vision.wait_for(1, PATIENCE).await;
+    jobs.wait_for(2, PATIENCE).await;
     wait_idle(&nats.url(), ALL_CONSUMERS).await;
 
     let received = jobs.received();
@@ -125,7 +124,7 @@ async fn events_over_http_and_nats_reach_subscribed_webhooks_signed_once() {
 
     // The delivery log lists both, newest first, with status and response time.
     let path = format!("/v1/webhooks/{webhook_id}/deliveries?limit=50");
-    let log = eventually(Duration::from_secs(10), "two deliveries in the log", || {
+    let log = eventually(PATIENCE, "two deliveries in the log", || {
         let api = api.clone();
         let path = path.clone();
         async move {
@@ -174,7 +173,7 @@ async fn a_failing_receiver_gets_the_event_again_until_it_accepts() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
 
-    let received = receiver.wait_for(3, Duration::from_secs(30)).await;
+    let received = receiver.wait_for(3, PATIENCE).await;
     let counts: Vec<_> = received
         .iter()
         .map(|r| r.json()["retry_count"].clone())
@@ -188,17 +187,13 @@ async fn a_failing_receiver_gets_the_event_again_until_it_accepts() {
     );
 
     let path = format!("/v1/webhooks/{webhook_id}/deliveries");
-    eventually(
-        Duration::from_secs(10),
-        "the delivery to be logged as a success",
-        || {
-            let (api, path) = (api.clone(), path.clone());
-            async move {
-                let (_, body) = api.get(&path).await;
-                let delivery = body["deliveries"].get(0)?.clone();
-                (delivery["status"] == "success" && delivery["attempts"] == 3).then_some(())
-            }
-        },
-    )
+    eventually(PATIENCE, "the delivery to be logged as a success", || {
+        let (api, path) = (api.clone(), path.clone());
+        async move {
+            let (_, body) = api.get(&path).await;
+            let delivery = body["deliveries"].get(0)?.clone();
+            (delivery["status"] == "success" && delivery["attempts"] == 3).then_some(())
+        }
+    })
     .await;
 }

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use herald::Mode;
+use herald_tests::PATIENCE;
 use herald_tests::herald::Process;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
 use herald_tests::{Herald, NatsServer, Receiver, eventually};
@@ -35,7 +36,7 @@ async fn sigterm_with_fifty_deliveries_in_flight_loses_none() {
         )
         .await;
     }
-    receiver.wait_for(50, Duration::from_secs(30)).await;
+    receiver.wait_for(50, PATIENCE).await;
 
     let asked = Instant::now();
     let status = dispatcher.terminate();
@@ -49,17 +50,13 @@ async fn sigterm_with_fifty_deliveries_in_flight_loses_none() {
     );
 
     let path = format!("/v1/webhooks/{id}/deliveries?status=success&limit=250");
-    eventually(
-        Duration::from_secs(20),
-        "all fifty to be recorded as delivered",
-        || {
-            let (api, path) = (api.clone(), path.clone());
-            async move {
-                let (_, body) = api.get(&path).await;
-                (body["total"] == 50).then_some(())
-            }
-        },
-    )
+    eventually(PATIENCE, "all fifty to be recorded as delivered", || {
+        let (api, path) = (api.clone(), path.clone());
+        async move {
+            let (_, body) = api.get(&path).await;
+            (body["total"] == 50).then_some(())
+        }
+    })
     .await;
     // Nothing was left half done: a new dispatcher finds no work.
     let _next = Process::spawn("dispatcher", &env);

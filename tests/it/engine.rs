@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use herald::Mode;
 use herald_proto::wire;
+use herald_tests::PATIENCE;
 use herald_tests::herald::{Process, TENANT};
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
 use herald_tests::receiver::Reply;
@@ -64,38 +65,32 @@ async fn a_killed_dispatcher_does_not_resend_to_endpoints_already_delivered() {
     // ones are in flight when the dispatcher dies.
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
-    eventually(
-        Duration::from_secs(20),
-        "five deliveries done, five in flight",
-        || {
-            let js = js.clone();
-            let fast_done = receivers[..5].iter().all(|r| r.received().len() == 1);
-            let slow_started = receivers[5..].iter().all(|r| r.received().len() == 1);
-            async move {
-                let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
-                    .get_stream("DELIVERIES")
-                    .await
-                    .ok()?
-                    .get_consumer("dispatcher")
-                    .await
-                    .ok()?;
-                let info = consumer.info().await.ok()?;
-                (fast_done && slow_started && info.num_ack_pending == 5 && info.num_pending == 0)
-                    .then_some(())
-            }
-        },
-    )
+    eventually(PATIENCE, "five deliveries done, five in flight", || {
+        let js = js.clone();
+        let fast_done = receivers[..5].iter().all(|r| r.received().len() == 1);
+        let slow_started = receivers[5..].iter().all(|r| r.received().len() == 1);
+        async move {
+            let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
+                .get_stream("DELIVERIES")
+                .await
+                .ok()?
+                .get_consumer("dispatcher")
+                .await
+                .ok()?;
+            let info = consumer.info().await.ok()?;
+            (fast_done && slow_started && info.num_ack_pending == 5 && info.num_pending == 0)
+                .then_some(())
+        }
+    })
     .await;
     dispatcher.kill();
     let _dispatcher = Process::spawn("dispatcher", &env);
 
     for (receiver, webhook) in receivers[5..].iter().zip(&webhooks[5..]) {
         receiver.wait_for(2, Duration::from_secs(40)).await;
-        eventually(
-            Duration::from_secs(20),
-            "the slow delivery to succeed",
-            || async { (successes(&api, webhook).await == 1).then_some(()) },
-        )
+        eventually(PATIENCE, "the slow delivery to succeed", || async {
+            (successes(&api, webhook).await == 1).then_some(())
+        })
         .await;
     }
     wait_idle(&nats.url(), ALL_CONSUMERS).await;
@@ -142,7 +137,7 @@ async fn a_fan_out_that_runs_twice_stores_each_task_once() {
             .unwrap();
     }
     for receiver in &receivers {
-        receiver.wait_for(1, Duration::from_secs(20)).await;
+        receiver.wait_for(1, PATIENCE).await;
     }
     wait_idle(&nats.url(), ALL_CONSUMERS).await;
     for receiver in &receivers {
@@ -177,7 +172,7 @@ async fn a_slow_endpoint_is_capped_and_never_starves_the_others() {
         )
         .await;
     }
-    fast.wait_for(10, Duration::from_secs(30)).await;
+    fast.wait_for(10, PATIENCE).await;
     let slow_done = slow.received().len();
     assert!(
         slow_done < 60,
@@ -216,7 +211,7 @@ async fn rate_limited_webhooks_get_no_more_than_their_rate() {
         )
         .await;
     }
-    let received = receiver.wait_for(6, Duration::from_secs(30)).await;
+    let received = receiver.wait_for(6, PATIENCE).await;
     // Two at once, then two a second: the sixth comes at least two seconds after the first.
     let spread = received[5].at - received[0].at;
     assert!(

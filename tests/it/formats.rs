@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use herald_proto::wire;
+use herald_tests::PATIENCE;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
 use herald_tests::{Herald, NatsServer, Receiver, eventually, verify};
 use prost::Message;
@@ -53,7 +54,7 @@ async fn one_event_in_three_formats_each_signed_over_the_bytes_sent() {
     assert_eq!(status, StatusCode::ACCEPTED);
 
     for (receiver, secret) in [&envelope, &camel, &data].into_iter().zip(&secrets) {
-        let request = &receiver.wait_for(1, Duration::from_secs(20)).await[0];
+        let request = &receiver.wait_for(1, PATIENCE).await[0];
         let secret = secret.as_str().unwrap();
         assert!(verify::standard_webhooks(secret, request));
         assert!(verify::hex_signature(secret, request));
@@ -128,7 +129,7 @@ async fn the_producers_json_arrives_unchanged_over_http_nats_json_and_protobuf()
         .unwrap();
     client.flush().await.unwrap();
 
-    let received = receiver.wait_for(3, Duration::from_secs(20)).await;
+    let received = receiver.wait_for(3, PATIENCE).await;
     for request in &received {
         assert_eq!(std::str::from_utf8(&request.body).unwrap(), DATA);
     }
@@ -150,7 +151,7 @@ async fn a_job_callback_in_data_format_carries_its_headers() {
         .raw("POST", "/v1/events", "application/json", body.into_bytes())
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
-    let request = &callback.wait_for(1, Duration::from_secs(20)).await[0];
+    let request = &callback.wait_for(1, PATIENCE).await[0];
     assert_eq!(std::str::from_utf8(&request.body).unwrap(), data);
     assert_eq!(request.header("authorization"), Some("Bearer cust-42"));
     assert_eq!(request.header("webhook-id"), reply["event_id"].as_str());
@@ -197,7 +198,7 @@ async fn the_delivery_log_speaks_pending_success_retrying_and_failed() {
             "/v1/webhooks/{}/deliveries?status={word}",
             id.as_str().unwrap()
         );
-        let delivery = eventually(Duration::from_secs(20), word, || {
+        let delivery = eventually(PATIENCE, word, || {
             let (api, path) = (api.clone(), path.clone());
             async move {
                 let (_, body) = api.get(&path).await;
@@ -280,7 +281,7 @@ async fn a_catalogue_is_listed_and_enforced() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    receiver.wait_for(1, Duration::from_secs(20)).await;
+    receiver.wait_for(1, PATIENCE).await;
     wait_idle(&nats.url(), ALL_CONSUMERS).await;
     assert_eq!(
         receiver.received().len(),

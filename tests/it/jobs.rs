@@ -1,9 +1,8 @@
 //! Following jobs without webhooks: polling, a job's live stream, the tenant's event
 //! stream; and looking up deliveries, events and statistics.
 
-use std::time::Duration;
-
 use futures::StreamExt;
+use herald_tests::PATIENCE;
 use herald_tests::{Api, Herald, NatsServer, Receiver, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -49,7 +48,7 @@ async fn open(api: &Api, herald: &Herald, path: &str) -> reqwest::Response {
 }
 
 async fn job_when(api: &Api, job_id: &str, accept: impl Fn(&Value) -> bool) -> Value {
-    eventually(Duration::from_secs(20), "the job to move", || {
+    eventually(PATIENCE, "the job to move", || {
         let api = api.clone();
         let accept = &accept;
         async move {
@@ -86,7 +85,7 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
             json!({"event_type": event_type, "job_id": "job_live", "data": data}),
         )
         .await;
-        let (name, view) = tokio::time::timeout(Duration::from_secs(20), stream.next())
+        let (name, view) = tokio::time::timeout(PATIENCE, stream.next())
             .await
             .expect("a change within 20 s")
             .expect("the stream goes on");
@@ -104,7 +103,7 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
             ("completed".to_owned(), json!(100.0)),
         ]
     );
-    let end = tokio::time::timeout(Duration::from_secs(10), stream.next()).await;
+    let end = tokio::time::timeout(PATIENCE, stream.next()).await;
     assert!(
         matches!(end, Ok(None)),
         "the stream closes after a final state"
@@ -140,7 +139,7 @@ async fn the_tenants_events_stream_as_they_are_accepted() {
         json!({"event_type": "job.started", "event_id": "evt_live", "data": {"n": 1}}),
     )
     .await;
-    let (name, body) = tokio::time::timeout(Duration::from_secs(20), stream.next())
+    let (name, body) = tokio::time::timeout(PATIENCE, stream.next())
         .await
         .unwrap()
         .unwrap();
@@ -165,19 +164,15 @@ async fn deliveries_events_and_statistics_can_be_looked_up() {
         json!({"event_type": "job.completed", "event_id": "evt_look", "data": {}}),
     )
     .await;
-    receiver.wait_for(2, Duration::from_secs(20)).await;
+    receiver.wait_for(2, PATIENCE).await;
 
-    let event = eventually(
-        Duration::from_secs(20),
-        "the event's delivery to succeed",
-        || {
-            let api = api.clone();
-            async move {
-                let (_, body) = api.get("/v1/events/evt_look").await;
-                (body["deliveries"][0]["status"] == "success").then_some(body)
-            }
-        },
-    )
+    let event = eventually(PATIENCE, "the event's delivery to succeed", || {
+        let api = api.clone();
+        async move {
+            let (_, body) = api.get("/v1/events/evt_look").await;
+            (body["deliveries"][0]["status"] == "success").then_some(body)
+        }
+    })
     .await;
     assert_eq!(event["event_type"], "job.completed");
     assert_eq!(event["deliveries"][0]["webhook_id"], id);

@@ -2,8 +2,8 @@
 //! when deliveries happen — in `herald all` and in a single service.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
+use herald_tests::PATIENCE;
 use herald_tests::herald::Process;
 use herald_tests::{Herald, NatsServer, Receiver, eventually};
 use serde_json::json;
@@ -74,8 +74,8 @@ async fn metrics_parse_and_move_when_deliveries_happen() {
         )
         .await;
     }
-    receiver.wait_for(3, Duration::from_secs(20)).await;
-    let after = eventually(Duration::from_secs(20), "the counters to move", || async {
+    receiver.wait_for(3, PATIENCE).await;
+    let after = eventually(PATIENCE, "the counters to move", || async {
         let after = scrape(&herald.base_url).await;
         (get(&after, "herald_status_records_total") - get(&before, "herald_status_records_total")
             >= 6.0)
@@ -104,7 +104,7 @@ async fn metrics_parse_and_move_when_deliveries_happen() {
         && k.contains(r#"source="http""#)
         && k.contains(r#"result="accepted""#)));
     // Consumer lag is reported for every consumer of the process.
-    let lag = eventually(Duration::from_secs(15), "consumer gauges", || async {
+    let lag = eventually(PATIENCE, "consumer gauges", || async {
         let now = scrape(&herald.base_url).await;
         now.keys()
             .any(|k| {
@@ -129,15 +129,11 @@ async fn a_single_service_serves_its_own_metrics() {
     service_env.set("HERALD_HTTP_ADDR", format!("127.0.0.1:{port}"));
     let _dispatcher = Process::spawn_at("dispatcher", &service_env);
     let base = format!("http://127.0.0.1:{port}");
-    let metrics = eventually(
-        Duration::from_secs(20),
-        "the dispatcher's /metrics",
-        || async {
-            let response = reqwest::get(format!("{base}/metrics")).await.ok()?;
-            response.status().is_success().then_some(())?;
-            Some(parse(&response.text().await.ok()?))
-        },
-    )
+    let metrics = eventually(PATIENCE, "the dispatcher's /metrics", || async {
+        let response = reqwest::get(format!("{base}/metrics")).await.ok()?;
+        response.status().is_success().then_some(())?;
+        Some(parse(&response.text().await.ok()?))
+    })
     .await;
     assert!(
         metrics

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use herald_tests::PATIENCE;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
 use herald_tests::{Herald, NatsServer, Receiver};
 
@@ -57,7 +58,7 @@ async fn invalid_messages_are_parked_with_their_reason() {
     .await
     .unwrap();
 
-    let received = receiver.wait_for(1, Duration::from_secs(20)).await;
+    let received = receiver.wait_for(1, PATIENCE).await;
     assert_eq!(received[0].json()["event_type"], "job.done");
     assert_eq!(received[0].json()["data"], serde_json::json!({"ok": true}));
     wait_idle(&nats.url(), ALL_CONSUMERS).await;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use herald::Mode;
+use herald_tests::PATIENCE;
 use herald_tests::herald::Process;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
 use herald_tests::{Api, Herald, NatsServer, Receiver, eventually};
@@ -21,7 +22,7 @@ async fn delivery_when(
     accept: impl Fn(&Value) -> bool,
 ) -> Value {
     let path = format!("/v1/webhooks/{webhook_id}/deliveries");
-    eventually(Duration::from_secs(30), what, || {
+    eventually(PATIENCE, what, || {
         let (api, path) = (api.clone(), path.clone());
         let accept = &accept;
         async move {
@@ -42,7 +43,7 @@ async fn webhook_when(
     what: &str,
     accept: impl Fn(&Value) -> bool,
 ) -> Value {
-    eventually(Duration::from_secs(30), what, || {
+    eventually(PATIENCE, what, || {
         let api = api.clone();
         let accept = &accept;
         async move {
@@ -141,7 +142,7 @@ async fn gone_disables_at_once_and_is_announced() {
             .contains("410"),
         "{disabled}"
     );
-    let announced = watcher.wait_for(1, Duration::from_secs(20)).await[0].json();
+    let announced = watcher.wait_for(1, PATIENCE).await[0].json();
     assert_eq!(announced["event_type"], "webhook.disabled");
     assert_eq!(announced["data"]["webhook_id"], id);
     delivery_when(&api, id, "the delivery to be failed", |d| {
@@ -193,22 +194,18 @@ async fn exhaustion_disables_then_people_enable_recover_and_retry() {
         "{disabled}"
     );
     assert_eq!(
-        watcher.wait_for(1, Duration::from_secs(20)).await[0].json()["data"]["webhook_id"],
+        watcher.wait_for(1, PATIENCE).await[0].json()["data"]["webhook_id"],
         id
     );
     wait_idle(&nats.url(), ALL_CONSUMERS).await;
     let path = format!("/v1/webhooks/{id}/deliveries?status=failed");
-    eventually(
-        Duration::from_secs(20),
-        "both deliveries to be failed",
-        || {
-            let (api, path) = (api.clone(), path.clone());
-            async move {
-                let (_, body) = api.get(&path).await;
-                (body["total"] == 2).then_some(())
-            }
-        },
-    )
+    eventually(PATIENCE, "both deliveries to be failed", || {
+        let (api, path) = (api.clone(), path.clone());
+        async move {
+            let (_, body) = api.get(&path).await;
+            (body["total"] == 2).then_some(())
+        }
+    })
     .await;
 
     let (status, enabled) = api
@@ -228,19 +225,15 @@ async fn exhaustion_disables_then_people_enable_recover_and_retry() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{recovered}");
     assert_eq!(recovered["recovered"], 2);
-    receiver.wait_for(before + 2, Duration::from_secs(20)).await;
+    receiver.wait_for(before + 2, PATIENCE).await;
     let path = format!("/v1/webhooks/{id}/deliveries?status=success");
-    eventually(
-        Duration::from_secs(20),
-        "both recovered deliveries to succeed",
-        || {
-            let (api, path) = (api.clone(), path.clone());
-            async move {
-                let (_, body) = api.get(&path).await;
-                (body["total"] == 2).then_some(())
-            }
-        },
-    )
+    eventually(PATIENCE, "both recovered deliveries to succeed", || {
+        let (api, path) = (api.clone(), path.clone());
+        async move {
+            let (_, body) = api.get(&path).await;
+            (body["total"] == 2).then_some(())
+        }
+    })
     .await;
 
     // One delivery, by hand, once more.
@@ -256,7 +249,7 @@ async fn exhaustion_disables_then_people_enable_recover_and_retry() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["attempt"], attempts + 1);
-    receiver.wait_for(before + 3, Duration::from_secs(20)).await;
+    receiver.wait_for(before + 3, PATIENCE).await;
     delivery_when(&api, id, "the manual attempt to be logged", |d| {
         d["delivery_id"] == delivery_id && d["attempts"] == attempts + 1
     })

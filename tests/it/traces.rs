@@ -3,8 +3,8 @@
 //! a `traceparent` of that same trace.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
+use herald_tests::PATIENCE;
 use herald_tests::herald::Process;
 use herald_tests::otlp::Collector;
 use herald_tests::{Api, Herald, NatsServer, Receiver, eventually};
@@ -41,7 +41,7 @@ async fn one_event_is_one_trace_across_every_service() {
         format!("http://127.0.0.1:{port}"),
         herald_tests::herald::API_KEY,
     );
-    eventually(Duration::from_secs(30), "ingest to be ready", || async {
+    eventually(PATIENCE, "ingest to be ready", || async {
         let response = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
             .await
             .ok()?;
@@ -69,7 +69,7 @@ async fn one_event_is_one_trace_across_every_service() {
         .unwrap();
     client.flush().await.unwrap();
 
-    let received = receiver.wait_for(2, Duration::from_secs(30)).await;
+    let received = receiver.wait_for(2, PATIENCE).await;
     for request in &received {
         let traceparent = request
             .header("traceparent")
@@ -87,7 +87,7 @@ async fn one_event_is_one_trace_across_every_service() {
         "herald-status-tracker",
     ];
     let spans = eventually(
-        Duration::from_secs(30),
+        PATIENCE,
         "spans from all four services, each with its parent",
         || async {
             let spans: Vec<_> = collector

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use herald_tests::PATIENCE;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
 use herald_tests::{Herald, NatsServer, Receiver, eventually, verify};
 use reqwest::StatusCode;
@@ -30,7 +31,7 @@ async fn private_targets_are_refused_without_an_allow_list_and_never_retried() {
     for webhook in [&by_ip, &by_name] {
         let id = webhook["webhook_id"].as_str().unwrap();
         let path = format!("/v1/webhooks/{id}/deliveries");
-        let delivery = eventually(Duration::from_secs(10), "the refusal to be logged", || {
+        let delivery = eventually(PATIENCE, "the refusal to be logged", || {
             let (api, path) = (api.clone(), path.clone());
             async move {
                 let (_, body) = api.get(&path).await;
@@ -93,7 +94,7 @@ async fn rotated_secrets_sign_alongside_the_new_one_and_are_encrypted_at_rest() 
         json!({"event_type": "job.completed", "data": {}}),
     )
     .await;
-    let request = &receiver.wait_for(1, Duration::from_secs(20)).await[0];
+    let request = &receiver.wait_for(1, PATIENCE).await[0];
     let signatures: Vec<_> = request
         .header("webhook-signature")
         .unwrap()
@@ -165,8 +166,8 @@ async fn job_callbacks_get_every_event_of_the_job_signed_with_the_callback_secre
     )
     .await;
 
-    subscriber.wait_for(3, Duration::from_secs(20)).await;
-    callback.wait_for(2, Duration::from_secs(20)).await;
+    subscriber.wait_for(3, PATIENCE).await;
+    callback.wait_for(2, PATIENCE).await;
     wait_idle(&nats.url(), ALL_CONSUMERS).await;
     let received = callback.received();
     assert_eq!(received.len(), 2);
@@ -239,7 +240,7 @@ async fn webhook_changes_reach_every_dispatcher_within_a_second() {
         )
         .await;
     }
-    new.wait_for(10, Duration::from_secs(20)).await;
+    new.wait_for(10, PATIENCE).await;
     wait_idle(&nats.url(), ALL_CONSUMERS).await;
     assert!(
         old.received().is_empty(),

@@ -20,6 +20,11 @@ pub use herald::Herald;
 pub use nats::NatsServer;
 pub use receiver::Receiver;
 
+/// How long a test waits for something that must happen. Generous on purpose: it
+/// covers a message handed out again after its ack wait (30 s), the at-least-once
+/// path, on a machine busy with the whole suite. Only a failing test waits it out.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
