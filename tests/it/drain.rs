@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use herald::Mode;
 use herald_tests::PATIENCE;
 use herald_tests::herald::Process;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
@@ -17,13 +16,7 @@ async fn sigterm_with_fifty_deliveries_in_flight_loses_none() {
     let mut env = Herald::test_env(&nats.url(), dir.path());
     env.set("HERALD_ENDPOINT_CONCURRENCY", "64");
     env.set("HERALD_SHUTDOWN_TIMEOUT", "20s");
-    let herald = Herald::start_modes(
-        &[Mode::Ingest, Mode::StatusTracker, Mode::RetryScheduler],
-        env.clone(),
-        dir,
-    )
-    .await;
-    let mut dispatcher = Process::spawn("dispatcher", &env);
+    let (herald, mut dispatcher) = Herald::start_apart("dispatcher", &env, dir).await;
     let api = herald.api();
     let receiver = Receiver::start().await;
     receiver.delay(Duration::from_secs(3));

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use herald::Mode;
 use herald_proto::wire;
 use herald_tests::PATIENCE;
 use herald_tests::herald::{Process, TENANT};
@@ -33,13 +32,7 @@ async fn a_killed_dispatcher_does_not_resend_to_endpoints_already_delivered() {
     let mut env = Herald::test_env(&nats.url(), dir.path());
     env.set("HERALD_DELIVERY_TIMEOUT", "4s");
     // Everything but the dispatcher in this process; the dispatcher on its own.
-    let herald = Herald::start_modes(
-        &[Mode::Ingest, Mode::StatusTracker, Mode::RetryScheduler],
-        env.clone(),
-        dir,
-    )
-    .await;
-    let mut dispatcher = Process::spawn("dispatcher", &env);
+    let (herald, mut dispatcher) = Herald::start_apart("dispatcher", &env, dir).await;
     let api = herald.api();
 
     let mut receivers = Vec::new();

@@ -49,14 +49,6 @@ async fn scrape(base: &str) -> HashMap<String, f64> {
     parse(&response.text().await.unwrap())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_move_when_deliveries_happen() {
     let nats = NatsServer::start();
@@ -124,7 +116,7 @@ async fn a_single_service_serves_its_own_metrics() {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let env = Herald::test_env(&nats.url(), dir.path());
-    let port = free_port();
+    let port = herald_tests::free_port();
     let mut service_env = env.clone();
     service_env.set("HERALD_HTTP_ADDR", format!("127.0.0.1:{port}"));
     let _dispatcher = Process::spawn_at("dispatcher", &service_env);

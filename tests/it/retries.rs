@@ -6,9 +6,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use herald::Mode;
 use herald_tests::PATIENCE;
-use herald_tests::herald::Process;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
 use herald_tests::{Api, Herald, NatsServer, Receiver, eventually};
 use reqwest::StatusCode;
@@ -64,13 +62,7 @@ async fn held_retries_fire_after_the_retry_scheduler_dies() {
     let dir = tempfile::tempdir().unwrap();
     let mut env = Herald::test_env(&nats.url(), dir.path());
     env.set("HERALD_RETRY_SCHEDULE", "3s,3s");
-    let herald = Herald::start_modes(
-        &[Mode::Ingest, Mode::Dispatcher, Mode::StatusTracker],
-        env.clone(),
-        dir,
-    )
-    .await;
-    let mut scheduler = Process::spawn("retry-scheduler", &env);
+    let (herald, mut scheduler) = Herald::start_apart("retry-scheduler", &env, dir).await;
     let api = herald.api();
     let receiver = Receiver::start().await;
     let id = hold_one_retry(&api, &receiver, 500).await;

@@ -431,6 +431,42 @@ async fn fanned_out_deliveries_are_pending_until_attempted() {
             "{backend}"
         );
 
+        // A fan-out to more webhooks than one statement holds records every one.
+        let wide = herald_proto::FanOut {
+            tenant: "acme".into(),
+            event_id: "evt_wide".into(),
+            event_type: "job.completed".into(),
+            job_id: Some("job_9".into()),
+            accepted_at_ms: 600,
+            deliveries: (0..450)
+                .map(|n| {
+                    let endpoint = format!("wh_w{n:03}");
+                    (
+                        herald_proto::ids::delivery_id("acme", "evt_wide", &endpoint),
+                        endpoint,
+                    )
+                })
+                .collect(),
+        };
+        store
+            .record_event(&job_event("evt_wide", "job.completed", "{}", 600))
+            .await
+            .unwrap();
+        store
+            .record_batch(&[herald_status_tracker::store::Record::FanOut(wide)])
+            .await
+            .unwrap();
+        let view = store.event("acme", "evt_wide").await.unwrap().unwrap();
+        let deliveries = view["deliveries"].as_array().unwrap();
+        assert_eq!(deliveries.len(), 450, "{backend}");
+        assert!(
+            deliveries
+                .iter()
+                .all(|d| d["status"] == "pending" && d["attempts"] == 0),
+            "{backend}"
+        );
+        assert_eq!(deliveries[449]["webhook_id"], "wh_w449", "{backend}");
+
         scratch.clean().await;
     }
 }

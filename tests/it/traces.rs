@@ -12,14 +12,6 @@ use herald_tests::{Api, Herald, NatsServer, Receiver, eventually};
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PRODUCER_SPAN: &str = "00f067aa0ba902b7";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_event_is_one_trace_across_every_service() {
     let nats = NatsServer::start();
@@ -30,7 +22,7 @@ async fn one_event_is_one_trace_across_every_service() {
     env.set("OTEL_BSP_SCHEDULE_DELAY", "100");
     env.set("HERALD_RETRY_SCHEDULE", "1s");
     let mut processes = Vec::new();
-    let port = free_port();
+    let port = herald_tests::free_port();
     for service in ["status-tracker", "retry-scheduler", "dispatcher"] {
         processes.push(Process::spawn(service, &env));
     }

@@ -9,6 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::Api;
 
+/// The four services, as `herald <service>` names them.
+pub const SERVICES: [&str; 4] = ["ingest", "dispatcher", "retry-scheduler", "status-tracker"];
+
 pub const TENANT: &str = "acme";
 pub const API_KEY: &str = "acme-test-key-0123456789";
 pub const OTHER_TENANT: &str = "globex";
@@ -79,6 +82,19 @@ impl Herald {
         };
         herald.wait_ready().await;
         herald
+    }
+
+    /// Starts every service but `apart` in this process and `apart` as a process of
+    /// its own, for tests that kill or stop it.
+    pub async fn start_apart(apart: &str, env: &MapEnv, dir: tempfile::TempDir) -> (Self, Process) {
+        let modes: Vec<_> = SERVICES
+            .into_iter()
+            .filter(|service| *service != apart)
+            .map(|service| herald::Mode::parse(service).expect("a service name"))
+            .collect();
+        let herald = Self::start_modes(&modes, env.clone(), dir).await;
+        let process = Process::spawn(apart, env);
+        (herald, process)
     }
 
     pub fn api(&self) -> Api {

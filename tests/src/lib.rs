@@ -15,6 +15,8 @@ pub mod verify;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use tokio_util::sync::CancellationToken;
+
 pub use api::Api;
 pub use herald::Herald;
 pub use nats::NatsServer;
@@ -41,6 +43,32 @@ where
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// A TCP port on loopback that was free a moment ago, for a process that must be
+/// told its address before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("a bound address")
+        .port()
+}
+
+/// Serves `router` on a free loopback port until the returned token is cancelled.
+pub async fn serve(router: axum::Router) -> (std::net::SocketAddr, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    });
+    (addr, shutdown)
 }
 
 /// The workspace root, for finding built binaries and installed tools.

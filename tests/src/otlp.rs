@@ -43,18 +43,10 @@ pub struct Collector {
 impl Collector {
     pub async fn start() -> Self {
         let spans = Arc::new(Mutex::new(Vec::new()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let router = Router::new()
             .route("/v1/traces", post(export))
             .with_state(spans.clone());
-        let shutdown = CancellationToken::new();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        });
+        let (addr, shutdown) = crate::serve(router).await;
         Collector {
             addr,
             spans,

@@ -66,18 +66,8 @@ pub struct Receiver {
 impl Receiver {
     pub async fn start() -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
         let router = Router::new().fallback(record).with_state(inner.clone());
-        let shutdown = CancellationToken::new();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        });
+        let (addr, shutdown) = crate::serve(router).await;
         Receiver {
             addr,
             inner,

@@ -86,7 +86,7 @@ async fn deliver(state: &State, message: jetstream::Message, task: DeliveryTask)
         .map(|i| i.stream_sequence)
         .unwrap_or_default();
     let response = if let Some(reason) = target.refusal.clone() {
-        refused(reason)
+        Response::refused(reason)
     } else {
         match state
             .limits
@@ -241,17 +241,6 @@ pub async fn record(
     };
     state.publish_attempt(&record).await?;
     Ok(record)
-}
-
-fn refused(reason: String) -> Response {
-    Response {
-        status_code: None,
-        duration_ms: 0,
-        error: Some(reason),
-        excerpt: String::new(),
-        retry_after_secs: None,
-        refused: true,
-    }
 }
 
 async fn ack(message: &jetstream::Message, kind: AckKind) {

@@ -45,8 +45,6 @@ pub enum Error {
     Common(#[from] herald_common::Error),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
-    #[error("HTTP server: {0}")]
-    Serve(#[from] std::io::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

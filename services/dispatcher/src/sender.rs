@@ -43,6 +43,18 @@ pub struct Response {
 }
 
 impl Response {
+    /// Nothing was sent: policy refused the target.
+    pub fn refused(reason: String) -> Self {
+        Response {
+            status_code: None,
+            duration_ms: 0,
+            error: Some(reason),
+            excerpt: String::new(),
+            retry_after_secs: None,
+            refused: true,
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.status_code.is_some_and(|c| (200..300).contains(&c))
     }
@@ -79,20 +91,12 @@ impl Sender {
 
     pub async fn send(&self, request: Request<'_>) -> Response {
         let started = Instant::now();
-        let refused = |reason: String| Response {
-            status_code: None,
-            duration_ms: 0,
-            error: Some(reason),
-            excerpt: String::new(),
-            retry_after_secs: None,
-            refused: true,
-        };
         let url = match url::Url::parse(request.url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => url,
-            _ => return refused("refused: the URL is not an http or https URL".into()),
+            _ => return Response::refused("refused: the URL is not an http or https URL".into()),
         };
         if let Err(refusal) = self.policy.check_literal(&url) {
-            return refused(refusal.0);
+            return Response::refused(refusal.0);
         }
         let timestamp = herald_proto::now_ms() / 1000;
         let headers = self.headers(&request, timestamp);
@@ -108,7 +112,7 @@ impl Sender {
             Ok(response) => response,
             Err(err) => {
                 if let Some(refusal) = find_refusal(&err) {
-                    return refused(refusal.0.clone());
+                    return Response::refused(refusal.0.clone());
                 }
                 return Response {
                     status_code: None,

@@ -28,13 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::Config;
 pub use herald_common::service::Started;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Common(#[from] herald_common::Error),
-    #[error("HTTP server: {0}")]
-    Serve(#[from] std::io::Error),
-}
+pub use herald_common::Error;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -36,8 +36,6 @@ pub enum Error {
     Store(#[from] store::StoreError),
     #[error("NATS: {0}")]
     Nats(String),
-    #[error("HTTP server: {0}")]
-    Serve(#[from] std::io::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json::AppJson;
-use super::webhooks::{find, view};
+use super::webhooks::{find, save};
 use super::{ApiError, AppState, Tenant};
 
 /// Most deliveries one recover call re-sends.
@@ -28,13 +28,7 @@ pub async fn enable(
     let mut endpoint = find(&state, &tenant, &id).await?;
     endpoint.status = EndpointStatus::Active;
     endpoint.disabled_reason = None;
-    endpoint.updated_at_ms = herald_proto::now_ms();
-    state
-        .registry()
-        .put(&endpoint)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(Json(view(&endpoint)))
+    save(&state, endpoint).await
 }
 
 /// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry`: one attempt, now.

@@ -180,13 +180,7 @@ pub async fn update(
         ));
     }
     input.apply(&mut endpoint, state.config())?;
-    endpoint.updated_at_ms = herald_proto::now_ms();
-    state
-        .registry()
-        .put(&endpoint)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(Json(view(&endpoint)))
+    save(&state, endpoint).await
 }
 
 pub async fn delete(
@@ -251,6 +245,17 @@ pub async fn rotate_secret(
         "secret": endpoint.secret,
         "previous_secret_expires_at": herald_proto::rfc3339(expires_at_ms),
     })))
+}
+
+/// Stores a changed webhook, stamped now, and answers with its view.
+pub async fn save(state: &AppState, mut endpoint: Endpoint) -> Result<Json<Value>, ApiError> {
+    endpoint.updated_at_ms = herald_proto::now_ms();
+    state
+        .registry()
+        .put(&endpoint)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(view(&endpoint)))
 }
 
 /// The tenant's webhook `id`; another tenant's is as good as missing.

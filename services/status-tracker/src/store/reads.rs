@@ -22,6 +22,23 @@ pub struct DeliveryFilter {
     pub cursor: Option<String>,
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+impl DeliveryFilter {
+    /// Binds `$1` to `$7` of the listing's conditions.
+    fn bind<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        let flag = |v: Option<i64>| i64::from(v.is_some());
+        query
+            .bind(&self.tenant)
+            .bind(&self.endpoint_id)
+            .bind(self.status.as_deref().unwrap_or(""))
+            .bind(flag(self.since_ms))
+            .bind(self.since_ms.unwrap_or_default())
+            .bind(flag(self.until_ms))
+            .bind(self.until_ms.unwrap_or_default())
+    }
+}
+
 /// One page of deliveries, newest first.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -85,16 +102,9 @@ impl Store {
              AND ($8 = 0 OR created_at < $9 OR (created_at = $9 AND delivery_id < $10)) \
              ORDER BY created_at DESC, delivery_id DESC LIMIT $11"
         );
-        let flag = |v: Option<i64>| i64::from(v.is_some());
-        let rows = sqlx::query(&sql)
-            .bind(&filter.tenant)
-            .bind(&filter.endpoint_id)
-            .bind(filter.status.as_deref().unwrap_or(""))
-            .bind(flag(filter.since_ms))
-            .bind(filter.since_ms.unwrap_or_default())
-            .bind(flag(filter.until_ms))
-            .bind(filter.until_ms.unwrap_or_default())
-            .bind(flag(cursor_at))
+        let rows = filter
+            .bind(sqlx::query(&sql))
+            .bind(i64::from(cursor_at.is_some()))
             .bind(cursor_at.unwrap_or_default())
             .bind(&cursor_id)
             .bind(i64::from(filter.limit) + 1)
@@ -110,19 +120,12 @@ impl Store {
             _ => None,
         };
         let deliveries = rows.iter().map(summary).collect::<Result<Vec<_>, _>>()?;
-        let total: i64 = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n FROM deliveries WHERE {conditions}"
-        ))
-        .bind(&filter.tenant)
-        .bind(&filter.endpoint_id)
-        .bind(filter.status.as_deref().unwrap_or(""))
-        .bind(flag(filter.since_ms))
-        .bind(filter.since_ms.unwrap_or_default())
-        .bind(flag(filter.until_ms))
-        .bind(filter.until_ms.unwrap_or_default())
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?;
+        let count = format!("SELECT COUNT(*) AS n FROM deliveries WHERE {conditions}");
+        let total: i64 = filter
+            .bind(sqlx::query(&count))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
         Ok(Page {
             deliveries,
             total: u64::try_from(total).unwrap_or_default(),

@@ -220,22 +220,33 @@ pub async fn fail_retrying(
 /// Records the deliveries a fan-out created as `pending`; a delivery already
 /// attempted is left as it is.
 pub async fn fan_out(conn: &mut AnyConnection, fan_out: &FanOut) -> Result<(), StoreError> {
-    for (delivery_id, endpoint_id) in &fan_out.deliveries {
-        sqlx::query(
+    // One statement per chunk of rows: `$1`-`$6` are shared, then two per row.
+    for chunk in fan_out.deliveries.chunks(FAN_OUT_ROWS) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let (delivery, endpoint) = (7 + 2 * i, 8 + 2 * i);
+                format!("($1, ${delivery}, ${endpoint}, $2, $3, $4, $5, 0, $6, $6)")
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO deliveries (tenant, delivery_id, endpoint_id, event_id, event_type, job_id, \
-             status, attempts, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&fan_out.tenant)
-        .bind(delivery_id)
-        .bind(endpoint_id)
-        .bind(&fan_out.event_id)
-        .bind(&fan_out.event_type)
-        .bind(fan_out.job_id.as_deref())
-        .bind(status::PENDING)
-        .bind(fan_out.accepted_at_ms)
-        .execute(&mut *conn)
-        .await?;
+             status, attempts, created_at, updated_at) VALUES {} ON CONFLICT DO NOTHING",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(&fan_out.tenant)
+            .bind(&fan_out.event_id)
+            .bind(&fan_out.event_type)
+            .bind(fan_out.job_id.as_deref())
+            .bind(status::PENDING)
+            .bind(fan_out.accepted_at_ms);
+        for (delivery_id, endpoint_id) in chunk {
+            query = query.bind(delivery_id).bind(endpoint_id);
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
+
+/// Rows in one fan-out statement: well under every backend's parameter limit.
+const FAN_OUT_ROWS: usize = 200;
