@@ -201,6 +201,96 @@ async fn job_callbacks_get_every_event_of_the_job_signed_with_the_callback_secre
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_accepted_after_a_webhook_change_is_fanned_out_with_it() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    // An event whose ingest already held the next registry revision, the one the
+    // webhook below is created at: as if this dispatcher's watch lagged behind it.
+    let next = js
+        .get_stream("KV_endpoints")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .last_sequence
+        + 1;
+    let event = herald_proto::wire::Event {
+        event_id: "evt_after".into(),
+        event_type: "job.completed".into(),
+        data: bytes::Bytes::from_static(b"{}"),
+        tenant: herald_tests::herald::TENANT.into(),
+        timestamp_ms: 1,
+        accepted_at_ms: 1,
+        ..Default::default()
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Herald-Registry-Revision", next.to_string().as_str());
+    js.publish_with_headers(
+        "events.acme.job.completed",
+        headers,
+        prost::Message::encode_to_vec(&event).into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    // The fan-out holds the event until its registry has caught up.
+    let consumer = js
+        .get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>(
+            "dispatcher-fanout",
+            "EVENTS",
+        )
+        .await
+        .unwrap();
+    eventually(PATIENCE, "the fan-out to hold the event", || {
+        let mut consumer = consumer.clone();
+        async move {
+            let info = consumer.info().await.ok()?;
+            (info.num_ack_pending == 1).then_some(())
+        }
+    })
+    .await;
+    let webhook = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
+    let request = &receiver.wait_for(1, PATIENCE).await[0];
+    assert_eq!(request.json()["event_id"], "evt_after");
+
+    // Ingest stamps what it accepts with the registry revision it holds, its own
+    // writes included.
+    let created_at = js
+        .get_key_value("endpoints")
+        .await
+        .unwrap()
+        .entry(format!("acme.{}", webhook["webhook_id"].as_str().unwrap()))
+        .await
+        .unwrap()
+        .unwrap()
+        .revision;
+    let accepted = js.get_stream("EVENTS").await.unwrap();
+    api.post(
+        "/v1/events",
+        json!({"event_type": "job.completed", "event_id": "evt_stamped", "data": {}}),
+    )
+    .await;
+    let stored = accepted
+        .get_last_raw_message_by_subject("events.acme.job.completed")
+        .await
+        .unwrap();
+    let stamped: u64 = stored
+        .headers
+        .get("Herald-Registry-Revision")
+        .expect("a registry revision on the event")
+        .as_str()
+        .parse()
+        .unwrap();
+    assert!(stamped >= created_at, "{stamped} < {created_at}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_changes_reach_every_dispatcher_within_a_second() {
     let nats = NatsServer::start();
     // Two replicas of everything, sharing one broker.

@@ -6,6 +6,11 @@
 //!
 //! Keys are kept in order, so the values under a prefix (one tenant's endpoints) are
 //! found without scanning the others, and values are shared, so a read copies none.
+//!
+//! The mirror also keeps the highest revision it holds. A writer passes its own on
+//! with what it publishes next, and a reader in another process waits until its
+//! mirror has reached that revision before acting on it: an event accepted after a
+//! webhook was created is fanned out with that webhook known.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -28,6 +33,8 @@ struct Slot<T> {
 pub struct Mirror<T> {
     entries: Arc<RwLock<BTreeMap<String, Slot<T>>>>,
     ready: watch::Receiver<bool>,
+    /// The highest revision held.
+    revision: Arc<watch::Sender<u64>>,
 }
 
 impl<T> Clone for Mirror<T> {
@@ -35,6 +42,7 @@ impl<T> Clone for Mirror<T> {
         Mirror {
             entries: self.entries.clone(),
             ready: self.ready.clone(),
+            revision: self.revision.clone(),
         }
     }
 }
@@ -44,7 +52,11 @@ impl<T: Clone + Send + Sync + 'static> Mirror<T> {
     pub fn start(store: Store, decode: Decode<T>, shutdown: CancellationToken) -> Self {
         let entries = Arc::new(RwLock::new(BTreeMap::new()));
         let (ready_tx, ready) = watch::channel(false);
-        let mirror = Mirror { entries, ready };
+        let mirror = Mirror {
+            entries,
+            ready,
+            revision: Arc::new(watch::Sender::new(0)),
+        };
         let task = mirror.clone();
         tokio::spawn(async move { task.follow(store, decode, ready_tx, shutdown).await });
         mirror
@@ -59,6 +71,21 @@ impl<T: Clone + Send + Sync + 'static> Mirror<T> {
     pub async fn wait_ready(&self) {
         let mut ready = self.ready.clone();
         let _ = ready.wait_for(|r| *r).await;
+    }
+
+    /// The highest revision the mirror holds: every change up to it when the watch
+    /// brought it, or a write of this process's own.
+    pub fn revision(&self) -> u64 {
+        *self.revision.borrow()
+    }
+
+    /// Waits until the mirror holds `revision`, at most `timeout`. Returns whether it
+    /// does.
+    pub async fn wait_revision(&self, revision: u64, timeout: Duration) -> bool {
+        let mut held = self.revision.subscribe();
+        tokio::time::timeout(timeout, held.wait_for(|held| *held >= revision))
+            .await
+            .is_ok_and(|waited| waited.is_ok())
     }
 
     pub fn get(&self, key: &str) -> Option<Arc<T>> {
@@ -79,8 +106,12 @@ impl<T: Clone + Send + Sync + 'static> Mirror<T> {
             .collect()
     }
 
-    /// Records a write made by this process (`None` for a delete) at `revision`.
+    /// Records a write made by this process (`None` for a delete) at `revision`;
+    /// `u64::MAX` hides a key until the watch brings its real revision.
     pub fn apply(&self, key: &str, revision: u64, value: Option<T>) {
+        if revision != u64::MAX {
+            self.advance(revision);
+        }
         let mut entries = self.entries.write().expect("mirror lock");
         match entries.get(key) {
             Some(slot) if slot.revision >= revision => {}
@@ -94,6 +125,14 @@ impl<T: Clone + Send + Sync + 'static> Mirror<T> {
                 );
             }
         }
+    }
+
+    fn advance(&self, revision: u64) {
+        self.revision.send_if_modified(|held| {
+            let higher = revision > *held;
+            *held = (*held).max(revision);
+            higher
+        });
     }
 
     async fn follow(
@@ -148,6 +187,7 @@ impl<T: Clone + Send + Sync + 'static> Mirror<T> {
                         Ok(value) => Some(value),
                         Err(reason) => {
                             tracing::error!(key = %entry.key, %reason, "undecodable bucket entry ignored");
+                            self.advance(entry.revision);
                             continue;
                         }
                     },
@@ -172,6 +212,7 @@ mod tests {
         let mirror: Mirror<u32> = Mirror {
             entries: Arc::default(),
             ready,
+            revision: Arc::new(watch::Sender::new(0)),
         };
         for (key, value) in [
             ("acme.a", 1),
@@ -196,5 +237,33 @@ mod tests {
         mirror.apply("acme.a", 2, None);
         assert!(mirror.get("acme.a").is_none());
         assert_eq!(mirror.values_with_prefix("acme.").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn readers_wait_for_a_revision_until_it_arrives() {
+        let (_tx, ready) = watch::channel(true);
+        let mirror: Mirror<u32> = Mirror {
+            entries: Arc::default(),
+            ready,
+            revision: Arc::new(watch::Sender::new(0)),
+        };
+        mirror.apply("acme.a", 3, Some(1));
+        assert_eq!(mirror.revision(), 3);
+        assert!(mirror.wait_revision(3, Duration::ZERO).await);
+        assert!(
+            !mirror.wait_revision(5, Duration::from_millis(20)).await,
+            "a revision not held yet times out"
+        );
+        let waiting = {
+            let mirror = mirror.clone();
+            tokio::spawn(async move { mirror.wait_revision(5, Duration::from_secs(60)).await })
+        };
+        mirror.apply("acme.b", 5, Some(2));
+        assert!(
+            waiting.await.unwrap(),
+            "the wait ends when the revision arrives"
+        );
+        mirror.apply("acme.c", u64::MAX, None);
+        assert_eq!(mirror.revision(), 5, "a hidden key is no revision");
     }
 }

@@ -28,6 +28,10 @@ pub const JOB_CALLBACKS_BUCKET: &str = "job-callbacks";
 /// KV bucket of per-tenant secrets (the job-callback signing secret), keyed
 /// `<tenant>.callback`.
 pub const TENANT_SECRETS_BUCKET: &str = "tenant-secrets";
+/// Header on `events.>`: the highest `endpoints` revision ingest held when it
+/// accepted the event. Fan-out waits until its own mirror holds it, so a webhook
+/// created before the event was accepted is never missed.
+pub const REGISTRY_REVISION_HEADER: &str = "Herald-Registry-Revision";
 /// How long a job's callback target is remembered after it was last given.
 pub const JOB_CALLBACK_TTL: Duration = Duration::from_secs(7 * 86_400);
 

@@ -23,6 +23,30 @@ pub fn consumer() -> DurableConsumer {
     }
 }
 
+/// Longest a fan-out waits for a webhook change ingest knew of to reach this
+/// replica; past it the event goes to the webhooks known, as before the change.
+const REGISTRY_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits until this replica's registry holds every webhook change ingest held when
+/// it accepted the event (almost always already true).
+async fn registry_caught_up(state: &State, message: &jetstream::Message) {
+    let wanted = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(herald_common::nats::REGISTRY_REVISION_HEADER))
+        .and_then(|v| v.as_str().parse::<u64>().ok())
+        .unwrap_or(0);
+    if state.endpoints.revision() < wanted
+        && !state.endpoints.wait_revision(wanted, REGISTRY_WAIT).await
+    {
+        tracing::warn!(
+            wanted,
+            held = state.endpoints.revision(),
+            "webhook registry lags; fanning out to the webhooks known"
+        );
+    }
+}
+
 pub async fn handle(state: &State, message: jetstream::Message) {
     let span = tracing::info_span!(
         "dispatcher.fanout",
@@ -50,6 +74,7 @@ async fn fan_out(state: &State, message: jetstream::Message) {
     span.record("event_id", event.event_id.as_str());
     span.record("event_type", event.event_type.as_str());
     let traceparent = herald_common::trace::traceparent(&span);
+    registry_caught_up(state, &message).await;
     let mut tasks = tasks_for(state, &event, traceparent.clone());
     match callback_task(state, &event).await {
         Ok(Some(task)) => tasks.push(DeliveryTask {

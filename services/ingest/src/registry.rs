@@ -51,6 +51,11 @@ impl Registry {
         self.mirror.is_ready()
     }
 
+    /// The highest bucket revision this replica holds, its own writes included.
+    pub fn revision(&self) -> u64 {
+        self.mirror.revision()
+    }
+
     /// One webhook of `tenant`, read from the bucket.
     pub async fn get(&self, tenant: &str, id: &str) -> Result<Option<Endpoint>, RegistryError> {
         let key = Endpoint::key_for(tenant, id);

@@ -128,6 +128,10 @@ impl AppState {
             format!("{}:{}", event.tenant, event.event_id).as_str(),
         );
         headers.insert("Content-Type", "application/protobuf");
+        headers.insert(
+            herald_common::nats::REGISTRY_REVISION_HEADER,
+            self.registry().revision().to_string().as_str(),
+        );
         herald_common::trace::inject(&tracing::Span::current(), &mut headers);
         let ack = self
             .jetstream()
