@@ -57,7 +57,8 @@ SECRET_KEYS = {
 }
 # The durable consumers each autoscaled service reads (stream, consumer).
 CONSUMERS = {
-    "dispatcher": {("EVENTS", "dispatcher-fanout"), ("DELIVERIES", "dispatcher")},
+    "dispatcher": {("EVENTS", "dispatcher-fanout")}
+    | {("DELIVERIES", f"dispatcher-p{p:02d}") for p in range(32)},
     "retry-scheduler": {("OUTCOMES", "retry-scheduler")},
     "status-tracker": {("OUTCOMES", "status-tracker")},
 }
@@ -70,6 +71,8 @@ HERALD_ENV = {
     "HERALD_USER_AGENT", "HERALD_DELIVERY_TIMEOUT", "HERALD_MAX_IN_FLIGHT",
     "HERALD_RETRY_SCHEDULE", "HERALD_DEDUPE_WINDOW", "HERALD_STREAM_REPLICAS",
     "HERALD_SHUTDOWN_TIMEOUT", "RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "HERALD_TENANT_MAX_IN_FLIGHT", "HERALD_DISPATCH_MEMORY", "HERALD_DISPATCH_QUEUE",
+    "HERALD_ENDPOINT_IDLE", "HERALD_PARTITION_LEASE", "HERALD_REPLICA_ID",
     "OTEL_SERVICE_NAME",
 }
 # What each overlay promises.

@@ -83,7 +83,65 @@ pub struct CallbackTarget {
     pub payload_format: PayloadFormat,
 }
 
-/// One event to deliver to one target, published to `deliveries.<tenant>.<endpoint_id>`.
+/// How many partitions delivery tasks are spread over. Each partition is one durable
+/// consumer that exactly one dispatcher replica pulls at a time, so every endpoint
+/// (which always falls in the same partition) has one owner that enforces its
+/// limits. It bounds the dispatcher replicas that share delivery work; changing it
+/// moves endpoints between partitions, so every service must agree on it.
+pub const DELIVERY_PARTITIONS: u32 = 32;
+
+/// The partition of `tenant`'s endpoint (or callback target) `endpoint_id`: FNV-1a of
+/// `<tenant>.<endpoint_id>`, stable across versions and processes.
+pub fn partition_of(tenant: &str, endpoint_id: &str) -> u32 {
+    let hash = fnv1a(&[tenant.as_bytes(), b".", endpoint_id.as_bytes()]);
+    (hash % u64::from(DELIVERY_PARTITIONS)) as u32
+}
+
+/// 64-bit FNV-1a over the concatenation of `parts`: a fixed, portable hash for
+/// placing things deterministically (partitions, their owners).
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in parts.iter().flat_map(|p| p.iter()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// The subject of delivery tasks for one endpoint:
+/// `deliveries.<partition>.<tenant>.<endpoint_id>`.
+pub fn delivery_subject(tenant: &str, endpoint_id: &str) -> String {
+    format!(
+        "deliveries.{}.{tenant}.{endpoint_id}",
+        partition_of(tenant, endpoint_id)
+    )
+}
+
+/// The subject an endpoint's excess tasks wait on while it is busy:
+/// `parked.<partition>.<tenant>.<endpoint_id>`.
+pub fn parked_subject(tenant: &str, endpoint_id: &str) -> String {
+    format!(
+        "parked.{}.{tenant}.{endpoint_id}",
+        partition_of(tenant, endpoint_id)
+    )
+}
+
+/// `(partition, tenant, endpoint_id)` of a `deliveries.>` or `parked.>` subject.
+pub fn split_task_subject(subject: &str) -> Option<(u32, &str, &str)> {
+    let mut parts = subject.splitn(4, '.');
+    let _kind = parts.next()?;
+    let partition = parts.next()?.parse().ok()?;
+    let tenant = parts.next()?;
+    let endpoint_id = parts.next()?;
+    (!tenant.is_empty() && !endpoint_id.is_empty() && !endpoint_id.contains('.')).then_some((
+        partition,
+        tenant,
+        endpoint_id,
+    ))
+}
+
+/// One event to deliver to one target, published to
+/// `deliveries.<partition>.<tenant>.<endpoint_id>` (see [`delivery_subject`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryTask {
     pub delivery_id: String,
@@ -99,7 +157,7 @@ pub struct DeliveryTask {
 
 impl DeliveryTask {
     pub fn subject(&self) -> String {
-        format!("deliveries.{}.{}", self.event.tenant, self.endpoint_id)
+        delivery_subject(&self.event.tenant, &self.endpoint_id)
     }
 
     /// The JetStream message id: a task published twice is stored once.
@@ -137,6 +195,12 @@ impl DeliveryTask {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        DeliveryTask::try_from(wire::DeliveryTask::decode(bytes)?)
+    }
+
+    /// Like [`DeliveryTask::decode`], but the event's `data` shares `bytes` instead
+    /// of being copied.
+    pub fn decode_shared(bytes: Bytes) -> Result<Self, DecodeError> {
         DeliveryTask::try_from(wire::DeliveryTask::decode(bytes)?)
     }
 }
@@ -338,6 +402,26 @@ mod tests {
         };
         assert_eq!(DeliveryAttempt::decode(&attempt.encode()).unwrap(), attempt);
         assert_eq!(attempt.subject(), "outcomes.acme.wh_1.failed");
+    }
+
+    #[test]
+    fn task_subjects_name_a_stable_partition() {
+        let subject = delivery_subject("acme", "wh_1");
+        let (partition, tenant, endpoint) = split_task_subject(&subject).unwrap();
+        assert_eq!((tenant, endpoint), ("acme", "wh_1"));
+        assert!(partition < DELIVERY_PARTITIONS);
+        // Fixed by the hash, not by the process: every service computes the same.
+        assert_eq!(fnv1a(&[b"a"]), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(partition, partition_of("acme", "wh_1"));
+        assert_eq!(
+            parked_subject("acme", "wh_1"),
+            format!("parked.{partition}.acme.wh_1")
+        );
+        let spread: std::collections::HashSet<u32> = (0..1000)
+            .map(|i| partition_of("acme", &format!("wh_{i}")))
+            .collect();
+        assert_eq!(spread.len() as u32, DELIVERY_PARTITIONS);
+        assert_eq!(split_task_subject("deliveries.x.acme.wh_1"), None);
     }
 }
 

@@ -23,7 +23,8 @@ pub mod pattern;
 pub mod query;
 
 pub use delivery::{
-    AttemptOutcome, DeliveryAttempt, DeliveryTask, FanOut, PayloadFormat, RetryDecision, Trigger,
+    AttemptOutcome, DELIVERY_PARTITIONS, DeliveryAttempt, DeliveryTask, FanOut, PayloadFormat,
+    RetryDecision, Trigger,
 };
 pub use endpoint::{Endpoint, EndpointStatus, RetiringSecret};
 pub use event::{Callback, Event};

@@ -63,15 +63,8 @@ async fn a_killed_dispatcher_does_not_resend_to_endpoints_already_delivered() {
         let fast_done = receivers[..5].iter().all(|r| r.received().len() == 1);
         let slow_started = receivers[5..].iter().all(|r| r.received().len() == 1);
         async move {
-            let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
-                .get_stream("DELIVERIES")
-                .await
-                .ok()?
-                .get_consumer("dispatcher")
-                .await
-                .ok()?;
-            let info = consumer.info().await.ok()?;
-            (fast_done && slow_started && info.num_ack_pending == 5 && info.num_pending == 0)
+            let backlog = herald_tests::nats::delivery_backlog(&js).await?;
+            (fast_done && slow_started && backlog.ack_pending == 5 && backlog.pending == 0)
                 .then_some(())
         }
     })

@@ -100,7 +100,7 @@ async fn metrics_parse_and_move_when_deliveries_happen() {
         let now = scrape(&herald.base_url).await;
         now.keys()
             .any(|k| {
-                k.starts_with("herald_consumer_pending{") && k.contains(r#"consumer="dispatcher""#)
+                k.starts_with("herald_consumer_pending{") && k.contains(r#"consumer="dispatcher-p"#)
             })
             .then_some(now)
     })

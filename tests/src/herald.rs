@@ -42,6 +42,8 @@ impl Herald {
             ("HERALD_SECRET_KEY", SECRET_KEY.to_owned()),
             ("HERALD_RETRY_SCHEDULE", "1s,1s,1s".to_owned()),
             ("HERALD_DELIVERY_TIMEOUT", "5s".to_owned()),
+            // A stopped dispatcher's partitions move to another within seconds.
+            ("HERALD_PARTITION_LEASE", "3s".to_owned()),
             (
                 "DATABASE_URL",
                 format!("sqlite://{}?mode=rwc", db.display()),

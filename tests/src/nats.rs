@@ -130,8 +130,9 @@ pub fn binary() -> PathBuf {
     })
 }
 
-/// Waits until every named consumer has nothing pending and nothing unacknowledged:
-/// all work Herald was given has been done.
+/// Waits until every named consumer, every delivery partition's consumer and the
+/// `PARKED` stream have nothing pending and nothing unacknowledged: all work Herald
+/// was given has been done.
 pub async fn wait_idle(url: &str, consumers: &[(&str, &str)]) {
     let client = async_nats::connect(url).await.expect("connect to NATS");
     let js = async_nats::jetstream::new(client);
@@ -139,25 +140,60 @@ pub async fn wait_idle(url: &str, consumers: &[(&str, &str)]) {
         let js = js.clone();
         async move {
             for (stream, name) in consumers {
-                let stream = js.get_stream(*stream).await.ok()?;
-                let mut consumer: async_nats::jetstream::consumer::PullConsumer =
-                    stream.get_consumer(name).await.ok()?;
-                let info = consumer.info().await.ok()?;
-                if info.num_pending > 0 || info.num_ack_pending > 0 {
+                let (pending, ack_pending) = consumer_backlog(&js, stream, name).await?;
+                if pending > 0 || ack_pending > 0 {
                     return None;
                 }
             }
-            Some(())
+            let backlog = delivery_backlog(&js).await?;
+            (backlog == DeliveryBacklog::default()).then_some(())
         }
     })
     .await
 }
 
-/// Every consumer a `herald all` runs, for [`wait_idle`].
+/// `(num_pending, num_ack_pending)` of one consumer.
+pub async fn consumer_backlog(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    name: &str,
+) -> Option<(u64, usize)> {
+    let stream = js.get_stream(stream).await.ok()?;
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer(name).await.ok()?;
+    let info = consumer.info().await.ok()?;
+    Some((info.num_pending, info.num_ack_pending))
+}
+
+/// Delivery tasks not yet done, over every partition.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryBacklog {
+    /// Waiting in `DELIVERIES` to be handed out.
+    pub pending: u64,
+    /// Handed out to a dispatcher and not yet acknowledged.
+    pub ack_pending: usize,
+    /// Moved to `PARKED` because their endpoint was busy.
+    pub parked: u64,
+}
+
+pub async fn delivery_backlog(js: &async_nats::jetstream::Context) -> Option<DeliveryBacklog> {
+    let mut backlog = DeliveryBacklog::default();
+    for partition in 0..herald_proto::DELIVERY_PARTITIONS {
+        let name = herald_common::nats::partition_consumer(partition);
+        let (pending, ack_pending) = consumer_backlog(js, "DELIVERIES", &name).await?;
+        backlog.pending += pending;
+        backlog.ack_pending += ack_pending;
+    }
+    let mut parked = js.get_stream("PARKED").await.ok()?;
+    backlog.parked = parked.info().await.ok()?.state.messages;
+    Some(backlog)
+}
+
+/// Every consumer a `herald all` runs besides the delivery partitions, for
+/// [`wait_idle`].
 pub const ALL_CONSUMERS: &[(&str, &str)] = &[
     ("INGEST", "ingest"),
     ("EVENTS", "dispatcher-fanout"),
-    ("DELIVERIES", "dispatcher"),
     ("OUTCOMES", "status-tracker"),
     ("OUTCOMES", "retry-scheduler"),
 ];

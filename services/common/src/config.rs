@@ -137,6 +137,42 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(number * seconds))
 }
 
+/// A size such as `64MiB`, `512KiB`, `1GiB` or a plain number of bytes, or
+/// `default` when unset.
+pub fn bytes_or(env: &dyn Env, key: &str, default: u64) -> Result<u64, ConfigError> {
+    match get(env, key) {
+        None => Ok(default),
+        Some(v) => parse_bytes(&v).map_err(|reason| ConfigError::new(key, reason)),
+    }
+}
+
+/// Parses `64MiB`, `512KiB`, `1GiB` (also `KB`, `MB`, `GB` as the same powers of
+/// 1024) or a plain number of bytes.
+pub fn parse_bytes(value: &str) -> Result<u64, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{value}` is not a size like 64MiB or 512KiB"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "KB" | "K" => 1 << 10,
+        "MiB" | "MB" | "M" => 1 << 20,
+        "GiB" | "GB" | "G" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "`{value}` has an unknown unit (use KiB, MiB or GiB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("`{value}` is too large"))
+}
+
 /// Settings every service shares.
 #[derive(Debug, Clone)]
 pub struct CommonConfig {
@@ -201,6 +237,15 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5y").is_err());
         assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_bytes("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("512KiB").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("1048576").unwrap(), 1 << 20);
+        assert!(parse_bytes("64 parsecs").is_err());
+        assert!(parse_bytes("MiB").is_err());
     }
 
     #[test]

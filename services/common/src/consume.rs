@@ -162,18 +162,21 @@ async fn pull(
     }
 }
 
-/// Keeps the `consumer_pending` and `consumer_ack_pending` gauges current.
-async fn report_lag(
+/// Keeps the `consumer_pending` and `consumer_ack_pending` gauges current until
+/// `shutdown`, then removes them (another replica may report the consumer next).
+pub async fn report_lag(
     mut consumer: consumer::Consumer<consumer::pull::Config>,
     shutdown: CancellationToken,
 ) {
     let metrics = crate::metrics::metrics();
+    let mut reported = None;
     loop {
         if let Ok(info) = consumer.info().await {
             let labels = crate::metrics::ConsumerLabels {
                 stream: info.stream_name.clone(),
                 consumer: info.name.clone(),
             };
+            reported = Some(labels.clone());
             metrics
                 .consumer_pending
                 .get_or_create(&labels)
@@ -184,8 +187,12 @@ async fn report_lag(
                 .set(i64::try_from(info.num_ack_pending).unwrap_or(i64::MAX));
         }
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
+    }
+    if let Some(labels) = reported {
+        metrics.consumer_pending.remove(&labels);
+        metrics.consumer_ack_pending.remove(&labels);
     }
 }

@@ -61,6 +61,10 @@ pub struct Metrics {
     pub consumer_pending: Family<ConsumerLabels, Gauge>,
     pub consumer_ack_pending: Family<ConsumerLabels, Gauge>,
     pub status_records: Family<KindLabel, Counter>,
+    pub tasks_parked: Counter,
+    pub partitions_owned: Gauge,
+    pub tasks_waiting: Gauge,
+    pub attempts_in_flight: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -99,6 +103,10 @@ impl Metrics {
             consumer_pending: Family::default(),
             consumer_ack_pending: Family::default(),
             status_records: Family::default(),
+            tasks_parked: Counter::default(),
+            partitions_owned: Gauge::default(),
+            tasks_waiting: Gauge::default(),
+            attempts_in_flight: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -150,6 +158,26 @@ impl Metrics {
             "status_records",
             "Records written by the status-tracker, by kind",
             metrics.status_records.clone(),
+        );
+        registry.register(
+            "tasks_parked",
+            "Delivery tasks moved to PARKED because their endpoint was busy",
+            metrics.tasks_parked.clone(),
+        );
+        registry.register(
+            "partitions_owned",
+            "Delivery partitions this dispatcher owns",
+            metrics.partitions_owned.clone(),
+        );
+        registry.register(
+            "tasks_waiting",
+            "Delivery tasks held in memory waiting for their endpoint",
+            metrics.tasks_waiting.clone(),
+        );
+        registry.register(
+            "attempts_in_flight",
+            "HTTP attempts in flight",
+            metrics.attempts_in_flight.clone(),
         );
         Metrics {
             registry,

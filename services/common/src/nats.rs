@@ -13,9 +13,20 @@ use crate::{Error, Result};
 pub const INGEST_STREAM: &str = "INGEST";
 /// Stream of accepted events, `events.<tenant>.<event_type>`; kept for replay.
 pub const EVENTS_STREAM: &str = "EVENTS";
-/// Stream of delivery tasks `deliveries.<tenant>.<endpoint_id>` and retries held by
-/// the server until due, `schedules.<delivery_id>`.
+/// Stream of delivery tasks `deliveries.<partition>.<tenant>.<endpoint_id>` and
+/// retries held by the server until due, `schedules.<tenant>.<endpoint>.<delivery>`.
 pub const DELIVERIES_STREAM: &str = "DELIVERIES";
+/// Stream of tasks a dispatcher moved out of its consumer because their endpoint is
+/// busy, `parked.<partition>.<tenant>.<endpoint_id>`: one FIFO per endpoint, read by
+/// subject and deleted message by message as the endpoint works through it.
+pub const PARKED_STREAM: &str = "PARKED";
+/// KV bucket of dispatcher membership (`members.<replica>`) and partition leases
+/// (`partitions.<n>`); entries vanish when not renewed within the lease time.
+pub const LEASES_BUCKET: &str = "dispatcher-leases";
+/// The consumer of one delivery partition's tasks, `deliveries.<partition>.>`.
+pub fn partition_consumer(partition: u32) -> String {
+    format!("dispatcher-p{partition:02}")
+}
 /// Stream of attempt records, `outcomes.<tenant>.<endpoint_id>.<succeeded|failed>`.
 pub const OUTCOMES_STREAM: &str = "OUTCOMES";
 /// Stream of messages that could not be accepted, `rejected.<tenant>`, each with a
@@ -63,16 +74,45 @@ pub async fn purge_held_retries(
 /// Messages must fit events of up to 1 MiB plus their envelope.
 pub const MIN_MAX_PAYLOAD: usize = 2 * 1024 * 1024;
 
-/// Every durable consumer: (stream, name, filter). Each service then sets its own
-/// consumer's limits when it starts.
-pub const CONSUMERS: &[(&str, &str, &str)] = &[
-    (INGEST_STREAM, "ingest", "ingest.>"),
-    (EVENTS_STREAM, "dispatcher-fanout", "events.>"),
-    (EVENTS_STREAM, "status-tracker-events", "events.>"),
-    (DELIVERIES_STREAM, "dispatcher", "deliveries.>"),
-    (OUTCOMES_STREAM, "status-tracker", "outcomes.>"),
-    (OUTCOMES_STREAM, "retry-scheduler", "outcomes.*.*.failed"),
-];
+/// Every durable consumer: (stream, name, filter), one per delivery partition
+/// included. Each service then sets its own consumer's limits when it starts.
+pub fn consumers() -> Vec<(&'static str, String, String)> {
+    let mut all = vec![
+        (INGEST_STREAM, "ingest".to_owned(), "ingest.>".to_owned()),
+        (
+            EVENTS_STREAM,
+            "dispatcher-fanout".to_owned(),
+            "events.>".to_owned(),
+        ),
+        (
+            EVENTS_STREAM,
+            "status-tracker-events".to_owned(),
+            "events.>".to_owned(),
+        ),
+        (
+            OUTCOMES_STREAM,
+            "status-tracker".to_owned(),
+            "outcomes.>".to_owned(),
+        ),
+        (
+            OUTCOMES_STREAM,
+            "retry-scheduler".to_owned(),
+            "outcomes.*.*.failed".to_owned(),
+        ),
+    ];
+    all.extend((0..herald_proto::DELIVERY_PARTITIONS).map(|p| {
+        (
+            DELIVERIES_STREAM,
+            partition_consumer(p),
+            format!("deliveries.{p}.>"),
+        )
+    }));
+    all
+}
+
+/// The single delivery consumer of releases before partitions. Its filter overlaps
+/// every partition's, which a work-queue stream refuses, so it is removed.
+const LEGACY_DELIVERY_CONSUMER: &str = "dispatcher";
 
 /// Header carrying why a message was parked in `REJECTED`.
 pub const REJECTED_REASON_HEADER: &str = "Herald-Rejected-Reason";
@@ -173,6 +213,12 @@ impl Topology {
                 )
             },
             base(
+                PARKED_STREAM,
+                &["parked.>"],
+                stream::RetentionPolicy::Limits,
+                Duration::from_secs(30 * 86_400),
+            ),
+            base(
                 OUTCOMES_STREAM,
                 &["outcomes.>"],
                 stream::RetentionPolicy::Interest,
@@ -201,16 +247,34 @@ impl Topology {
         }
         // Every durable consumer exists before anything is published: OUTCOMES keeps
         // a message only for the consumers that exist when it arrives.
-        for (stream, name, filter) in CONSUMERS {
-            let stream = js.get_stream(*stream).await.map_err(|e| Error::Provision {
+        let deliveries = js
+            .get_stream(DELIVERIES_STREAM)
+            .await
+            .map_err(|e| Error::Provision {
+                what: format!("stream {DELIVERIES_STREAM}"),
+                reason: e.to_string(),
+            })?;
+        if deliveries
+            .consumer_info(LEGACY_DELIVERY_CONSUMER)
+            .await
+            .is_ok()
+        {
+            tracing::warn!(
+                "removing the delivery consumer of an earlier release; its pending tasks \
+                 (on deliveries.<tenant>.<endpoint>) are no longer delivered"
+            );
+            let _ = deliveries.delete_consumer(LEGACY_DELIVERY_CONSUMER).await;
+        }
+        for (stream, name, filter) in consumers() {
+            let stream = js.get_stream(stream).await.map_err(|e| Error::Provision {
                 what: format!("stream {stream}"),
                 reason: e.to_string(),
             })?;
-            if stream.consumer_info(*name).await.is_err() {
+            if stream.consumer_info(&name).await.is_err() {
                 stream
                     .create_consumer(consumer::pull::Config {
-                        durable_name: Some((*name).to_owned()),
-                        filter_subjects: vec![(*filter).to_owned()],
+                        durable_name: Some(name.clone()),
+                        filter_subjects: vec![filter],
                         ack_policy: consumer::AckPolicy::Explicit,
                         max_deliver: -1,
                         ..Default::default()
@@ -286,7 +350,7 @@ impl Topology {
 #[derive(Debug, Clone)]
 pub struct DurableConsumer {
     pub stream: &'static str,
-    pub name: &'static str,
+    pub name: String,
     pub filter_subjects: Vec<String>,
     /// How many messages may be handed out and not yet acknowledged.
     pub max_ack_pending: i64,
@@ -309,7 +373,7 @@ impl DurableConsumer {
             })?;
         stream
             .create_consumer(consumer::pull::Config {
-                durable_name: Some(self.name.to_owned()),
+                durable_name: Some(self.name.clone()),
                 filter_subjects: self.filter_subjects.clone(),
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: self.ack_wait,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use herald_common::config::{CommonConfig, ConfigError, Env, duration_or, get, parse_or};
+use herald_common::config::{CommonConfig, ConfigError, Env, bytes_or, duration_or, get, parse_or};
 use ipnet::IpNet;
 
 #[derive(Debug, Clone)]
@@ -16,8 +16,29 @@ pub struct Config {
     pub delivery_timeout: Duration,
     /// `HERALD_MAX_IN_FLIGHT`: deliveries one dispatcher runs at once.
     pub max_in_flight: usize,
-    /// `HERALD_ENDPOINT_CONCURRENCY`: attempts in flight to one endpoint at once.
+    /// `HERALD_ENDPOINT_CONCURRENCY`: attempts in flight to one endpoint at once,
+    /// across all dispatcher replicas (one replica owns each endpoint).
     pub endpoint_concurrency: usize,
+    /// `HERALD_TENANT_MAX_IN_FLIGHT`: attempts one tenant may have in flight on one
+    /// dispatcher, so a tenant whose endpoints hang cannot hold every slot.
+    pub tenant_max_in_flight: usize,
+    /// `HERALD_DISPATCH_MEMORY`: bytes of tasks one dispatcher holds in flight; a
+    /// quarter of it is the most one tenant holds.
+    pub in_flight_bytes: u64,
+    /// `HERALD_DISPATCH_QUEUE`: tasks one dispatcher keeps in memory waiting for
+    /// their endpoint (all endpoints together); beyond it they are parked.
+    pub queue_tasks: usize,
+    /// Bytes of the tasks waiting in memory, at most (a quarter of
+    /// `HERALD_DISPATCH_MEMORY`).
+    pub queue_bytes: u64,
+    /// `HERALD_ENDPOINT_IDLE`: how long an endpoint's in-memory state (limits,
+    /// response times) outlives its last task.
+    pub endpoint_idle: Duration,
+    /// `HERALD_PARTITION_LEASE`: how long a dispatcher's claim on a delivery
+    /// partition lasts unless renewed; a dead replica's partitions move after it.
+    pub partition_lease: Duration,
+    /// `HERALD_REPLICA_ID`: this replica's name among the dispatchers.
+    pub replica_id: String,
     /// `HERALD_SECRET_KEY`: opens the webhook secrets stored in the registry.
     pub cipher: herald_common::secrets::Cipher,
 }
@@ -58,8 +79,63 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        let tenant_max_in_flight = parse_or(
+            env,
+            "HERALD_TENANT_MAX_IN_FLIGHT",
+            (max_in_flight / 4).max(1),
+        )?;
+        if tenant_max_in_flight == 0 || tenant_max_in_flight > max_in_flight {
+            return Err(ConfigError::new(
+                "HERALD_TENANT_MAX_IN_FLIGHT",
+                "must be between 1 and HERALD_MAX_IN_FLIGHT",
+            ));
+        }
+        let memory = bytes_or(env, "HERALD_DISPATCH_MEMORY", 128 << 20)?;
+        if memory < 16 << 20 {
+            return Err(ConfigError::new(
+                "HERALD_DISPATCH_MEMORY",
+                "must be at least 16MiB (a quarter of it must hold the largest task)",
+            ));
+        }
+        let queue_tasks = parse_or(env, "HERALD_DISPATCH_QUEUE", 10_000usize)?;
+        if queue_tasks == 0 {
+            return Err(ConfigError::new(
+                "HERALD_DISPATCH_QUEUE",
+                "must be at least 1",
+            ));
+        }
+        let endpoint_idle = duration_or(env, "HERALD_ENDPOINT_IDLE", Duration::from_secs(300))?;
+        let partition_lease = duration_or(env, "HERALD_PARTITION_LEASE", Duration::from_secs(10))?;
+        if partition_lease < Duration::from_secs(1) || partition_lease > Duration::from_secs(300) {
+            return Err(ConfigError::new(
+                "HERALD_PARTITION_LEASE",
+                "must be between 1s and 5m",
+            ));
+        }
+        let replica_id = match get(env, "HERALD_REPLICA_ID") {
+            Some(id) => id,
+            None => default_replica_id(env),
+        };
+        if replica_id.is_empty()
+            || replica_id.len() > 128
+            || !replica_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ConfigError::new(
+                "HERALD_REPLICA_ID",
+                "must be 1 to 128 letters, digits, `_` or `-`",
+            ));
+        }
         let cipher = herald_common::secrets::Cipher::from_env(env)?;
         Ok(Config {
+            tenant_max_in_flight,
+            in_flight_bytes: memory - memory / 4,
+            queue_tasks,
+            queue_bytes: memory / 4,
+            endpoint_idle,
+            partition_lease,
+            replica_id,
             common,
             allowed_targets,
             user_agent,
@@ -69,6 +145,31 @@ impl Config {
             cipher,
         })
     }
+}
+
+/// `<host name>-<process id>`, made safe for a key: stable while a container
+/// restarts in its pod (its process id is the same), distinct for two processes on
+/// one machine.
+fn default_replica_id(env: &dyn Env) -> String {
+    let host = get(env, "HOSTNAME")
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "dispatcher".to_owned());
+    let host: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    format!("{host}-{}", std::process::id())
 }
 
 fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, String> {
@@ -120,5 +221,26 @@ mod tests {
             format!("Herald/{}", env!("CARGO_PKG_VERSION"))
         );
         assert!(config.allowed_targets.is_empty());
+        assert_eq!(config.tenant_max_in_flight, 128);
+        assert_eq!(config.queue_bytes + config.in_flight_bytes, 128 << 20);
+        assert!(
+            config
+                .replica_id
+                .ends_with(&format!("-{}", std::process::id()))
+        );
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        for (var, value) in [
+            ("HERALD_TENANT_MAX_IN_FLIGHT", "0"),
+            ("HERALD_DISPATCH_MEMORY", "1MiB"),
+            ("HERALD_DISPATCH_QUEUE", "0"),
+            ("HERALD_PARTITION_LEASE", "100ms"),
+            ("HERALD_REPLICA_ID", "a.b"),
+        ] {
+            let env = MapEnv::new([("HERALD_SECRET_KEY", KEY), (var, value)]);
+            assert_eq!(Config::from_env(&env).unwrap_err().var, var, "{value}");
+        }
     }
 }

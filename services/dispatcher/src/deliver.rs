@@ -3,10 +3,9 @@
 //! crash between the attempt and the ack repeats the attempt (at least once); the
 //! receiver tells repeats apart by `webhook-id`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_nats::jetstream::{self, AckKind};
-use herald_common::nats::{DELIVERIES_STREAM, DurableConsumer};
+use bytes::Bytes;
 use herald_proto::{
     AttemptOutcome, DeliveryAttempt, DeliveryTask, Endpoint, EndpointStatus, PayloadFormat,
 };
@@ -14,19 +13,15 @@ use herald_proto::{
 use tracing::Instrument;
 
 use crate::State;
-use crate::limits::Admission;
 use crate::sender::{Request, Response};
 
-pub fn consumer(ack_wait: Duration, max_pending: i64) -> DurableConsumer {
-    DurableConsumer {
-        stream: DELIVERIES_STREAM,
-        name: "dispatcher",
-        filter_subjects: vec!["deliveries.>".into()],
-        // Tasks waiting behind a slow endpoint stay pending while the consumer
-        // moves on, so this is far above what runs at once.
-        max_ack_pending: max_pending,
-        ack_wait,
-    }
+/// Why a task is not finished with and must be tried again.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error("cannot record the attempt: {0}")]
+    Record(String),
+    #[error("cannot park an undecodable task: {0}")]
+    Reject(String),
 }
 
 /// Where and how a task is delivered.
@@ -41,17 +36,24 @@ pub struct Target {
     pub refusal: Option<String>,
 }
 
-pub async fn handle(state: &State, message: jetstream::Message) {
-    let task = match DeliveryTask::decode(&message.payload) {
+/// Delivers one encoded task from `subject`: one attempt (unless refused), and its
+/// record. `Ok` when the task is finished with (recorded, dropped because its
+/// webhook is gone, or undecodable and parked in `REJECTED`); the caller then
+/// acknowledges it. `traceparent` is the one its message carried, for tasks whose
+/// body carries none.
+pub async fn deliver(
+    state: &State,
+    subject: &str,
+    payload: Bytes,
+    traceparent: Option<&str>,
+) -> Result<(), DeliverError> {
+    let task = match DeliveryTask::decode_shared(payload.clone()) {
         Ok(task) => task,
         Err(err) => {
-            crate::park(
-                state,
-                &message,
-                &format!("undecodable delivery task: {err}"),
-            )
-            .await;
-            return;
+            let reason = format!("undecodable delivery task: {err}");
+            return crate::reject(state, subject, payload, &reason)
+                .await
+                .map_err(DeliverError::Reject);
         }
     };
     let span = tracing::info_span!(
@@ -64,54 +66,30 @@ pub async fn handle(state: &State, message: jetstream::Message) {
         attempt = task.attempt,
         trace_id = tracing::field::Empty,
     );
-    // The task's own context first: a retry published by the broker hours later
-    // carries it in its body.
-    match &task.traceparent {
+    // The task carries its trace context: a retry published by the broker hours
+    // later has no other.
+    match task.traceparent.as_deref().or(traceparent) {
         Some(traceparent) => {
             herald_common::trace::adopt_pairs(&span, &[("traceparent", traceparent)])
         }
-        None => herald_common::trace::adopt(&span, message.headers.as_ref()),
+        None => herald_common::trace::adopt(&span, None),
     }
-    deliver(state, message, task).instrument(span).await
+    attempt_and_record(state, task).instrument(span).await
 }
 
-async fn deliver(state: &State, message: jetstream::Message, task: DeliveryTask) {
+async fn attempt_and_record(state: &State, task: DeliveryTask) -> Result<(), DeliverError> {
     let Some(target) = target(state, &task).await else {
         tracing::info!(delivery_id = %task.delivery_id, "webhook deleted; delivery dropped");
-        ack(&message, AckKind::Ack).await;
-        return;
+        return Ok(());
     };
-    let sequence = message
-        .info()
-        .map(|i| i.stream_sequence)
-        .unwrap_or_default();
-    let response = if let Some(reason) = target.refusal.clone() {
-        Response::refused(reason)
-    } else {
-        match state
-            .limits
-            .admit(&task.endpoint_id, sequence, target.rate_limit_per_sec)
-            .await
-        {
-            Admission::Later(delay) => {
-                ack(&message, AckKind::Nak(Some(delay))).await;
-                return;
-            }
-            Admission::Go(permit) => {
-                let started = Instant::now();
-                let response = attempt(state, &task, &target).await;
-                permit.done(started.elapsed());
-                response
-            }
-        }
+    let response = match target.refusal.clone() {
+        Some(reason) => Response::refused(reason),
+        None => attempt(state, &task, &target).await,
     };
-    match record(state, task, response).await {
-        Ok(_) => ack(&message, AckKind::Ack).await,
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot record an attempt; the task will run again");
-            ack(&message, AckKind::Nak(Some(Duration::from_secs(1)))).await;
-        }
-    }
+    record(state, task, response)
+        .await
+        .map(|_| ())
+        .map_err(DeliverError::Record)
 }
 
 /// The target of `task`: its webhook, or the job's callback. `None` when the
@@ -241,10 +219,4 @@ pub async fn record(
     };
     state.publish_attempt(&record).await?;
     Ok(record)
-}
-
-async fn ack(message: &jetstream::Message, kind: AckKind) {
-    if let Err(err) = message.ack_with(kind).await {
-        tracing::warn!(error = %err, "cannot acknowledge a delivery task");
-    }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
-use futures::future::join_all;
+use futures::StreamExt;
 use herald_common::nats::{DurableConsumer, EVENTS_STREAM};
 use herald_proto::delivery::CallbackTarget;
 use herald_proto::{Callback, DeliveryTask, Event, FanOut, Trigger, ids};
@@ -16,7 +16,7 @@ use crate::State;
 pub fn consumer() -> DurableConsumer {
     DurableConsumer {
         stream: EVENTS_STREAM,
-        name: "dispatcher-fanout",
+        name: "dispatcher-fanout".into(),
         filter_subjects: vec!["events.>".into()],
         max_ack_pending: 1024,
         ack_wait: Duration::from_secs(30),
@@ -90,9 +90,7 @@ async fn fan_out(state: &State, message: jetstream::Message) {
             return;
         }
     }
-    let publishes = tasks.iter().map(|task| state.publish_task(task));
-    let results = join_all(publishes).await;
-    let mut failed = results.iter().filter(|r| r.is_err()).count();
+    let mut failed = publish_all(state, &message, &tasks).await;
     if failed == 0 && !tasks.is_empty() {
         // One record per event makes the new deliveries visible as `pending`.
         let fan_out = FanOut {
@@ -125,6 +123,44 @@ async fn fan_out(state: &State, message: jetstream::Message) {
         tracing::warn!(error = %err, "cannot acknowledge an event");
     }
 }
+
+/// Publishes `tasks`, a bounded number at once and within the fan-out budget, so
+/// a large event to many webhooks holds few encoded copies at a time; tells the
+/// broker the event is in progress while it takes long. Returns how many failed.
+async fn publish_all(state: &State, message: &jetstream::Message, tasks: &[DeliveryTask]) -> usize {
+    let kib = u32::try_from(
+        (tasks.first().map_or(0, |t| t.event.data.len()) / 1024 + 1).min(crate::FAN_OUT_BUDGET_KIB),
+    )
+    .unwrap_or(u32::MAX);
+    let publishing = futures::stream::iter(0..tasks.len())
+        .map(|i| async move {
+            let task = &tasks[i];
+            let _budget = state
+                .fan_out_budget
+                .acquire_many(kib)
+                .await
+                .expect("never closed");
+            state.publish_task(task).await
+        })
+        .buffer_unordered(PUBLISHES_AT_ONCE)
+        .filter(|result| std::future::ready(result.is_err()))
+        .count();
+    tokio::pin!(publishing);
+    loop {
+        tokio::select! {
+            failed = &mut publishing => return failed,
+            _ = tokio::time::sleep(PROGRESS_EVERY) => {
+                let _ = message.ack_with(AckKind::Progress).await;
+            }
+        }
+    }
+}
+
+/// Task publishes one fan-out awaits at once.
+const PUBLISHES_AT_ONCE: usize = 64;
+/// How often a long fan-out tells the broker it is still at work (its ack wait is
+/// 30 s).
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// One first-attempt task per active endpoint of the tenant that subscribes to the
 /// event's type.

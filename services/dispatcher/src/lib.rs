@@ -4,12 +4,16 @@
 //! # Layout
 //! - [`config`]: allowed targets, user agent, timeouts, concurrency.
 //! - [`fanout`]: `events.>` → one task per (event, endpoint) on `deliveries.>`.
-//! - [`deliver`]: `deliveries.>` → HTTP attempt → record on `outcomes.>`.
+//! - [`ownership`]: which replica owns which delivery partition (leases in KV).
+//! - [`partition`]: one owned partition: its consumer, per-endpoint lanes, parking.
+//! - [`lane`]: one endpoint's cap, rate limit and waiting tasks.
+//! - [`parked`]: the `PARKED` stream, where a busy endpoint's excess tasks wait.
+//! - [`slots`]: attempts in flight, shared fairly between tenants.
+//! - [`deliver`]: one task → HTTP attempt → record on `outcomes.>`.
 //! - [`sender`]: the shared HTTP client and one attempt.
 //! - [`signing`]: Standard Webhooks and hex signatures.
 //! - [`payload`]: the body in each format.
 //! - [`ssrf`]: which addresses delivery may reach.
-//! - [`limits`]: per-endpoint concurrency and rate limits.
 //! - [`test_delivery`]: `POST /v1/webhooks/{id}/test`, answered over request/reply.
 
 #![forbid(unsafe_code)]
@@ -17,10 +21,14 @@
 pub mod config;
 pub mod deliver;
 pub mod fanout;
-pub mod limits;
+pub mod lane;
+pub mod ownership;
+pub mod parked;
+pub mod partition;
 pub mod payload;
 pub mod sender;
 pub mod signing;
+pub mod slots;
 pub mod ssrf;
 pub mod test_delivery;
 
@@ -45,6 +53,10 @@ pub enum Error {
     Common(#[from] herald_common::Error),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error(transparent)]
+    Parked(#[from] parked::ParkError),
+    #[error("cannot open the partition leases: {0}")]
+    Leases(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -62,8 +74,13 @@ pub struct State {
     /// Job callback targets by `<tenant>.<job_id>`.
     pub job_callbacks: kv::Store,
     pub sender: sender::Sender,
-    pub limits: Arc<limits::Limits>,
+    /// KiB of delivery tasks being published by fan-outs at once.
+    pub fan_out_budget: Arc<tokio::sync::Semaphore>,
 }
+
+/// KiB of tasks all fan-outs together publish at once: a fan-out to many webhooks
+/// holds at most this much of encoded copies of its event.
+const FAN_OUT_BUDGET_KIB: usize = 32 * 1024;
 
 impl State {
     /// The tenant's job-callback signing secret, if one was made: from the mirror,
@@ -159,12 +176,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
     )
     .map_err(|e| Error::Client(e.to_string()))?;
     let fanout = fanout::consumer().provision(&js).await?;
-    let deliveries = deliver::consumer(
-        config.delivery_timeout + Duration::from_secs(10),
-        i64::try_from(config.max_in_flight.max(1000) * 20).unwrap_or(i64::MAX),
-    )
-    .provision(&js)
-    .await?;
+    let ack_wait = config.delivery_timeout + Duration::from_secs(10);
+    let mut partition_consumers = Vec::new();
+    for number in 0..herald_proto::DELIVERY_PARTITIONS {
+        partition_consumers.push(
+            partition::consumer(number, ack_wait, config.max_in_flight, config.queue_tasks)
+                .provision(&js)
+                .await?,
+        );
+    }
+    let parked = parked::Parked::open(&js).await?;
+    let leases = ownership::bucket(&js, config.partition_lease, config.common.stream_replicas)
+        .await
+        .map_err(Error::Leases)?;
     let tests = test_delivery::subscribe(&client)
         .await
         .map_err(herald_common::Error::nats)?;
@@ -189,8 +213,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
             }
         }
     });
-    let max_in_flight = config.max_in_flight;
-    let limits = Arc::new(limits::Limits::new(config.endpoint_concurrency));
+    let slots = slots::Slots::new(slots::Capacity {
+        slots: config.max_in_flight,
+        bytes: config.in_flight_bytes,
+        tenant_slots: config.tenant_max_in_flight,
+        tenant_bytes: config.in_flight_bytes / 4,
+    });
+    let queue_tasks = Arc::new(tokio::sync::Semaphore::new(config.queue_tasks));
+    let queue_kib = Arc::new(tokio::sync::Semaphore::new(
+        usize::try_from(config.queue_bytes / 1024).unwrap_or(usize::MAX),
+    ));
+    let (replica_id, lease) = (config.replica_id.clone(), config.partition_lease);
     let state = State {
         config: Arc::new(config),
         jetstream: js,
@@ -199,8 +232,30 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
         tenant_secrets_store,
         job_callbacks,
         sender,
-        limits,
+        fan_out_budget: Arc::new(tokio::sync::Semaphore::new(FAN_OUT_BUDGET_KIB)),
     };
+    let shared = partition::Shared {
+        state: state.clone(),
+        slots: slots.clone(),
+        queue_tasks: queue_tasks.clone(),
+        queue_kib,
+        parked,
+        ack_wait,
+    };
+    let start_partition: ownership::Start = {
+        let shutdown = shutdown.clone();
+        Arc::new(move |number| {
+            partition::Partition::start(
+                number,
+                shared.clone(),
+                partition_consumers[number as usize].clone(),
+                &shutdown,
+            )
+        })
+    };
+    let ownership =
+        ownership::Ownership::new(leases, replica_id, lease, start_partition, &shutdown);
+    let queue_capacity = state.config.queue_tasks;
     let work = Box::pin(async move {
         // Fanning out before the registry is loaded would skip endpoints.
         tokio::select! {
@@ -218,19 +273,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
                 async move { fanout::handle(&state, message).await }
             },
         );
-        let test_state = state.clone();
-        let deliver = herald_common::consume::run(
-            "dispatcher",
-            deliveries,
-            max_in_flight,
-            shutdown.clone(),
-            move |message| {
-                let state = state.clone();
-                async move { deliver::handle(&state, message).await }
-            },
-        );
-        let tests = test_delivery::serve(tests, client.clone(), test_state, shutdown);
-        tokio::join!(fanout, deliver, tests);
+        let gauges = report_load(slots, queue_tasks, queue_capacity, shutdown.clone());
+        let deliver = ownership.run(shutdown.clone());
+        let tests = test_delivery::serve(tests, client.clone(), state, shutdown);
+        tokio::join!(fanout, deliver, tests, gauges);
         herald_common::consume::flush(&client).await;
     });
     Ok(Started { readiness, work })
@@ -249,6 +295,26 @@ pub async fn run(
     Ok(())
 }
 
+/// Keeps the `attempts_in_flight` and `tasks_waiting` gauges current.
+async fn report_load(
+    slots: slots::Slots,
+    queue: Arc<tokio::sync::Semaphore>,
+    capacity: usize,
+    shutdown: CancellationToken,
+) {
+    let metrics = herald_common::metrics::metrics();
+    loop {
+        metrics.attempts_in_flight.set(slots.in_flight() as i64);
+        metrics
+            .tasks_waiting
+            .set(capacity.saturating_sub(queue.available_permits()) as i64);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
 /// A sealed secret from a bucket, opened.
 fn open_secret(cipher: &herald_common::secrets::Cipher, sealed: &[u8]) -> Result<String, String> {
     let sealed = std::str::from_utf8(sealed).map_err(|_| "is not UTF-8".to_owned())?;
@@ -258,33 +324,41 @@ fn open_secret(cipher: &herald_common::secrets::Cipher, sealed: &[u8]) -> Result
 /// Parks a message that cannot be processed in `REJECTED` with the reason, then
 /// acknowledges it; if parking fails, the message is handed back for another try.
 pub(crate) async fn park(state: &State, message: &jetstream::Message, reason: &str) {
-    tracing::error!(subject = %message.subject, %reason, "message parked");
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        REJECTED_REASON_HEADER,
-        reason.replace(['\r', '\n'], " ").as_str(),
-    );
-    headers.insert("Herald-Original-Subject", message.subject.as_str());
-    let tenant = message.subject.split('.').nth(1).unwrap_or("_unknown");
-    let parked = async {
-        state
-            .jetstream
-            .publish_with_headers(
-                format!("rejected.{tenant}"),
-                headers,
-                message.payload.clone(),
-            )
-            .await
-            .map_err(|e| e.to_string())?
-            .await
-            .map_err(|e| e.to_string())
-    }
-    .await;
+    let parked = reject(state, &message.subject, message.payload.clone(), reason).await;
     let kind = match parked {
-        Ok(_) => jetstream::AckKind::Ack,
+        Ok(()) => jetstream::AckKind::Ack,
         Err(_) => jetstream::AckKind::Nak(Some(Duration::from_secs(5))),
     };
     if let Err(err) = message.ack_with(kind).await {
         tracing::warn!(error = %err, "cannot acknowledge a parked message");
     }
+}
+
+/// Stores `payload`, which came on `subject` and cannot be processed, in
+/// `REJECTED` with the reason.
+pub(crate) async fn reject(
+    state: &State,
+    subject: &str,
+    payload: bytes::Bytes,
+    reason: &str,
+) -> Result<(), String> {
+    tracing::error!(%subject, %reason, "message parked");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        REJECTED_REASON_HEADER,
+        reason.replace(['\r', '\n'], " ").as_str(),
+    );
+    headers.insert("Herald-Original-Subject", subject);
+    let tenant = herald_proto::delivery::split_task_subject(subject)
+        .map(|(_, tenant, _)| tenant)
+        .or_else(|| subject.split('.').nth(1))
+        .unwrap_or("_unknown");
+    state
+        .jetstream
+        .publish_with_headers(format!("rejected.{tenant}"), headers, payload)
+        .await
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }

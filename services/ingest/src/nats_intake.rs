@@ -20,7 +20,7 @@ use crate::intake::{Draft, Invalid};
 pub fn consumer() -> DurableConsumer {
     DurableConsumer {
         stream: INGEST_STREAM,
-        name: "ingest",
+        name: "ingest".into(),
         filter_subjects: vec!["ingest.>".into()],
         max_ack_pending: 1024,
         ack_wait: Duration::from_secs(30),

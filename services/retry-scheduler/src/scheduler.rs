@@ -28,7 +28,7 @@ use crate::policy::next_delay;
 pub fn consumer() -> DurableConsumer {
     DurableConsumer {
         stream: OUTCOMES_STREAM,
-        name: "retry-scheduler",
+        name: "retry-scheduler".into(),
         filter_subjects: vec!["outcomes.*.*.failed".into()],
         max_ack_pending: 4096,
         ack_wait: Duration::from_secs(30),

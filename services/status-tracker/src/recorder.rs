@@ -24,7 +24,7 @@ const BATCH: usize = 256;
 pub fn outcomes_consumer() -> DurableConsumer {
     DurableConsumer {
         stream: OUTCOMES_STREAM,
-        name: "status-tracker",
+        name: "status-tracker".into(),
         filter_subjects: vec!["outcomes.>".into()],
         max_ack_pending: 4096,
         ack_wait: Duration::from_secs(30),
@@ -34,7 +34,7 @@ pub fn outcomes_consumer() -> DurableConsumer {
 pub fn events_consumer() -> DurableConsumer {
     DurableConsumer {
         stream: EVENTS_STREAM,
-        name: "status-tracker-events",
+        name: "status-tracker-events".into(),
         filter_subjects: vec!["events.>".into()],
         max_ack_pending: 4096,
         ack_wait: Duration::from_secs(30),

@@ -1,0 +1,288 @@
+//! One endpoint's lane on the replica that owns it: the attempts in flight (at most
+//! the endpoint's cap), its rate limit, the tasks waiting for it in memory, and how
+//! many of its tasks wait parked in the `PARKED` stream.
+//!
+//! A lane keeps in memory only the tasks it expects to start within
+//! [`QUEUE_HORIZON`], judged by the endpoint's response time (and how long its
+//! oldest attempt in flight has run) and rate limit. The rest are parked, so a slow
+//! or hanging endpoint holds almost nothing of the consumer's pending set, and a
+//! fast one keeps its backlog in memory where it costs no extra write.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::message::Acker;
+use bytes::Bytes;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+/// How far ahead a lane keeps work in memory.
+pub const QUEUE_HORIZON: Duration = Duration::from_secs(5);
+/// The response time assumed for an endpoint not heard from yet.
+const FIRST_GUESS: Duration = Duration::from_millis(100);
+
+/// Where a task in the dispatcher's hands came from, and so how it is finished.
+pub enum Origin {
+    /// Pulled from the partition's consumer at this `DELIVERIES` sequence:
+    /// acknowledged once recorded.
+    Consumer { acker: Arc<Acker>, sequence: u64 },
+    /// Read from `PARKED` at this sequence: deleted once recorded.
+    Parked(u64),
+}
+
+/// A task in the dispatcher's hands, still encoded.
+pub struct Work {
+    pub payload: Bytes,
+    /// The `traceparent` its message carried.
+    pub traceparent: Option<String>,
+    pub origin: Origin,
+    /// When it was last confirmed in progress to the broker (queued tasks are, so
+    /// they are not handed out again while they wait).
+    pub progressed: Instant,
+    /// Its share of the in-memory queue, given back when it leaves the queue.
+    pub reserved: Option<Reserved>,
+}
+
+/// A queued task's share of the in-memory queue: one task and its bytes (in KiB).
+pub struct Reserved {
+    pub _tasks: OwnedSemaphorePermit,
+    pub _kib: OwnedSemaphorePermit,
+}
+
+impl Work {
+    /// Hands the task back: a consumer's task is offered again at once (to this
+    /// replica or the partition's next owner); a parked one stays parked.
+    pub async fn release(self) {
+        if let Origin::Consumer { acker, .. } = self.origin
+            && let Err(err) = acker
+                .ack_with(async_nats::jetstream::AckKind::Nak(None))
+                .await
+        {
+            tracing::debug!(error = %err, "cannot hand a task back; it returns after its ack wait");
+        }
+    }
+}
+
+/// What to do with a task that arrives for a lane.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Keep it in memory.
+    Queue,
+    /// Move it to `PARKED`.
+    Park,
+}
+
+/// What a lane's driver takes next.
+pub enum Next {
+    Queued(Work),
+    /// The next parked task, at or after this sequence.
+    Parked(u64),
+    /// Tasks are being parked; wait for them to land.
+    Wait,
+    /// Nothing left: the driver stops.
+    Done,
+}
+
+pub struct Lane {
+    pub tenant: String,
+    pub endpoint_id: String,
+    /// Attempts in flight, at most the endpoint's cap.
+    pub permits: Arc<Semaphore>,
+    concurrency: usize,
+    pub queue: VecDeque<Work>,
+    /// Tasks of this lane in `PARKED` not yet taken.
+    pub parked: u64,
+    /// Tasks being parked now.
+    pub parking: u32,
+    /// The `PARKED` sequence to read from next.
+    pub cursor: u64,
+    /// Woken when a task lands in `PARKED`.
+    pub landed: Arc<Notify>,
+    /// Whether a driver runs for this lane.
+    pub driving: bool,
+    /// Start times of the attempts in flight.
+    started: Vec<Instant>,
+    /// Moving average of attempt durations.
+    latency: Duration,
+    rate: Option<(u32, DefaultDirectRateLimiter)>,
+    pub last_active: Instant,
+}
+
+impl Lane {
+    pub fn new(tenant: &str, endpoint_id: &str, concurrency: usize) -> Self {
+        Lane {
+            tenant: tenant.to_owned(),
+            endpoint_id: endpoint_id.to_owned(),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+            queue: VecDeque::new(),
+            parked: 0,
+            parking: 0,
+            cursor: 0,
+            landed: Arc::new(Notify::new()),
+            driving: false,
+            started: Vec::new(),
+            latency: FIRST_GUESS,
+            rate: None,
+            last_active: Instant::now(),
+        }
+    }
+
+    /// Where a new task goes: behind the parked ones if there are any (first in,
+    /// first out), in memory while the lane expects to start it soon, else parked.
+    pub fn place(&self, now: Instant) -> Placement {
+        if self.parked + u64::from(self.parking) > 0 || self.queue.len() >= self.queue_limit(now) {
+            Placement::Park
+        } else {
+            Placement::Queue
+        }
+    }
+
+    /// How many tasks this lane keeps in memory: those it expects to start within
+    /// [`QUEUE_HORIZON`] at its current pace, at least one.
+    pub fn queue_limit(&self, now: Instant) -> usize {
+        let running = self
+            .started
+            .iter()
+            .map(|t| now.saturating_duration_since(*t))
+            .max()
+            .unwrap_or_default();
+        let latency = self.latency.max(running).max(Duration::from_millis(1));
+        let mut per_sec = self.concurrency as f64 / latency.as_secs_f64();
+        if let Some((rate, _)) = &self.rate {
+            per_sec = per_sec.min(f64::from(*rate));
+        }
+        ((per_sec * QUEUE_HORIZON.as_secs_f64()) as usize).max(1)
+    }
+
+    /// What the driver takes next.
+    pub fn take_next(&mut self) -> Next {
+        if let Some(work) = self.queue.pop_front() {
+            return Next::Queued(work);
+        }
+        if self.parked > 0 {
+            self.parked -= 1;
+            return Next::Parked(self.cursor);
+        }
+        if self.parking > 0 {
+            return Next::Wait;
+        }
+        self.driving = false;
+        Next::Done
+    }
+
+    /// `None` when an attempt may start now under `rate_per_sec`, else how long
+    /// until one may.
+    pub fn rate_wait(&mut self, rate_per_sec: Option<u32>) -> Option<Duration> {
+        let Some(per_sec) = rate_per_sec.and_then(NonZeroU32::new) else {
+            self.rate = None;
+            return None;
+        };
+        if self
+            .rate
+            .as_ref()
+            .is_none_or(|(current, _)| *current != per_sec.get())
+        {
+            self.rate = Some((
+                per_sec.get(),
+                RateLimiter::direct(Quota::per_second(per_sec)),
+            ));
+        }
+        let (_, limiter) = self.rate.as_ref().expect("set above");
+        limiter
+            .check()
+            .err()
+            .map(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    /// An attempt starts now.
+    pub fn started(&mut self, at: Instant) {
+        self.started.push(at);
+        self.last_active = at;
+    }
+
+    /// The attempt that started at `at` is over.
+    pub fn finished(&mut self, at: Instant) {
+        let now = Instant::now();
+        if let Some(i) = self.started.iter().position(|t| *t == at) {
+            self.started.swap_remove(i);
+        }
+        let took = now.saturating_duration_since(at);
+        self.latency = (self.latency * 7 + took) / 8;
+        self.last_active = now;
+    }
+
+    /// Whether nothing is left of the lane but its remembered pace.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+            && self.started.is_empty()
+            && self.parked == 0
+            && self.parking == 0
+            && !self.driving
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued() -> Work {
+        Work {
+            payload: Bytes::new(),
+            traceparent: None,
+            origin: Origin::Parked(0),
+            progressed: Instant::now(),
+            reserved: None,
+        }
+    }
+
+    #[test]
+    fn a_fast_endpoint_keeps_its_backlog_in_memory() {
+        let mut lane = Lane::new("acme", "wh_1", 10);
+        let now = Instant::now();
+        for _ in 0..60 {
+            lane.started(now);
+            lane.finished(now);
+        }
+        // About a millisecond per attempt, ten at once: tens of thousands in 5 s.
+        assert!(lane.queue_limit(Instant::now()) > 10_000);
+        assert_eq!(lane.place(Instant::now()), Placement::Queue);
+    }
+
+    #[test]
+    fn a_hanging_endpoint_keeps_almost_nothing() {
+        let mut lane = Lane::new("acme", "wh_1", 10);
+        let long_ago = Instant::now() - Duration::from_secs(30);
+        for _ in 0..10 {
+            lane.started(long_ago);
+        }
+        // Ten attempts running for 30 s: about 1.7 starts in the next 5 s.
+        assert_eq!(lane.queue_limit(Instant::now()), 1);
+        lane.queue.push_back(queued());
+        assert_eq!(lane.place(Instant::now()), Placement::Park);
+    }
+
+    #[test]
+    fn a_rate_limit_bounds_the_queue_and_parked_tasks_come_first() {
+        let mut lane = Lane::new("acme", "wh_1", 10);
+        assert_eq!(lane.rate_wait(Some(2)), None);
+        assert_eq!(lane.queue_limit(Instant::now()), 10);
+        lane.parked = 1;
+        assert_eq!(lane.place(Instant::now()), Placement::Park);
+        assert!(matches!(lane.take_next(), Next::Parked(0)));
+        assert!(matches!(lane.take_next(), Next::Done));
+        assert!(lane.is_idle());
+    }
+
+    #[test]
+    fn the_rate_limit_spaces_attempts() {
+        let mut lane = Lane::new("acme", "wh_1", 10);
+        assert_eq!(lane.rate_wait(Some(1)), None);
+        let wait = lane.rate_wait(Some(1)).expect("over the rate");
+        assert!(wait > Duration::from_millis(500), "{wait:?}");
+        assert_eq!(lane.rate_wait(None), None);
+    }
+}

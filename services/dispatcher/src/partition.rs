@@ -1,0 +1,593 @@
+//! One delivery partition while this replica owns it: its consumer's tasks go to
+//! per-endpoint [`Lane`]s, each driven by a task of its own that starts attempts as
+//! the endpoint's cap, its rate limit and the replica's fair share of slots allow.
+//!
+//! Nothing waits for a busy endpoint in the consumer's pending set beyond what the
+//! endpoint will take within a few seconds: the rest is parked in `PARKED` (and the
+//! consumer's message acknowledged once it is stored there), and read back in order
+//! as the endpoint frees up. The consumer so keeps handing out every other
+//! endpoint's tasks, whatever one endpoint's backlog.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, AckKind, consumer};
+use futures::StreamExt;
+use herald_common::nats::{DELIVERIES_STREAM, DurableConsumer, partition_consumer};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::lane::{Lane, Next, Origin, Placement, Reserved, Work};
+use crate::parked::Parked;
+use crate::slots::Slots;
+
+/// Tasks asked for in one pull.
+const PULL_BATCH: usize = 256;
+/// Bytes asked for in one pull: room for the largest task (a 1 MiB event and its
+/// envelope).
+const PULL_BYTES: usize = 2 << 20;
+/// The share of the slots assumed for a parked task before it is read.
+const LARGEST_TASK: u64 = 2 << 20;
+/// Tasks being parked at once per partition.
+const PARKING: usize = 64;
+/// How long a task waits for room in memory before it is parked instead.
+const ROOM_WAIT: Duration = Duration::from_millis(100);
+/// How often lanes are looked over (spilling, progress, eviction).
+const SWEEP: Duration = Duration::from_secs(1);
+/// How often the parked backlog is read from the stream, in case a count drifted.
+const RECONCILE: Duration = Duration::from_secs(30);
+
+/// The delivery consumer of `partition`, with limits sized so that deferred work can
+/// never fill it: at most `max_in_flight` attempts and `queued` waiting tasks are
+/// held, plus what one pull and the parking in progress hold.
+pub fn consumer(
+    partition: u32,
+    ack_wait: Duration,
+    max_in_flight: usize,
+    queued: usize,
+) -> DurableConsumer {
+    let held = max_in_flight + queued + 2 * PULL_BATCH + PARKING;
+    DurableConsumer {
+        stream: DELIVERIES_STREAM,
+        name: partition_consumer(partition),
+        filter_subjects: vec![format!("deliveries.{partition}.>")],
+        max_ack_pending: i64::try_from(held).unwrap_or(i64::MAX),
+        ack_wait,
+    }
+}
+
+/// What every partition of this replica shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub state: crate::State,
+    pub slots: Slots,
+    /// Room for tasks waiting in memory: tasks, and KiB.
+    pub queue_tasks: Arc<Semaphore>,
+    pub queue_kib: Arc<Semaphore>,
+    pub parked: Parked,
+    pub ack_wait: Duration,
+}
+
+type LaneKey = (String, String);
+
+/// A partition this replica owns, running until [`Partition::stop`].
+pub struct Partition {
+    pub number: u32,
+    shared: Shared,
+    lanes: Mutex<HashMap<LaneKey, Arc<Mutex<Lane>>>>,
+    stop: CancellationToken,
+    /// Drivers, attempts and parks in progress.
+    tasks: TaskTracker,
+    parking: Arc<Semaphore>,
+    loops: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Partition {
+    /// Starts pulling `consumer` for partition `number`.
+    pub fn start(
+        number: u32,
+        shared: Shared,
+        consumer: consumer::PullConsumer,
+        shutdown: &CancellationToken,
+    ) -> Arc<Self> {
+        let partition = Arc::new(Partition {
+            number,
+            shared,
+            lanes: Mutex::default(),
+            stop: shutdown.child_token(),
+            tasks: TaskTracker::new(),
+            parking: Arc::new(Semaphore::new(PARKING)),
+            loops: Mutex::default(),
+        });
+        let loops = vec![
+            tokio::spawn(partition.clone().pull(consumer.clone())),
+            tokio::spawn(partition.clone().sweep()),
+            tokio::spawn(herald_common::consume::report_lag(
+                consumer,
+                partition.stop.clone(),
+            )),
+        ];
+        *partition.loops.lock().expect("partition lock") = loops;
+        tracing::info!(partition = number, "delivery partition taken");
+        partition
+    }
+
+    /// Stops pulling, hands the tasks waiting in memory back to the consumer, and
+    /// waits for the attempts and parks in progress. Parked tasks stay parked for
+    /// the partition's next owner.
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        let loops = std::mem::take(&mut *self.loops.lock().expect("partition lock"));
+        for handle in loops {
+            let _ = handle.await;
+        }
+        let lanes: Vec<_> = self.lanes().into_iter().collect();
+        for lane in lanes {
+            let waiting: Vec<Work> = lane.lock().expect("lane lock").queue.drain(..).collect();
+            for work in waiting {
+                work.release().await;
+            }
+        }
+        self.tasks.close();
+        self.tasks.wait().await;
+        tracing::info!(partition = self.number, "delivery partition released");
+    }
+
+    fn lanes(&self) -> Vec<Arc<Mutex<Lane>>> {
+        self.lanes
+            .lock()
+            .expect("partition lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn lane(&self, tenant: &str, endpoint_id: &str) -> Arc<Mutex<Lane>> {
+        let mut lanes = self.lanes.lock().expect("partition lock");
+        lanes
+            .entry((tenant.to_owned(), endpoint_id.to_owned()))
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Lane::new(
+                    tenant,
+                    endpoint_id,
+                    self.shared.state.config.endpoint_concurrency,
+                )))
+            })
+            .clone()
+    }
+
+    async fn pull(self: Arc<Self>, consumer: consumer::PullConsumer) {
+        // Tasks an earlier owner parked come before the ones arriving now.
+        self.reconcile().await;
+        while !self.stop.is_cancelled() {
+            let messages = consumer
+                .stream()
+                .max_messages_per_batch(PULL_BATCH)
+                .max_bytes_per_batch(PULL_BYTES)
+                .heartbeat(Duration::from_secs(5))
+                .expires(Duration::from_secs(30))
+                .messages()
+                .await;
+            let mut messages = match messages {
+                Ok(messages) => messages,
+                Err(err) => {
+                    tracing::warn!(partition = self.number, error = %err, "cannot pull tasks; retrying");
+                    tokio::select! {
+                        _ = self.stop.cancelled() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    continue;
+                }
+            };
+            loop {
+                let next = tokio::select! {
+                    _ = self.stop.cancelled() => break,
+                    next = messages.next() => next,
+                };
+                match next {
+                    Some(Ok(message)) => self.place(message).await,
+                    Some(Err(err)) => {
+                        tracing::warn!(partition = self.number, error = %err, "task stream error");
+                        if matches!(
+                            err.kind(),
+                            consumer::pull::MessagesErrorKind::MissingHeartbeat
+                                | consumer::pull::MessagesErrorKind::ConsumerDeleted
+                        ) {
+                            break;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            if self.stop.is_cancelled() {
+                // Tasks that arrived but were not placed go back at once, not after
+                // their ack wait.
+                while let Ok(Some(Ok(message))) =
+                    tokio::time::timeout(Duration::from_millis(50), messages.next()).await
+                {
+                    let _ = message.ack_with(AckKind::Nak(None)).await;
+                }
+            }
+        }
+    }
+
+    /// Puts a task pulled from the consumer in its lane's memory, or parks it.
+    async fn place(self: &Arc<Self>, message: jetstream::Message) {
+        let sequence = message
+            .info()
+            .map(|i| i.stream_sequence)
+            .unwrap_or_default();
+        let subject = message.subject.to_string();
+        let Some((_, tenant, endpoint_id)) = herald_proto::delivery::split_task_subject(&subject)
+        else {
+            crate::park(
+                &self.shared.state,
+                &message,
+                "a delivery task on a malformed subject",
+            )
+            .await;
+            return;
+        };
+        let traceparent = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("traceparent"))
+            .map(|v| v.as_str().to_owned());
+        let (message, acker) = message.split();
+        let mut work = Work {
+            payload: message.payload,
+            traceparent,
+            origin: Origin::Consumer {
+                acker: Arc::new(acker),
+                sequence,
+            },
+            progressed: Instant::now(),
+            reserved: None,
+        };
+        let lane = self.lane(tenant, endpoint_id);
+        let placement = lane.lock().expect("lane lock").place(Instant::now());
+        if placement == Placement::Queue
+            && let Some(reserved) = self.room_for(work.payload.len()).await
+        {
+            work.reserved = Some(reserved);
+            let mut guard = lane.lock().expect("lane lock");
+            guard.queue.push_back(work);
+            self.drive(&lane, &mut guard);
+            return;
+        }
+        self.park(lane, work).await;
+    }
+
+    /// Room in memory for a waiting task of `bytes`, if it comes within
+    /// [`ROOM_WAIT`].
+    async fn room_for(&self, bytes: usize) -> Option<Reserved> {
+        let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        let shared = &self.shared;
+        let room = async {
+            let tasks = shared.queue_tasks.clone().acquire_owned().await.ok()?;
+            let kib = shared
+                .queue_kib
+                .clone()
+                .acquire_many_owned(kib)
+                .await
+                .ok()?;
+            Some(Reserved {
+                _tasks: tasks,
+                _kib: kib,
+            })
+        };
+        tokio::time::timeout(ROOM_WAIT, room).await.ok().flatten()
+    }
+
+    /// Moves a task to `PARKED`, then acknowledges (or hands back) its message.
+    async fn park(self: &Arc<Self>, lane: Arc<Mutex<Lane>>, mut work: Work) {
+        let permit = tokio::select! {
+            _ = self.stop.cancelled() => {
+                work.release().await;
+                return;
+            }
+            permit = self.parking.clone().acquire_owned() => permit.expect("never closed"),
+        };
+        work.reserved = None;
+        let (tenant, endpoint_id) = {
+            let mut guard = lane.lock().expect("lane lock");
+            guard.parking += 1;
+            (guard.tenant.clone(), guard.endpoint_id.clone())
+        };
+        let this = self.clone();
+        self.tasks.spawn(async move {
+            let Origin::Consumer { acker, sequence } = &work.origin else {
+                unreachable!("only tasks from the consumer are parked");
+            };
+            let stored = this
+                .shared
+                .parked
+                .park(
+                    &tenant,
+                    &endpoint_id,
+                    *sequence,
+                    work.payload.clone(),
+                    work.traceparent.as_deref(),
+                )
+                .await;
+            {
+                let mut guard = lane.lock().expect("lane lock");
+                guard.parking -= 1;
+                if stored.is_ok() {
+                    guard.parked += 1;
+                    this.drive(&lane, &mut guard);
+                }
+                guard.landed.notify_one();
+            }
+            match stored {
+                Ok(()) => {
+                    herald_common::metrics::metrics().tasks_parked.inc();
+                    if let Err(err) = acker.ack().await {
+                        tracing::warn!(error = %err, "cannot acknowledge a parked task");
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot park a task; it is offered again");
+                    let _ = acker
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await;
+                }
+            }
+            drop(permit);
+        });
+    }
+
+    /// Starts the lane's driver unless it runs.
+    fn drive(self: &Arc<Self>, lane: &Arc<Mutex<Lane>>, guard: &mut Lane) {
+        if !guard.driving && !self.stop.is_cancelled() {
+            guard.driving = true;
+            self.tasks.spawn(self.clone().driver(lane.clone()));
+        }
+    }
+
+    /// Starts the lane's attempts, one by one, as its cap, its rate limit and a
+    /// fair share of the replica's slots allow; ends when the lane has nothing left.
+    async fn driver(self: Arc<Self>, lane: Arc<Mutex<Lane>>) {
+        let (tenant, endpoint_id, permits, landed) = {
+            let guard = lane.lock().expect("lane lock");
+            (
+                guard.tenant.clone(),
+                guard.endpoint_id.clone(),
+                guard.permits.clone(),
+                guard.landed.clone(),
+            )
+        };
+        let registry_key = herald_proto::Endpoint::key_for(&tenant, &endpoint_id);
+        loop {
+            let permit = tokio::select! {
+                _ = self.stop.cancelled() => break,
+                permit = permits.clone().acquire_owned() => permit.expect("never closed"),
+            };
+            let next = lane.lock().expect("lane lock").take_next();
+            let (queued, cursor) = match next {
+                Next::Done => return,
+                Next::Wait => {
+                    drop(permit);
+                    tokio::select! {
+                        _ = self.stop.cancelled() => break,
+                        _ = tokio::time::timeout(Duration::from_secs(1), landed.notified()) => {}
+                    }
+                    continue;
+                }
+                Next::Queued(mut work) => {
+                    work.reserved = None;
+                    (Some(work), 0)
+                }
+                Next::Parked(cursor) => (None, cursor),
+            };
+            let rate = self
+                .shared
+                .state
+                .endpoints
+                .get(&registry_key)
+                .and_then(|e| e.rate_limit_per_sec);
+            if !self.wait_for_rate(&lane, rate).await {
+                if let Some(work) = queued {
+                    work.release().await;
+                }
+                break;
+            }
+            let bytes = queued
+                .as_ref()
+                .map_or(LARGEST_TASK, |w| w.payload.len() as u64);
+            let mut slot = tokio::select! {
+                _ = self.stop.cancelled() => {
+                    if let Some(work) = queued {
+                        work.release().await;
+                    }
+                    break;
+                }
+                slot = self.shared.slots.acquire(&tenant, bytes) => slot,
+            };
+            let work = match queued {
+                Some(work) => work,
+                None => match self.shared.parked.next(&tenant, &endpoint_id, cursor).await {
+                    Ok(Some(task)) => {
+                        lane.lock().expect("lane lock").cursor = task.sequence + 1;
+                        slot.shrink_to(task.payload.len() as u64);
+                        Work {
+                            payload: task.payload,
+                            traceparent: task.traceparent,
+                            origin: Origin::Parked(task.sequence),
+                            progressed: Instant::now(),
+                            reserved: None,
+                        }
+                    }
+                    Ok(None) => {
+                        let mut guard = lane.lock().expect("lane lock");
+                        if guard.parking == 0 {
+                            guard.parked = 0;
+                        }
+                        continue;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot read a parked task; retrying");
+                        lane.lock().expect("lane lock").parked += 1;
+                        drop((permit, slot));
+                        tokio::select! {
+                            _ = self.stop.cancelled() => break,
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                        continue;
+                    }
+                },
+            };
+            let started = Instant::now();
+            lane.lock().expect("lane lock").started(started);
+            let this = self.clone();
+            let lane = lane.clone();
+            self.tasks.spawn(async move {
+                this.attempt(&lane, work, started).await;
+                drop((permit, slot));
+            });
+        }
+        lane.lock().expect("lane lock").driving = false;
+    }
+
+    /// Waits until the endpoint's rate limit lets an attempt start; `false` when the
+    /// partition stopped meanwhile.
+    async fn wait_for_rate(&self, lane: &Mutex<Lane>, rate: Option<u32>) -> bool {
+        loop {
+            let Some(wait) = lane.lock().expect("lane lock").rate_wait(rate) else {
+                return true;
+            };
+            tokio::select! {
+                _ = self.stop.cancelled() => return false,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// One attempt at `work`, then its acknowledgement (or its removal from
+    /// `PARKED`); a task whose attempt cannot be recorded is tried again.
+    async fn attempt(self: &Arc<Self>, lane: &Arc<Mutex<Lane>>, work: Work, started: Instant) {
+        let subject = {
+            let guard = lane.lock().expect("lane lock");
+            herald_proto::delivery::delivery_subject(&guard.tenant, &guard.endpoint_id)
+        };
+        let done = crate::deliver::deliver(
+            &self.shared.state,
+            &subject,
+            work.payload,
+            work.traceparent.as_deref(),
+        )
+        .await;
+        lane.lock().expect("lane lock").finished(started);
+        match (done, work.origin) {
+            (Ok(()), Origin::Consumer { acker, .. }) => {
+                if let Err(err) = acker.ack().await {
+                    tracing::warn!(error = %err, "cannot acknowledge a delivery task");
+                }
+            }
+            (Ok(()), Origin::Parked(sequence)) => {
+                for _ in 0..3 {
+                    match self.shared.parked.remove(sequence).await {
+                        Ok(()) => return,
+                        Err(err) => tracing::warn!(error = %err, "cannot remove a parked task"),
+                    }
+                }
+            }
+            (Err(err), Origin::Consumer { acker, .. }) => {
+                tracing::warn!(error = %err, "the task will run again");
+                let _ = acker
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await;
+            }
+            (Err(err), Origin::Parked(sequence)) => {
+                tracing::warn!(error = %err, "the parked task will run again");
+                let mut guard = lane.lock().expect("lane lock");
+                guard.parked += 1;
+                guard.cursor = guard.cursor.min(sequence);
+                self.drive(lane, &mut guard);
+            }
+        }
+    }
+
+    /// Once a second: parks what a lane holds beyond what it will start soon (its
+    /// endpoint slowed down), tells the broker the tasks waiting in memory are in
+    /// progress, and forgets idle lanes; now and then, recounts the parked backlog.
+    async fn sweep(self: Arc<Self>) {
+        let mut reconciled = Instant::now();
+        let idle = self.shared.state.config.endpoint_idle;
+        let progress_after = self.shared.ack_wait / 3;
+        loop {
+            if reconciled.elapsed() >= RECONCILE {
+                self.reconcile().await;
+                reconciled = Instant::now();
+            }
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(SWEEP) => {}
+            }
+            let now = Instant::now();
+            for lane in self.lanes() {
+                let (spill, progress) = {
+                    let mut guard = lane.lock().expect("lane lock");
+                    let limit = guard.queue_limit(now);
+                    let mut spill = Vec::new();
+                    while guard.queue.len() > limit {
+                        spill.extend(guard.queue.pop_back());
+                    }
+                    let mut progress = Vec::new();
+                    for work in guard.queue.iter_mut() {
+                        if now.duration_since(work.progressed) >= progress_after
+                            && let Origin::Consumer { acker, .. } = &work.origin
+                        {
+                            work.progressed = now;
+                            progress.push(acker.clone());
+                        }
+                    }
+                    (spill, progress)
+                };
+                for acker in progress {
+                    let _ = acker.ack_with(AckKind::Progress).await;
+                }
+                for work in spill.into_iter().rev() {
+                    self.park(lane.clone(), work).await;
+                }
+            }
+            // A lane nobody else holds (no driver, no task being placed) that has
+            // been idle long enough is forgotten; the map's lock keeps anyone from
+            // taking it meanwhile.
+            self.lanes
+                .lock()
+                .expect("partition lock")
+                .retain(|_, lane| {
+                    let guard = lane.lock().expect("lane lock");
+                    !(Arc::strong_count(lane) == 1
+                        && guard.is_idle()
+                        && guard.last_active.elapsed() >= idle)
+                });
+        }
+    }
+
+    /// Reads how many tasks of each endpoint wait parked, so that tasks parked by an
+    /// earlier owner of the partition (or a count that drifted) are worked through.
+    /// Only idle lanes take the count: a busy lane reads its parked tasks in order
+    /// already, and reading from the start could repeat one in flight.
+    async fn reconcile(self: &Arc<Self>) {
+        let backlog = match self.shared.parked.backlog(self.number).await {
+            Ok(backlog) => backlog,
+            Err(err) => {
+                tracing::warn!(partition = self.number, error = %err, "cannot read the parked backlog");
+                return;
+            }
+        };
+        for ((tenant, endpoint_id), count) in backlog {
+            let lane = self.lane(&tenant, &endpoint_id);
+            let mut guard = lane.lock().expect("lane lock");
+            if guard.is_idle() {
+                guard.parked = count;
+                guard.cursor = 0;
+                self.drive(&lane, &mut guard);
+            }
+        }
+    }
+}
