@@ -7,6 +7,7 @@ mod delivery;
 mod drain;
 mod engine;
 mod formats;
+mod isolation;
 mod jobs;
 mod metrics;
 mod nats_intake;
