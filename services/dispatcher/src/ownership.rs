@@ -185,7 +185,11 @@ impl Ownership {
             return;
         }
         self.release_finished().await;
-        if !self.members.is_ready() {
+        // The first round waits (briefly) for the other members to be known.
+        if tokio::time::timeout(self.lease / 3, self.members.wait_ready())
+            .await
+            .is_err()
+        {
             return;
         }
         let mut members: Vec<String> = self

@@ -40,6 +40,7 @@ pub fn scenarios(scale: f64) -> Vec<Scenario> {
         events: scaled(events, scale),
         endpoints,
         failing: 0,
+        hanging: 0,
         payload_bytes: KB,
         rate: None,
         concurrency: 256,
@@ -91,6 +92,23 @@ pub fn scenarios(scale: f64) -> Vec<Scenario> {
                 10,
             )
         },
+        base(
+            "s5-baseline",
+            "9 healthy endpoints, 1 KB, max rate (the isolation scenario without its hanging endpoint)",
+            Transport::Nats,
+            1_000,
+            9,
+        ),
+        Scenario {
+            hanging: 1,
+            ..base(
+                "s5-isolation",
+                "the same 9 healthy endpoints plus 1 that never answers (every attempt waits out the 30 s timeout), 1 KB, max rate",
+                Transport::Nats,
+                1_000,
+                10,
+            )
+        },
     ]
 }
 
@@ -103,7 +121,15 @@ pub fn bench(scale: f64) -> Vec<Planned> {
             .cloned()
             .collect()
     };
-    let every = ["s1-nats", "s1-http", "s2-fanout", "s3-rate", "s4-failing"];
+    let every = [
+        "s1-nats",
+        "s1-http",
+        "s2-fanout",
+        "s3-rate",
+        "s4-failing",
+        "s5-baseline",
+        "s5-isolation",
+    ];
     let durable = ["s1-nats", "s3-rate"];
     let stacks: [(Layout, Durability, Vec<Scenario>); 4] = [
         (Layout::All, Durability::Default, pick(&every)),
@@ -141,6 +167,13 @@ mod tests {
         }
         let failing = plan.iter().find(|p| p.scenario.name == "s4-failing");
         assert!(failing.is_some_and(|p| p.scenario.failing * 5 == p.scenario.endpoints));
+        // The isolation run has the baseline's healthy endpoints plus one hanging.
+        let by_name = |name: &str| plan.iter().find(|p| p.scenario.name == name).unwrap();
+        let (baseline, isolation) = (by_name("s5-baseline"), by_name("s5-isolation"));
+        assert_eq!(
+            isolation.scenario.endpoints - isolation.scenario.hanging,
+            baseline.scenario.endpoints
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The counting webhook receiver: an HTTP server on `127.0.0.1:0` with one path per
-//! endpoint (`/e/<index>`). It answers 200 (or 500 for an endpoint told to fail),
+//! endpoint (`/e/<index>`). It answers 200 (or 500 for an endpoint told to fail, or
+//! nothing for an hour for an endpoint told to hang),
 //! and for each benchmark event it gets — the body's `data.seq` and
 //! `data.sent_at_us` — it notes whether that endpoint saw the event before and how
 //! long the event took from the producer's send to this receipt. Anything else (the
@@ -46,6 +47,7 @@ struct Log {
 
 struct Endpoint {
     failing: bool,
+    hanging: bool,
     log: Mutex<Log>,
 }
 
@@ -75,6 +77,8 @@ pub struct Tally {
     pub duplicates: u64,
     /// Requests that were not benchmark events (test deliveries).
     pub other: u64,
+    /// Requests the hanging endpoints got (none answered).
+    pub hanging_requests: u64,
     /// First receipts per endpoint, in endpoint order.
     pub per_endpoint: Vec<u64>,
     /// Send-to-receipt times at healthy endpoints, sorted.
@@ -85,14 +89,21 @@ pub struct Tally {
 
 impl Receiver {
     /// Starts a receiver for `events` events (sequence numbers `0..events`) and
-    /// `endpoints` endpoints, of which those in `failing` answer 500.
-    pub async fn start(events: u64, endpoints: usize, failing: &[usize]) -> Result<Self> {
+    /// `endpoints` endpoints, of which those in `failing` answer 500 and those in
+    /// `hanging` answer nothing (Herald gives up at its timeout).
+    pub async fn start(
+        events: u64,
+        endpoints: usize,
+        failing: &[usize],
+        hanging: &[usize],
+    ) -> Result<Self> {
         let size = usize::try_from(events).unwrap_or(usize::MAX);
         let shared = Arc::new(Shared {
             events,
             endpoints: (0..endpoints)
                 .map(|i| Endpoint {
                     failing: failing.contains(&i),
+                    hanging: hanging.contains(&i),
                     log: Mutex::new(Log {
                         seen: vec![0; size],
                         latencies_us: Vec::with_capacity(size),
@@ -143,6 +154,8 @@ impl Receiver {
             tally.per_endpoint.push(log.unique);
             if endpoint.failing {
                 tally.failing_unique += log.unique;
+            } else if endpoint.hanging {
+                tally.hanging_requests += log.received;
             } else {
                 tally.healthy_unique += log.unique;
                 tally.latencies_us.extend_from_slice(&log.latencies_us);
@@ -169,6 +182,15 @@ async fn receive(
     let Some(endpoint) = shared.endpoints.get(index) else {
         return StatusCode::NOT_FOUND;
     };
+    if endpoint.hanging {
+        endpoint
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .received += 1;
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        return StatusCode::OK;
+    }
     let probe = serde_json::from_slice::<Body>(&body)
         .ok()
         .map(|b| b.data)

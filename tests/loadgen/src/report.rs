@@ -33,6 +33,10 @@ pub struct ScenarioResult {
     pub events: u64,
     pub endpoints: usize,
     pub failing_endpoints: usize,
+    /// Endpoints that answer nothing until Herald's timeout.
+    pub hanging_endpoints: usize,
+    /// Requests the hanging endpoints got.
+    pub hanging_requests: u64,
     pub payload_bytes: usize,
     /// Events per second asked for; `None` for as fast as possible.
     pub target_rate: Option<u32>,
@@ -153,6 +157,8 @@ impl Report {
             let loadgen = find("herald-loadgen");
             let endpoints = if r.failing_endpoints > 0 {
                 format!("{} ({} failing)", r.endpoints, r.failing_endpoints)
+            } else if r.hanging_endpoints > 0 {
+                format!("{} ({} hanging)", r.endpoints, r.hanging_endpoints)
             } else {
                 r.endpoints.to_string()
             };

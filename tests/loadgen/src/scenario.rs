@@ -29,6 +29,9 @@ pub struct Scenario {
     /// How many endpoints (the last ones) answer 500. Their webhooks retry only
     /// after an hour, so retries stay out of the measurement.
     pub failing: usize,
+    /// How many endpoints (the ones before the failing ones) answer nothing, so
+    /// every attempt lasts Herald's whole timeout. They retry only after an hour.
+    pub hanging: usize,
     pub payload_bytes: usize,
     /// Events per second; `None` for as fast as possible.
     pub rate: Option<u32>,
@@ -53,7 +56,9 @@ pub async fn run(
 ) -> Result<ScenarioResult> {
     crate::init_crypto();
     let failing: Vec<usize> = (scenario.endpoints - scenario.failing..scenario.endpoints).collect();
-    let receiver = Receiver::start(scenario.events, scenario.endpoints, &failing).await?;
+    let healthy_end = scenario.endpoints - scenario.failing - scenario.hanging;
+    let hanging: Vec<usize> = (healthy_end..healthy_end + scenario.hanging).collect();
+    let receiver = Receiver::start(scenario.events, scenario.endpoints, &failing, &hanging).await?;
     let api = Api {
         http: reqwest::Client::new(),
         base: stack.api_url().to_owned(),
@@ -61,11 +66,14 @@ pub async fn run(
     let event_type = scenario.event_type();
     for index in 0..scenario.endpoints {
         let mut body = json!({ "url": receiver.url(index), "events": [event_type] });
-        if failing.contains(&index) {
+        if failing.contains(&index) || hanging.contains(&index) {
             body["retry_schedule"] = json!(["1h"]);
         }
         let id = api.create_webhook(&body).await?;
-        api.warm_up(&id).await?;
+        // A test delivery to a hanging endpoint would wait out the whole timeout.
+        if !hanging.contains(&index) {
+            api.warm_up(&id).await?;
+        }
     }
 
     let mut processes = stack.processes();
@@ -86,7 +94,7 @@ pub async fn run(
         concurrency: scenario.concurrency,
     };
     let published = publisher::publish(&load, stack.nats_url(), stack.api_url()).await?;
-    let healthy = (scenario.endpoints - scenario.failing) as u64;
+    let healthy = (scenario.endpoints - scenario.failing - scenario.hanging) as u64;
     let expected = (
         published.ok * healthy,
         published.ok * scenario.failing as u64,
@@ -117,6 +125,8 @@ pub async fn run(
         events: scenario.events,
         endpoints: scenario.endpoints,
         failing_endpoints: scenario.failing,
+        hanging_endpoints: scenario.hanging,
+        hanging_requests: tally.hanging_requests,
         payload_bytes: scenario.payload_bytes,
         target_rate: scenario.rate,
         published: published.ok,

@@ -34,6 +34,7 @@ fn scenario(name: &str, transport: Transport, events: u64, failing: usize) -> Sc
         events,
         endpoints: 2,
         failing,
+        hanging: 0,
         payload_bytes: 256,
         rate: None,
         concurrency: 32,
