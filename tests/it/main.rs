@@ -8,6 +8,7 @@ mod drain;
 mod engine;
 mod formats;
 mod jobs;
+mod limits;
 mod metrics;
 mod nats_intake;
 mod retries;
