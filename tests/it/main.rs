@@ -9,6 +9,7 @@ mod engine;
 mod formats;
 mod isolation;
 mod jobs;
+mod limits;
 mod metrics;
 mod nats_intake;
 mod retries;

@@ -178,6 +178,11 @@ impl Process {
         Process { child }
     }
 
+    /// The process id, to read its memory from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Ends the process at once, as a crash or an OOM kill would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -1,8 +1,10 @@
 //! Ingest's configuration: API keys, and limits on what it accepts.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::ops::RangeInclusive;
 
-use herald_common::config::{CommonConfig, ConfigError, Env, get};
+use herald_common::config::{CommonConfig, ConfigError, Env, get, parse_or};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone)]
@@ -21,6 +23,76 @@ pub struct Config {
     pub rotation_grace: std::time::Duration,
     /// `HERALD_EVENT_TYPES`: the declared event types, when a catalogue is given.
     pub catalogue: Option<std::sync::Arc<crate::catalogue::Catalogue>>,
+    /// What one tenant may hold or ask of one replica.
+    pub limits: Limits,
+}
+
+/// Bounds on what one tenant may hold or ask of one ingest replica, so that a
+/// replica's memory stays bounded whatever its clients do. `docs/api-limits.md`
+/// explains each one and the memory it allows.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `HERALD_MAX_WEBHOOKS_PER_TENANT`: webhooks one tenant may have (1000).
+    pub webhooks_per_tenant: usize,
+    /// `HERALD_STREAM_MAX_PATTERNS`: patterns one `/v1/stream` request may name (20);
+    /// each is a subscription.
+    pub stream_patterns: usize,
+    /// `HERALD_STREAM_MAX_PER_TENANT`: live streams of one tenant open at once on
+    /// one replica (20).
+    pub streams_per_tenant: usize,
+    /// `HERALD_STREAM_BUFFER`: events a live stream holds for a client that reads
+    /// slower than they come (256, at most 65 536); a stream whose buffer overflows
+    /// is closed.
+    pub stream_buffer: usize,
+    /// `HERALD_STREAM_BUFFER_BYTES`: the bytes those events may take (4 MiB, from
+    /// 1 KiB to 1 GiB); an event larger than this still fits in an empty buffer.
+    pub stream_buffer_bytes: usize,
+    /// `HERALD_API_RATE_LIMIT`: requests per second per API key, with a burst of as
+    /// many (1000); `None` when set to 0.
+    pub api_rate_limit: Option<NonZeroU32>,
+}
+
+impl Limits {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Limits {
+            webhooks_per_tenant: at_least_one(env, "HERALD_MAX_WEBHOOKS_PER_TENANT", 1000)?,
+            stream_patterns: at_least_one(env, "HERALD_STREAM_MAX_PATTERNS", 20)?,
+            streams_per_tenant: at_least_one(env, "HERALD_STREAM_MAX_PER_TENANT", 20)?,
+            stream_buffer: count_in(env, "HERALD_STREAM_BUFFER", 256, 1..=65_536)?,
+            stream_buffer_bytes: count_in(
+                env,
+                "HERALD_STREAM_BUFFER_BYTES",
+                4 << 20,
+                1024..=1 << 30,
+            )?,
+            api_rate_limit: NonZeroU32::new(parse_or(env, "HERALD_API_RATE_LIMIT", 1000u32)?),
+        })
+    }
+}
+
+/// A count of at least 1, or `default` when unset.
+fn at_least_one(env: &dyn Env, key: &str, default: usize) -> Result<usize, ConfigError> {
+    count_in(env, key, default, 1..=usize::MAX)
+}
+
+/// A count within `range`, or `default` when unset.
+fn count_in(
+    env: &dyn Env,
+    key: &str,
+    default: usize,
+    range: RangeInclusive<usize>,
+) -> Result<usize, ConfigError> {
+    let value = parse_or(env, key, default)?;
+    if range.contains(&value) {
+        return Ok(value);
+    }
+    Err(ConfigError::new(
+        key,
+        match *range.end() {
+            usize::MAX => format!("must be at least {}", range.start()),
+            end => format!("must be between {} and {end}", range.start()),
+        },
+    ))
 }
 
 impl Config {
@@ -42,8 +114,10 @@ impl Config {
                     .map_err(|reason| ConfigError::new("HERALD_EVENT_TYPES", reason))
             })
             .transpose()?;
+        let limits = Limits::from_env(env)?;
         Ok(Config {
             catalogue,
+            limits,
             common,
             api_keys,
             max_body_bytes: 1024 * 1024,
@@ -55,7 +129,19 @@ impl Config {
 
     /// The tenant a bearer key belongs to.
     pub fn tenant_for(&self, key: &str) -> Option<&str> {
-        self.api_keys.get(&digest(key)).map(String::as_str)
+        self.api_key(key).map(|(_, tenant)| tenant)
+    }
+
+    /// The digest of a known bearer key, and its tenant.
+    pub fn api_key(&self, key: &str) -> Option<(&[u8; 32], &str)> {
+        self.api_keys
+            .get_key_value(&digest(key))
+            .map(|(digest, tenant)| (digest, tenant.as_str()))
+    }
+
+    /// Every tenant that has a key.
+    pub fn tenants(&self) -> impl Iterator<Item = &str> {
+        self.api_keys.values().map(String::as_str)
     }
 }
 
@@ -107,6 +193,57 @@ mod tests {
         assert_eq!(config.tenant_for("acme-key-0123456789"), Some("acme"));
         assert_eq!(config.tenant_for("globex-key-0123456789"), Some("globex"));
         assert_eq!(config.tenant_for("nope"), None);
+    }
+
+    fn valid_env() -> MapEnv {
+        MapEnv::new([
+            ("HERALD_API_KEYS", "acme:acme-key-0123456789"),
+            (
+                "HERALD_SECRET_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+        ])
+    }
+
+    #[test]
+    fn limits_have_defaults_and_refuse_bad_values_naming_the_variable() {
+        let limits = Config::from_env(&valid_env()).unwrap().limits;
+        assert_eq!(limits.webhooks_per_tenant, 1000);
+        assert_eq!(limits.stream_patterns, 20);
+        assert_eq!(limits.streams_per_tenant, 20);
+        assert_eq!(limits.stream_buffer, 256);
+        assert_eq!(limits.stream_buffer_bytes, 4 << 20);
+        assert_eq!(limits.api_rate_limit.map(NonZeroU32::get), Some(1000));
+
+        let mut env = valid_env();
+        env.set("HERALD_API_RATE_LIMIT", "0");
+        assert_eq!(Config::from_env(&env).unwrap().limits.api_rate_limit, None);
+
+        for var in [
+            "HERALD_MAX_WEBHOOKS_PER_TENANT",
+            "HERALD_STREAM_MAX_PATTERNS",
+            "HERALD_STREAM_MAX_PER_TENANT",
+            "HERALD_STREAM_BUFFER",
+            "HERALD_STREAM_BUFFER_BYTES",
+            "HERALD_API_RATE_LIMIT",
+        ] {
+            for value in ["0", "-1", "many", "99999999999"] {
+                let fine = match var {
+                    "HERALD_API_RATE_LIMIT" => value == "0",
+                    "HERALD_MAX_WEBHOOKS_PER_TENANT"
+                    | "HERALD_STREAM_MAX_PATTERNS"
+                    | "HERALD_STREAM_MAX_PER_TENANT" => value == "99999999999",
+                    _ => false,
+                };
+                if fine {
+                    continue;
+                }
+                let mut env = valid_env();
+                env.set(var, value);
+                let err = Config::from_env(&env).unwrap_err();
+                assert_eq!(err.var, var, "{var}={value}");
+            }
+        }
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         tenant_secrets: bucket(nats::TENANT_SECRETS_BUCKET).await?,
         job_callbacks: bucket(nats::JOB_CALLBACKS_BUCKET).await?,
     };
-    let state = api::AppState::new(config.clone(), client, registry, buckets);
+    let state = api::AppState::new(config.clone(), client, registry, buckets, shutdown.clone());
     let intake = Box::pin(nats_intake::run(consumer, state.clone(), shutdown));
     Ok(Started {
         state,

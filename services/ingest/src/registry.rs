@@ -82,6 +82,12 @@ impl Registry {
         endpoints
     }
 
+    /// How many webhooks `tenant` has, as far as this replica knows: its own writes
+    /// at once, other replicas' when the watch brings them.
+    pub fn count(&self, tenant: &str) -> usize {
+        self.mirror.values_with_prefix(&format!("{tenant}.")).len()
+    }
+
     /// Stores `endpoint`, replacing any earlier version.
     pub async fn put(&self, endpoint: &Endpoint) -> Result<(), RegistryError> {
         let key = endpoint.key();

@@ -1,4 +1,5 @@
-//! `Authorization: Bearer <key>`: the key decides the tenant.
+//! `Authorization: Bearer <key>`: the key decides the tenant, and each key may make
+//! `HERALD_API_RATE_LIMIT` requests per second.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -28,10 +29,12 @@ impl FromRequestParts<AppState> for Tenant {
             .ok_or_else(|| {
                 ApiError::Unauthorized("Authorization must be Bearer <api key>".into())
             })?;
-        state
+        let (digest, tenant) = state
             .config()
-            .tenant_for(key)
-            .map(|t| Tenant(t.to_owned()))
-            .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))
+            .api_key(key)
+            .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))?;
+        // Only known keys are counted, so unknown ones cannot fill the limiter.
+        state.limits().check_rate(digest)?;
+        Ok(Tenant(tenant.to_owned()))
     }
 }

@@ -3,7 +3,8 @@
 //! `{"code":"internal","detail":"internal error"}`, never their own text.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -23,6 +24,17 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The tenant already holds as much of something as it may (422).
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// Too much at once (429): `limit_exceeded` for what is open at a time,
+    /// `rate_limited` with a `Retry-After` in seconds for requests per second.
+    #[error("{detail}")]
+    TooManyRequests {
+        code: &'static str,
+        detail: String,
+        retry_after: Option<u64>,
+    },
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -30,6 +42,24 @@ pub enum ApiError {
 impl ApiError {
     pub fn internal(err: impl std::fmt::Display) -> Self {
         ApiError::Internal(err.to_string())
+    }
+
+    /// 429 `limit_exceeded`: more open at once than a limit allows.
+    pub fn too_many(detail: impl Into<String>) -> Self {
+        ApiError::TooManyRequests {
+            code: "limit_exceeded",
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 `rate_limited`, to be tried again after `retry_after` seconds.
+    pub fn rate_limited(detail: impl Into<String>, retry_after: u64) -> Self {
+        ApiError::TooManyRequests {
+            code: "rate_limited",
+            detail: detail.into(),
+            retry_after: Some(retry_after),
+        }
     }
 
     fn parts(&self) -> (StatusCode, &'static str) {
@@ -43,6 +73,8 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::LimitExceeded(_) => (StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded"),
+            ApiError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, *code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -55,6 +87,17 @@ impl IntoResponse for ApiError {
             ApiError::Internal(_) => "internal error".to_owned(),
             other => other.to_string(),
         };
-        (status, Json(json!({ "code": code, "detail": detail }))).into_response()
+        let mut response =
+            (status, Json(json!({ "code": code, "detail": detail }))).into_response();
+        if let ApiError::TooManyRequests {
+            retry_after: Some(seconds),
+            ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }

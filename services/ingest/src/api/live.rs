@@ -2,29 +2,27 @@
 //! `GET /v1/jobs/{job_id}/stream` (the job's state, then every change, ending after
 //! a final state) and `GET /v1/stream?events=job.*` (the tenant's events as they are
 //! accepted). Both follow core NATS subjects, so any ingest replica can serve them.
+//!
+//! A tenant may have `HERALD_STREAM_MAX_PER_TENANT` streams open at once on one
+//! replica, each following at most `HERALD_STREAM_MAX_PATTERNS` patterns; see
+//! [`relay`] for how a stream's memory stays bounded and how it ends.
 
-use std::convert::Infallible;
-use std::time::Duration;
+mod relay;
 
 use axum::extract::{Path, Query, State};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use futures::stream::{self, BoxStream, StreamExt};
+use axum::response::Response;
+use axum::response::sse::Event as SseEvent;
+use futures::stream;
 use herald_proto::query::job_changes_subject;
 use herald_proto::{Event, EventPattern};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState, Tenant};
-
-type Events = BoxStream<'static, Result<SseEvent, Infallible>>;
+use relay::{Frame, Relay, Step};
 
 fn is_final(view: &Value) -> bool {
     view["final"].as_bool().unwrap_or(false)
-}
-
-fn job_event(view: &Value) -> SseEvent {
-    SseEvent::default().event("job").data(view.to_string())
 }
 
 /// `GET /v1/jobs/{job_id}/stream`.
@@ -33,6 +31,7 @@ pub async fn job(
     Tenant(tenant): Tenant,
     Path(job_id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let slot = state.limits().open_stream(&tenant)?;
     // Subscribe before reading the current state, so no change falls in between.
     let changes = state
         .client()
@@ -44,35 +43,36 @@ pub async fn job(
         .map(|bytes| serde_json::from_slice(&bytes))
         .transpose()
         .map_err(ApiError::internal)?;
-    let first: Vec<Result<SseEvent, Infallible>> =
-        current.iter().map(|v| Ok(job_event(v))).collect();
-    if current.as_ref().is_some_and(is_final) {
-        return Ok(Sse::new(stream::iter(first).boxed()).into_response());
-    }
-    let last = current.map(|v| v.to_string());
-    let updates = stream::unfold(
-        (changes, last, false),
-        |(mut changes, last, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                let message = changes.next().await?;
+    let first: Vec<SseEvent> = current
+        .iter()
+        .map(|view| Frame::new("job", None, &view.to_string()).into_event())
+        .collect();
+    let relay = if current.as_ref().is_some_and(is_final) {
+        None
+    } else {
+        let mut last = current.map(|view| view.to_string());
+        Some(Relay::start(
+            changes,
+            &state.config().limits,
+            move |message| {
                 let Ok(view) = serde_json::from_slice::<Value>(&message.payload) else {
-                    continue;
+                    return Step::Skip;
                 };
                 let text = view.to_string();
                 if last.as_deref() == Some(text.as_str()) {
-                    continue;
+                    return Step::Skip;
                 }
-                let done = is_final(&view);
-                return Some((Ok(job_event(&view)), (changes, Some(text), done)));
-            }
-        },
-    );
-    Ok(Sse::new(stream::iter(first).chain(updates).boxed())
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+                let frame = Frame::new("job", None, &text);
+                last = Some(text);
+                if is_final(&view) {
+                    Step::Last(frame)
+                } else {
+                    Step::Send(frame)
+                }
+            },
+        ))
+    };
+    Ok(relay::respond(first, relay, slot, state.shutdown().clone()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,11 +88,28 @@ pub async fn events(
     Tenant(tenant): Tenant,
     Query(params): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
-    let patterns = params.events.unwrap_or_else(|| ">".into());
-    let mut subscriptions = Vec::new();
-    for entry in patterns.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    let limits = &state.config().limits;
+    let entries = params.events.unwrap_or_else(|| ">".into());
+    let mut patterns = Vec::new();
+    for entry in entries.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let pattern = EventPattern::parse(entry)
             .map_err(|r| ApiError::Unprocessable(format!("events entry `{entry}` {r}")))?;
+        patterns.push(pattern);
+    }
+    if patterns.is_empty() {
+        return Err(ApiError::Unprocessable(
+            "events must name at least one pattern".into(),
+        ));
+    }
+    if patterns.len() > limits.stream_patterns {
+        return Err(ApiError::too_many(format!(
+            "events may name at most {} patterns (HERALD_STREAM_MAX_PATTERNS)",
+            limits.stream_patterns
+        )));
+    }
+    let slot = state.limits().open_stream(&tenant)?;
+    let mut subscriptions = Vec::new();
+    for pattern in patterns {
         let subscription = state
             .client()
             .subscribe(format!("events.{tenant}.{pattern}"))
@@ -100,13 +117,10 @@ pub async fn events(
             .map_err(ApiError::internal)?;
         subscriptions.push(subscription);
     }
-    if subscriptions.is_empty() {
-        return Err(ApiError::Unprocessable(
-            "events must name at least one pattern".into(),
-        ));
-    }
-    let events = stream::select_all(subscriptions).filter_map(|message| async move {
-        let event = Event::decode(&message.payload).ok()?;
+    let relay = Relay::start(stream::select_all(subscriptions), limits, |message| {
+        let Ok(event) = Event::decode(&message.payload) else {
+            return Step::Skip;
+        };
         let body = json!({
             "event_id": event.event_id,
             "event_type": event.event_type.as_str(),
@@ -115,13 +129,16 @@ pub async fn events(
             "job_id": event.job_id,
             "data": serde_json::from_slice::<Value>(&event.data).unwrap_or(Value::Null),
         });
-        Some(Ok(SseEvent::default()
-            .id(event.event_id.clone())
-            .event(event.event_type.as_str())
-            .data(body.to_string())))
+        Step::Send(Frame::new(
+            event.event_type.as_str(),
+            Some(&event.event_id),
+            &body.to_string(),
+        ))
     });
-    let events: Events = events.boxed();
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+    Ok(relay::respond(
+        Vec::new(),
+        Some(relay),
+        slot,
+        state.shutdown().clone(),
+    ))
 }

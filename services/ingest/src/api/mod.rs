@@ -6,6 +6,7 @@ mod callbacks;
 mod error;
 mod events;
 mod json;
+mod limits;
 mod live;
 mod manual;
 mod status;
@@ -20,6 +21,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use herald_proto::Event;
+use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
 pub use auth::Tenant;
@@ -41,6 +43,10 @@ struct Inner {
     jetstream: jetstream::Context,
     registry: Registry,
     buckets: Buckets,
+    limits: limits::Limits,
+    /// Cancelled when the service drains: live streams end at once, so the server
+    /// does not wait for them.
+    shutdown: CancellationToken,
 }
 
 /// The KV buckets ingest writes besides the registry, opened once.
@@ -63,8 +69,10 @@ impl AppState {
         client: async_nats::Client,
         registry: Registry,
         buckets: Buckets,
+        shutdown: CancellationToken,
     ) -> Self {
         let jetstream = jetstream::new(client.clone());
+        let limits = limits::Limits::new(&config);
         AppState {
             inner: Arc::new(Inner {
                 config,
@@ -72,6 +80,8 @@ impl AppState {
                 jetstream,
                 registry,
                 buckets,
+                limits,
+                shutdown,
             }),
         }
     }
@@ -94,6 +104,14 @@ impl AppState {
 
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    fn limits(&self) -> &limits::Limits {
+        &self.inner.limits
+    }
+
+    fn shutdown(&self) -> &CancellationToken {
+        &self.inner.shutdown
     }
 
     /// With a catalogue, the event's type must be declared and its data must pass

@@ -139,6 +139,17 @@ pub async fn create(
         retiring_secrets: Vec::new(),
     };
     input.apply(&mut endpoint, config)?;
+    // One create of a tenant at a time on this replica, so two cannot both pass the
+    // cap. The registry counts this replica's own writes at once and other
+    // replicas' within milliseconds.
+    let _turn = state.limits().create_turn(&endpoint.tenant).await?;
+    let max = config.limits.webhooks_per_tenant;
+    if state.registry().count(&endpoint.tenant) >= max {
+        return Err(ApiError::LimitExceeded(format!(
+            "a tenant may have at most {max} webhooks (HERALD_MAX_WEBHOOKS_PER_TENANT); \
+             delete one first"
+        )));
+    }
     state
         .registry()
         .put(&endpoint)
