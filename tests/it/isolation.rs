@@ -2,6 +2,7 @@
 //! hold up another tenant's deliveries, and an endpoint's cap holds across every
 //! dispatcher replica together.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use herald_tests::herald::{OTHER_API_KEY, Process, TENANT};
@@ -234,5 +235,104 @@ async fn two_dispatchers_keep_each_endpoints_cap_together() {
     assert!(
         most.iter().all(|m| *m >= 3),
         "deliveries to one endpoint run in parallel up to the cap: {most:?}"
+    );
+}
+
+/// Counts what a thousand endpoints receive without keeping the bodies: per
+/// (path, event id), how many times.
+#[derive(Default)]
+struct Tally {
+    seen: std::collections::HashMap<(String, String), u32>,
+    bytes: u64,
+}
+
+async fn count(
+    axum::extract::State(tally): axum::extract::State<Arc<Mutex<Tally>>>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let event = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut tally = tally.lock().unwrap();
+    tally.bytes += body.len() as u64;
+    *tally
+        .seen
+        .entry((uri.path().to_owned(), event))
+        .or_default() += 1;
+    axum::http::StatusCode::OK
+}
+
+/// The peak resident memory `docs/isolation.md` promises for a dispatcher with the
+/// default settings, whatever the events' size and the number of webhooks.
+const DISPATCHER_PEAK_RSS_MIB: u64 = 450;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_of_large_events_to_a_thousand_webhooks_stays_within_its_memory_bound() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = Herald::test_env(&nats.url(), dir.path());
+    env.set("HERALD_MAX_WEBHOOKS_PER_TENANT", "1000");
+    env.set("HERALD_API_RATE_LIMIT", "0");
+    let (herald, dispatcher) = Herald::start_apart("dispatcher", &env, dir).await;
+    let api = herald.api();
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let (addr, _receiver) = herald_tests::serve(
+        axum::Router::new()
+            .fallback(count)
+            .with_state(tally.clone()),
+    )
+    .await;
+    let webhooks = 1000;
+    for i in 0..webhooks {
+        api.create_webhook(&format!("http://{addr}/{i}"), &["job.*"])
+            .await;
+    }
+    let baseline = herald_tests::procfs::rss_kib(dispatcher.pid());
+
+    let events = 3;
+    let pad = "x".repeat(512 * 1024);
+    for n in 0..events {
+        let (status, body) = api
+            .post(
+                "/v1/events",
+                json!({"event_type": "job.completed", "data": {"n": n, "pad": pad}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let expected = webhooks * events;
+    let started = Instant::now();
+    eventually(Duration::from_secs(300), "every delivery", || async {
+        (tally.lock().unwrap().seen.len() >= expected).then_some(())
+    })
+    .await;
+    let took = started.elapsed();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    eventually(PATIENCE, "the dispatcher to finish", || {
+        let js = js.clone();
+        async move {
+            let backlog = delivery_backlog(&js).await?;
+            (backlog == DeliveryBacklog::default()).then_some(())
+        }
+    })
+    .await;
+    let peak = herald_tests::procfs::peak_rss_kib(dispatcher.pid()) / 1024;
+    let tally = tally.lock().unwrap();
+    let repeated = tally.seen.values().filter(|n| **n > 1).count();
+    println!(
+        "{expected} deliveries of 512 KiB events ({} MiB) in {took:?}; dispatcher RSS {} MiB before, peak {peak} MiB (bound {DISPATCHER_PEAK_RSS_MIB} MiB); {repeated} delivered more than once",
+        tally.bytes >> 20,
+        baseline / 1024,
+    );
+    assert_eq!(tally.seen.len(), expected);
+    assert_eq!(repeated, 0, "nothing failed, so each arrives exactly once");
+    assert!(
+        peak <= DISPATCHER_PEAK_RSS_MIB,
+        "the dispatcher peaked at {peak} MiB"
     );
 }
