@@ -24,7 +24,14 @@ impl Started {
     pub async fn run(self, listener: Option<TcpListener>, shutdown: CancellationToken) {
         let server = listener.map(|listener| {
             let router = crate::health::routes(self.readiness.clone());
-            tokio::spawn(crate::shutdown::serve(listener, router, shutdown.clone()))
+            // Health and metrics answer at once; nothing is worth waiting for.
+            let grace = std::time::Duration::from_secs(5);
+            tokio::spawn(crate::shutdown::serve(
+                listener,
+                router,
+                shutdown.clone(),
+                grace,
+            ))
         });
         self.work.await;
         if let Some(server) = server {

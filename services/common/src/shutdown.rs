@@ -1,5 +1,7 @@
 //! The signal that starts a drain, and serving HTTP until it.
 
+use std::time::Duration;
+
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -26,13 +28,27 @@ pub async fn signal() {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown`, then finishes open requests.
+/// Serves `router` on `listener` until `shutdown`, then lets open requests finish
+/// for at most `grace`. A connection still open after it (a client that stopped
+/// reading a live stream, say) is left to close when the process exits, so a drain
+/// never waits on a client.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
+    grace: Duration,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    let stopping = shutdown.clone();
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { stopping.cancelled().await });
+    tokio::select! {
+        served = server => served,
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(?grace, "HTTP connections still open after the drain's grace are cut");
+            Ok(())
+        }
+    }
 }

@@ -122,6 +122,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     herald_common::metrics::init(configs.service_name());
+    let grace = herald_ingest::http_grace(configs.shutdown_timeout());
     let mut works: Vec<Work> = Vec::new();
     let mut readiness = None;
     let mut router = Router::new();
@@ -156,7 +157,7 @@ pub async fn run(
     if let Some(readiness) = readiness {
         router = router.merge(herald_common::health::routes(readiness));
     }
-    let server = herald_common::shutdown::serve(listener, router, shutdown.clone());
+    let server = herald_common::shutdown::serve(listener, router, shutdown.clone(), grace);
     let all_work = join_all(works);
     let (served, ()) = tokio::join!(server, all_work);
     served.map_err(Error::Serve)

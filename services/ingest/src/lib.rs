@@ -45,9 +45,16 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let service = start(&config, shutdown.clone()).await?;
     let router = api::app(service.state).merge(herald_common::health::routes(service.readiness));
     let intake = tokio::spawn(service.intake);
-    herald_common::shutdown::serve(listener, router, shutdown).await?;
+    let grace = http_grace(config.common.shutdown_timeout);
+    herald_common::shutdown::serve(listener, router, shutdown, grace).await?;
     let _ = intake.await;
     Ok(())
+}
+
+/// How long open HTTP requests may run on after shutdown: two thirds of the drain,
+/// so the process still exits cleanly within `HERALD_SHUTDOWN_TIMEOUT`.
+pub fn http_grace(shutdown_timeout: std::time::Duration) -> std::time::Duration {
+    shutdown_timeout * 2 / 3
 }
 
 /// A started ingest: its API state, readiness and the running NATS intake.
