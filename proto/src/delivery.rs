@@ -153,6 +153,8 @@ pub struct DeliveryTask {
     pub callback: Option<CallbackTarget>,
     /// W3C trace context of the event's trace.
     pub traceparent: Option<String>,
+    /// For manual attempts: unique per request (see [`DeliveryTask::message_id`]).
+    pub run_id: Option<String>,
 }
 
 impl DeliveryTask {
@@ -160,18 +162,20 @@ impl DeliveryTask {
         delivery_subject(&self.event.tenant, &self.endpoint_id)
     }
 
-    /// The JetStream message id: a task published twice is stored once.
+    /// The JetStream message id, which names one execution of the delivery: a task
+    /// published twice is stored once. It carries the tenant (event ids are the
+    /// producers' own), and a manual attempt's run id, so two manual requests are
+    /// two attempts.
     pub fn message_id(&self) -> String {
-        format!(
-            "{}:{}:{}{}",
-            self.event.event_id,
-            self.endpoint_id,
-            self.attempt,
-            match self.trigger {
-                Trigger::Auto => "",
-                Trigger::Manual => ":manual",
-            }
-        )
+        let mut id = format!(
+            "{}:{}:{}:{}",
+            self.event.tenant, self.event.event_id, self.endpoint_id, self.attempt
+        );
+        if self.trigger == Trigger::Manual {
+            id.push_str(":manual:");
+            id.push_str(self.run_id.as_deref().unwrap_or_default());
+        }
+        id
     }
 
     fn to_wire(&self) -> wire::DeliveryTask {
@@ -187,6 +191,7 @@ impl DeliveryTask {
                 payload_format: c.payload_format.as_str().to_owned(),
             }),
             traceparent: self.traceparent.clone().unwrap_or_default(),
+            run_id: self.run_id.clone().unwrap_or_default(),
         }
     }
 
@@ -242,6 +247,7 @@ impl TryFrom<wire::DeliveryTask> for DeliveryTask {
             trigger: Trigger::from_wire(task.trigger),
             callback,
             traceparent: Some(task.traceparent).filter(|t| !t.is_empty()),
+            run_id: Some(task.run_id).filter(|r| !r.is_empty()),
         })
     }
 }
@@ -293,7 +299,8 @@ impl DeliveryAttempt {
         )
     }
 
-    /// The JetStream message id: one record per attempt.
+    /// The JetStream message id: one record per execution of a task (see
+    /// [`DeliveryTask::message_id`]).
     pub fn message_id(&self) -> String {
         format!("{}:outcome", self.task.message_id())
     }
@@ -388,8 +395,9 @@ mod tests {
             trigger: Trigger::Manual,
             callback: None,
             traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+            run_id: Some("r1".into()),
         };
-        assert_eq!(task.message_id(), "evt_1:wh_1:2:manual");
+        assert_eq!(task.message_id(), "acme:evt_1:wh_1:2:manual:r1");
         let attempt = DeliveryAttempt {
             task,
             outcome: AttemptOutcome::Failed,
@@ -448,7 +456,10 @@ impl RetryDecision {
     }
 
     pub fn message_id(&self) -> String {
-        format!("{}:{}:decision", self.delivery_id, self.attempt)
+        format!(
+            "{}:{}:{}:decision",
+            self.tenant, self.delivery_id, self.attempt
+        )
     }
 
     pub fn encode(&self) -> Bytes {

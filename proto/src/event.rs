@@ -155,12 +155,16 @@ impl Callback {
         format!("{tenant}.{}", hex::encode(&digest[..16]))
     }
 
-    /// The id deliveries to this callback go under: derived from the URL, so every
-    /// event of a job shares one delivery queue and its limits.
-    pub fn target_id(&self) -> String {
+    /// The id `tenant`'s deliveries to this callback go under: derived from the
+    /// tenant and the URL, so every event of a job shares one delivery queue and its
+    /// limits, and two tenants calling back the same URL never share anything.
+    pub fn target_id(&self, tenant: &str) -> String {
         use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(self.url.as_bytes());
-        format!("cb_{}", hex::encode(&digest[..12]))
+        let mut digest = Sha256::new();
+        digest.update(tenant.as_bytes());
+        digest.update([0]);
+        digest.update(self.url.as_bytes());
+        format!("cb_{}", hex::encode(&digest.finalize()[..12]))
     }
 }
 

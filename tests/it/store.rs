@@ -92,6 +92,7 @@ fn attempt(event_id: &str, attempt: u32, outcome: AttemptOutcome, at: i64) -> De
             trigger: Trigger::Auto,
             callback: None,
             traceparent: None,
+            run_id: None,
         },
         outcome,
         status_code: Some(if outcome == AttemptOutcome::Succeeded {

@@ -7,11 +7,121 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer};
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind, consumer};
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// How many times a consumer hands one message out before Herald gives up on it and
+/// parks it in `REJECTED` with the reason, instead of trying forever. With
+/// [`backoff`] between tries, a message is tried for about a quarter of an hour.
+pub const MAX_DELIVERIES: i64 = 20;
+
+/// What a consumer is configured with: a few deliveries more than
+/// [`MAX_DELIVERIES`], so the last one can be parked even when parking fails once.
+pub const CONSUMER_MAX_DELIVER: i64 = MAX_DELIVERIES + 5;
+
+/// How long to wait before a message is offered again after its `delivered`-th
+/// try failed: doubling from one second, at most a minute.
+pub fn backoff(delivered: i64) -> Duration {
+    let exponent = u32::try_from(delivered.clamp(1, 7) - 1).unwrap_or(0);
+    Duration::from_secs(1u64 << exponent).min(Duration::from_secs(60))
+}
+
+/// Hands `message` back to be offered again after its [`backoff`].
+pub async fn retry_later(message: &jetstream::Message) {
+    let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+    if let Err(err) = message
+        .ack_with(AckKind::Nak(Some(backoff(delivered))))
+        .await
+    {
+        tracing::warn!(error = %err, "cannot hand a message back");
+    }
+}
+
+/// Whether `message` has been handed out [`MAX_DELIVERIES`] times already.
+pub fn exhausted(message: &jetstream::Message) -> bool {
+    message
+        .info()
+        .is_ok_and(|info| info.delivered >= MAX_DELIVERIES)
+}
+
+/// The tenant a Herald subject belongs to: `<kind>.<tenant>...`, or
+/// `<kind>.<partition>.<tenant>...` for delivery tasks.
+pub fn tenant_of(subject: &str) -> &str {
+    let mut tokens = subject.split('.');
+    let kind = tokens.next().unwrap_or_default();
+    if matches!(kind, "deliveries" | "parked") {
+        tokens.next();
+    }
+    tokens
+        .next()
+        .filter(|t| crate::nats::is_token(t))
+        .unwrap_or("_unknown")
+}
+
+/// Stores `payload`, which came on `subject` and cannot be processed, on
+/// `rejected.<tenant>` in `REJECTED` with the reason, and counts it.
+pub async fn reject(
+    js: &jetstream::Context,
+    subject: &str,
+    payload: bytes::Bytes,
+    reason: &str,
+) -> Result<(), String> {
+    tracing::error!(%subject, %reason, "message parked in REJECTED");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        crate::nats::REJECTED_REASON_HEADER,
+        reason.replace(['\r', '\n'], " ").as_str(),
+    );
+    headers.insert("Herald-Original-Subject", subject);
+    js.publish_with_headers(format!("rejected.{}", tenant_of(subject)), headers, payload)
+        .await
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::metrics::metrics().messages_rejected.inc();
+    Ok(())
+}
+
+/// Parks `message` in `REJECTED` with the reason and acknowledges it; when parking
+/// fails, hands it back to be tried again later.
+pub async fn park(message: &jetstream::Message, reason: &str) {
+    match reject(
+        &message.context,
+        &message.subject,
+        message.payload.clone(),
+        reason,
+    )
+    .await
+    {
+        Ok(()) => {
+            if let Err(err) = message.ack().await {
+                tracing::warn!(error = %err, "cannot acknowledge a parked message");
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot park a message; it is offered again");
+            retry_later(message).await;
+        }
+    }
+}
+
+/// Parks `message` if it has been tried [`MAX_DELIVERIES`] times; returns whether
+/// it did.
+pub async fn give_up_if_exhausted(message: &jetstream::Message, consumer: &str) -> bool {
+    if !exhausted(message) {
+        return false;
+    }
+    let reason = format!(
+        "gave up after {MAX_DELIVERIES} deliveries to consumer {consumer}: \
+         every try failed (see the service's log)"
+    );
+    park(message, &reason).await;
+    true
+}
 
 /// Runs `handler` on every message of `consumer` until `shutdown` is cancelled, then
 /// waits for the handlers in flight. Messages pulled but not yet handed out go back
@@ -47,8 +157,11 @@ pub async fn run<F, Fut>(
             match next {
                 Some(Ok(message)) => {
                     let handler = handler.clone();
+                    let name = name.to_owned();
                     in_flight.spawn(async move {
-                        handler(message).await;
+                        if !give_up_if_exhausted(&message, &name).await {
+                            handler(message).await;
+                        }
                         drop(permit);
                     });
                 }
@@ -101,7 +214,11 @@ pub async fn run_batched<F, Fut>(
             let mut broken = false;
             for item in items {
                 match item {
-                    Ok(message) => batch.push(message),
+                    Ok(message) => {
+                        if !give_up_if_exhausted(&message, name).await {
+                            batch.push(message);
+                        }
+                    }
                     Err(err) => {
                         tracing::warn!(consumer = name, error = %err, "consumer stream error");
                         broken |= matches!(
@@ -194,5 +311,30 @@ pub async fn report_lag(
     if let Some(labels) = reported {
         metrics.consumer_pending.remove(&labels);
         metrics.consumer_ack_pending.remove(&labels);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tries_back_off_to_a_minute() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(4));
+        assert_eq!(backoff(7), Duration::from_secs(60));
+        assert_eq!(backoff(MAX_DELIVERIES), Duration::from_secs(60));
+        let total: Duration = (1..MAX_DELIVERIES).map(backoff).sum();
+        assert!(total > Duration::from_secs(600), "{total:?}");
+    }
+
+    #[test]
+    fn rejected_messages_go_to_their_tenant() {
+        assert_eq!(tenant_of("ingest.acme.job.done"), "acme");
+        assert_eq!(tenant_of("deliveries.7.acme.wh_1"), "acme");
+        assert_eq!(tenant_of("parked.7.acme.wh_1"), "acme");
+        assert_eq!(tenant_of("outcomes.acme.wh_1.failed"), "acme");
+        assert_eq!(tenant_of("bogus"), "_unknown");
+        assert_eq!(tenant_of("ingest.*.x"), "_unknown");
     }
 }

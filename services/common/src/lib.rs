@@ -8,6 +8,8 @@
 //! - [`nats`]: connecting (and refusing servers older than 2.12) and the
 //!   [`topology`](nats::Topology): every stream, consumer and bucket Herald uses.
 //! - [`mirror`]: an in-memory copy of a KV bucket, kept current by a watch.
+//! - [`registry`]: the webhook registry every service reads and changes
+//!   (compare-and-set).
 //! - [`health`]: `/healthz`, `/readyz` and `/metrics`.
 //! - [`metrics`]: the Prometheus metrics every service records.
 //! - [`shutdown`]: the signal that starts a drain, and serving HTTP until it.
@@ -24,6 +26,7 @@ pub mod health;
 pub mod metrics;
 pub mod mirror;
 pub mod nats;
+pub mod registry;
 pub mod reply;
 pub mod secrets;
 pub mod service;

@@ -65,6 +65,7 @@ pub struct Metrics {
     pub partitions_owned: Gauge,
     pub tasks_waiting: Gauge,
     pub attempts_in_flight: Gauge,
+    pub messages_rejected: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -107,6 +108,7 @@ impl Metrics {
             partitions_owned: Gauge::default(),
             tasks_waiting: Gauge::default(),
             attempts_in_flight: Gauge::default(),
+            messages_rejected: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -178,6 +180,11 @@ impl Metrics {
             "attempts_in_flight",
             "HTTP attempts in flight",
             metrics.attempts_in_flight.clone(),
+        );
+        registry.register(
+            "messages_rejected",
+            "Messages parked in REJECTED: invalid, or tried too often without success",
+            metrics.messages_rejected.clone(),
         );
         Metrics {
             registry,

@@ -53,6 +53,25 @@ pub fn schedule_subject(tenant: &str, endpoint_id: &str, delivery_id: &str) -> S
     format!("schedules.{tenant}.{endpoint_id}.{delivery_id}")
 }
 
+/// Drops the retry held for one delivery (a manual attempt delivered it).
+pub async fn purge_held_retry(
+    js: &jetstream::Context,
+    tenant: &str,
+    endpoint_id: &str,
+    delivery_id: &str,
+) -> Result<u64> {
+    let stream = js
+        .get_stream(DELIVERIES_STREAM)
+        .await
+        .map_err(Error::nats)?;
+    let purged = stream
+        .purge()
+        .filter(schedule_subject(tenant, endpoint_id, delivery_id))
+        .await
+        .map_err(Error::nats)?;
+    Ok(purged.purged)
+}
+
 /// Drops every retry held for a webhook (it was deleted or disabled).
 pub async fn purge_held_retries(
     js: &jetstream::Context,
@@ -113,6 +132,14 @@ pub fn consumers() -> Vec<(&'static str, String, String)> {
 /// The single delivery consumer of releases before partitions. Its filter overlaps
 /// every partition's, which a work-queue stream refuses, so it is removed.
 const LEGACY_DELIVERY_CONSUMER: &str = "dispatcher";
+
+/// Whether `token` can stand as one token of a subject Herald publishes to.
+pub fn is_token(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
 
 /// Header carrying why a message was parked in `REJECTED`.
 pub const REJECTED_REASON_HEADER: &str = "Herald-Rejected-Reason";
@@ -276,7 +303,7 @@ impl Topology {
                         durable_name: Some(name.clone()),
                         filter_subjects: vec![filter],
                         ack_policy: consumer::AckPolicy::Explicit,
-                        max_deliver: -1,
+                        max_deliver: crate::consume::CONSUMER_MAX_DELIVER,
                         ..Default::default()
                     })
                     .await
@@ -378,7 +405,7 @@ impl DurableConsumer {
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: self.ack_wait,
                 max_ack_pending: self.max_ack_pending,
-                max_deliver: -1,
+                max_deliver: crate::consume::CONSUMER_MAX_DELIVER,
                 ..Default::default()
             })
             .await

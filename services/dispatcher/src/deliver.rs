@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use herald_proto::{
-    AttemptOutcome, DeliveryAttempt, DeliveryTask, Endpoint, EndpointStatus, PayloadFormat,
+    AttemptOutcome, DeliveryAttempt, DeliveryTask, Endpoint, EndpointStatus, PayloadFormat, Trigger,
 };
 
 use tracing::Instrument;
@@ -22,6 +22,8 @@ pub enum DeliverError {
     Record(String),
     #[error("cannot park an undecodable task: {0}")]
     Reject(String),
+    #[error("cannot look the target up: {0}")]
+    Lookup(String),
 }
 
 /// Where and how a task is delivered.
@@ -37,19 +39,22 @@ pub struct Target {
 }
 
 /// Delivers one encoded task from `subject`: one attempt (unless refused), and its
-/// record. `Ok` when the task is finished with (recorded, dropped because its
-/// webhook is gone, or undecodable and parked in `REJECTED`); the caller then
+/// record. `Ok` when the task is finished with (recorded, or undecodable and
+/// parked in `REJECTED`); the caller then
 /// acknowledges it. `traceparent` is the one its message carried, for tasks whose
-/// body carries none.
+/// body carries none. `sent` runs as soon as the endpoint has answered (or was
+/// not asked), before the record is written: the endpoint is free from then on.
 pub async fn deliver(
     state: &State,
     subject: &str,
     payload: Bytes,
     traceparent: Option<&str>,
+    sent: impl FnOnce(),
 ) -> Result<(), DeliverError> {
     let task = match DeliveryTask::decode_shared(payload.clone()) {
         Ok(task) => task,
         Err(err) => {
+            sent();
             let reason = format!("undecodable delivery task: {err}");
             return crate::reject(state, subject, payload, &reason)
                 .await
@@ -74,34 +79,67 @@ pub async fn deliver(
         }
         None => herald_common::trace::adopt(&span, None),
     }
-    attempt_and_record(state, task).instrument(span).await
+    attempt_and_record(state, task, sent).instrument(span).await
 }
 
-async fn attempt_and_record(state: &State, task: DeliveryTask) -> Result<(), DeliverError> {
-    let Some(target) = target(state, &task).await else {
-        tracing::info!(delivery_id = %task.delivery_id, "webhook deleted; delivery dropped");
-        return Ok(());
+async fn attempt_and_record(
+    state: &State,
+    task: DeliveryTask,
+    sent: impl FnOnce(),
+) -> Result<(), DeliverError> {
+    let target = match target(state, &task).await {
+        Ok(target) => target,
+        Err(err) => {
+            sent();
+            return Err(err);
+        }
     };
     let response = match target.refusal.clone() {
         Some(reason) => Response::refused(reason),
         None => attempt(state, &task, &target).await,
     };
-    record(state, task, response)
+    sent();
+    let record = record(state, task, response)
         .await
-        .map(|_| ())
-        .map_err(DeliverError::Record)
+        .map_err(DeliverError::Record)?;
+    if record.outcome == AttemptOutcome::Succeeded && record.task.trigger == Trigger::Manual {
+        forget_held_retry(state, &record.task).await;
+    }
+    Ok(())
 }
 
-/// The target of `task`: its webhook, or the job's callback. `None` when the
-/// webhook no longer exists.
-pub async fn target(state: &State, task: &DeliveryTask) -> Option<Target> {
+/// A manual attempt delivered what an automatic retry held by the broker was
+/// waiting to deliver: the retry is dropped. Should it fire anyway (it was already
+/// due), the receiver gets the event once more, with the same `webhook-id`.
+async fn forget_held_retry(state: &State, task: &DeliveryTask) {
+    let tenant = &task.event.tenant;
+    if let Err(err) = herald_common::nats::purge_held_retry(
+        &state.jetstream,
+        tenant,
+        &task.endpoint_id,
+        &task.delivery_id,
+    )
+    .await
+    {
+        tracing::warn!(error = %err, "cannot drop the retry a manual attempt made needless");
+    }
+}
+
+/// The target of `task`: its webhook, or the job's callback. A webhook that is
+/// missing or disabled in this replica's mirror is looked up in the bucket first,
+/// since the mirror may lag behind a change; one that is really gone gets a target
+/// that refuses, so the delivery is recorded `failed` with the reason.
+pub async fn target(state: &State, task: &DeliveryTask) -> Result<Target, DeliverError> {
     let tenant = &task.event.tenant;
     if let Some(callback) = &task.callback {
-        let secret = state.callback_secret(tenant).await;
+        let secret = state
+            .callback_secret(tenant)
+            .await
+            .map_err(DeliverError::Lookup)?;
         let refusal = secret
             .is_none()
             .then(|| "refused: the tenant has no callback secret".to_owned());
-        return Some(Target {
+        return Ok(Target {
             url: callback.url.clone(),
             headers: callback.headers.clone(),
             secrets: secret.into_iter().collect(),
@@ -111,11 +149,23 @@ pub async fn target(state: &State, task: &DeliveryTask) -> Option<Target> {
             refusal,
         });
     }
-    let endpoint = state
-        .endpoints
-        .get(&Endpoint::key_for(tenant, &task.endpoint_id))?;
+    let mirrored = state
+        .endpoints()
+        .get(&Endpoint::key_for(tenant, &task.endpoint_id));
+    let endpoint = match mirrored {
+        Some(endpoint) if endpoint.status != EndpointStatus::Disabled => endpoint,
+        _ => match state
+            .registry
+            .get(tenant, &task.endpoint_id)
+            .await
+            .map_err(|e| DeliverError::Lookup(e.to_string()))?
+        {
+            Some(endpoint) => std::sync::Arc::new(endpoint),
+            None => return Ok(Target::refusing("refused: the webhook was deleted")),
+        },
+    };
     let now = herald_proto::now_ms();
-    Some(Target {
+    Ok(Target {
         secrets: endpoint
             .signing_secrets(now)
             .into_iter()
@@ -129,6 +179,21 @@ pub async fn target(state: &State, task: &DeliveryTask) -> Option<Target> {
         timeout: endpoint.timeout.unwrap_or(state.config.delivery_timeout),
         rate_limit_per_sec: endpoint.rate_limit_per_sec,
     })
+}
+
+impl Target {
+    /// A target nothing is sent to, for `reason`.
+    fn refusing(reason: &str) -> Self {
+        Target {
+            url: String::new(),
+            headers: Default::default(),
+            secrets: Vec::new(),
+            format: PayloadFormat::default(),
+            timeout: Duration::ZERO,
+            rate_limit_per_sec: None,
+            refusal: Some(reason.to_owned()),
+        }
+    }
 }
 
 pub async fn attempt(state: &State, task: &DeliveryTask, target: &Target) -> Response {

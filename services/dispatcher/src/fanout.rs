@@ -36,12 +36,12 @@ async fn registry_caught_up(state: &State, message: &jetstream::Message) {
         .and_then(|h| h.get(herald_common::nats::REGISTRY_REVISION_HEADER))
         .and_then(|v| v.as_str().parse::<u64>().ok())
         .unwrap_or(0);
-    if state.endpoints.revision() < wanted
-        && !state.endpoints.wait_revision(wanted, REGISTRY_WAIT).await
+    if state.endpoints().revision() < wanted
+        && !state.endpoints().wait_revision(wanted, REGISTRY_WAIT).await
     {
         tracing::warn!(
             wanted,
-            held = state.endpoints.revision(),
+            held = state.endpoints().revision(),
             "webhook registry lags; fanning out to the webhooks known"
         );
     }
@@ -65,7 +65,7 @@ async fn fan_out(state: &State, message: jetstream::Message) {
     let event = match Event::decode(&message.payload) {
         Ok(event) => event,
         Err(err) => {
-            crate::park(state, &message, &format!("undecodable event: {err}")).await;
+            crate::park(&message, &format!("undecodable event: {err}")).await;
             return;
         }
     };
@@ -84,9 +84,7 @@ async fn fan_out(state: &State, message: jetstream::Message) {
         Ok(None) => {}
         Err(err) => {
             tracing::warn!(error = %err, "cannot look up the job's callback; will retry");
-            let _ = message
-                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                .await;
+            herald_common::consume::retry_later(&message).await;
             return;
         }
     }
@@ -110,17 +108,14 @@ async fn fan_out(state: &State, message: jetstream::Message) {
         }
     }
     span.record("tasks", tasks.len());
-    let result = if failed == 0 {
+    if failed == 0 {
         tracing::debug!(event_id = %event.event_id, tasks = tasks.len(), "fanned out");
-        message.ack().await
+        if let Err(err) = message.ack().await {
+            tracing::warn!(error = %err, "cannot acknowledge an event");
+        }
     } else {
         tracing::warn!(event_id = %event.event_id, failed, "fan-out incomplete; will retry");
-        message
-            .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-            .await
-    };
-    if let Err(err) = result {
-        tracing::warn!(error = %err, "cannot acknowledge an event");
+        herald_common::consume::retry_later(&message).await;
     }
 }
 
@@ -167,7 +162,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 fn tasks_for(state: &State, event: &Event, traceparent: Option<String>) -> Vec<DeliveryTask> {
     // One tenant's endpoints, in id order, without looking at any other tenant's.
     let endpoints = state
-        .endpoints
+        .endpoints()
         .values_with_prefix(&format!("{}.", event.tenant));
     endpoints
         .into_iter()
@@ -180,6 +175,7 @@ fn tasks_for(state: &State, event: &Event, traceparent: Option<String>) -> Vec<D
             trigger: Trigger::Auto,
             callback: None,
             traceparent: traceparent.clone(),
+            run_id: None,
         })
         .collect()
 }
@@ -204,7 +200,7 @@ async fn callback_task(state: &State, event: &Event) -> Result<Option<DeliveryTa
         (None, None) => None,
     };
     Ok(callback.map(|callback| {
-        let target_id = callback.target_id();
+        let target_id = callback.target_id(&event.tenant);
         DeliveryTask {
             delivery_id: ids::delivery_id(&event.tenant, &event.event_id, &target_id),
             endpoint_id: target_id,
@@ -217,6 +213,7 @@ async fn callback_task(state: &State, event: &Event) -> Result<Option<DeliveryTa
                 payload_format: callback.payload_format,
             }),
             traceparent: None,
+            run_id: None,
         }
     }))
 }

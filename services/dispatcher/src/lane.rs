@@ -28,7 +28,12 @@ const FIRST_GUESS: Duration = Duration::from_millis(100);
 pub enum Origin {
     /// Pulled from the partition's consumer at this `DELIVERIES` sequence:
     /// acknowledged once recorded.
-    Consumer { acker: Arc<Acker>, sequence: u64 },
+    Consumer {
+        acker: Arc<Acker>,
+        sequence: u64,
+        /// How many times the consumer has handed it out.
+        delivered: i64,
+    },
     /// Read from `PARKED` at this sequence: deleted once recorded.
     Parked(u64),
 }

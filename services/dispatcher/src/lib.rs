@@ -39,7 +39,8 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, kv};
 use herald_common::health::Readiness;
 use herald_common::mirror::Mirror;
-use herald_common::nats::{self, REJECTED_REASON_HEADER, Topology};
+use herald_common::nats::{self, Topology};
+use herald_common::registry::{Registry, Secrets};
 use herald_proto::{DeliveryAttempt, DeliveryTask, Endpoint};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -66,7 +67,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct State {
     pub config: Arc<Config>,
     pub jetstream: jetstream::Context,
-    pub endpoints: Mirror<Endpoint>,
+    /// The webhook registry, mirrored.
+    pub registry: Registry,
     /// Per-tenant secrets (the job-callback signing secret), opened.
     pub tenant_secrets: Mirror<String>,
     /// The bucket behind `tenant_secrets`, for secrets the mirror has not seen yet.
@@ -83,20 +85,32 @@ pub struct State {
 const FAN_OUT_BUDGET_KIB: usize = 32 * 1024;
 
 impl State {
+    /// The mirror of the webhook registry.
+    pub fn endpoints(&self) -> &Mirror<Endpoint> {
+        self.registry.mirror()
+    }
+
     /// The tenant's job-callback signing secret, if one was made: from the mirror,
     /// or — for a secret made a moment ago that the watch has not brought yet — from
-    /// the bucket.
-    pub async fn callback_secret(&self, tenant: &str) -> Option<String> {
+    /// the bucket. An error (the bucket could not be read) is worth trying again.
+    pub async fn callback_secret(&self, tenant: &str) -> Result<Option<String>, String> {
         let key = format!("{tenant}.callback");
         if let Some(secret) = self.tenant_secrets.get(&key) {
-            return Some(secret.as_ref().clone());
+            return Ok(Some(secret.as_ref().clone()));
         }
-        let sealed = self.tenant_secrets_store.get(&key).await.ok().flatten()?;
+        let Some(sealed) = self
+            .tenant_secrets_store
+            .get(&key)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
         match open_secret(&self.config.cipher, &sealed) {
-            Ok(secret) => Some(secret),
+            Ok(secret) => Ok(Some(secret)),
             Err(reason) => {
                 tracing::error!(%tenant, %reason, "unreadable callback secret");
-                None
+                Ok(None)
             }
         }
     }
@@ -147,15 +161,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
     let js = jetstream::new(client.clone());
     let topology = Topology::new(&config.common);
     topology.provision(&js).await?;
-    let store = topology.endpoints_bucket(&js).await?;
-    let cipher = config.cipher.clone();
-    let endpoints = Mirror::start(
-        store,
-        Arc::new(move |bytes: &[u8]| {
-            Endpoint::decode_with(bytes, &|s| cipher.open(s)).map_err(|e| e.to_string())
-        }),
-        shutdown.clone(),
-    );
+    let registry = Registry::open(&js, &topology, Secrets::Open(config.cipher.clone()))
+        .await?
+        .mirrored(shutdown.clone());
     let tenant_secrets_store = js
         .get_key_value(nats::TENANT_SECRETS_BUCKET)
         .await
@@ -201,9 +209,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
         ],
     )
     .with_check({
-        let endpoints = endpoints.clone();
+        let registry = registry.clone();
         move || {
-            let ready = endpoints.is_ready();
+            let ready = registry.is_ready();
             async move {
                 if ready {
                     Ok(())
@@ -227,7 +235,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
     let state = State {
         config: Arc::new(config),
         jetstream: js,
-        endpoints,
+        registry,
         tenant_secrets,
         tenant_secrets_store,
         job_callbacks,
@@ -260,7 +268,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
         // Fanning out before the registry is loaded would skip endpoints.
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = state.endpoints.wait_ready() => {}
+            _ = state.endpoints().wait_ready() => {}
         }
         let fanout_state = state.clone();
         let fanout = herald_common::consume::run(
@@ -323,15 +331,8 @@ fn open_secret(cipher: &herald_common::secrets::Cipher, sealed: &[u8]) -> Result
 
 /// Parks a message that cannot be processed in `REJECTED` with the reason, then
 /// acknowledges it; if parking fails, the message is handed back for another try.
-pub(crate) async fn park(state: &State, message: &jetstream::Message, reason: &str) {
-    let parked = reject(state, &message.subject, message.payload.clone(), reason).await;
-    let kind = match parked {
-        Ok(()) => jetstream::AckKind::Ack,
-        Err(_) => jetstream::AckKind::Nak(Some(Duration::from_secs(5))),
-    };
-    if let Err(err) = message.ack_with(kind).await {
-        tracing::warn!(error = %err, "cannot acknowledge a parked message");
-    }
+pub(crate) async fn park(message: &jetstream::Message, reason: &str) {
+    herald_common::consume::park(message, reason).await;
 }
 
 /// Stores `payload`, which came on `subject` and cannot be processed, in
@@ -342,23 +343,5 @@ pub(crate) async fn reject(
     payload: bytes::Bytes,
     reason: &str,
 ) -> Result<(), String> {
-    tracing::error!(%subject, %reason, "message parked");
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        REJECTED_REASON_HEADER,
-        reason.replace(['\r', '\n'], " ").as_str(),
-    );
-    headers.insert("Herald-Original-Subject", subject);
-    let tenant = herald_proto::delivery::split_task_subject(subject)
-        .map(|(_, tenant, _)| tenant)
-        .or_else(|| subject.split('.').nth(1))
-        .unwrap_or("_unknown");
-    state
-        .jetstream
-        .publish_with_headers(format!("rejected.{tenant}"), headers, payload)
-        .await
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    herald_common::consume::reject(&state.jetstream, subject, payload, reason).await
 }

@@ -215,21 +215,20 @@ impl Partition {
 
     /// Puts a task pulled from the consumer in its lane's memory, or parks it.
     async fn place(self: &Arc<Self>, message: jetstream::Message) {
-        let sequence = message
+        let (sequence, delivered) = message
             .info()
-            .map(|i| i.stream_sequence)
+            .map(|i| (i.stream_sequence, i.delivered))
             .unwrap_or_default();
         let subject = message.subject.to_string();
         let Some((_, tenant, endpoint_id)) = herald_proto::delivery::split_task_subject(&subject)
         else {
-            crate::park(
-                &self.shared.state,
-                &message,
-                "a delivery task on a malformed subject",
-            )
-            .await;
+            crate::park(&message, "a delivery task on a malformed subject").await;
             return;
         };
+        let consumer = partition_consumer(self.number);
+        if herald_common::consume::give_up_if_exhausted(&message, &consumer).await {
+            return;
+        }
         let traceparent = message
             .headers
             .as_ref()
@@ -242,6 +241,7 @@ impl Partition {
             origin: Origin::Consumer {
                 acker: Arc::new(acker),
                 sequence,
+                delivered,
             },
             progressed: Instant::now(),
             reserved: None,
@@ -298,7 +298,12 @@ impl Partition {
         };
         let this = self.clone();
         self.tasks.spawn(async move {
-            let Origin::Consumer { acker, sequence } = &work.origin else {
+            let Origin::Consumer {
+                acker,
+                sequence,
+                delivered,
+            } = &work.origin
+            else {
                 unreachable!("only tasks from the consumer are parked");
             };
             let stored = this
@@ -331,7 +336,9 @@ impl Partition {
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot park a task; it is offered again");
                     let _ = acker
-                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .ack_with(AckKind::Nak(Some(herald_common::consume::backoff(
+                            *delivered,
+                        ))))
                         .await;
                 }
             }
@@ -385,7 +392,7 @@ impl Partition {
             let rate = self
                 .shared
                 .state
-                .endpoints
+                .endpoints()
                 .get(&registry_key)
                 .and_then(|e| e.rate_limit_per_sec);
             if !self.wait_for_rate(&lane, rate).await {
@@ -444,8 +451,8 @@ impl Partition {
             let this = self.clone();
             let lane = lane.clone();
             self.tasks.spawn(async move {
-                this.attempt(&lane, work, started).await;
-                drop((permit, slot));
+                this.attempt(&lane, work, started, permit).await;
+                drop(slot);
             });
         }
         lane.lock().expect("lane lock").driving = false;
@@ -467,19 +474,31 @@ impl Partition {
 
     /// One attempt at `work`, then its acknowledgement (or its removal from
     /// `PARKED`); a task whose attempt cannot be recorded is tried again.
-    async fn attempt(self: &Arc<Self>, lane: &Arc<Mutex<Lane>>, work: Work, started: Instant) {
+    async fn attempt(
+        self: &Arc<Self>,
+        lane: &Arc<Mutex<Lane>>,
+        work: Work,
+        started: Instant,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
         let subject = {
             let guard = lane.lock().expect("lane lock");
             herald_proto::delivery::delivery_subject(&guard.tenant, &guard.endpoint_id)
+        };
+        // The endpoint's permit is given back as soon as it answered: writing the
+        // record (an fsync on a durable broker) is not the endpoint's time.
+        let sent = || {
+            lane.lock().expect("lane lock").finished(started);
+            drop(permit);
         };
         let done = crate::deliver::deliver(
             &self.shared.state,
             &subject,
             work.payload,
             work.traceparent.as_deref(),
+            sent,
         )
         .await;
-        lane.lock().expect("lane lock").finished(started);
         match (done, work.origin) {
             (Ok(()), Origin::Consumer { acker, .. }) => {
                 if let Err(err) = acker.ack().await {
@@ -494,14 +513,22 @@ impl Partition {
                     }
                 }
             }
-            (Err(err), Origin::Consumer { acker, .. }) => {
+            (
+                Err(err),
+                Origin::Consumer {
+                    acker, delivered, ..
+                },
+            ) => {
                 tracing::warn!(error = %err, "the task will run again");
                 let _ = acker
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .ack_with(AckKind::Nak(Some(herald_common::consume::backoff(
+                        delivered,
+                    ))))
                     .await;
             }
             (Err(err), Origin::Parked(sequence)) => {
                 tracing::warn!(error = %err, "the parked task will run again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 let mut guard = lane.lock().expect("lane lock");
                 guard.parked += 1;
                 guard.cursor = guard.cursor.min(sequence);

@@ -99,7 +99,11 @@ impl Sender {
             return Response::refused(refusal.0);
         }
         let timestamp = herald_proto::now_ms() / 1000;
-        let headers = self.headers(&request, timestamp);
+        let Some(headers) = self.headers(&request, timestamp) else {
+            return Response::refused(
+                "refused: the delivery's ids cannot be sent as header values".into(),
+            );
+        };
         let result = self
             .client
             .post(url)
@@ -163,7 +167,9 @@ impl Sender {
         }
     }
 
-    fn headers(&self, request: &Request<'_>, timestamp: i64) -> HeaderMap {
+    /// The request's headers; `None` when an id that came with the task is not a
+    /// valid header value.
+    fn headers(&self, request: &Request<'_>, timestamp: i64) -> Option<HeaderMap> {
         let mut headers = HeaderMap::new();
         // Static headers first, so Herald's own always win.
         for (name, value) in request.headers {
@@ -174,12 +180,12 @@ impl Sender {
                 headers.insert(name, value);
             }
         }
-        let value = |s: &str| HeaderValue::from_str(s).expect("ids and signatures are ASCII");
+        let value = |s: &str| HeaderValue::from_str(s).ok();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(USER_AGENT, self.user_agent.clone());
         let ts = timestamp.to_string();
-        headers.insert("webhook-id", value(request.msg_id));
-        headers.insert("webhook-timestamp", value(&ts));
+        headers.insert("webhook-id", value(request.msg_id)?);
+        headers.insert("webhook-timestamp", value(&ts)?);
         headers.insert(
             "webhook-signature",
             value(&signing::standard_header(
@@ -187,24 +193,24 @@ impl Sender {
                 request.msg_id,
                 timestamp,
                 &request.body,
-            )),
+            ))?,
         );
         if let Some(primary) = request.secrets.first() {
             headers.insert(
                 "x-webhook-signature",
-                value(&signing::hex_signature(primary, &request.body)),
+                value(&signing::hex_signature(primary, &request.body))?,
             );
         }
-        headers.insert("x-webhook-id", value(request.webhook_id));
-        headers.insert("x-event-id", value(request.msg_id));
-        headers.insert("x-timestamp", value(&ts));
+        headers.insert("x-webhook-id", value(request.webhook_id)?);
+        headers.insert("x-event-id", value(request.msg_id)?);
+        headers.insert("x-timestamp", value(&ts)?);
         if let Some(traceparent) = request
             .traceparent
             .and_then(|t| HeaderValue::from_str(t).ok())
         {
             headers.insert("traceparent", traceparent);
         }
-        headers
+        Some(headers)
     }
 }
 

@@ -43,7 +43,10 @@ async fn run(state: &State, payload: &[u8]) -> Result<DeliveryAttempt, String> {
     let task = DeliveryTask::decode(payload).map_err(|e| e.to_string())?;
     let mut target = deliver::target(state, &task)
         .await
-        .ok_or_else(|| "the webhook does not exist".to_owned())?;
+        .map_err(|e| e.to_string())?;
+    if target.url.is_empty() {
+        return Err("the webhook does not exist".to_owned());
+    }
     // A test is asked for explicitly: it goes out even to a disabled webhook.
     target.refusal = None;
     let response = deliver::attempt(state, &task, &target).await;

@@ -9,7 +9,6 @@
 //!   by `POST /v1/events` and the `INGEST` stream consumer.
 //! - [`nats_intake`]: the consumer of `ingest.<tenant>.<event_type>`, parking invalid
 //!   messages in `REJECTED` with the reason.
-//! - [`registry`]: the webhook registry in the `endpoints` KV bucket.
 //! - [`catalogue`]: the declared event types (`HERALD_EVENT_TYPES`).
 
 #![forbid(unsafe_code)]
@@ -19,11 +18,11 @@ pub mod catalogue;
 pub mod config;
 pub mod intake;
 pub mod nats_intake;
-pub mod registry;
 
 use async_nats::jetstream;
 use herald_common::health::Readiness;
 use herald_common::nats::{self, Topology};
+use herald_common::registry::{Registry, Secrets};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -70,8 +69,9 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
     let js = jetstream::new(client.clone());
     let topology = Topology::new(&config.common);
     topology.provision(&js).await?;
-    let registry =
-        registry::Registry::start(&js, &topology, config.cipher.clone(), shutdown.clone()).await?;
+    let registry = Registry::open(&js, &topology, Secrets::Open(config.cipher.clone()))
+        .await?
+        .mirrored(shutdown.clone());
     let consumer = nats_intake::consumer().provision(&js).await?;
     let readiness = Readiness::new(
         client.clone(),

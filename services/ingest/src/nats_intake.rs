@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, AckKind};
+use async_nats::jetstream;
 use herald_common::nats::{DurableConsumer, INGEST_STREAM, REJECTED_REASON_HEADER};
 use herald_proto::ids::check_tenant;
 use sha2::{Digest, Sha256};
@@ -77,16 +77,14 @@ async fn take(state: &AppState, message: jetstream::Message) {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot park a rejected message; will retry");
-                message
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                    .await
+                herald_common::consume::retry_later(&message).await;
+                Ok(())
             }
         },
         Err(Failure::Publish(err)) => {
             tracing::warn!(error = %err, "cannot publish an accepted event; will retry");
-            message
-                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                .await
+            herald_common::consume::retry_later(&message).await;
+            Ok(())
         }
     };
     if let Err(err) = result {

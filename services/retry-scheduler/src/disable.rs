@@ -3,9 +3,10 @@
 //! any endpoint subscribed to `webhook.*` hears of it.
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream;
 use bytes::Bytes;
 use herald_common::nats::purge_held_retries;
+use herald_common::registry::{Registry, RegistryError, Write};
 use herald_proto::{Endpoint, EndpointStatus, Event, EventType};
 use serde_json::json;
 
@@ -13,53 +14,43 @@ use serde_json::json;
 /// no longer exists or was already disabled.
 pub async fn disable(
     js: &jetstream::Context,
-    registry: &kv::Store,
+    registry: &Registry,
     tenant: &str,
     endpoint_id: &str,
     reason: &str,
 ) -> Result<bool, String> {
-    let key = Endpoint::key_for(tenant, endpoint_id);
-    // Read, change, write back only if nobody changed it meanwhile.
-    let (endpoint, revision) = loop {
-        let Some(entry) = registry.entry(&key).await.map_err(|e| e.to_string())? else {
-            return Ok(false);
-        };
-        if entry.operation != kv::Operation::Put {
-            return Ok(false);
-        }
-        // Secrets stay sealed: they are copied, never opened.
-        let mut endpoint = Endpoint::decode_with(&entry.value, &|s| Ok(s.to_owned()))
-            .map_err(|e| e.to_string())?;
-        if endpoint.status == EndpointStatus::Disabled {
-            return Ok(false);
-        }
-        endpoint.status = EndpointStatus::Disabled;
-        endpoint.disabled_reason = Some(reason.to_owned());
-        endpoint.updated_at_ms = herald_proto::now_ms();
-        let bytes = endpoint.encode_with(&|s| s.to_owned());
-        match registry.update(&key, bytes, entry.revision).await {
-            Ok(revision) => break (endpoint, revision),
-            Err(err) if err.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
-            Err(err) => return Err(err.to_string()),
-        }
+    let mut changed = false;
+    // Secrets stay sealed: the registry copies them, never opens them.
+    let endpoint = registry
+        .update(tenant, endpoint_id, |endpoint| {
+            changed = endpoint.status != EndpointStatus::Disabled;
+            if !changed {
+                return Ok::<_, RegistryError>(Write::Keep);
+            }
+            endpoint.status = EndpointStatus::Disabled;
+            endpoint.disabled_reason = Some(reason.to_owned());
+            endpoint.updated_at_ms = herald_proto::now_ms();
+            Ok(Write::Save)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(endpoint) = endpoint.filter(|_| changed) else {
+        return Ok(false);
     };
     purge_held_retries(js, tenant, endpoint_id)
         .await
         .map_err(|e| e.to_string())?;
-    announce(js, &endpoint, revision).await?;
+    announce(js, &endpoint).await?;
     tracing::warn!(%tenant, webhook_id = %endpoint_id, %reason, "webhook disabled");
     Ok(true)
 }
 
 /// Publishes `webhook.disabled` on the tenant's events, once per disabling.
-async fn announce(
-    js: &jetstream::Context,
-    endpoint: &Endpoint,
-    revision: u64,
-) -> Result<(), String> {
+async fn announce(js: &jetstream::Context, endpoint: &Endpoint) -> Result<(), String> {
     let now = herald_proto::now_ms();
     let event = Event {
-        event_id: format!("evt_disabled_{}_{revision}", endpoint.id),
+        // One per disabling: its time stamp is the disabling's own.
+        event_id: format!("evt_disabled_{}_{}", endpoint.id, endpoint.updated_at_ms),
         tenant: endpoint.tenant.clone(),
         event_type: EventType::parse("webhook.disabled").expect("valid type"),
         data: Bytes::from(

@@ -19,9 +19,8 @@ use std::sync::Arc;
 
 use async_nats::jetstream;
 use herald_common::health::Readiness;
-use herald_common::mirror::Mirror;
 use herald_common::nats::{self, Topology};
-use herald_proto::Endpoint;
+use herald_common::registry::{Registry, Secrets};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -38,27 +37,21 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
     let topology = Topology::new(&config.common);
     topology.provision(&js).await?;
     let consumer = scheduler::consumer().provision(&js).await?;
-    let registry = topology.endpoints_bucket(&js).await?;
-    // Secrets are never opened here; the mirror keeps them sealed.
-    let endpoints = Mirror::start(
-        registry.clone(),
-        Arc::new(|bytes: &[u8]| {
-            Endpoint::decode_with(bytes, &|s| Ok(s.to_owned())).map_err(|e| e.to_string())
-        }),
-        shutdown.clone(),
-    );
+    // Secrets are never opened here; the registry keeps them sealed.
+    let registry = Registry::open(&js, &topology, Secrets::Sealed)
+        .await?
+        .mirrored(shutdown.clone());
     let readiness = Readiness::new(client, &[nats::OUTCOMES_STREAM, nats::DELIVERIES_STREAM]);
     let state = scheduler::State {
         js,
         schedule: Arc::new(config.schedule),
         registry,
-        endpoints,
     };
     let work = Box::pin(async move {
         // Each webhook's own schedule must be known before deciding.
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = state.endpoints.wait_ready() => {}
+            _ = state.registry.mirror().wait_ready() => {}
         }
         let client = state.js.client();
         scheduler::run(consumer, state, shutdown).await;

@@ -9,13 +9,12 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
+use async_nats::jetstream;
 use async_nats::jetstream::consumer::{Consumer, pull};
-use async_nats::jetstream::{self, AckKind};
 use std::sync::Arc;
 
-use async_nats::jetstream::kv;
-use herald_common::mirror::Mirror;
 use herald_common::nats::{DurableConsumer, OUTCOMES_STREAM, schedule_subject};
+use herald_common::registry::Registry;
 use herald_proto::{
     AttemptOutcome, DeliveryAttempt, DeliveryTask, Endpoint, RetryDecision, Trigger,
 };
@@ -41,8 +40,7 @@ pub struct State {
     pub js: jetstream::Context,
     pub schedule: Arc<Vec<Duration>>,
     /// The endpoint registry, for each webhook's own schedule and for disabling.
-    pub registry: kv::Store,
-    pub endpoints: Mirror<Endpoint>,
+    pub registry: Registry,
 }
 
 pub async fn run(consumer: Consumer<pull::Config>, state: State, shutdown: CancellationToken) {
@@ -66,21 +64,22 @@ async fn handle(state: &State, message: jetstream::Message) {
 }
 
 async fn decide_and_ack(state: &State, message: jetstream::Message) {
-    let kind = match DeliveryAttempt::decode(&message.payload) {
+    match DeliveryAttempt::decode(&message.payload) {
         Ok(attempt) => match decide(state, &attempt).await {
-            Ok(()) => AckKind::Ack,
+            Ok(()) => {
+                if let Err(err) = message.ack().await {
+                    tracing::warn!(error = %err, "cannot acknowledge an attempt record");
+                }
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot schedule a retry; will try again");
-                AckKind::Nak(Some(Duration::from_secs(1)))
+                herald_common::consume::retry_later(&message).await;
             }
         },
         Err(err) => {
-            tracing::error!(subject = %message.subject, error = %err, "undecodable attempt record");
-            AckKind::Term
+            herald_common::consume::park(&message, &format!("undecodable attempt record: {err}"))
+                .await;
         }
-    };
-    if let Err(err) = message.ack_with(kind).await {
-        tracing::warn!(error = %err, "cannot acknowledge an attempt record");
     }
 }
 
@@ -93,7 +92,8 @@ async fn decide(state: &State, attempt: &DeliveryAttempt) -> Result<(), String> 
     let task = &attempt.task;
     let tenant = &task.event.tenant;
     let endpoint = state
-        .endpoints
+        .registry
+        .mirror()
         .get(&Endpoint::key_for(tenant, &task.endpoint_id));
     let gone = attempt.status_code == Some(410);
     let delay = if gone {

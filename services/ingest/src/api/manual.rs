@@ -8,12 +8,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_proto::query::{self, RetryableRequest, RetryableResponse};
-use herald_proto::{DeliveryTask, EndpointStatus, Event, Trigger};
+use herald_proto::{DeliveryTask, Endpoint, EndpointStatus, Event, Trigger};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::json::AppJson;
-use super::webhooks::{find, save};
+use super::webhooks::{change, find, view};
 use super::{ApiError, AppState, Tenant};
 
 /// Most deliveries one recover call re-sends.
@@ -25,10 +25,13 @@ pub async fn enable(
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut endpoint = find(&state, &tenant, &id).await?;
-    endpoint.status = EndpointStatus::Active;
-    endpoint.disabled_reason = None;
-    save(&state, endpoint).await
+    change(&state, &tenant, &id, |endpoint| {
+        endpoint.status = EndpointStatus::Active;
+        endpoint.disabled_reason = None;
+        Ok(())
+    })
+    .await
+    .map(|endpoint| Json(view(&endpoint)))
 }
 
 /// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry`: one attempt, now.
@@ -37,7 +40,7 @@ pub async fn retry(
     Tenant(tenant): Tenant,
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    find(&state, &tenant, &id).await?;
+    refuse_if_disabled(&find(&state, &tenant, &id).await?)?;
     let request = RetryableRequest {
         tenant,
         endpoint_id: id.clone(),
@@ -70,7 +73,7 @@ pub async fn recover(
     Path(id): Path<String>,
     AppJson(body): AppJson<Recover>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    find(&state, &tenant, &id).await?;
+    refuse_if_disabled(&find(&state, &tenant, &id).await?)?;
     let since_ms = herald_proto::parse_rfc3339(&body.since)
         .map_err(|r| ApiError::Unprocessable(format!("since: {r}")))?;
     let request = RetryableRequest {
@@ -93,6 +96,17 @@ pub async fn recover(
     ))
 }
 
+/// A disabled webhook gets no manual attempt: it would only be recorded as refused.
+fn refuse_if_disabled(endpoint: &Endpoint) -> Result<(), ApiError> {
+    if endpoint.status == EndpointStatus::Disabled {
+        return Err(ApiError::Conflict(format!(
+            "webhook `{}` is disabled; enable it first (POST /v1/webhooks/{}/enable)",
+            endpoint.id, endpoint.id
+        )));
+    }
+    Ok(())
+}
+
 /// Publishes the next attempt of `delivery` as a manual task; returns its number.
 async fn resend(
     state: &AppState,
@@ -111,11 +125,12 @@ async fn resend(
         trigger: Trigger::Manual,
         callback: None,
         traceparent: None,
+        // Every manual request is an attempt of its own, even for the same number.
+        run_id: Some(ulid::Ulid::new().to_string()),
     };
-    // Every manual request is its own attempt, even for the same attempt number.
-    let message_id = format!("{}:{}", task.message_id(), ulid::Ulid::new());
     let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", message_id.as_str());
+    headers.insert("Nats-Msg-Id", task.message_id().as_str());
+    herald_common::trace::inject(&tracing::Span::current(), &mut headers);
     state
         .jetstream()
         .publish_with_headers(task.subject(), headers, task.encode())

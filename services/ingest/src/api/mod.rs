@@ -29,7 +29,7 @@ pub use callbacks::CallbackInput;
 pub use error::ApiError;
 
 use crate::config::Config;
-use crate::registry::Registry;
+use herald_common::registry::Registry;
 
 /// What handlers share. Cloning is cheap.
 #[derive(Clone)]

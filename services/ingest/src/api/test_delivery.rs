@@ -45,6 +45,7 @@ pub async fn send(
         trigger: Trigger::Manual,
         callback: None,
         traceparent: None,
+        run_id: Some(ulid::Ulid::new().to_string()),
     };
     // Longer than any delivery timeout, so the attempt's own timeout decides.
     let reply = tokio::time::timeout(

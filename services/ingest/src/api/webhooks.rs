@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::time::Duration;
 
+use herald_common::registry::Write;
 use herald_proto::{Endpoint, EndpointStatus, EventPattern, PayloadFormat, RetiringSecret};
 use rand::RngCore;
 use serde::Deserialize;
@@ -45,7 +46,7 @@ const RESERVED_HEADERS: &[&str] = &[
 
 /// The body of `POST` (where `url` and `events` are required) and `PUT` (where every
 /// field is optional and the secret cannot be set) on `/v1/webhooks`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
     url: Option<String>,
@@ -152,7 +153,7 @@ pub async fn create(
     }
     state
         .registry()
-        .put(&endpoint)
+        .create(&endpoint)
         .await
         .map_err(ApiError::internal)?;
     let mut body = view(&endpoint);
@@ -184,14 +185,18 @@ pub async fn update(
     Path(id): Path<String>,
     AppJson(input): AppJson<WebhookInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut endpoint = find(&state, &tenant, &id).await?;
     if input.secret.is_some() {
         return Err(ApiError::Unprocessable(
             "secret cannot be changed here; use POST /v1/webhooks/{id}/rotate-secret".into(),
         ));
     }
-    input.apply(&mut endpoint, state.config())?;
-    save(&state, endpoint).await
+    // The change is applied to the webhook as stored when it is written, so an
+    // automatic disable or a rotation in between is kept.
+    change(&state, &tenant, &id, |endpoint| {
+        input.clone().apply(endpoint, state.config())
+    })
+    .await
+    .map(|endpoint| Json(view(&endpoint)))
 }
 
 pub async fn delete(
@@ -199,10 +204,10 @@ pub async fn delete(
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let endpoint = find(&state, &tenant, &id).await?;
+    find(&state, &tenant, &id).await?;
     state
         .registry()
-        .delete(&endpoint)
+        .delete(&tenant, &id)
         .await
         .map_err(ApiError::internal)?;
     // Retries held for it would only be dropped when due; drop them now.
@@ -226,7 +231,6 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let mut endpoint = find(&state, &tenant, &id).await?;
     let request: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
         RotateSecret::default()
     } else {
@@ -237,20 +241,19 @@ pub async fn rotate_secret(
         Some(secret) => check_secret(&secret)?,
         None => generate_secret(),
     };
-    let now = herald_proto::now_ms();
     let grace = i64::try_from(state.config().rotation_grace.as_millis()).unwrap_or(i64::MAX);
-    let expires_at_ms = now.saturating_add(grace);
-    endpoint.retiring_secrets.retain(|r| r.expires_at_ms > now);
-    endpoint.retiring_secrets.push(RetiringSecret {
-        secret: std::mem::replace(&mut endpoint.secret, secret),
-        expires_at_ms,
-    });
-    endpoint.updated_at_ms = now;
-    state
-        .registry()
-        .put(&endpoint)
-        .await
-        .map_err(ApiError::internal)?;
+    let mut expires_at_ms = 0;
+    let endpoint = change(&state, &tenant, &id, |endpoint| {
+        let now = herald_proto::now_ms();
+        expires_at_ms = now.saturating_add(grace);
+        endpoint.retiring_secrets.retain(|r| r.expires_at_ms > now);
+        endpoint.retiring_secrets.push(RetiringSecret {
+            secret: std::mem::replace(&mut endpoint.secret, secret.clone()),
+            expires_at_ms,
+        });
+        Ok(())
+    })
+    .await?;
     Ok(Json(json!({
         "webhook_id": endpoint.id,
         "secret": endpoint.secret,
@@ -258,15 +261,27 @@ pub async fn rotate_secret(
     })))
 }
 
-/// Stores a changed webhook, stamped now, and answers with its view.
-pub async fn save(state: &AppState, mut endpoint: Endpoint) -> Result<Json<Value>, ApiError> {
-    endpoint.updated_at_ms = herald_proto::now_ms();
+/// Changes the tenant's webhook `id` with `apply`, compare-and-set (so a change
+/// someone else made meanwhile is kept), stamped now. Another tenant's webhook is
+/// as good as missing.
+pub async fn change<F>(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+    mut apply: F,
+) -> Result<Endpoint, ApiError>
+where
+    F: FnMut(&mut Endpoint) -> Result<(), ApiError>,
+{
     state
         .registry()
-        .put(&endpoint)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(Json(view(&endpoint)))
+        .update(tenant, id, |endpoint| {
+            apply(endpoint)?;
+            endpoint.updated_at_ms = herald_proto::now_ms();
+            Ok::<_, ApiError>(Write::Save)
+        })
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no webhook `{id}`")))
 }
 
 /// The tenant's webhook `id`; another tenant's is as good as missing.

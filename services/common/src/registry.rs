@@ -1,0 +1,265 @@
+//! The webhook registry: endpoint definitions in the `endpoints` KV bucket, read
+//! and written by every service through this one type.
+//!
+//! Every change is compare-and-set: read the entry and its revision, change it,
+//! write it back only if nobody wrote in between, and otherwise start over with what
+//! they wrote. So an automatic disable and a customer's edit, or an edit and a
+//! secret rotation, never undo each other. A service that lists or looks webhooks
+//! up often keeps a [`Mirror`] of the bucket, fed by a watch; reads that must see
+//! the latest write go to the bucket itself.
+
+use std::sync::Arc;
+
+use async_nats::jetstream::{self, kv};
+use herald_proto::Endpoint;
+use tokio_util::sync::CancellationToken;
+
+use crate::mirror::Mirror;
+use crate::nats::Topology;
+use crate::secrets::Cipher;
+
+/// Compare-and-set rounds before a change gives up (only under a storm of writes to
+/// one webhook).
+const MAX_ROUNDS: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("endpoint registry: {0}")]
+    Store(String),
+    #[error("stored endpoint {key} is unreadable: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("endpoint {key} changed {MAX_ROUNDS} times while being changed")]
+    Contended { key: String },
+}
+
+/// How a service treats the secrets inside entries.
+#[derive(Clone)]
+pub enum Secrets {
+    /// Opened on read and sealed on write (ingest, dispatcher).
+    Open(Cipher),
+    /// Kept sealed, copied as they are (a service without `HERALD_SECRET_KEY`).
+    Sealed,
+}
+
+impl Secrets {
+    fn decode(&self, bytes: &[u8]) -> Result<Endpoint, String> {
+        match self {
+            Secrets::Open(cipher) => Endpoint::decode_with(bytes, &|s| cipher.open(s)),
+            Secrets::Sealed => Endpoint::decode_with(bytes, &|s| Ok(s.to_owned())),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    fn encode(&self, endpoint: &Endpoint) -> bytes::Bytes {
+        match self {
+            Secrets::Open(cipher) => endpoint.encode_with(&|s| cipher.seal(s)),
+            Secrets::Sealed => endpoint.encode_with(&|s| s.to_owned()),
+        }
+    }
+}
+
+/// Whether a change is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Save,
+    /// Nothing to change; the entry stays as it is.
+    Keep,
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    store: kv::Store,
+    secrets: Secrets,
+    mirror: Option<Mirror<Endpoint>>,
+}
+
+impl Registry {
+    /// Opens the bucket (creating it when missing), without a mirror.
+    pub async fn open(
+        js: &jetstream::Context,
+        topology: &Topology,
+        secrets: Secrets,
+    ) -> Result<Self, crate::Error> {
+        let store = topology.endpoints_bucket(js).await?;
+        Ok(Registry {
+            store,
+            secrets,
+            mirror: None,
+        })
+    }
+
+    /// Also keeps a mirror of the bucket until `shutdown`.
+    pub fn mirrored(mut self, shutdown: CancellationToken) -> Self {
+        let secrets = self.secrets.clone();
+        self.mirror = Some(Mirror::start(
+            self.store.clone(),
+            Arc::new(move |bytes: &[u8]| secrets.decode(bytes)),
+            shutdown,
+        ));
+        self
+    }
+
+    /// The mirror of the bucket.
+    ///
+    /// # Panics
+    /// When the registry was opened without [`Registry::mirrored`]: a wiring mistake.
+    pub fn mirror(&self) -> &Mirror<Endpoint> {
+        self.mirror
+            .as_ref()
+            .expect("this registry was opened with a mirror")
+    }
+
+    /// One webhook of `tenant`, read from the bucket.
+    pub async fn get(&self, tenant: &str, id: &str) -> Result<Option<Endpoint>, RegistryError> {
+        Ok(self.entry(tenant, id).await?.map(|(endpoint, _)| endpoint))
+    }
+
+    async fn entry(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<(Endpoint, u64)>, RegistryError> {
+        let key = Endpoint::key_for(tenant, id);
+        if !key_is_valid(&key) {
+            return Ok(None);
+        }
+        let entry = self
+            .store
+            .entry(key.clone())
+            .await
+            .map_err(|e| RegistryError::Store(e.to_string()))?;
+        let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
+            return Ok(None);
+        };
+        let endpoint = self
+            .secrets
+            .decode(&entry.value)
+            .map_err(|reason| RegistryError::Corrupt { key, reason })?;
+        Ok(Some((endpoint, entry.revision)))
+    }
+
+    /// Stores a new webhook; its id must not be taken.
+    pub async fn create(&self, endpoint: &Endpoint) -> Result<(), RegistryError> {
+        let key = endpoint.key();
+        let revision = self
+            .store
+            .create(&key, self.secrets.encode(endpoint))
+            .await
+            .map_err(|e| RegistryError::Store(e.to_string()))?;
+        self.applied(&key, revision, Some(endpoint.clone()));
+        Ok(())
+    }
+
+    /// Changes webhook `id` of `tenant` with `change`, compare-and-set: when someone
+    /// else wrote it meanwhile, `change` runs again on what they wrote. Returns the
+    /// webhook as written (or as it is, when `change` keeps it), `None` when there
+    /// is no such webhook.
+    pub async fn update<E, F>(
+        &self,
+        tenant: &str,
+        id: &str,
+        mut change: F,
+    ) -> Result<Option<Endpoint>, E>
+    where
+        E: From<RegistryError>,
+        F: FnMut(&mut Endpoint) -> Result<Write, E>,
+    {
+        let key = Endpoint::key_for(tenant, id);
+        for _ in 0..MAX_ROUNDS {
+            let Some((mut endpoint, revision)) = self.entry(tenant, id).await? else {
+                return Ok(None);
+            };
+            if change(&mut endpoint)? == Write::Keep {
+                return Ok(Some(endpoint));
+            }
+            match self
+                .store
+                .update(&key, self.secrets.encode(&endpoint), revision)
+                .await
+            {
+                Ok(revision) => {
+                    self.applied(&key, revision, Some(endpoint.clone()));
+                    return Ok(Some(endpoint));
+                }
+                Err(err) if err.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                Err(err) => return Err(RegistryError::Store(err.to_string()).into()),
+            }
+        }
+        Err(RegistryError::Contended { key }.into())
+    }
+
+    /// Removes webhook `id` of `tenant`.
+    pub async fn delete(&self, tenant: &str, id: &str) -> Result<(), RegistryError> {
+        let key = Endpoint::key_for(tenant, id);
+        self.store
+            .delete(&key)
+            .await
+            .map_err(|e| RegistryError::Store(e.to_string()))?;
+        // A delete's revision is not returned; the watch will confirm it. Until
+        // then the mirror hides the endpoint.
+        self.applied(&key, u64::MAX, None);
+        Ok(())
+    }
+
+    fn applied(&self, key: &str, revision: u64, value: Option<Endpoint>) {
+        if let Some(mirror) = &self.mirror {
+            mirror.apply(key, revision, value);
+        }
+    }
+
+    /// Whether the mirror holds everything the bucket held when it started.
+    pub fn is_ready(&self) -> bool {
+        self.mirror.as_ref().is_none_or(Mirror::is_ready)
+    }
+
+    /// The highest bucket revision the mirror holds, this process's writes included.
+    pub fn revision(&self) -> u64 {
+        self.mirror.as_ref().map_or(0, Mirror::revision)
+    }
+
+    /// Every webhook of `tenant` in the mirror, oldest first.
+    pub fn list(&self, tenant: &str) -> Vec<Arc<Endpoint>> {
+        let mut endpoints = self.mirror().values_with_prefix(&format!("{tenant}."));
+        endpoints.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        endpoints
+    }
+
+    /// How many webhooks `tenant` has, as far as the mirror knows: this process's
+    /// writes at once, other processes' when the watch brings them.
+    pub fn count(&self, tenant: &str) -> usize {
+        self.mirror()
+            .values_with_prefix(&format!("{tenant}."))
+            .len()
+    }
+}
+
+/// Ids come from URLs and messages; only well-formed keys are looked up.
+fn key_is_valid(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with('.')
+        && !key.ends_with('.')
+        && !key.contains("..")
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=' | '/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_keys_are_never_looked_up() {
+        assert!(key_is_valid("acme.wh_01abc"));
+        for key in [
+            "",
+            ".acme.wh",
+            "acme.wh.",
+            "acme..wh",
+            "acme.wh 1",
+            "acme.wh*",
+        ] {
+            assert!(!key_is_valid(key), "{key}");
+        }
+    }
+}
