@@ -7,6 +7,7 @@ mod delivery;
 mod drain;
 mod engine;
 mod formats;
+mod hardening;
 mod isolation;
 mod jobs;
 mod limits;

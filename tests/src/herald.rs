@@ -44,6 +44,8 @@ impl Herald {
             ("HERALD_DELIVERY_TIMEOUT", "5s".to_owned()),
             // A stopped dispatcher's partitions move to another within seconds.
             ("HERALD_PARTITION_LEASE", "3s".to_owned()),
+            // A message that cannot be processed is tried again within a second.
+            ("HERALD_REDELIVERY_BACKOFF_MAX", "1s".to_owned()),
             (
                 "DATABASE_URL",
                 format!("sqlite://{}?mode=rwc", db.display()),

@@ -187,6 +187,9 @@ pub struct CommonConfig {
     pub dedupe_window: Duration,
     /// `HERALD_SHUTDOWN_TIMEOUT`: how long a drain may take before the process exits.
     pub shutdown_timeout: Duration,
+    /// `HERALD_MAX_DELIVERIES` and `HERALD_REDELIVERY_BACKOFF_MAX`: how often a
+    /// message that cannot be processed is tried before it is parked in `REJECTED`.
+    pub redelivery: crate::consume::Redelivery,
 }
 
 impl CommonConfig {
@@ -215,7 +218,26 @@ impl CommonConfig {
         }
         let shutdown_timeout =
             duration_or(env, "HERALD_SHUTDOWN_TIMEOUT", Duration::from_secs(30))?;
+        let defaults = crate::consume::Redelivery::default();
+        let max_deliveries = parse_or(env, "HERALD_MAX_DELIVERIES", defaults.max_deliveries)?;
+        if !(2..=1000).contains(&max_deliveries) {
+            return Err(ConfigError::new(
+                "HERALD_MAX_DELIVERIES",
+                "must be between 2 and 1000",
+            ));
+        }
+        let backoff_max = duration_or(env, "HERALD_REDELIVERY_BACKOFF_MAX", defaults.backoff_max)?;
+        if backoff_max < Duration::from_millis(100) || backoff_max > Duration::from_secs(3600) {
+            return Err(ConfigError::new(
+                "HERALD_REDELIVERY_BACKOFF_MAX",
+                "must be between 100ms and 1h",
+            ));
+        }
         Ok(CommonConfig {
+            redelivery: crate::consume::Redelivery {
+                max_deliveries,
+                backoff_max,
+            },
             nats_url,
             http_addr,
             stream_replicas,

@@ -14,38 +14,58 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// How many times a consumer hands one message out before Herald gives up on it and
-/// parks it in `REJECTED` with the reason, instead of trying forever. With
-/// [`backoff`] between tries, a message is tried for about a quarter of an hour.
-pub const MAX_DELIVERIES: i64 = 20;
-
-/// What a consumer is configured with: a few deliveries more than
-/// [`MAX_DELIVERIES`], so the last one can be parked even when parking fails once.
-pub const CONSUMER_MAX_DELIVER: i64 = MAX_DELIVERIES + 5;
-
-/// How long to wait before a message is offered again after its `delivered`-th
-/// try failed: doubling from one second, at most a minute.
-pub fn backoff(delivered: i64) -> Duration {
-    let exponent = u32::try_from(delivered.clamp(1, 7) - 1).unwrap_or(0);
-    Duration::from_secs(1u64 << exponent).min(Duration::from_secs(60))
+/// How often a message that cannot be processed is tried before Herald gives up on
+/// it and parks it in `REJECTED` with the reason, and how long it waits between
+/// tries: doubling from one second up to `backoff_max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redelivery {
+    /// `HERALD_MAX_DELIVERIES`: deliveries of one message, at most.
+    pub max_deliveries: i64,
+    /// `HERALD_REDELIVERY_BACKOFF_MAX`: the longest wait between two tries.
+    pub backoff_max: Duration,
 }
 
-/// Hands `message` back to be offered again after its [`backoff`].
-pub async fn retry_later(message: &jetstream::Message) {
+impl Default for Redelivery {
+    /// 20 tries, waiting up to a minute between them: about a quarter of an hour.
+    fn default() -> Self {
+        Redelivery {
+            max_deliveries: 20,
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Redelivery {
+    /// What a consumer is configured with: a few deliveries more than
+    /// `max_deliveries`, so the last one can be parked even when parking fails once.
+    pub fn consumer_max_deliver(&self) -> i64 {
+        self.max_deliveries + 5
+    }
+
+    /// How long to wait before a message is offered again after its
+    /// `delivered`-th try failed.
+    pub fn backoff(&self, delivered: i64) -> Duration {
+        let exponent = u32::try_from(delivered.clamp(1, 20) - 1).unwrap_or(0);
+        Duration::from_secs(1u64 << exponent).min(self.backoff_max)
+    }
+
+    /// Whether `message` has been handed out `max_deliveries` times already.
+    pub fn exhausted(&self, message: &jetstream::Message) -> bool {
+        message
+            .info()
+            .is_ok_and(|info| info.delivered >= self.max_deliveries)
+    }
+}
+
+/// Hands `message` back to be offered again after its backoff.
+pub async fn retry_later(message: &jetstream::Message, redelivery: &Redelivery) {
     let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
     if let Err(err) = message
-        .ack_with(AckKind::Nak(Some(backoff(delivered))))
+        .ack_with(AckKind::Nak(Some(redelivery.backoff(delivered))))
         .await
     {
         tracing::warn!(error = %err, "cannot hand a message back");
     }
-}
-
-/// Whether `message` has been handed out [`MAX_DELIVERIES`] times already.
-pub fn exhausted(message: &jetstream::Message) -> bool {
-    message
-        .info()
-        .is_ok_and(|info| info.delivered >= MAX_DELIVERIES)
 }
 
 /// The tenant a Herald subject belongs to: `<kind>.<tenant>...`, or
@@ -87,16 +107,10 @@ pub async fn reject(
 }
 
 /// Parks `message` in `REJECTED` with the reason and acknowledges it; when parking
-/// fails, hands it back to be tried again later.
+/// fails, hands it back to be tried again a little later.
 pub async fn park(message: &jetstream::Message, reason: &str) {
-    match reject(
-        &message.context,
-        &message.subject,
-        message.payload.clone(),
-        reason,
-    )
-    .await
-    {
+    let payload = message.payload.clone();
+    match reject(&message.context, &message.subject, payload, reason).await {
         Ok(()) => {
             if let Err(err) = message.ack().await {
                 tracing::warn!(error = %err, "cannot acknowledge a parked message");
@@ -104,20 +118,27 @@ pub async fn park(message: &jetstream::Message, reason: &str) {
         }
         Err(err) => {
             tracing::warn!(error = %err, "cannot park a message; it is offered again");
-            retry_later(message).await;
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
         }
     }
 }
 
-/// Parks `message` if it has been tried [`MAX_DELIVERIES`] times; returns whether
-/// it did.
-pub async fn give_up_if_exhausted(message: &jetstream::Message, consumer: &str) -> bool {
-    if !exhausted(message) {
+/// Parks `message` if it has been tried as often as `redelivery` allows; returns
+/// whether it did.
+pub async fn give_up_if_exhausted(
+    message: &jetstream::Message,
+    consumer: &str,
+    redelivery: &Redelivery,
+) -> bool {
+    if !redelivery.exhausted(message) {
         return false;
     }
     let reason = format!(
-        "gave up after {MAX_DELIVERIES} deliveries to consumer {consumer}: \
-         every try failed (see the service's log)"
+        "gave up after {} deliveries to consumer {consumer}: every try failed \
+         (the service's log says why)",
+        redelivery.max_deliveries
     );
     park(message, &reason).await;
     true
@@ -130,6 +151,7 @@ pub async fn run<F, Fut>(
     name: &str,
     consumer: consumer::Consumer<consumer::pull::Config>,
     concurrency: usize,
+    redelivery: Redelivery,
     shutdown: CancellationToken,
     handler: F,
 ) where
@@ -159,7 +181,7 @@ pub async fn run<F, Fut>(
                     let handler = handler.clone();
                     let name = name.to_owned();
                     in_flight.spawn(async move {
-                        if !give_up_if_exhausted(&message, &name).await {
+                        if !give_up_if_exhausted(&message, &name, &redelivery).await {
                             handler(message).await;
                         }
                         drop(permit);
@@ -191,6 +213,7 @@ pub async fn run_batched<F, Fut>(
     name: &str,
     consumer: consumer::Consumer<consumer::pull::Config>,
     max_batch: usize,
+    redelivery: Redelivery,
     shutdown: CancellationToken,
     handler: F,
 ) where
@@ -215,7 +238,7 @@ pub async fn run_batched<F, Fut>(
             for item in items {
                 match item {
                     Ok(message) => {
-                        if !give_up_if_exhausted(&message, name).await {
+                        if !give_up_if_exhausted(&message, name, &redelivery).await {
                             batch.push(message);
                         }
                     }
@@ -320,11 +343,14 @@ mod tests {
 
     #[test]
     fn tries_back_off_to_a_minute() {
-        assert_eq!(backoff(1), Duration::from_secs(1));
-        assert_eq!(backoff(3), Duration::from_secs(4));
-        assert_eq!(backoff(7), Duration::from_secs(60));
-        assert_eq!(backoff(MAX_DELIVERIES), Duration::from_secs(60));
-        let total: Duration = (1..MAX_DELIVERIES).map(backoff).sum();
+        let redelivery = Redelivery::default();
+        assert_eq!(redelivery.backoff(1), Duration::from_secs(1));
+        assert_eq!(redelivery.backoff(3), Duration::from_secs(4));
+        assert_eq!(redelivery.backoff(7), Duration::from_secs(60));
+        assert_eq!(redelivery.backoff(1000), Duration::from_secs(60));
+        let total: Duration = (1..redelivery.max_deliveries)
+            .map(|n| redelivery.backoff(n))
+            .sum();
         assert!(total > Duration::from_secs(600), "{total:?}");
     }
 

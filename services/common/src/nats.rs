@@ -194,6 +194,7 @@ pub fn version_at_least(version: &str, major: u64, minor: u64) -> bool {
 pub struct Topology {
     pub replicas: usize,
     pub dedupe_window: Duration,
+    pub redelivery: crate::consume::Redelivery,
 }
 
 impl Topology {
@@ -201,6 +202,7 @@ impl Topology {
         Topology {
             replicas: config.stream_replicas,
             dedupe_window: config.dedupe_window,
+            redelivery: config.redelivery,
         }
     }
 
@@ -303,7 +305,7 @@ impl Topology {
                         durable_name: Some(name.clone()),
                         filter_subjects: vec![filter],
                         ack_policy: consumer::AckPolicy::Explicit,
-                        max_deliver: crate::consume::CONSUMER_MAX_DELIVER,
+                        max_deliver: self.redelivery.consumer_max_deliver(),
                         ..Default::default()
                     })
                     .await
@@ -390,6 +392,7 @@ impl DurableConsumer {
     pub async fn provision(
         &self,
         js: &jetstream::Context,
+        topology: &Topology,
     ) -> Result<consumer::Consumer<consumer::pull::Config>> {
         let stream = js
             .get_stream(self.stream)
@@ -405,7 +408,7 @@ impl DurableConsumer {
                 ack_policy: consumer::AckPolicy::Explicit,
                 ack_wait: self.ack_wait,
                 max_ack_pending: self.max_ack_pending,
-                max_deliver: crate::consume::CONSUMER_MAX_DELIVER,
+                max_deliver: topology.redelivery.consumer_max_deliver(),
                 ..Default::default()
             })
             .await

@@ -19,8 +19,8 @@ use crate::nats::Topology;
 use crate::secrets::Cipher;
 
 /// Compare-and-set rounds before a change gives up (only under a storm of writes to
-/// one webhook).
-const MAX_ROUNDS: usize = 16;
+/// one webhook). Rounds after a lost race wait a little, longer each time.
+const MAX_ROUNDS: u32 = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -165,7 +165,12 @@ impl Registry {
         F: FnMut(&mut Endpoint) -> Result<Write, E>,
     {
         let key = Endpoint::key_for(tenant, id);
-        for _ in 0..MAX_ROUNDS {
+        for round in 0..MAX_ROUNDS {
+            if round > 0 {
+                // Writers that raced wait apart before they read again.
+                let jitter = rand::random_range(1..=5 * u64::from(round.min(20)));
+                tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+            }
             let Some((mut endpoint, revision)) = self.entry(tenant, id).await? else {
                 return Ok(None);
             };

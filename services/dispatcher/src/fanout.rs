@@ -84,7 +84,7 @@ async fn fan_out(state: &State, message: jetstream::Message) {
         Ok(None) => {}
         Err(err) => {
             tracing::warn!(error = %err, "cannot look up the job's callback; will retry");
-            herald_common::consume::retry_later(&message).await;
+            herald_common::consume::retry_later(&message, &state.config.common.redelivery).await;
             return;
         }
     }
@@ -115,7 +115,7 @@ async fn fan_out(state: &State, message: jetstream::Message) {
         }
     } else {
         tracing::warn!(event_id = %event.event_id, failed, "fan-out incomplete; will retry");
-        herald_common::consume::retry_later(&message).await;
+        herald_common::consume::retry_later(&message, &state.config.common.redelivery).await;
     }
 }
 

@@ -183,13 +183,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
         &config.user_agent,
     )
     .map_err(|e| Error::Client(e.to_string()))?;
-    let fanout = fanout::consumer().provision(&js).await?;
+    let fanout = fanout::consumer().provision(&js, &topology).await?;
     let ack_wait = config.delivery_timeout + Duration::from_secs(10);
     let mut partition_consumers = Vec::new();
     for number in 0..herald_proto::DELIVERY_PARTITIONS {
         partition_consumers.push(
             partition::consumer(number, ack_wait, config.max_in_flight, config.queue_tasks)
-                .provision(&js)
+                .provision(&js, &topology)
                 .await?,
         );
     }
@@ -275,6 +275,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
             "dispatcher-fanout",
             fanout,
             64,
+            state.config.common.redelivery,
             shutdown.clone(),
             move |message| {
                 let state = fanout_state.clone();

@@ -226,7 +226,8 @@ impl Partition {
             return;
         };
         let consumer = partition_consumer(self.number);
-        if herald_common::consume::give_up_if_exhausted(&message, &consumer).await {
+        let redelivery = &self.shared.state.config.common.redelivery;
+        if herald_common::consume::give_up_if_exhausted(&message, &consumer, redelivery).await {
             return;
         }
         let traceparent = message
@@ -336,9 +337,14 @@ impl Partition {
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot park a task; it is offered again");
                     let _ = acker
-                        .ack_with(AckKind::Nak(Some(herald_common::consume::backoff(
-                            *delivered,
-                        ))))
+                        .ack_with(AckKind::Nak(Some(
+                            this.shared
+                                .state
+                                .config
+                                .common
+                                .redelivery
+                                .backoff(*delivered),
+                        )))
                         .await;
                 }
             }
@@ -521,9 +527,14 @@ impl Partition {
             ) => {
                 tracing::warn!(error = %err, "the task will run again");
                 let _ = acker
-                    .ack_with(AckKind::Nak(Some(herald_common::consume::backoff(
-                        delivered,
-                    ))))
+                    .ack_with(AckKind::Nak(Some(
+                        self.shared
+                            .state
+                            .config
+                            .common
+                            .redelivery
+                            .backoff(delivered),
+                    )))
                     .await;
             }
             (Err(err), Origin::Parked(sequence)) => {

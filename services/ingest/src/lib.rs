@@ -72,7 +72,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
     let registry = Registry::open(&js, &topology, Secrets::Open(config.cipher.clone()))
         .await?
         .mirrored(shutdown.clone());
-    let consumer = nats_intake::consumer().provision(&js).await?;
+    let consumer = nats_intake::consumer().provision(&js, &topology).await?;
     let readiness = Readiness::new(
         client.clone(),
         &[

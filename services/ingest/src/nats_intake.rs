@@ -35,10 +35,18 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let client = state.client().clone();
-    herald_common::consume::run("ingest", consumer, 256, shutdown, move |message| {
-        let state = state.clone();
-        async move { handle(&state, message).await }
-    })
+    let redelivery = state.config().common.redelivery;
+    herald_common::consume::run(
+        "ingest",
+        consumer,
+        256,
+        redelivery,
+        shutdown,
+        move |message| {
+            let state = state.clone();
+            async move { handle(&state, message).await }
+        },
+    )
     .await;
     herald_common::consume::flush(&client).await;
 }
@@ -77,13 +85,14 @@ async fn take(state: &AppState, message: jetstream::Message) {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot park a rejected message; will retry");
-                herald_common::consume::retry_later(&message).await;
+                herald_common::consume::retry_later(&message, &state.config().common.redelivery)
+                    .await;
                 Ok(())
             }
         },
         Err(Failure::Publish(err)) => {
             tracing::warn!(error = %err, "cannot publish an accepted event; will retry");
-            herald_common::consume::retry_later(&message).await;
+            herald_common::consume::retry_later(&message, &state.config().common.redelivery).await;
             Ok(())
         }
     };

@@ -36,7 +36,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
     let js = jetstream::new(client.clone());
     let topology = Topology::new(&config.common);
     topology.provision(&js).await?;
-    let consumer = scheduler::consumer().provision(&js).await?;
+    let consumer = scheduler::consumer().provision(&js, &topology).await?;
     // Secrets are never opened here; the registry keeps them sealed.
     let registry = Registry::open(&js, &topology, Secrets::Sealed)
         .await?
@@ -46,6 +46,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
         js,
         schedule: Arc::new(config.schedule),
         registry,
+        redelivery: config.common.redelivery,
     };
     let work = Box::pin(async move {
         // Each webhook's own schedule must be known before deciding.

@@ -41,13 +41,23 @@ pub struct State {
     pub schedule: Arc<Vec<Duration>>,
     /// The endpoint registry, for each webhook's own schedule and for disabling.
     pub registry: Registry,
+    pub redelivery: herald_common::consume::Redelivery,
 }
 
 pub async fn run(consumer: Consumer<pull::Config>, state: State, shutdown: CancellationToken) {
-    herald_common::consume::run("retry-scheduler", consumer, 128, shutdown, move |message| {
-        let state = state.clone();
-        async move { handle(&state, message).await }
-    })
+    let redelivery = state.redelivery;
+    let consume = herald_common::consume::run;
+    consume(
+        "retry-scheduler",
+        consumer,
+        128,
+        redelivery,
+        shutdown,
+        move |message| {
+            let state = state.clone();
+            async move { handle(&state, message).await }
+        },
+    )
     .await
 }
 
@@ -73,7 +83,7 @@ async fn decide_and_ack(state: &State, message: jetstream::Message) {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot schedule a retry; will try again");
-                herald_common::consume::retry_later(&message).await;
+                herald_common::consume::retry_later(&message, &state.redelivery).await;
             }
         },
         Err(err) => {

@@ -43,10 +43,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Started> {
     let client = nats::connect(&config.common, "herald-status-tracker").await?;
     let js = jetstream::new(client.clone());
-    Topology::new(&config.common).provision(&js).await?;
+    let topology = Topology::new(&config.common);
+    topology.provision(&js).await?;
     let store = Store::connect(&config.database_url).await?;
-    let outcomes = recorder::outcomes_consumer().provision(&js).await?;
-    let events = recorder::events_consumer().provision(&js).await?;
+    let outcomes = recorder::outcomes_consumer()
+        .provision(&js, &topology)
+        .await?;
+    let events = recorder::events_consumer()
+        .provision(&js, &topology)
+        .await?;
     let responder = queries::subscribe(&client)
         .await
         .map_err(|e| Error::Nats(e.to_string()))?;
@@ -66,12 +71,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
             }
         }
     });
+    let redelivery = config.common.redelivery;
     let work = Box::pin(async move {
         let record = recorder::run(
             "status-tracker",
             outcomes,
             store.clone(),
             client.clone(),
+            redelivery,
             shutdown.clone(),
         );
         let keep = recorder::run(
@@ -79,6 +86,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
             events,
             store.clone(),
             client.clone(),
+            redelivery,
             shutdown.clone(),
         );
         let prune = retention::run(store.clone(), config.retention, shutdown.clone());

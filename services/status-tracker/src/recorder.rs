@@ -47,12 +47,21 @@ pub async fn run(
     consumer: Consumer<pull::Config>,
     store: Store,
     client: async_nats::Client,
+    redelivery: herald_common::consume::Redelivery,
     shutdown: CancellationToken,
 ) {
-    herald_common::consume::run_batched(name, consumer, BATCH, shutdown, move |messages| {
-        let (store, client) = (store.clone(), client.clone());
-        async move { write(&store, &client, messages).await }
-    })
+    let consume = herald_common::consume::run_batched;
+    consume(
+        name,
+        consumer,
+        BATCH,
+        redelivery,
+        shutdown,
+        move |messages| {
+            let (store, client) = (store.clone(), client.clone());
+            async move { write(&store, &client, messages).await }
+        },
+    )
     .await
 }
 

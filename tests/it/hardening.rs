@@ -1,0 +1,334 @@
+//! Defects a review found in the delivery path, each shown fixed: deliveries whose
+//! webhook is gone are recorded, ids carry the tenant, a message that keeps failing
+//! is parked instead of tried forever, a value from the wire never panics a
+//! handler, concurrent webhook changes never undo each other, and manual attempts
+//! on a disabled webhook are refused.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use herald_proto::{DeliveryTask, Event, EventType, Trigger, wire};
+use herald_tests::herald::{OTHER_API_KEY, TENANT};
+use herald_tests::{Api, Herald, NatsServer, PATIENCE, Receiver, eventually};
+use prost::Message;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// `GET /v1/deliveries/{id}` once `accept` holds.
+async fn delivery_when(
+    api: &Api,
+    delivery_id: &str,
+    what: &str,
+    accept: impl Fn(&Value) -> bool,
+) -> Value {
+    let path = format!("/v1/deliveries/{delivery_id}");
+    eventually(PATIENCE, what, || {
+        let (api, path) = (api.clone(), path.clone());
+        let accept = &accept;
+        async move {
+            let (status, body) = api.get(&path).await;
+            (status == StatusCode::OK && accept(&body)).then_some(body)
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_whose_webhook_was_deleted_is_recorded_failed_with_why() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[("HERALD_ENDPOINT_CONCURRENCY", "1")]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    receiver.delay(Duration::from_secs(2));
+    let webhook = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
+    let id = webhook["webhook_id"].as_str().unwrap().to_owned();
+    let mut events = Vec::new();
+    for n in 0..3 {
+        let (_, body) = api
+            .post(
+                "/v1/events",
+                json!({"event_type": "job.done", "data": {"n": n}}),
+            )
+            .await;
+        events.push(body["event_id"].as_str().unwrap().to_owned());
+    }
+    // One attempt in flight (the cap is 1), two waiting: then the webhook goes.
+    receiver.wait_for(1, PATIENCE).await;
+    let (status, _) = api
+        .call("DELETE", &format!("/v1/webhooks/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let mut failed = 0;
+    for event_id in &events {
+        let delivery_id = herald_proto::ids::delivery_id(TENANT, event_id, &id);
+        let delivery = delivery_when(&api, &delivery_id, "the delivery to be settled", |d| {
+            d["status"] == "success" || d["status"] == "failed"
+        })
+        .await;
+        if delivery["status"] == "failed" {
+            failed += 1;
+            let error = delivery["attempts"][0]["error"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(error.contains("deleted"), "{delivery}");
+        }
+    }
+    assert!(
+        failed >= 1,
+        "the waiting deliveries are recorded, not dropped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tenants_with_one_event_id_and_one_callback_url_each_get_theirs() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let receiver = Receiver::start().await;
+    for (api, tenant) in [
+        (herald.api(), "acme"),
+        (herald.api().with_key(OTHER_API_KEY), "globex"),
+    ] {
+        let (status, body) = api
+            .post(
+                "/v1/events",
+                json!({
+                    "event_type": "job.completed",
+                    "event_id": "evt_shared",
+                    "job_id": "job_1",
+                    "data": {"tenant": tenant},
+                    "callback": {"url": receiver.url("/cb")},
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let received = receiver.wait_for(2, PATIENCE).await;
+    let mut tenants: Vec<String> = received
+        .iter()
+        .map(|r| r.json()["data"]["tenant"].as_str().unwrap().to_owned())
+        .collect();
+    tenants.sort();
+    assert_eq!(tenants, ["acme", "globex"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_keeps_failing_is_parked_with_its_reason() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(
+        &nats.url(),
+        &[
+            ("HERALD_MAX_DELIVERIES", "3"),
+            ("HERALD_REDELIVERY_BACKOFF_MAX", "200ms"),
+        ],
+    )
+    .await;
+    // A retry decision about an attempt that is never recorded: the status-tracker
+    // can never apply it.
+    // Any field the message gains later keeps its default.
+    #[allow(clippy::needless_update)]
+    let decision = wire::RetryDecision {
+        delivery_id: "dlv_never_attempted".into(),
+        tenant: TENANT.into(),
+        endpoint_id: "wh_nowhere".into(),
+        attempt: 1,
+        next_attempt_at_ms: herald_proto::now_ms() + 60_000,
+        event_id: "evt_nowhere".into(),
+        ..Default::default()
+    };
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    js.publish(
+        format!("outcomes.{TENANT}.wh_nowhere.scheduled"),
+        decision.encode_to_vec().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+
+    let stream = js.get_stream("REJECTED").await.unwrap();
+    let parked = eventually(PATIENCE, "the decision to be parked", || {
+        let stream = stream.clone();
+        async move {
+            stream
+                .get_last_raw_message_by_subject(&format!("rejected.{TENANT}"))
+                .await
+                .ok()
+        }
+    })
+    .await;
+    let reason = parked
+        .headers
+        .get("Herald-Rejected-Reason")
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default();
+    assert!(reason.contains("gave up after 3 deliveries"), "{reason}");
+    assert_eq!(
+        parked
+            .headers
+            .get("Herald-Original-Subject")
+            .map(|v| v.as_str()),
+        Some(format!("outcomes.{TENANT}.wh_nowhere.scheduled").as_str())
+    );
+    let metrics = reqwest::get(format!("{}/metrics", herald.base_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("herald_messages_rejected_total") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_that_is_no_header_value_is_refused_and_nothing_panics() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    // A callback makes the tenant's callback secret.
+    let (status, _) = api
+        .post(
+            "/v1/events",
+            json!({"event_type": "job.started", "job_id": "job_1", "data": {},
+                   "callback": {"url": receiver.url("/cb")}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    receiver.wait_for(1, PATIENCE).await;
+
+    // A task whose target id is a valid subject token but no valid header value.
+    let endpoint_id = "cb_\u{1}bad";
+    let task = DeliveryTask {
+        delivery_id: "dlv_bad_header".into(),
+        endpoint_id: endpoint_id.into(),
+        attempt: 1,
+        event: Event {
+            event_id: "evt_bad_header".into(),
+            tenant: TENANT.into(),
+            event_type: EventType::parse("job.done").unwrap(),
+            data: Bytes::from_static(b"{}"),
+            job_id: None,
+            timestamp_ms: 1,
+            accepted_at_ms: 1,
+            callback: None,
+        },
+        trigger: Trigger::Auto,
+        callback: Some(herald_proto::delivery::CallbackTarget {
+            url: receiver.url("/cb"),
+            headers: Default::default(),
+            payload_format: Default::default(),
+        }),
+        traceparent: None,
+        run_id: None,
+    };
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    js.publish(task.subject(), task.encode())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let delivery = delivery_when(&api, "dlv_bad_header", "the refusal to be recorded", |d| {
+        d["status"] == "failed"
+    })
+    .await;
+    assert!(
+        delivery["attempts"][0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("header"),
+        "{delivery}"
+    );
+    // The dispatcher goes on delivering.
+    api.post(
+        "/v1/events",
+        json!({"event_type": "job.completed", "job_id": "job_1", "data": {}}),
+    )
+    .await;
+    receiver.wait_for(2, PATIENCE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_edits_never_undo_a_secret_rotation() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    let webhook = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
+    let id = webhook["webhook_id"].as_str().unwrap().to_owned();
+    for round in 0..5 {
+        let edits: Vec<_> = (0..20)
+            .map(|n| {
+                let (api, id) = (api.clone(), id.clone());
+                tokio::spawn(async move {
+                    api.call(
+                        "PUT",
+                        &format!("/v1/webhooks/{id}"),
+                        Some(json!({"description": format!("edit {round}.{n}")})),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let (status, rotated) = api
+            .post(&format!("/v1/webhooks/{id}/rotate-secret"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{rotated}");
+        for edit in edits {
+            assert_eq!(edit.await.unwrap().0, StatusCode::OK);
+        }
+        let secret = rotated["secret"].as_str().unwrap();
+        let (status, outcome) = api
+            .post(&format!("/v1/webhooks/{id}/test"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{outcome}");
+        let request = receiver.received().pop().unwrap();
+        assert!(
+            herald_tests::verify::hex_signature(secret, &request),
+            "round {round}: an edit wrote back the secret from before the rotation"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_attempts_on_a_disabled_webhook_are_refused_with_409() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    receiver.respond_with(&[410]);
+    let webhook = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
+    let id = webhook["webhook_id"].as_str().unwrap().to_owned();
+    let (_, event) = api
+        .post("/v1/events", json!({"event_type": "job.done", "data": {}}))
+        .await;
+    let event_id = event["event_id"].as_str().unwrap();
+    eventually(PATIENCE, "the webhook to be disabled", || async {
+        let (_, body) = api.get(&format!("/v1/webhooks/{id}")).await;
+        (body["status"] == "disabled").then_some(())
+    })
+    .await;
+    let delivery_id = herald_proto::ids::delivery_id(TENANT, event_id, &id);
+    let (status, body) = api
+        .post(
+            &format!("/v1/webhooks/{id}/deliveries/{delivery_id}/retry"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "conflict");
+    let (status, body) = api
+        .post(
+            &format!("/v1/webhooks/{id}/recover"),
+            json!({"since": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(receiver.received().len(), 1, "nothing more was sent");
+}
