@@ -81,6 +81,8 @@ pub struct Partition {
     /// Drivers, attempts and parks in progress.
     tasks: TaskTracker,
     parking: Arc<Semaphore>,
+    /// Set when the last wait for room in memory came to nothing.
+    room_short: std::sync::atomic::AtomicBool,
     loops: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -99,6 +101,7 @@ impl Partition {
             stop: shutdown.child_token(),
             tasks: TaskTracker::new(),
             parking: Arc::new(Semaphore::new(PARKING)),
+            room_short: Default::default(),
             loops: Mutex::default(),
         });
         let loops = vec![
@@ -261,11 +264,27 @@ impl Partition {
         self.park(lane, work).await;
     }
 
-    /// Room in memory for a waiting task of `bytes`, if it comes within
-    /// [`ROOM_WAIT`].
+    /// Room in memory for a waiting task of `bytes`: at once, or within
+    /// [`ROOM_WAIT`] unless the last wait of this partition came to nothing (then the
+    /// memory is full for a while, and waiting for each task would only slow down
+    /// handing the rest out).
     async fn room_for(&self, bytes: usize) -> Option<Reserved> {
+        use std::sync::atomic::Ordering;
         let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
         let shared = &self.shared;
+        if let (Ok(tasks), Ok(kib)) = (
+            shared.queue_tasks.clone().try_acquire_owned(),
+            shared.queue_kib.clone().try_acquire_many_owned(kib),
+        ) {
+            self.room_short.store(false, Ordering::Relaxed);
+            return Some(Reserved {
+                _tasks: tasks,
+                _kib: kib,
+            });
+        }
+        if self.room_short.load(Ordering::Relaxed) {
+            return None;
+        }
         let room = async {
             let tasks = shared.queue_tasks.clone().acquire_owned().await.ok()?;
             let kib = shared
@@ -279,7 +298,9 @@ impl Partition {
                 _kib: kib,
             })
         };
-        tokio::time::timeout(ROOM_WAIT, room).await.ok().flatten()
+        let reserved = tokio::time::timeout(ROOM_WAIT, room).await.ok().flatten();
+        self.room_short.store(reserved.is_none(), Ordering::Relaxed);
+        reserved
     }
 
     /// Moves a task to `PARKED`, then acknowledges (or hands back) its message.
