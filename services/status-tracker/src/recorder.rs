@@ -1,8 +1,9 @@
 //! The consumers that fill the store: `outcomes.>` (attempts and retry decisions)
 //! and `events.>` (events and the jobs they move). Messages are written in batches —
 //! whatever has arrived, up to a limit, in one transaction — and acknowledged only
-//! after the transaction commits. A job that changed is announced on core NATS for
-//! live streams.
+//! after the transaction commits. An attempt is stored with its `OUTCOMES` stream
+//! sequence, which orders it among its delivery's records. A job that changed is
+//! announced on core NATS for live streams.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -77,10 +78,10 @@ async fn write(store: &Store, client: &async_nats::Client, messages: Vec<jetstre
                 kept.push(message);
             }
             Err(reason) => {
-                // Only Herald publishes here; a record it cannot read is logged and
-                // terminated rather than retried forever.
-                tracing::error!(subject = %message.subject, %reason, "undecodable record");
-                ack(&message, AckKind::Term).await;
+                // Only Herald publishes here; a record it cannot read is parked in
+                // REJECTED with the reason rather than retried forever.
+                herald_common::consume::park(&message, &format!("undecodable record: {reason}"))
+                    .await;
             }
         }
     }
@@ -100,12 +101,12 @@ async fn write(store: &Store, client: &async_nats::Client, messages: Vec<jetstre
                         {
                             jobs.insert((event.tenant.clone(), job_id.clone()));
                         }
-                        AckKind::Ack
+                        Some(AckKind::Ack)
                     }
-                    // The attempt it follows is not recorded yet; ask again shortly.
-                    Written::Later => AckKind::Nak(Some(Duration::from_millis(200))),
+                    // The attempt it follows is not recorded yet; ask again later.
+                    Written::Later => None,
                 };
-                acks.push(ack(message, kind));
+                acks.push(settle(message, kind));
             }
             join_all(acks).await;
             // Each job moved by the batch is announced once, in its state after it.
@@ -115,17 +116,14 @@ async fn write(store: &Store, client: &async_nats::Client, messages: Vec<jetstre
         }
         Err(err) => {
             tracing::warn!(error = %err, records = records.len(), "cannot write records; will retry");
-            let naks = kept
-                .iter()
-                .map(|message| ack(message, AckKind::Nak(Some(Duration::from_secs(1)))));
-            join_all(naks).await;
+            join_all(kept.iter().map(herald_common::consume::retry_later)).await;
         }
     }
 }
 
 fn count(record: &Record) {
     let kind = match record {
-        Record::Attempt(_) => "attempt",
+        Record::Attempt(..) => "attempt",
         Record::Decision(_) => "decision",
         Record::Event(_) => "event",
         Record::FanOut(_) => "fanout",
@@ -145,7 +143,11 @@ fn decode(message: &jetstream::Message) -> Result<Record, String> {
     } else if subject.ends_with(".scheduled") || subject.ends_with(".exhausted") {
         RetryDecision::decode(&message.payload).map(Record::Decision)
     } else {
-        DeliveryAttempt::decode(&message.payload).map(|a| Record::Attempt(Box::new(a)))
+        let sequence = message
+            .info()
+            .map_err(|e| format!("no stream sequence: {e}"))?
+            .stream_sequence;
+        DeliveryAttempt::decode(&message.payload).map(|a| Record::Attempt(Box::new(a), sequence))
     }
     .map_err(|e| e.to_string())
 }
@@ -162,6 +164,14 @@ async fn announce(store: &Store, client: &async_nats::Client, tenant: &str, job_
         }
         Ok(None) => {}
         Err(err) => tracing::warn!(error = %err, "cannot read a job to announce it"),
+    }
+}
+
+/// Acknowledges `message` with `kind`, or hands it back for later with `None`.
+async fn settle(message: &jetstream::Message, kind: Option<AckKind>) {
+    match kind {
+        Some(kind) => ack(message, kind).await,
+        None => herald_common::consume::retry_later(message).await,
     }
 }
 

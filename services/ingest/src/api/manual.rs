@@ -47,6 +47,7 @@ pub async fn retry(
         delivery_id: delivery_id.clone(),
         since_ms: 0,
         limit: 1,
+        cursor: String::new(),
     };
     let found = retryable(&state, request).await?;
     let delivery = found.into_iter().next().ok_or_else(|| {
@@ -82,6 +83,7 @@ pub async fn recover(
         delivery_id: String::new(),
         since_ms,
         limit: RECOVER_LIMIT,
+        cursor: String::new(),
     };
     let found = retryable(&state, request).await?;
     let mut ids = Vec::with_capacity(found.len());
@@ -141,27 +143,39 @@ async fn resend(
     Ok(task.attempt)
 }
 
+/// What `request` finds, every page of it: the status-tracker answers in pages that
+/// fit in one NATS message, and each asks for at most what `request.limit` leaves.
 async fn retryable(
     state: &AppState,
-    request: RetryableRequest,
+    mut request: RetryableRequest,
 ) -> Result<Vec<query::RetryableDelivery>, ApiError> {
-    let reply = tokio::time::timeout(
-        Duration::from_secs(10),
-        state
-            .client()
-            .request(query::RETRYABLE_SUBJECT, query::encode(&request)),
-    )
-    .await
-    .map_err(|_| ApiError::Unavailable("the delivery log did not answer in time".into()))?
-    .map_err(|e| match e.kind() {
-        async_nats::RequestErrorKind::NoResponders => {
-            ApiError::Unavailable("the delivery log is not running".into())
+    let mut found = Vec::new();
+    loop {
+        let reply = tokio::time::timeout(
+            Duration::from_secs(10),
+            state
+                .client()
+                .request(query::RETRYABLE_SUBJECT, query::encode(&request)),
+        )
+        .await
+        .map_err(|_| ApiError::Unavailable("the delivery log did not answer in time".into()))?
+        .map_err(|e| match e.kind() {
+            async_nats::RequestErrorKind::NoResponders => {
+                ApiError::Unavailable("the delivery log is not running".into())
+            }
+            _ => ApiError::internal(e),
+        })?;
+        let response: RetryableResponse =
+            query::decode(&reply.payload).map_err(ApiError::internal)?;
+        if !response.error.is_empty() {
+            return Err(ApiError::Internal(response.error));
         }
-        _ => ApiError::internal(e),
-    })?;
-    let response: RetryableResponse = query::decode(&reply.payload).map_err(ApiError::internal)?;
-    if !response.error.is_empty() {
-        return Err(ApiError::Internal(response.error));
+        let got = u32::try_from(response.deliveries.len()).unwrap_or(u32::MAX);
+        found.extend(response.deliveries);
+        request.limit = request.limit.saturating_sub(got);
+        if response.next_cursor.is_empty() || request.limit == 0 || got == 0 {
+            return Ok(found);
+        }
+        request.cursor = response.next_cursor;
     }
-    Ok(response.deliveries)
 }
