@@ -869,3 +869,34 @@ async fn answers_come_in_pages_that_fit_their_budget() {
         scratch.clean().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_from_an_older_scheduler_is_matched_by_attempt_number() {
+    for (backend, store, scratch) in stores().await {
+        let failed = attempt("evt_old", 1, AttemptOutcome::Failed, 1_000);
+        record(&store, &failed, 4).await;
+        // No sequence: the latest automatic attempt with its number is the one.
+        assert!(
+            store
+                .record_decision(&decision_about(&failed, 0, Some(70_000)))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        assert_eq!(
+            state_of(&store, "evt_old").await,
+            ("retrying".into(), 1, Some(herald_proto::rfc3339(70_000))),
+            "{backend}"
+        );
+        // One about an attempt not recorded yet waits for it.
+        let next = attempt("evt_old", 2, AttemptOutcome::Failed, 1_000);
+        assert!(
+            !store
+                .record_decision(&decision_about(&next, 0, None))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        scratch.clean().await;
+    }
+}
