@@ -441,6 +441,9 @@ pub struct RetryDecision {
     pub endpoint_id: String,
     pub event_id: String,
     pub attempt: u32,
+    /// The `OUTCOMES` stream sequence of the failed attempt's record, which the
+    /// decision is about; 0 when unknown (a scheduler that predates it).
+    pub attempt_sequence: u64,
     /// `None` when no attempt is left.
     pub next_attempt_at_ms: Option<i64>,
 }
@@ -471,6 +474,7 @@ impl RetryDecision {
                 attempt: self.attempt,
                 next_attempt_at_ms: self.next_attempt_at_ms.unwrap_or_default(),
                 event_id: self.event_id.clone(),
+                attempt_sequence: self.attempt_sequence,
             }
             .encode_to_vec(),
         )
@@ -489,6 +493,7 @@ impl RetryDecision {
             endpoint_id: wire.endpoint_id,
             event_id: wire.event_id,
             attempt: wire.attempt,
+            attempt_sequence: wire.attempt_sequence,
             next_attempt_at_ms: Some(wire.next_attempt_at_ms).filter(|t| *t > 0),
         })
     }

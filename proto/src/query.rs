@@ -22,6 +22,17 @@ pub fn job_changes_subject(tenant: &str, job_id: &str) -> String {
 /// Subject the status-tracker answers "what can be retried by hand" on.
 pub const RETRYABLE_SUBJECT: &str = "herald.query.deliveries.retryable";
 
+/// Room kept in every answer for what is not its items: the reply's own framing
+/// and headers, the job's state beside a page of its history.
+pub const REPLY_HEADROOM: usize = 64 * 1024;
+
+/// Bytes of items one answer may carry when the server accepts messages of
+/// `max_payload` bytes (`client.server_info().max_payload`). Answers are paged or
+/// capped to it, so that they always reach the asker.
+pub fn reply_budget(max_payload: usize) -> usize {
+    max_payload.saturating_sub(REPLY_HEADROOM)
+}
+
 pub fn encode<M: Message>(message: &M) -> Bytes {
     Bytes::from(message.encode_to_vec())
 }

@@ -15,5 +15,6 @@ mod metrics;
 mod nats_intake;
 mod retries;
 mod store;
+mod store_queries;
 mod traces;
 mod webhooks;

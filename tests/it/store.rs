@@ -9,15 +9,29 @@ use herald_status_tracker::Store;
 use herald_status_tracker::store::DeliveryFilter;
 use serde_json::Value;
 
+/// Bytes an answer may hold: as on a server with the stock `max_payload`.
+const BUDGET: usize = 1024 * 1024;
+
+/// acme's failed deliveries to `wh_1` last attempted since `since_ms`.
+fn failed_since(since_ms: i64) -> herald_status_tracker::store::Retryable<'static> {
+    herald_status_tracker::store::Retryable {
+        tenant: "acme",
+        endpoint_id: "wh_1",
+        since_ms,
+        limit: 10,
+        ..Default::default()
+    }
+}
+
 /// A store of each kind: SQLite in a temporary file, PostgreSQL in a new schema.
 /// What to clean up after a store: the SQLite file's directory or the PostgreSQL schema.
-enum Scratch {
+pub(crate) enum Scratch {
     Dir(#[allow(dead_code)] tempfile::TempDir),
     Schema(sqlx::PgPool, String),
 }
 
 impl Scratch {
-    async fn clean(self) {
+    pub(crate) async fn clean(self) {
         if let Scratch::Schema(admin, schema) = self {
             use sqlx::Executor;
             let _ = admin
@@ -62,7 +76,7 @@ async fn postgres(url: &str) -> (Store, Scratch) {
     (store, Scratch::Schema(admin, schema))
 }
 
-fn rand_suffix() -> String {
+pub(crate) fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
@@ -120,7 +134,44 @@ async fn list(store: &Store, tenant: &str, status: Option<&str>) -> (Vec<Value>,
         })
         .await
         .unwrap();
-    (page.deliveries, page.total)
+    (page.deliveries, page.total.unwrap_or_default())
+}
+
+/// Records `attempt` as the OUTCOMES record with stream sequence `sequence`.
+async fn record(store: &Store, attempt: &DeliveryAttempt, sequence: u64) {
+    store.record_attempt(attempt, sequence).await.unwrap();
+}
+
+/// A manual attempt of `event_id`'s delivery, numbered as ingest numbers it.
+fn manual(event_id: &str, number: u32, outcome: AttemptOutcome, run: &str) -> DeliveryAttempt {
+    let mut manual = attempt(event_id, number, outcome, 1_000);
+    manual.task.trigger = Trigger::Manual;
+    manual.task.run_id = Some(run.into());
+    manual
+}
+
+/// The retry-scheduler's decision about automatic `attempt`, stored at `sequence`.
+fn decision_about(attempt: &DeliveryAttempt, sequence: u64, next: Option<i64>) -> RetryDecision {
+    RetryDecision {
+        delivery_id: attempt.task.delivery_id.clone(),
+        tenant: "acme".into(),
+        endpoint_id: "wh_1".into(),
+        event_id: attempt.task.event.event_id.clone(),
+        attempt: attempt.task.attempt,
+        attempt_sequence: sequence,
+        next_attempt_at_ms: next,
+    }
+}
+
+/// A delivery's status, attempt count and next attempt time, from the log.
+async fn state_of(store: &Store, event_id: &str) -> (String, i64, Option<String>) {
+    let id = herald_proto::ids::delivery_id("acme", event_id, "wh_1");
+    let view = store.delivery("acme", &id, BUDGET).await.unwrap().unwrap();
+    (
+        view["status"].as_str().unwrap().to_owned(),
+        view["attempt_count"].as_i64().unwrap(),
+        view["next_attempt_at"].as_str().map(str::to_owned),
+    )
 }
 
 fn job_event(event_id: &str, event_type: &str, data: &str, at: i64) -> Event {
@@ -140,14 +191,15 @@ fn job_event(event_id: &str, event_type: &str, data: &str, at: i64) -> Event {
 async fn records_are_idempotent_and_listed_newest_first_on_every_backend() {
     for (backend, store, scratch) in stores().await {
         let first = attempt("evt_a", 1, AttemptOutcome::Failed, 1_000);
-        store.record_attempt(&first).await.unwrap();
-        store.record_attempt(&first).await.unwrap();
+        record(&store, &first, 1).await;
+        record(&store, &first, 1).await;
         let decision = RetryDecision {
             delivery_id: first.task.delivery_id.clone(),
             tenant: "acme".into(),
             endpoint_id: "wh_1".into(),
             event_id: "evt_a".into(),
             attempt: 1,
+            attempt_sequence: 1,
             next_attempt_at_ms: Some(50_000),
         };
         assert!(store.record_decision(&decision).await.unwrap(), "{backend}");
@@ -161,13 +213,13 @@ async fn records_are_idempotent_and_listed_newest_first_on_every_backend() {
         );
 
         store
-            .record_attempt(&attempt("evt_a", 2, AttemptOutcome::Succeeded, 1_000))
+            .record_attempt(&attempt("evt_a", 2, AttemptOutcome::Succeeded, 1_000), 3)
             .await
             .unwrap();
         // A late copy of the first attempt changes nothing.
-        store.record_attempt(&first).await.unwrap();
+        record(&store, &first, 1).await;
         store
-            .record_attempt(&attempt("evt_b", 1, AttemptOutcome::Refused, 2_000))
+            .record_attempt(&attempt("evt_b", 1, AttemptOutcome::Refused, 2_000), 4)
             .await
             .unwrap();
 
@@ -194,7 +246,7 @@ async fn records_are_idempotent_and_listed_newest_first_on_every_backend() {
 
         // One delivery with every attempt.
         let detail = store
-            .delivery("acme", &first.task.delivery_id)
+            .delivery("acme", &first.task.delivery_id, BUDGET)
             .await
             .unwrap()
             .unwrap();
@@ -205,7 +257,7 @@ async fn records_are_idempotent_and_listed_newest_first_on_every_backend() {
         assert_eq!(attempts[1]["trigger"], "auto", "{backend}");
         assert!(
             store
-                .delivery("globex", &first.task.delivery_id)
+                .delivery("globex", &first.task.delivery_id, BUDGET)
                 .await
                 .unwrap()
                 .is_none()
@@ -217,7 +269,11 @@ async fn records_are_idempotent_and_listed_newest_first_on_every_backend() {
             .event;
         store.record_event(&event).await.unwrap();
         store.record_event(&event).await.unwrap();
-        let found = store.retryable("acme", "wh_1", None, 0, 10).await.unwrap();
+        let found = store
+            .retryable(&failed_since(0), BUDGET)
+            .await
+            .unwrap()
+            .deliveries;
         assert_eq!(found.len(), 1, "{backend}");
         assert_eq!(found[0].attempts, 1, "{backend}");
         assert_eq!(
@@ -227,12 +283,13 @@ async fn records_are_idempotent_and_listed_newest_first_on_every_backend() {
         );
         assert!(
             store
-                .retryable("acme", "wh_1", None, 10_000, 10)
+                .retryable(&failed_since(10_000), BUDGET)
                 .await
                 .unwrap()
+                .deliveries
                 .is_empty()
         );
-        let event_view = store.event("acme", "evt_b").await.unwrap().unwrap();
+        let event_view = store.event("acme", "evt_b", BUDGET).await.unwrap().unwrap();
         assert_eq!(event_view["deliveries"][0]["status"], "failed", "{backend}");
 
         let stats = store.stats("acme", "wh_1", 0).await.unwrap();
@@ -242,7 +299,7 @@ async fn records_are_idempotent_and_listed_newest_first_on_every_backend() {
 
         // Disabling a webhook fails what was still retrying.
         store
-            .record_attempt(&attempt("evt_c", 1, AttemptOutcome::Failed, 3_000))
+            .record_attempt(&attempt("evt_c", 1, AttemptOutcome::Failed, 3_000), 5)
             .await
             .unwrap();
         assert_eq!(
@@ -259,6 +316,7 @@ async fn records_are_idempotent_and_listed_newest_first_on_every_backend() {
         // A decision about an attempt that is not recorded yet asks to be retried.
         let early = RetryDecision {
             attempt: 3,
+            attempt_sequence: 99,
             ..decision.clone()
         };
         assert!(!store.record_decision(&early).await.unwrap(), "{backend}");
@@ -304,7 +362,12 @@ async fn out_of_order_job_events_end_in_the_right_state() {
             ))
             .await
             .unwrap();
-        let job = store.job("acme", "job_9").await.unwrap().unwrap();
+        let (job, more) = store
+            .job("acme", "job_9", None, BUDGET)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(more, None, "{backend}");
         assert_eq!(job["status"], "completed", "{backend}");
         assert_eq!(job["final"], true, "{backend}");
         assert_eq!(job["job_type"], "render", "{backend}");
@@ -322,7 +385,13 @@ async fn out_of_order_job_events_end_in_the_right_state() {
             "{backend}"
         );
         assert_eq!(job["created_at"], herald_proto::rfc3339(1_000), "{backend}");
-        assert!(store.job("acme", "job_x").await.unwrap().is_none());
+        assert!(
+            store
+                .job("acme", "job_x", None, BUDGET)
+                .await
+                .unwrap()
+                .is_none()
+        );
         scratch.clean().await;
     }
 }
@@ -332,12 +401,15 @@ async fn pages_return_every_delivery_once_while_new_ones_arrive() {
     for (backend, store, scratch) in stores().await {
         for n in 0..25 {
             store
-                .record_attempt(&attempt(
-                    &format!("evt_{n:02}"),
+                .record_attempt(
+                    &attempt(
+                        &format!("evt_{n:02}"),
+                        1,
+                        AttemptOutcome::Succeeded,
+                        10_000 + n,
+                    ),
                     1,
-                    AttemptOutcome::Succeeded,
-                    10_000 + n,
-                ))
+                )
                 .await
                 .unwrap();
         }
@@ -363,12 +435,15 @@ async fn pages_return_every_delivery_once_while_new_ones_arrive() {
             // New deliveries keep arriving between pages.
             for _ in 0..3 {
                 store
-                    .record_attempt(&attempt(
-                        &format!("evt_new_{newer}"),
+                    .record_attempt(
+                        &attempt(
+                            &format!("evt_new_{newer}"),
+                            1,
+                            AttemptOutcome::Succeeded,
+                            20_000 + newer,
+                        ),
                         1,
-                        AttemptOutcome::Succeeded,
-                        20_000 + newer,
-                    ))
+                    )
                     .await
                     .unwrap();
                 newer += 1;
@@ -420,7 +495,7 @@ async fn fanned_out_deliveries_are_pending_until_attempted() {
         assert_eq!(listed.len(), 1, "{backend}");
         assert_eq!(listed[0]["attempts"], 0, "{backend}");
         store
-            .record_attempt(&attempt("evt_p", 1, AttemptOutcome::Succeeded, 500))
+            .record_attempt(&attempt("evt_p", 1, AttemptOutcome::Succeeded, 500), 1)
             .await
             .unwrap();
         store
@@ -457,7 +532,11 @@ async fn fanned_out_deliveries_are_pending_until_attempted() {
             .record_batch(&[herald_status_tracker::store::Record::FanOut(wide)])
             .await
             .unwrap();
-        let view = store.event("acme", "evt_wide").await.unwrap().unwrap();
+        let view = store
+            .event("acme", "evt_wide", BUDGET)
+            .await
+            .unwrap()
+            .unwrap();
         let deliveries = view["deliveries"].as_array().unwrap();
         assert_eq!(deliveries.len(), 450, "{backend}");
         assert!(
@@ -468,6 +547,356 @@ async fn fanned_out_deliveries_are_pending_until_attempted() {
         );
         assert_eq!(deliveries[449]["webhook_id"], "wh_w449", "{backend}");
 
+        scratch.clean().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_ordered_by_stream_sequence_not_by_host_clocks() {
+    for (backend, store, scratch) in stores().await {
+        // Ingest's clock is ahead of the dispatchers': the event was accepted "after"
+        // every attempt at it, and the second dispatcher is further behind than the first.
+        let delivery_id = herald_proto::ids::delivery_id("acme", "evt_skew", "wh_1");
+        let fan_out = herald_proto::FanOut {
+            tenant: "acme".into(),
+            event_id: "evt_skew".into(),
+            event_type: "job.completed".into(),
+            job_id: None,
+            accepted_at_ms: 90_000,
+            deliveries: vec![(delivery_id, "wh_1".into())],
+        };
+        store
+            .record_batch(&[herald_status_tracker::store::Record::FanOut(fan_out)])
+            .await
+            .unwrap();
+        let mut first = attempt("evt_skew", 1, AttemptOutcome::Failed, 0);
+        first.attempted_at_ms = 60_000;
+        record(&store, &first, 11).await;
+        assert_eq!(
+            state_of(&store, "evt_skew").await,
+            ("retrying".into(), 1, None),
+            "{backend}: an attempt moves a pending delivery whatever the clocks say"
+        );
+        let scheduled = decision_about(&first, 11, Some(120_000));
+        assert!(
+            store.record_decision(&scheduled).await.unwrap(),
+            "{backend}"
+        );
+        assert_eq!(
+            state_of(&store, "evt_skew").await,
+            ("retrying".into(), 1, Some(herald_proto::rfc3339(120_000))),
+            "{backend}"
+        );
+        let mut second = attempt("evt_skew", 2, AttemptOutcome::Succeeded, 0);
+        second.attempted_at_ms = 30_000;
+        record(&store, &second, 15).await;
+        assert_eq!(
+            state_of(&store, "evt_skew").await,
+            ("success".into(), 2, None),
+            "{backend}: a later record wins though its host's clock says earlier"
+        );
+        // A copy of the first record handed out again changes nothing.
+        record(&store, &first, 11).await;
+        assert_eq!(
+            state_of(&store, "evt_skew").await,
+            ("success".into(), 2, None),
+            "{backend}"
+        );
+        scratch.clean().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_execution_is_an_attempt_of_its_own_numbered_in_record_order() {
+    for (backend, store, scratch) in stores().await {
+        // An automatic attempt fails and its retry is held.
+        let auto_1 = attempt("evt_m", 1, AttemptOutcome::Failed, 1_000);
+        record(&store, &auto_1, 3).await;
+        assert!(
+            store
+                .record_decision(&decision_about(&auto_1, 3, Some(50_000)))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        let held = Some(herald_proto::rfc3339(50_000));
+        // Two manual retries, both numbered `attempts + 1` by ingest, fail: the held
+        // retry still comes, so the delivery stays `retrying`.
+        let manual_a = manual("evt_m", 2, AttemptOutcome::Failed, "run_a");
+        let manual_b = manual("evt_m", 2, AttemptOutcome::Failed, "run_b");
+        record(&store, &manual_a, 5).await;
+        record(&store, &manual_b, 6).await;
+        record(&store, &manual_a, 5).await;
+        assert_eq!(
+            state_of(&store, "evt_m").await,
+            ("retrying".into(), 3, held.clone()),
+            "{backend}"
+        );
+        // The held retry (also number 2 from the scheduler's count) fails and is the last.
+        let auto_2 = attempt("evt_m", 2, AttemptOutcome::Failed, 1_000);
+        record(&store, &auto_2, 8).await;
+        // A late decision about the superseded first attempt is dropped, not retried.
+        assert!(
+            store
+                .record_decision(&decision_about(&auto_1, 3, Some(40_000)))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        assert_eq!(
+            state_of(&store, "evt_m").await,
+            ("retrying".into(), 4, None),
+            "{backend}"
+        );
+        assert!(
+            store
+                .record_decision(&decision_about(&auto_2, 8, None))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        assert_eq!(
+            state_of(&store, "evt_m").await,
+            ("failed".into(), 4, None),
+            "{backend}"
+        );
+        // A manual attempt that fails on a failed delivery leaves it failed; one that
+        // succeeds makes it a success, which no decision about an older automatic
+        // attempt undoes.
+        record(
+            &store,
+            &manual("evt_m", 5, AttemptOutcome::Failed, "run_c"),
+            9,
+        )
+        .await;
+        assert_eq!(state_of(&store, "evt_m").await.0, "failed", "{backend}");
+        record(
+            &store,
+            &manual("evt_m", 6, AttemptOutcome::Succeeded, "run_d"),
+            10,
+        )
+        .await;
+        assert!(
+            store
+                .record_decision(&decision_about(&auto_2, 8, Some(90_000)))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        assert_eq!(
+            state_of(&store, "evt_m").await,
+            ("success".into(), 6, None),
+            "{backend}"
+        );
+
+        let id = herald_proto::ids::delivery_id("acme", "evt_m", "wh_1");
+        let view = store.delivery("acme", &id, BUDGET).await.unwrap().unwrap();
+        let log: Vec<_> = view["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["attempt"].as_i64().unwrap(),
+                    a["trigger"].as_str().unwrap(),
+                    a["status"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            log,
+            [
+                (1, "auto", "failed"),
+                (2, "manual", "failed"),
+                (3, "manual", "failed"),
+                (4, "auto", "failed"),
+                (5, "manual", "failed"),
+                (6, "manual", "success"),
+            ],
+            "{backend}"
+        );
+
+        // A refused attempt is `failed`, manual or not; so is a manual failure of a
+        // delivery that had no automatic retry coming.
+        record(
+            &store,
+            &manual("evt_r", 1, AttemptOutcome::Refused, "run_e"),
+            12,
+        )
+        .await;
+        assert_eq!(state_of(&store, "evt_r").await.0, "failed", "{backend}");
+        record(
+            &store,
+            &attempt("evt_s", 1, AttemptOutcome::Succeeded, 1_000),
+            13,
+        )
+        .await;
+        record(
+            &store,
+            &manual("evt_s", 2, AttemptOutcome::Failed, "run_f"),
+            14,
+        )
+        .await;
+        assert_eq!(
+            state_of(&store, "evt_s").await,
+            ("failed".into(), 2, None),
+            "{backend}"
+        );
+        scratch.clean().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_first_page_counts_the_deliveries() {
+    for (backend, store, scratch) in stores().await {
+        for n in 0..5 {
+            let event = format!("evt_{n}");
+            record(
+                &store,
+                &attempt(&event, 1, AttemptOutcome::Succeeded, 1_000 + n),
+                1,
+            )
+            .await;
+        }
+        let filter = DeliveryFilter {
+            tenant: "acme".into(),
+            endpoint_id: "wh_1".into(),
+            limit: 2,
+            ..Default::default()
+        };
+        let first = store.list_deliveries(&filter).await.unwrap();
+        assert_eq!(serde_json::json!(first.total), 5, "{backend}");
+        let next = store
+            .list_deliveries(&DeliveryFilter {
+                cursor: first.next_cursor.clone(),
+                ..filter.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(next.deliveries.len(), 2, "{backend}");
+        assert!(
+            serde_json::json!(next.total).is_null(),
+            "{backend}: a later page does not count again"
+        );
+        scratch.clean().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_come_in_pages_that_fit_their_budget() {
+    // Room for two or three events of about 1 KB each.
+    const SMALL: usize = 2_500;
+    let data = format!(r#"{{"blob":"{}"}}"#, "y".repeat(1_000));
+    for (backend, store, scratch) in stores().await {
+        for n in 0..7 {
+            let event_id = format!("evt_{n}");
+            let mut event = job_event(&event_id, "job.progress", &data, 1_000 + n);
+            store.record_event(&event).await.unwrap();
+            event.job_id = None;
+            let mut refused = attempt(&event_id, 1, AttemptOutcome::Refused, 1_000 + n);
+            refused.task.event = event;
+            record(&store, &refused, 10 + n as u64).await;
+        }
+
+        // What `recover` re-sends: every failed delivery once, oldest first.
+        let (mut seen, mut cursor, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let wanted = herald_status_tracker::store::Retryable {
+                cursor: cursor.as_deref(),
+                ..failed_since(0)
+            };
+            let page = store.retryable(&wanted, SMALL).await.unwrap();
+            assert!(
+                (1..=3).contains(&page.deliveries.len()),
+                "{backend}: {}",
+                page.deliveries.len()
+            );
+            seen.extend(
+                page.deliveries
+                    .iter()
+                    .map(|d| d.event.as_ref().unwrap().event_id.clone()),
+            );
+            pages += 1;
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let expected: Vec<_> = (0..7).map(|n| format!("evt_{n}")).collect();
+        assert_eq!(seen, expected, "{backend}");
+        assert!(pages >= 3, "{backend}: {pages} pages");
+        let limited = herald_status_tracker::store::Retryable {
+            limit: 2,
+            ..failed_since(0)
+        };
+        let page = store.retryable(&limited, BUDGET).await.unwrap();
+        assert_eq!(
+            (page.deliveries.len(), page.next_cursor),
+            (2, None),
+            "{backend}"
+        );
+
+        // A job's history: the state first, then the rest in order.
+        let (first, mut cursor) = store
+            .job("acme", "job_9", None, SMALL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first["status"], "processing", "{backend}");
+        let mut history: Vec<Value> = first["history"].as_array().unwrap().clone();
+        while let Some(next) = cursor {
+            let (part, more) = store
+                .job("acme", "job_9", Some(&next), SMALL)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(part.get("status").is_none(), "{backend}: {part}");
+            history.extend(part["history"].as_array().unwrap().iter().cloned());
+            cursor = more;
+        }
+        let ids: Vec<_> = history
+            .iter()
+            .map(|h| h["event_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, expected, "{backend}");
+        assert!(
+            store
+                .job("acme", "job_9", Some("forged"), SMALL)
+                .await
+                .is_err(),
+            "{backend}"
+        );
+        scratch.clean().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_from_an_older_scheduler_is_matched_by_attempt_number() {
+    for (backend, store, scratch) in stores().await {
+        let failed = attempt("evt_old", 1, AttemptOutcome::Failed, 1_000);
+        record(&store, &failed, 4).await;
+        // No sequence: the latest automatic attempt with its number is the one.
+        assert!(
+            store
+                .record_decision(&decision_about(&failed, 0, Some(70_000)))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        assert_eq!(
+            state_of(&store, "evt_old").await,
+            ("retrying".into(), 1, Some(herald_proto::rfc3339(70_000))),
+            "{backend}"
+        );
+        // One about an attempt not recorded yet waits for it.
+        let next = attempt("evt_old", 2, AttemptOutcome::Failed, 1_000);
+        assert!(
+            !store
+                .record_decision(&decision_about(&next, 0, None))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
         scratch.clean().await;
     }
 }

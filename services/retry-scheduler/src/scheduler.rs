@@ -74,8 +74,13 @@ async fn handle(state: &State, message: jetstream::Message) {
 }
 
 async fn decide_and_ack(state: &State, message: jetstream::Message) {
+    // The record's place in OUTCOMES names it in the decision (0 if unknown).
+    let sequence = message
+        .info()
+        .map(|i| i.stream_sequence)
+        .unwrap_or_default();
     match DeliveryAttempt::decode(&message.payload) {
-        Ok(attempt) => match decide(state, &attempt).await {
+        Ok(attempt) => match decide(state, &attempt, sequence).await {
             Ok(()) => {
                 if let Err(err) = message.ack().await {
                     tracing::warn!(error = %err, "cannot acknowledge an attempt record");
@@ -93,7 +98,7 @@ async fn decide_and_ack(state: &State, message: jetstream::Message) {
     }
 }
 
-async fn decide(state: &State, attempt: &DeliveryAttempt) -> Result<(), String> {
+async fn decide(state: &State, attempt: &DeliveryAttempt, sequence: u64) -> Result<(), String> {
     // Refusals are final; a manual attempt is a one-off and schedules nothing.
     if attempt.outcome != AttemptOutcome::Failed || attempt.task.trigger == Trigger::Manual {
         return Ok(());
@@ -166,6 +171,7 @@ async fn decide(state: &State, attempt: &DeliveryAttempt) -> Result<(), String> 
         endpoint_id: task.endpoint_id.clone(),
         event_id: task.event.event_id.clone(),
         attempt: task.attempt,
+        attempt_sequence: sequence,
         next_attempt_at_ms,
     };
     publish(

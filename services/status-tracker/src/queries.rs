@@ -1,11 +1,16 @@
 //! Request/reply responders: ingest asks, the status-tracker answers from its store.
-//! Every replica joins one queue group, so each request is answered once.
+//! Every replica joins one queue group, so each request is answered once. Every
+//! answer fits in one NATS message: what can grow is paged (a job's history, what
+//! can be retried by hand) or capped (a delivery's attempts, an event's deliveries)
+//! to the connected server's `max_payload`, and an answer that still would not fit
+//! is replaced by an error the asker sees at once instead of waiting for a reply
+//! that never comes.
 
 use herald_proto::query::{self, RetryableRequest, RetryableResponse, StatusQuery, StatusReply};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{DeliveryFilter, Store, StoreError};
+use crate::store::{DeliveryFilter, Retryable, Store, StoreError};
 
 const QUEUE_GROUP: &str = "status-tracker";
 
@@ -23,27 +28,57 @@ pub async fn serve(
     store: Store,
     shutdown: CancellationToken,
 ) {
+    let server = client.clone();
     herald_common::reply::serve(requests, client, shutdown, move |request| {
         let store = store.clone();
+        // Read per request: a reconnect may reach a server with another limit.
+        let max_payload = server.server_info().max_payload;
         async move {
-            match request.subject.as_str() {
+            let budget = query::reply_budget(max_payload);
+            let answer = match request.subject.as_str() {
                 query::STATUS_SUBJECT => {
-                    Some(query::encode(&status(&store, &request.payload).await))
+                    query::encode(&status(&store, &request.payload, budget).await)
                 }
                 query::RETRYABLE_SUBJECT => {
-                    Some(query::encode(&retryable(&store, &request.payload).await))
+                    query::encode(&retryable(&store, &request.payload, budget).await)
                 }
                 other => {
                     tracing::warn!(subject = other, "unknown query");
-                    None
+                    return None;
                 }
-            }
+            };
+            Some(fitted(answer, max_payload, request.subject.as_str()))
         }
     })
     .await
 }
 
-async fn status(store: &Store, payload: &[u8]) -> StatusReply {
+/// `answer`, or an error reply when it would exceed `max_payload`.
+fn fitted(answer: bytes::Bytes, max_payload: usize, subject: &str) -> bytes::Bytes {
+    if answer.len() <= max_payload {
+        return answer;
+    }
+    tracing::error!(
+        subject,
+        bytes = answer.len(),
+        max_payload,
+        "an answer does not fit in one message"
+    );
+    let error = "the answer is larger than the NATS server's max_payload".to_owned();
+    if subject == query::RETRYABLE_SUBJECT {
+        query::encode(&RetryableResponse {
+            error,
+            ..Default::default()
+        })
+    } else {
+        query::encode(&StatusReply {
+            error,
+            ..Default::default()
+        })
+    }
+}
+
+async fn status(store: &Store, payload: &[u8], budget: usize) -> StatusReply {
     let query: StatusQuery = match query::decode(payload) {
         Ok(query) => query,
         Err(err) => {
@@ -55,6 +90,7 @@ async fn status(store: &Store, payload: &[u8]) -> StatusReply {
     };
     let some = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
     let tenant = query.tenant.as_str();
+    let mut next_cursor = String::new();
     let answer = match query.kind.as_str() {
         "deliveries.list" => store
             .list_deliveries(&DeliveryFilter {
@@ -71,13 +107,27 @@ async fn status(store: &Store, payload: &[u8]) -> StatusReply {
                 Some(json!({
                     "deliveries": page.deliveries,
                     "total": page.total,
+                    "total_exact": page.total_exact,
                     "limit": query.limit,
                     "next_cursor": page.next_cursor,
                 }))
             }),
-        "delivery.get" => store.delivery(tenant, &query.delivery_id).await,
-        "event.get" => store.event(tenant, &query.event_id).await,
-        "job.get" => store.job(tenant, &query.job_id).await,
+        "delivery.get" => store.delivery(tenant, &query.delivery_id, budget).await,
+        "event.get" => store.event(tenant, &query.event_id, budget).await,
+        "job.get" => store
+            .job(
+                tenant,
+                &query.job_id,
+                some(&query.cursor).as_deref(),
+                budget,
+            )
+            .await
+            .map(|page| {
+                page.map(|(view, next)| {
+                    next_cursor = next.unwrap_or_default();
+                    view
+                })
+            }),
         "job.state" => store.job_state(tenant, &query.job_id).await,
         "webhook.stats" => store
             .stats(tenant, &query.endpoint_id, query.since_ms)
@@ -90,6 +140,7 @@ async fn status(store: &Store, payload: &[u8]) -> StatusReply {
     match answer {
         Ok(Some(view)) => StatusReply {
             json: serde_json::to_vec(&view).unwrap_or_default().into(),
+            next_cursor,
             ..Default::default()
         },
         Ok(None) => StatusReply {
@@ -110,7 +161,7 @@ async fn status(store: &Store, payload: &[u8]) -> StatusReply {
     }
 }
 
-async fn retryable(store: &Store, payload: &[u8]) -> RetryableResponse {
+async fn retryable(store: &Store, payload: &[u8], budget: usize) -> RetryableResponse {
     let request: RetryableRequest = match query::decode(payload) {
         Ok(request) => request,
         Err(err) => {
@@ -121,19 +172,20 @@ async fn retryable(store: &Store, payload: &[u8]) -> RetryableResponse {
         }
     };
     let delivery_id = Some(request.delivery_id.as_str()).filter(|d| !d.is_empty());
-    match store
-        .retryable(
-            &request.tenant,
-            &request.endpoint_id,
-            delivery_id,
-            request.since_ms,
-            request.limit.clamp(1, 10_000),
-        )
-        .await
-    {
-        Ok(deliveries) => RetryableResponse {
-            deliveries,
+    let cursor = Some(request.cursor.as_str()).filter(|c| !c.is_empty());
+    let wanted = Retryable {
+        tenant: &request.tenant,
+        endpoint_id: &request.endpoint_id,
+        delivery_id,
+        since_ms: request.since_ms,
+        limit: request.limit.clamp(1, 10_000),
+        cursor,
+    };
+    match store.retryable(&wanted, budget).await {
+        Ok(page) => RetryableResponse {
+            deliveries: page.deliveries,
             error: String::new(),
+            next_cursor: page.next_cursor.unwrap_or_default(),
         },
         Err(err) => {
             tracing::error!(error = %err, "retryable query failed");

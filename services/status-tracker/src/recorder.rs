@@ -1,9 +1,11 @@
 //! The consumers that fill the store: `outcomes.>` (attempts and retry decisions)
 //! and `events.>` (events and the jobs they move). Messages are written in batches —
 //! whatever has arrived, up to a limit, in one transaction — and acknowledged only
-//! after the transaction commits. A job that changed is announced on core NATS for
-//! live streams.
+//! after the transaction commits. An attempt is stored with its `OUTCOMES` stream
+//! sequence, which orders it among its delivery's records. A job that changed is
+//! announced on core NATS for live streams.
 
+use herald_common::consume::{Redelivery, retry_later};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -47,7 +49,7 @@ pub async fn run(
     consumer: Consumer<pull::Config>,
     store: Store,
     client: async_nats::Client,
-    redelivery: herald_common::consume::Redelivery,
+    redelivery: Redelivery,
     shutdown: CancellationToken,
 ) {
     let consume = herald_common::consume::run_batched;
@@ -59,13 +61,18 @@ pub async fn run(
         shutdown,
         move |messages| {
             let (store, client) = (store.clone(), client.clone());
-            async move { write(&store, &client, messages).await }
+            async move { write(&store, &client, &redelivery, messages).await }
         },
     )
     .await
 }
 
-async fn write(store: &Store, client: &async_nats::Client, messages: Vec<jetstream::Message>) {
+async fn write(
+    store: &Store,
+    client: &async_nats::Client,
+    redelivery: &Redelivery,
+    messages: Vec<jetstream::Message>,
+) {
     let mut records = Vec::with_capacity(messages.len());
     let mut kept = Vec::with_capacity(messages.len());
     // One span per record, in its producer's trace, lasting until it is stored.
@@ -86,10 +93,10 @@ async fn write(store: &Store, client: &async_nats::Client, messages: Vec<jetstre
                 kept.push(message);
             }
             Err(reason) => {
-                // Only Herald publishes here; a record it cannot read is logged and
-                // terminated rather than retried forever.
-                tracing::error!(subject = %message.subject, %reason, "undecodable record");
-                ack(&message, AckKind::Term).await;
+                // Only Herald publishes here; a record it cannot read is parked in
+                // REJECTED with the reason rather than retried forever.
+                herald_common::consume::park(&message, &format!("undecodable record: {reason}"))
+                    .await;
             }
         }
     }
@@ -109,12 +116,12 @@ async fn write(store: &Store, client: &async_nats::Client, messages: Vec<jetstre
                         {
                             jobs.insert((event.tenant.clone(), job_id.clone()));
                         }
-                        AckKind::Ack
+                        Some(AckKind::Ack)
                     }
-                    // The attempt it follows is not recorded yet; ask again shortly.
-                    Written::Later => AckKind::Nak(Some(Duration::from_millis(200))),
+                    // The attempt it follows is not recorded yet; ask again later.
+                    Written::Later => None,
                 };
-                acks.push(ack(message, kind));
+                acks.push(settle(message, kind, redelivery));
             }
             join_all(acks).await;
             // Each job moved by the batch is announced once, in its state after it.
@@ -124,17 +131,14 @@ async fn write(store: &Store, client: &async_nats::Client, messages: Vec<jetstre
         }
         Err(err) => {
             tracing::warn!(error = %err, records = records.len(), "cannot write records; will retry");
-            let naks = kept
-                .iter()
-                .map(|message| ack(message, AckKind::Nak(Some(Duration::from_secs(1)))));
-            join_all(naks).await;
+            join_all(kept.iter().map(|m| retry_later(m, redelivery))).await;
         }
     }
 }
 
 fn count(record: &Record) {
     let kind = match record {
-        Record::Attempt(_) => "attempt",
+        Record::Attempt(..) => "attempt",
         Record::Decision(_) => "decision",
         Record::Event(_) => "event",
         Record::FanOut(_) => "fanout",
@@ -154,7 +158,11 @@ fn decode(message: &jetstream::Message) -> Result<Record, String> {
     } else if subject.ends_with(".scheduled") || subject.ends_with(".exhausted") {
         RetryDecision::decode(&message.payload).map(Record::Decision)
     } else {
-        DeliveryAttempt::decode(&message.payload).map(|a| Record::Attempt(Box::new(a)))
+        let sequence = message
+            .info()
+            .map_err(|e| format!("no stream sequence: {e}"))?
+            .stream_sequence;
+        DeliveryAttempt::decode(&message.payload).map(|a| Record::Attempt(Box::new(a), sequence))
     }
     .map_err(|e| e.to_string())
 }
@@ -171,6 +179,14 @@ async fn announce(store: &Store, client: &async_nats::Client, tenant: &str, job_
         }
         Ok(None) => {}
         Err(err) => tracing::warn!(error = %err, "cannot read a job to announce it"),
+    }
+}
+
+/// Acknowledges `message` with `kind`, or hands it back for later with `None`.
+async fn settle(message: &jetstream::Message, kind: Option<AckKind>, redelivery: &Redelivery) {
+    match kind {
+        Some(kind) => ack(message, kind).await,
+        None => retry_later(message, redelivery).await,
     }
 }
 

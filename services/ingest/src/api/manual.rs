@@ -47,8 +47,9 @@ pub async fn retry(
         delivery_id: delivery_id.clone(),
         since_ms: 0,
         limit: 1,
+        cursor: String::new(),
     };
-    let found = retryable(&state, request).await?;
+    let (found, _) = retryable_page(&state, &request).await?;
     let delivery = found.into_iter().next().ok_or_else(|| {
         ApiError::NotFound(format!("no delivery `{delivery_id}` of webhook `{id}`"))
     })?;
@@ -76,19 +77,29 @@ pub async fn recover(
     refuse_if_disabled(&find(&state, &tenant, &id).await?)?;
     let since_ms = herald_proto::parse_rfc3339(&body.since)
         .map_err(|r| ApiError::Unprocessable(format!("since: {r}")))?;
-    let request = RetryableRequest {
+    let mut request = RetryableRequest {
         tenant,
         endpoint_id: id.clone(),
         delivery_id: String::new(),
         since_ms,
         limit: RECOVER_LIMIT,
+        cursor: String::new(),
     };
-    let found = retryable(&state, request).await?;
-    let mut ids = Vec::with_capacity(found.len());
-    for delivery in found {
-        let delivery_id = delivery.delivery_id.clone();
-        resend(&state, &id, delivery).await?;
-        ids.push(delivery_id);
+    // Page by page, so no more than one page of events is held at a time.
+    let mut ids = Vec::new();
+    loop {
+        let (page, next_cursor) = retryable_page(&state, &request).await?;
+        let got = u32::try_from(page.len()).unwrap_or(u32::MAX);
+        for delivery in page {
+            let delivery_id = delivery.delivery_id.clone();
+            resend(&state, &id, delivery).await?;
+            ids.push(delivery_id);
+        }
+        request.limit = request.limit.saturating_sub(got);
+        if next_cursor.is_empty() || request.limit == 0 || got == 0 {
+            break;
+        }
+        request.cursor = next_cursor;
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -141,15 +152,19 @@ async fn resend(
     Ok(task.attempt)
 }
 
-async fn retryable(
+/// What `request` finds, every page of it: the status-tracker answers in pages that
+/// fit in one NATS message, and each asks for at most what `request.limit` leaves.
+/// One page of the deliveries `request` matches, and the cursor of the next page
+/// (empty when there is none).
+async fn retryable_page(
     state: &AppState,
-    request: RetryableRequest,
-) -> Result<Vec<query::RetryableDelivery>, ApiError> {
+    request: &RetryableRequest,
+) -> Result<(Vec<query::RetryableDelivery>, String), ApiError> {
     let reply = tokio::time::timeout(
         Duration::from_secs(10),
         state
             .client()
-            .request(query::RETRYABLE_SUBJECT, query::encode(&request)),
+            .request(query::RETRYABLE_SUBJECT, query::encode(request)),
     )
     .await
     .map_err(|_| ApiError::Unavailable("the delivery log did not answer in time".into()))?
@@ -163,5 +178,5 @@ async fn retryable(
     if !response.error.is_empty() {
         return Err(ApiError::Internal(response.error));
     }
-    Ok(response.deliveries)
+    Ok((response.deliveries, response.next_cursor))
 }

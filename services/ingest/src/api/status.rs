@@ -18,11 +18,17 @@ const STATUSES: &[&str] = &["pending", "success", "retrying", "failed"];
 
 /// Sends `query` to the status-tracker; `Ok(None)` when nothing matched.
 pub async fn ask(state: &AppState, query: StatusQuery) -> Result<Option<bytes::Bytes>, ApiError> {
+    Ok(ask_reply(state, &query).await?.map(|reply| reply.json))
+}
+
+/// Sends `query` to the status-tracker and returns its whole reply (with the
+/// cursor of the next part, if any); `Ok(None)` when nothing matched.
+async fn ask_reply(state: &AppState, query: &StatusQuery) -> Result<Option<StatusReply>, ApiError> {
     let reply = tokio::time::timeout(
         Duration::from_secs(5),
         state
             .client()
-            .request(query::STATUS_SUBJECT, query::encode(&query)),
+            .request(query::STATUS_SUBJECT, query::encode(query)),
     )
     .await
     .map_err(|_| ApiError::Unavailable("the status store did not answer in time".into()))?
@@ -39,7 +45,7 @@ pub async fn ask(state: &AppState, query: StatusQuery) -> Result<Option<bytes::B
     if !reply.error.is_empty() {
         return Err(ApiError::Internal(reply.error));
     }
-    Ok((!reply.not_found).then_some(reply.json))
+    Ok((!reply.not_found).then_some(reply))
 }
 
 fn json(body: bytes::Bytes) -> Response {
@@ -150,19 +156,47 @@ pub async fn job(
 }
 
 /// A job as JSON: with its history (`job.get`) or its state alone (`job.state`).
+/// A history larger than one NATS message comes in parts, each asked for with the
+/// cursor the previous one ended with, and is put back together here.
 pub async fn job_view(
     state: &AppState,
     kind: &str,
     tenant: &str,
     job_id: &str,
 ) -> Result<Option<bytes::Bytes>, ApiError> {
-    let query = StatusQuery {
+    let mut query = StatusQuery {
         kind: kind.into(),
         tenant: tenant.to_owned(),
         job_id: job_id.to_owned(),
         ..Default::default()
     };
-    ask(state, query).await
+    let Some(first) = ask_reply(state, &query).await? else {
+        return Ok(None);
+    };
+    if first.next_cursor.is_empty() {
+        return Ok(Some(first.json));
+    }
+    let mut view: serde_json::Value =
+        serde_json::from_slice(&first.json).map_err(ApiError::internal)?;
+    let mut cursor = first.next_cursor;
+    while !cursor.is_empty() {
+        query.cursor = std::mem::take(&mut cursor);
+        // The job was there a moment ago; a part gone since ends the history.
+        let Some(part) = ask_reply(state, &query).await? else {
+            break;
+        };
+        let mut more: serde_json::Value =
+            serde_json::from_slice(&part.json).map_err(ApiError::internal)?;
+        if let (Some(history), Some(more)) = (
+            view["history"].as_array_mut(),
+            more["history"].as_array_mut(),
+        ) {
+            history.append(more);
+        }
+        cursor = part.next_cursor;
+    }
+    let body = serde_json::to_vec(&view).map_err(ApiError::internal)?;
+    Ok(Some(body.into()))
 }
 
 #[derive(Debug, Deserialize)]

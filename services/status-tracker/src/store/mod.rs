@@ -5,8 +5,10 @@
 //!
 //! - [`writes`]: attempts, retry decisions, events and jobs.
 //! - [`reads`]: the views the API shows, and what can be retried by hand.
+//! - [`sql`]: the statements of the hot paths, each answered by an index.
 
 mod reads;
+pub mod sql;
 mod writes;
 
 use std::str::FromStr;
@@ -16,7 +18,8 @@ use herald_proto::{DeliveryAttempt, Event, FanOut, RetryDecision};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use reads::{DeliveryFilter, Page};
+pub use reads::{Page, Retryable, RetryablePage, TOTAL_CAP};
+pub use sql::DeliveryFilter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -41,7 +44,8 @@ pub mod status {
 /// One message's worth of writing.
 #[derive(Debug, Clone)]
 pub enum Record {
-    Attempt(Box<DeliveryAttempt>),
+    /// An attempt and its record's sequence in `OUTCOMES`, which orders it.
+    Attempt(Box<DeliveryAttempt>, u64),
     Decision(RetryDecision),
     Event(Box<Event>),
     FanOut(FanOut),
@@ -97,8 +101,8 @@ impl Store {
         let mut written = Vec::with_capacity(records.len());
         for record in records {
             written.push(match record {
-                Record::Attempt(attempt) => {
-                    writes::attempt(&mut tx, attempt).await?;
+                Record::Attempt(attempt, sequence) => {
+                    writes::attempt(&mut tx, attempt, *sequence).await?;
                     Written::Done
                 }
                 Record::Decision(decision) => {
@@ -122,8 +126,13 @@ impl Store {
         Ok(written)
     }
 
-    pub async fn record_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError> {
-        self.record_batch(&[Record::Attempt(Box::new(attempt.clone()))])
+    /// Records `attempt`, the record at `sequence` in `OUTCOMES`.
+    pub async fn record_attempt(
+        &self,
+        attempt: &DeliveryAttempt,
+        sequence: u64,
+    ) -> Result<(), StoreError> {
+        self.record_batch(&[Record::Attempt(Box::new(attempt.clone()), sequence)])
             .await
             .map(|_| ())
     }
@@ -154,17 +163,7 @@ impl Store {
     /// rows went.
     pub async fn prune(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError> {
         let mut total = 0;
-        let statements = [
-            "DELETE FROM attempts WHERE (tenant, delivery_id, attempt, trigger_kind) IN \
-             (SELECT tenant, delivery_id, attempt, trigger_kind FROM attempts WHERE attempted_at < $1 LIMIT $2)",
-            "DELETE FROM deliveries WHERE (tenant, delivery_id) IN \
-             (SELECT tenant, delivery_id FROM deliveries WHERE updated_at < $1 LIMIT $2)",
-            "DELETE FROM events WHERE (tenant, event_id) IN \
-             (SELECT tenant, event_id FROM events WHERE accepted_at < $1 LIMIT $2)",
-            "DELETE FROM jobs WHERE (tenant, job_id) IN \
-             (SELECT tenant, job_id FROM jobs WHERE updated_at < $1 LIMIT $2)",
-        ];
-        for statement in statements {
+        for statement in sql::PRUNE {
             loop {
                 let deleted = sqlx::query(statement)
                     .bind(before_ms)

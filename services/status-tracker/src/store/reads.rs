@@ -1,55 +1,58 @@
-//! Reads: the JSON views the API shows, and what can be retried by hand.
+//! Reads: the JSON views the API shows, and what can be retried by hand. Every
+//! answer that can grow — a job's history, what `recover` re-sends, a delivery's
+//! attempts, an event's deliveries — is paged or capped to a byte budget, so that it
+//! always fits in one NATS message.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::TryStreamExt;
 use herald_proto::query::RetryableDelivery;
 use herald_proto::{Event, EventType, rfc3339};
+use prost::Message;
 use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::sql::{self, DeliveryFilter, SUMMARY};
 use super::{Store, StoreError, status};
 
-/// Which deliveries of a webhook to list.
-#[derive(Debug, Clone, Default)]
-pub struct DeliveryFilter {
-    pub tenant: String,
-    pub endpoint_id: String,
-    pub status: Option<String>,
-    pub since_ms: Option<i64>,
-    pub until_ms: Option<i64>,
-    pub limit: u32,
-    pub cursor: Option<String>,
-}
-
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
-impl DeliveryFilter {
-    /// Binds `$1` to `$7` of the listing's conditions.
-    fn bind<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
-        let flag = |v: Option<i64>| i64::from(v.is_some());
-        query
-            .bind(&self.tenant)
-            .bind(&self.endpoint_id)
-            .bind(self.status.as_deref().unwrap_or(""))
-            .bind(flag(self.since_ms))
-            .bind(self.since_ms.unwrap_or_default())
-            .bind(flag(self.until_ms))
-            .bind(self.until_ms.unwrap_or_default())
-    }
-}
+/// The first page of a listing counts the deliveries that match up to this many;
+/// beyond, `total` says this many and `total_exact` is false.
+pub const TOTAL_CAP: u32 = 10_000;
 
 /// One page of deliveries, newest first.
 #[derive(Debug, Clone)]
 pub struct Page {
     pub deliveries: Vec<Value>,
-    pub total: u64,
+    /// How many deliveries match, counted on the first page only (`None` after it),
+    /// and at most [`TOTAL_CAP`].
+    pub total: Option<u64>,
+    /// Whether `total` is the exact count (false past [`TOTAL_CAP`] and on later pages).
+    pub total_exact: bool,
     /// Present when more deliveries follow.
     pub next_cursor: Option<String>,
 }
 
-const SUMMARY: &str = "delivery_id, endpoint_id, event_id, event_type, status, status_code, \
-     attempts, response_time_ms, next_attempt_at, created_at, updated_at";
+/// Which deliveries may be attempted again by hand: the one named, or every
+/// `failed` one last attempted since `since_ms`, oldest first, at most `limit`,
+/// after `cursor` (the `next_cursor` of the previous page).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Retryable<'a> {
+    pub tenant: &'a str,
+    pub endpoint_id: &'a str,
+    pub delivery_id: Option<&'a str>,
+    pub since_ms: i64,
+    pub limit: u32,
+    pub cursor: Option<&'a str>,
+}
+
+/// A page of what can be retried by hand.
+#[derive(Debug, Clone, Default)]
+pub struct RetryablePage {
+    pub deliveries: Vec<RetryableDelivery>,
+    /// Present when more deliveries follow.
+    pub next_cursor: Option<String>,
+}
 
 fn optional_time(row: &AnyRow, column: &str) -> Result<Option<String>, sqlx::Error> {
     Ok(row.try_get::<Option<i64>, _>(column)?.map(rfc3339))
@@ -71,73 +74,156 @@ fn summary(row: &AnyRow) -> Result<Value, sqlx::Error> {
     }))
 }
 
-/// `created_at` and `delivery_id` of the last row of a page, opaque to clients.
-fn encode_cursor(created_at: i64, delivery_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{created_at}:{delivery_id}"))
+/// The bytes `value` takes in a JSON answer, with its separator.
+fn json_len(value: &Value) -> usize {
+    serde_json::to_vec(value).map_or(0, |bytes| bytes.len()) + 1
 }
 
-fn decode_cursor(cursor: &str) -> Result<(i64, String), StoreError> {
+/// Keeps the items of `items` that fit in `budget` bytes, at least one; says whether
+/// it stopped before the end. Reads no more rows than it keeps, plus one.
+async fn fill<S, T>(
+    mut items: S,
+    mut budget: usize,
+    size: impl Fn(&T) -> usize,
+) -> Result<(Vec<T>, bool), StoreError>
+where
+    S: futures::Stream<Item = Result<T, StoreError>> + Unpin,
+{
+    let mut kept = Vec::new();
+    while let Some(item) = items.try_next().await? {
+        let len = size(&item);
+        if len > budget && !kept.is_empty() {
+            return Ok((kept, true));
+        }
+        budget = budget.saturating_sub(len);
+        kept.push(item);
+    }
+    Ok((kept, false))
+}
+
+/// Rows read for the first part of a page; later parts are sized by what is left.
+const FIRST_CHUNK: usize = 16;
+/// Most rows read at once.
+const MAX_CHUNK: usize = 1000;
+
+/// Collects items of at most `budget` bytes in all (at least one) and at most
+/// `limit`, asking `fetch(after, rows)` for them in parts after the key of the last
+/// one kept. Each part is the rows the budget left holds at the average size so far,
+/// so a page reads few rows more than it keeps even when each is large (and the
+/// database sends no more than that). Says whether more follow.
+async fn gather<T, K, F, Fut>(
+    budget: usize,
+    limit: usize,
+    size: impl Fn(&T) -> usize,
+    mut fetch: F,
+) -> Result<(Vec<(T, K)>, bool), StoreError>
+where
+    K: Clone,
+    F: FnMut(Option<K>, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<(T, K)>, StoreError>>,
+{
+    let mut kept: Vec<(T, K)> = Vec::new();
+    let (mut left, mut used) = (budget, 0usize);
+    let mut chunk = FIRST_CHUNK;
+    loop {
+        let want = chunk.min(limit.saturating_sub(kept.len()));
+        if want == 0 {
+            return Ok((kept, false));
+        }
+        let rows = fetch(kept.last().map(|(_, key)| key.clone()), want).await?;
+        let got = rows.len();
+        for (item, key) in rows {
+            let len = size(&item);
+            if len > left && !kept.is_empty() {
+                return Ok((kept, true));
+            }
+            left = left.saturating_sub(len);
+            used += len;
+            kept.push((item, key));
+        }
+        if got < want {
+            return Ok((kept, false));
+        }
+        let average = (used / kept.len().max(1)).max(1);
+        chunk = (left / average + 1).clamp(1, MAX_CHUNK);
+    }
+}
+
+/// A cursor: the sort key of the last row a page held, opaque to clients.
+fn encode_cursor(parts: &[&str]) -> String {
+    URL_SAFE_NO_PAD.encode(parts.join(":"))
+}
+
+/// The `n` parts of `cursor`: `n - 1` numbers, then the rest (ids may hold `:`).
+fn decode_cursor(cursor: &str, n: usize) -> Result<(Vec<i64>, String), StoreError> {
     let invalid = || StoreError::BadRequest("cursor is not one this API gave out".into());
     let text = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(text).map_err(|_| invalid())?;
-    let (at, id) = text.split_once(':').ok_or_else(invalid)?;
-    Ok((at.parse().map_err(|_| invalid())?, id.to_owned()))
+    let parts: Vec<&str> = text.splitn(n, ':').collect();
+    if parts.len() != n {
+        return Err(invalid());
+    }
+    let numbers = parts[..n - 1]
+        .iter()
+        .map(|p| p.parse().map_err(|_| invalid()))
+        .collect::<Result<Vec<i64>, _>>()?;
+    Ok((numbers, parts[n - 1].to_owned()))
+}
+
+fn delivery_cursor(cursor: &str) -> Result<(i64, String), StoreError> {
+    let (numbers, id) = decode_cursor(cursor, 2)?;
+    Ok((numbers[0], id))
 }
 
 impl Store {
     /// A page of a webhook's deliveries, newest first (by when the event was
-    /// accepted, then delivery id): an order later deliveries never disturb.
+    /// accepted, then delivery id): an order later deliveries never disturb. Only the
+    /// first page counts, and only up to [`TOTAL_CAP`].
     pub async fn list_deliveries(&self, filter: &DeliveryFilter) -> Result<Page, StoreError> {
-        let (cursor_at, cursor_id) = match &filter.cursor {
-            Some(cursor) => {
-                let (at, id) = decode_cursor(cursor)?;
-                (Some(at), id)
-            }
-            None => (None, String::new()),
-        };
-        let conditions = "tenant = $1 AND endpoint_id = $2 AND ($3 = '' OR status = $3) \
-             AND ($4 = 0 OR created_at >= $5) AND ($6 = 0 OR created_at < $7)";
-        let sql = format!(
-            "SELECT {SUMMARY} FROM deliveries WHERE {conditions} \
-             AND ($8 = 0 OR created_at < $9 OR (created_at = $9 AND delivery_id < $10)) \
-             ORDER BY created_at DESC, delivery_id DESC LIMIT $11"
-        );
+        let after = filter.cursor.as_deref().map(delivery_cursor).transpose()?;
         let rows = filter
-            .bind(sqlx::query(&sql))
-            .bind(i64::from(cursor_at.is_some()))
-            .bind(cursor_at.unwrap_or_default())
-            .bind(&cursor_id)
-            .bind(i64::from(filter.limit) + 1)
+            .page(after.as_ref())
+            .bind()
             .fetch_all(&self.pool)
             .await?;
         let more = rows.len() > filter.limit as usize;
         let rows = &rows[..rows.len().min(filter.limit as usize)];
         let next_cursor = match rows.last() {
-            Some(last) if more => Some(encode_cursor(
-                last.try_get("created_at")?,
+            Some(last) if more => Some(encode_cursor(&[
+                &last.try_get::<i64, _>("created_at")?.to_string(),
                 &last.try_get::<String, _>("delivery_id")?,
-            )),
+            ])),
             _ => None,
         };
         let deliveries = rows.iter().map(summary).collect::<Result<Vec<_>, _>>()?;
-        let count = format!("SELECT COUNT(*) AS n FROM deliveries WHERE {conditions}");
-        let total: i64 = filter
-            .bind(sqlx::query(&count))
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
+        let (total, total_exact) = if after.is_none() {
+            let counted: i64 = filter
+                .count(TOTAL_CAP)
+                .bind()
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+            let counted = u64::try_from(counted).unwrap_or_default();
+            let cap = u64::from(TOTAL_CAP);
+            (Some(counted.min(cap)), counted <= cap)
+        } else {
+            (None, false)
+        };
         Ok(Page {
             deliveries,
-            total: u64::try_from(total).unwrap_or_default(),
+            total,
+            total_exact,
             next_cursor,
         })
     }
 
-    /// One delivery with every attempt, oldest first.
+    /// One delivery with its attempts, oldest first, numbered in the order they
+    /// were recorded: every attempt, or the latest that fit in `budget` bytes.
     pub async fn delivery(
         &self,
         tenant: &str,
         delivery_id: &str,
+        budget: usize,
     ) -> Result<Option<Value>, StoreError> {
         let Some(row) = sqlx::query(&format!(
             "SELECT {SUMMARY} FROM deliveries WHERE tenant = $1 AND delivery_id = $2"
@@ -151,35 +237,38 @@ impl Store {
         };
         let mut view = summary(&row)?;
         view["attempt_count"] = view["attempts"].take();
-        let attempts = sqlx::query(
-            "SELECT attempt, trigger_kind, outcome, status_code, duration_ms, error, response_excerpt, \
-             attempted_at FROM attempts WHERE tenant = $1 AND delivery_id = $2 \
-             ORDER BY attempted_at, attempt",
-        )
-        .bind(tenant)
-        .bind(delivery_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|a| {
-            Ok(json!({
-                "attempt": a.try_get::<i64, _>("attempt")?,
-                "trigger": a.try_get::<String, _>("trigger_kind")?,
-                "status": a.try_get::<String, _>("outcome")?,
-                "timestamp": rfc3339(a.try_get("attempted_at")?),
-                "status_code": a.try_get::<Option<i64>, _>("status_code")?,
-                "response_time_ms": a.try_get::<i64, _>("duration_ms")?,
-                "error": a.try_get::<Option<String>, _>("error")?,
-                "response_body": a.try_get::<String, _>("response_excerpt")?,
-            }))
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let rows = sqlx::query(sql::DELIVERY_ATTEMPTS)
+            .bind(tenant)
+            .bind(delivery_id)
+            .fetch(&self.pool)
+            .map_err(StoreError::from)
+            .and_then(|a| async move {
+                Ok(json!({
+                    "attempt": a.try_get::<i64, _>("number")?,
+                    "trigger": a.try_get::<String, _>("trigger_kind")?,
+                    "status": a.try_get::<String, _>("outcome")?,
+                    "timestamp": rfc3339(a.try_get("attempted_at")?),
+                    "status_code": a.try_get::<Option<i64>, _>("status_code")?,
+                    "response_time_ms": a.try_get::<i64, _>("duration_ms")?,
+                    "error": a.try_get::<Option<String>, _>("error")?,
+                    "response_body": a.try_get::<String, _>("response_excerpt")?,
+                }))
+            });
+        let budget = budget.saturating_sub(json_len(&view));
+        let (mut attempts, _) = fill(Box::pin(rows), budget, json_len).await?;
+        attempts.reverse();
         view["attempts"] = Value::Array(attempts);
         Ok(Some(view))
     }
 
-    /// One event with its delivery to each webhook.
-    pub async fn event(&self, tenant: &str, event_id: &str) -> Result<Option<Value>, StoreError> {
+    /// One event with its delivery to each webhook: every one, or as many as fit in
+    /// `budget` bytes (then `deliveries_truncated` is true).
+    pub async fn event(
+        &self,
+        tenant: &str,
+        event_id: &str,
+        budget: usize,
+    ) -> Result<Option<Value>, StoreError> {
         let Some(row) = sqlx::query(
             "SELECT event_id, event_type, job_id, data, occurred_at, accepted_at FROM events \
              WHERE tenant = $1 AND event_id = $2",
@@ -191,54 +280,80 @@ impl Store {
         else {
             return Ok(None);
         };
-        let deliveries = sqlx::query(&format!(
-            "SELECT {SUMMARY} FROM deliveries WHERE tenant = $1 AND event_id = $2 ORDER BY endpoint_id"
-        ))
-        .bind(tenant)
-        .bind(event_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(summary)
-        .collect::<Result<Vec<_>, _>>()?;
         let data: String = row.try_get("data")?;
-        Ok(Some(json!({
+        let mut view = json!({
             "event_id": row.try_get::<String, _>("event_id")?,
             "event_type": row.try_get::<String, _>("event_type")?,
             "job_id": row.try_get::<Option<String>, _>("job_id")?,
             "timestamp": rfc3339(row.try_get("occurred_at")?),
             "accepted_at": rfc3339(row.try_get("accepted_at")?),
             "data": serde_json::from_str::<Value>(&data).unwrap_or(Value::Null),
-            "deliveries": deliveries,
-        })))
+        });
+        let budget = budget.saturating_sub(json_len(&view));
+        let statement = sql::event_deliveries();
+        let rows = sqlx::query(&statement)
+            .bind(tenant)
+            .bind(event_id)
+            .fetch(&self.pool)
+            .map_err(StoreError::from)
+            .and_then(|row| async move { Ok(summary(&row)?) });
+        let (deliveries, truncated) = fill(Box::pin(rows), budget, json_len).await?;
+        view["deliveries"] = Value::Array(deliveries);
+        if truncated {
+            view["deliveries_truncated"] = Value::Bool(true);
+        }
+        Ok(Some(view))
     }
 
-    /// A job's state and history, as `GET /v1/jobs/{job_id}` shows it.
-    pub async fn job(&self, tenant: &str, job_id: &str) -> Result<Option<Value>, StoreError> {
-        let Some(mut view) = self.job_state(tenant, job_id).await? else {
-            return Ok(None);
+    /// A job's state and history, as `GET /v1/jobs/{job_id}` shows it, in pages of
+    /// at most `budget` bytes: the first (no `cursor`) with the state, the next ones
+    /// `{"history": [...]}` alone. Returns the view and the next page's cursor.
+    pub async fn job(
+        &self,
+        tenant: &str,
+        job_id: &str,
+        cursor: Option<&str>,
+        budget: usize,
+    ) -> Result<Option<(Value, Option<String>)>, StoreError> {
+        let (mut view, after) = match cursor {
+            None => match self.job_state(tenant, job_id).await? {
+                Some(view) => (view, (i64::MIN, i64::MIN, String::new())),
+                None => return Ok(None),
+            },
+            Some(cursor) => {
+                let (numbers, id) = decode_cursor(cursor, 3)?;
+                (json!({}), (numbers[0], numbers[1], id))
+            }
         };
-        let history = sqlx::query(
-            "SELECT event_id, event_type, data, occurred_at FROM events WHERE tenant = $1 AND job_id = $2 \
-             ORDER BY occurred_at, accepted_at, event_id",
-        )
-        .bind(tenant)
-        .bind(job_id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|e| {
-            let data: String = e.try_get("data")?;
-            Ok(json!({
-                "event_id": e.try_get::<String, _>("event_id")?,
-                "event_type": e.try_get::<String, _>("event_type")?,
-                "timestamp": rfc3339(e.try_get("occurred_at")?),
-                "data": serde_json::from_str::<Value>(&data).unwrap_or(Value::Null),
-            }))
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        view["history"] = Value::Array(history);
-        Ok(Some(view))
+        let budget = budget.saturating_sub(json_len(&view));
+        let fetch = |from: Option<(i64, i64, String)>, rows: usize| {
+            let (occurred, accepted, id) = from.unwrap_or_else(|| after.clone());
+            async move {
+                sqlx::query(sql::JOB_HISTORY)
+                    .bind(tenant)
+                    .bind(job_id)
+                    .bind(occurred)
+                    .bind(accepted)
+                    .bind(id)
+                    .bind(i64::try_from(rows).unwrap_or(i64::MAX))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(history_item)
+                    .collect::<Result<Vec<_>, _>>()
+            }
+        };
+        let (history, more) = gather(budget, usize::MAX, json_len, fetch).await?;
+        let next_cursor = match history.last() {
+            Some((_, (occurred, accepted, id))) if more => Some(encode_cursor(&[
+                &occurred.to_string(),
+                &accepted.to_string(),
+                id,
+            ])),
+            _ => None,
+        };
+        view["history"] = Value::Array(history.into_iter().map(|(item, _)| item).collect());
+        Ok(Some((view, next_cursor)))
     }
 
     /// A job's state without its history: what live streams send on each change.
@@ -326,54 +441,117 @@ impl Store {
     }
 
     /// Deliveries of a webhook that may be attempted again by hand, with their
-    /// events: the one named, or every `failed` one last attempted since `since_ms`.
+    /// events (see [`Retryable`]), in pages of at most `budget` bytes (at least one
+    /// delivery each).
     pub async fn retryable(
         &self,
-        tenant: &str,
-        endpoint_id: &str,
-        delivery_id: Option<&str>,
-        since_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<RetryableDelivery>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.delivery_id, d.attempts, d.status, e.event_id, e.event_type, e.job_id, \
-             e.data, e.occurred_at, e.accepted_at \
-             FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.event_id = d.event_id \
-             WHERE d.tenant = $1 AND d.endpoint_id = $2 \
-             AND (($3 <> '' AND d.delivery_id = $3) OR ($3 = '' AND d.status = $4 AND d.updated_at >= $5)) \
-             ORDER BY d.created_at, d.delivery_id LIMIT $6",
-        )
-        .bind(tenant)
-        .bind(endpoint_id)
-        .bind(delivery_id.unwrap_or(""))
-        .bind(status::FAILED)
-        .bind(since_ms)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let event = Event {
-                    event_id: row.try_get("event_id")?,
-                    tenant: tenant.to_owned(),
-                    event_type: EventType::parse(&row.try_get::<String, _>("event_type")?)
-                        .map_err(|e| sqlx::Error::Decode(e.into()))?,
-                    data: bytes::Bytes::from(row.try_get::<String, _>("data")?),
-                    job_id: row.try_get("job_id")?,
-                    timestamp_ms: row.try_get("occurred_at")?,
-                    accepted_at_ms: row.try_get("accepted_at")?,
-                    callback: None,
+        wanted: &Retryable<'_>,
+        budget: usize,
+    ) -> Result<RetryablePage, StoreError> {
+        let Retryable {
+            tenant,
+            endpoint_id,
+            delivery_id,
+            since_ms,
+            limit,
+            cursor,
+        } = *wanted;
+        let size = |delivery: &RetryableDelivery| {
+            let len = delivery.encoded_len();
+            len + prost::length_delimiter_len(len) + 1
+        };
+        let to_delivery = |row: &AnyRow| retryable_delivery(tenant, row);
+        let (page, more) = match delivery_id {
+            Some(delivery_id) => {
+                let found = sqlx::query(&sql::retryable_one())
+                    .bind(tenant)
+                    .bind(endpoint_id)
+                    .bind(delivery_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                (
+                    found.iter().map(to_delivery).collect::<Result<_, _>>()?,
+                    false,
+                )
+            }
+            None => {
+                let start = cursor.map(delivery_cursor).transpose()?;
+                let since = sql::retryable_since();
+                let fetch = |from: Option<(i64, String)>, rows: usize| {
+                    let (at, id) = from
+                        .or_else(|| start.clone())
+                        .unwrap_or((i64::MIN, String::new()));
+                    let since = &since;
+                    async move {
+                        sqlx::query(since)
+                            .bind(tenant)
+                            .bind(endpoint_id)
+                            .bind(status::FAILED)
+                            .bind(since_ms)
+                            .bind(at)
+                            .bind(id)
+                            .bind(i64::try_from(rows).unwrap_or(i64::MAX))
+                            .fetch_all(&self.pool)
+                            .await?
+                            .iter()
+                            .map(to_delivery)
+                            .collect::<Result<Vec<_>, _>>()
+                    }
                 };
-                Ok(RetryableDelivery {
-                    delivery_id: row.try_get("delivery_id")?,
-                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or_default(),
-                    status: row.try_get("status")?,
-                    event: Some(event.to_wire()),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(StoreError::from)
+                gather(budget, limit as usize, size, fetch).await?
+            }
+        };
+        let next_cursor = match page.last() {
+            Some((last, (created_at, _))) if more => {
+                Some(encode_cursor(&[&created_at.to_string(), &last.delivery_id]))
+            }
+            _ => None,
+        };
+        Ok(RetryablePage {
+            deliveries: page.into_iter().map(|(delivery, _)| delivery).collect(),
+            next_cursor,
+        })
     }
+}
+
+/// One entry of a job's history, and its place in the history's order.
+fn history_item(row: &AnyRow) -> Result<(Value, (i64, i64, String)), StoreError> {
+    let data: String = row.try_get("data")?;
+    let event_id: String = row.try_get("event_id")?;
+    let occurred_at: i64 = row.try_get("occurred_at")?;
+    let item = json!({
+        "event_id": event_id,
+        "event_type": row.try_get::<String, _>("event_type")?,
+        "timestamp": rfc3339(occurred_at),
+        "data": serde_json::from_str::<Value>(&data).unwrap_or(Value::Null),
+    });
+    Ok((item, (occurred_at, row.try_get("accepted_at")?, event_id)))
+}
+
+/// A retryable delivery and its place in the order, `(created_at, delivery_id)`.
+fn retryable_delivery(
+    tenant: &str,
+    row: &AnyRow,
+) -> Result<(RetryableDelivery, (i64, String)), StoreError> {
+    let event = Event {
+        event_id: row.try_get("event_id")?,
+        tenant: tenant.to_owned(),
+        event_type: EventType::parse(&row.try_get::<String, _>("event_type")?)
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+        data: bytes::Bytes::from(row.try_get::<String, _>("data")?),
+        job_id: row.try_get("job_id")?,
+        timestamp_ms: row.try_get("occurred_at")?,
+        accepted_at_ms: row.try_get("accepted_at")?,
+        callback: None,
+    };
+    let delivery = RetryableDelivery {
+        delivery_id: row.try_get("delivery_id")?,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or_default(),
+        status: row.try_get("status")?,
+        event: Some(event.to_wire()),
+    };
+    let key = (row.try_get("created_at")?, delivery.delivery_id.clone());
+    Ok((delivery, key))
 }
 
 #[cfg(test)]
@@ -382,12 +560,73 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_forgeries() {
-        let cursor = encode_cursor(1_700_000_000_000, "dlv_abc");
+        let cursor = encode_cursor(&["1700000000000", "dlv_abc"]);
         assert_eq!(
-            decode_cursor(&cursor).unwrap(),
+            delivery_cursor(&cursor).unwrap(),
             (1_700_000_000_000, "dlv_abc".to_owned())
         );
-        assert!(decode_cursor("not a cursor!").is_err());
-        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("x:y")).is_err());
+        let cursor = encode_cursor(&["-5", "7", "evt:with:colons"]);
+        assert_eq!(
+            decode_cursor(&cursor, 3).unwrap(),
+            (vec![-5, 7], "evt:with:colons".to_owned())
+        );
+        assert!(delivery_cursor("not a cursor!").is_err());
+        assert!(delivery_cursor(&URL_SAFE_NO_PAD.encode("x:y")).is_err());
+        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("1:y"), 3).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_page_holds_what_fits_and_at_least_one_item() {
+        let items =
+            |sizes: Vec<usize>| futures::stream::iter(sizes.into_iter().map(Ok::<_, StoreError>));
+        let (kept, more) = fill(items(vec![4, 4, 4]), 9, |n| *n).await.unwrap();
+        assert_eq!((kept, more), (vec![4, 4], true));
+        let (kept, more) = fill(items(vec![20, 1]), 9, |n| *n).await.unwrap();
+        assert_eq!((kept, more), (vec![20], true));
+        let (kept, more) = fill(items(vec![3, 3]), 9, |n| *n).await.unwrap();
+        assert_eq!((kept, more), (vec![3, 3], false));
+    }
+
+    /// `gather` over rows `0..n` of `size` bytes each, with the parts it asked for.
+    async fn gather_rows(
+        n: usize,
+        size: usize,
+        budget: usize,
+        limit: usize,
+    ) -> (usize, bool, Vec<usize>) {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let fetch = |after: Option<usize>, rows: usize| {
+            asked.borrow_mut().push(rows);
+            let from = after.map_or(0, |a| a + 1);
+            let part: Vec<_> = (from..n.min(from + rows)).map(|i| (size, i)).collect();
+            async move { Ok(part) }
+        };
+        let (kept, more) = gather(budget, limit, |s: &usize| *s, fetch).await.unwrap();
+        let keys: Vec<_> = kept.iter().map(|(_, k)| *k).collect();
+        assert_eq!(
+            keys,
+            (0..kept.len()).collect::<Vec<_>>(),
+            "in order, each once"
+        );
+        (kept.len(), more, asked.into_inner())
+    }
+
+    #[tokio::test]
+    async fn pages_read_about_as_many_rows_as_they_keep() {
+        // Large rows: a few per page, and the database is asked for few more.
+        let (kept, more, asked) = gather_rows(100, 1000, 7_500, usize::MAX).await;
+        assert_eq!((kept, more), (7, true));
+        assert!(asked.iter().sum::<usize>() <= 16, "{asked:?}");
+        // Small rows: the parts grow to what the budget holds.
+        let (kept, more, asked) = gather_rows(10_000, 10, 50_000, usize::MAX).await;
+        assert_eq!((kept, more), (5_000, true));
+        assert!(asked.len() <= 8, "{asked:?}");
+        // The limit and the end of the rows end a page without a next one.
+        assert_eq!(gather_rows(100, 10, 50_000, 30).await.0, 30);
+        assert!(!gather_rows(100, 10, 50_000, 30).await.1);
+        assert_eq!(gather_rows(20, 10, 50_000, 1000).await.0, 20);
+        assert!(!gather_rows(20, 10, 50_000, 1000).await.1);
+        // One row larger than the budget still makes a page.
+        assert_eq!(gather_rows(3, 100, 10, 1000).await.0, 1);
     }
 }

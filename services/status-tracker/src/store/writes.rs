@@ -6,29 +6,43 @@ use sqlx::{AnyConnection, Row};
 use super::{StoreError, status};
 use crate::jobs::JobUpdate;
 
-/// Records one attempt and moves its delivery forward. A record seen before changes
-/// nothing; an older attempt never overwrites a newer one.
+/// Records one attempt, the record at `sequence` in `OUTCOMES`, and moves its
+/// delivery forward. Attempts are keyed by their record's id, so a record seen
+/// before changes nothing while two executions are two attempts. Only a record with
+/// a higher sequence than the one that last moved the delivery moves it again: the
+/// order is the stream's, whatever the clocks of the hosts that wrote the records.
 pub async fn attempt(
     conn: &mut AnyConnection,
     attempt: &DeliveryAttempt,
+    sequence: u64,
 ) -> Result<(), StoreError> {
     let task = &attempt.task;
     let event = &task.event;
+    let sequence = i64::try_from(sequence).unwrap_or(i64::MAX);
+    // A manual attempt that fails does not end the delivery: a retry still held for
+    // it (`retrying`) or its first automatic attempt (`pending`) still comes.
+    let keeps_course = attempt.outcome == AttemptOutcome::Failed && task.trigger == Trigger::Manual;
     let status = match (attempt.outcome, task.trigger) {
         (AttemptOutcome::Succeeded, _) => status::SUCCESS,
-        // Automatic attempts are retried; a manual one is a one-off.
         (AttemptOutcome::Failed, Trigger::Auto) => status::RETRYING,
         (AttemptOutcome::Failed, Trigger::Manual) | (AttemptOutcome::Refused, _) => status::FAILED,
+    };
+    let auto_sequence = if task.trigger == Trigger::Auto {
+        sequence
+    } else {
+        0
     };
     let status_code = attempt.status_code.map(i64::from);
     let duration = i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX);
     let inserted = sqlx::query(
-        "INSERT INTO attempts (tenant, delivery_id, attempt, trigger_kind, outcome, status_code, \
-         duration_ms, error, response_excerpt, attempted_at, endpoint_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+        "INSERT INTO attempts (tenant, delivery_id, record_id, sequence, attempt, trigger_kind, \
+         outcome, status_code, duration_ms, error, response_excerpt, attempted_at, endpoint_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
     )
     .bind(&event.tenant)
     .bind(&task.delivery_id)
+    .bind(attempt.message_id())
+    .bind(sequence)
     .bind(i64::from(task.attempt))
     .bind(task.trigger.as_str())
     .bind(if attempt.outcome == AttemptOutcome::Succeeded {
@@ -48,70 +62,126 @@ pub async fn attempt(
     if inserted == 0 {
         return Ok(());
     }
-    sqlx::query(
+    let newer = "excluded.last_sequence > deliveries.last_sequence";
+    let (next_status, next_at) = if keeps_course {
+        let held = format!(
+            "deliveries.status IN ('{}', '{}')",
+            status::RETRYING,
+            status::PENDING
+        );
+        (
+            format!("CASE WHEN {held} THEN deliveries.status ELSE excluded.status END"),
+            format!("CASE WHEN {held} THEN deliveries.next_attempt_at ELSE NULL END"),
+        )
+    } else {
+        ("excluded.status".to_owned(), "NULL".to_owned())
+    };
+    let pick = |column: &str| {
+        format!("{column} = CASE WHEN {newer} THEN excluded.{column} ELSE deliveries.{column} END")
+    };
+    let sql = format!(
         "INSERT INTO deliveries (tenant, delivery_id, endpoint_id, event_id, event_type, job_id, \
-         status, attempts, status_code, response_time_ms, last_error, next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13) \
+         status, attempts, status_code, response_time_ms, last_error, next_attempt_at, created_at, \
+         updated_at, last_sequence, auto_sequence) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, NULL, $11, $12, $13, $14) \
          ON CONFLICT (tenant, delivery_id) DO UPDATE SET \
-           status = excluded.status, attempts = excluded.attempts, status_code = excluded.status_code, \
-           response_time_ms = excluded.response_time_ms, last_error = excluded.last_error, \
-           next_attempt_at = NULL, updated_at = excluded.updated_at \
-         WHERE deliveries.updated_at <= excluded.updated_at",
-    )
-    .bind(&event.tenant)
-    .bind(&task.delivery_id)
-    .bind(&task.endpoint_id)
-    .bind(&event.event_id)
-    .bind(event.event_type.as_str())
-    .bind(event.job_id.as_deref())
-    .bind(status)
-    .bind(i64::from(task.attempt))
-    .bind(status_code)
-    .bind(duration)
-    .bind(attempt.error.as_deref())
-    .bind(event.accepted_at_ms)
-    .bind(attempt.attempted_at_ms)
-    .execute(&mut *conn)
-    .await?;
+           attempts = deliveries.attempts + 1, \
+           status = CASE WHEN {newer} THEN {next_status} ELSE deliveries.status END, \
+           next_attempt_at = CASE WHEN {newer} THEN {next_at} ELSE deliveries.next_attempt_at END, \
+           {}, {}, {}, {}, {}, \
+           auto_sequence = CASE WHEN excluded.auto_sequence > deliveries.auto_sequence \
+             THEN excluded.auto_sequence ELSE deliveries.auto_sequence END",
+        pick("status_code"),
+        pick("response_time_ms"),
+        pick("last_error"),
+        pick("updated_at"),
+        pick("last_sequence"),
+    );
+    sqlx::query(&sql)
+        .bind(&event.tenant)
+        .bind(&task.delivery_id)
+        .bind(&task.endpoint_id)
+        .bind(&event.event_id)
+        .bind(event.event_type.as_str())
+        .bind(event.job_id.as_deref())
+        .bind(status)
+        .bind(status_code)
+        .bind(duration)
+        .bind(attempt.error.as_deref())
+        .bind(event.accepted_at_ms)
+        .bind(attempt.attempted_at_ms)
+        .bind(sequence)
+        .bind(auto_sequence)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
-/// Applies the retry-scheduler's decision after attempt `decision.attempt`. Returns
-/// `false` when that attempt is not recorded yet (the caller retries); a decision
-/// about an attempt that has since been superseded is ignored.
+/// Applies the retry-scheduler's decision about one failed automatic attempt, only
+/// while that attempt is the delivery's latest automatic one and nothing has ended
+/// the delivery since (a success, a refusal, an earlier decision that it is out of
+/// attempts). Returns `false` when the attempt is not recorded yet (the caller asks
+/// again later); a decision about a superseded attempt is dropped.
 pub async fn decision(
     conn: &mut AnyConnection,
     decision: &RetryDecision,
 ) -> Result<bool, StoreError> {
+    let sequence = match decision.attempt_sequence {
+        0 => match legacy_sequence(conn, decision).await? {
+            Some(sequence) => sequence,
+            None => return Ok(false),
+        },
+        sequence => i64::try_from(sequence).unwrap_or(i64::MAX),
+    };
     let (status, next) = match decision.next_attempt_at_ms {
         Some(at) => (status::RETRYING, Some(at)),
         None => (status::FAILED, None),
     };
     let updated = sqlx::query(
         "UPDATE deliveries SET status = $1, next_attempt_at = $2 \
-         WHERE tenant = $3 AND delivery_id = $4 AND attempts = $5 AND status = $6",
+         WHERE tenant = $3 AND delivery_id = $4 AND auto_sequence = $5 AND status IN ($6, $7)",
     )
     .bind(status)
     .bind(next)
     .bind(&decision.tenant)
     .bind(&decision.delivery_id)
-    .bind(i64::from(decision.attempt))
+    .bind(sequence)
     .bind(status::RETRYING)
+    .bind(status::PENDING)
     .execute(&mut *conn)
     .await?
     .rows_affected();
     if updated > 0 {
         return Ok(true);
     }
-    let recorded: Option<i64> =
-        sqlx::query("SELECT attempts FROM deliveries WHERE tenant = $1 AND delivery_id = $2")
+    let latest: Option<i64> =
+        sqlx::query("SELECT auto_sequence FROM deliveries WHERE tenant = $1 AND delivery_id = $2")
             .bind(&decision.tenant)
             .bind(&decision.delivery_id)
             .fetch_optional(&mut *conn)
             .await?
-            .map(|row| row.try_get("attempts"))
+            .map(|row| row.try_get("auto_sequence"))
             .transpose()?;
-    Ok(recorded.is_some_and(|attempts| attempts >= i64::from(decision.attempt)))
+    Ok(latest.is_some_and(|latest| latest >= sequence))
+}
+
+/// The sequence of the automatic attempt a decision without one (from a scheduler
+/// that predates it) is about: the latest recorded with its number.
+async fn legacy_sequence(
+    conn: &mut AnyConnection,
+    decision: &RetryDecision,
+) -> Result<Option<i64>, StoreError> {
+    let row = sqlx::query(
+        "SELECT sequence FROM attempts WHERE tenant = $1 AND delivery_id = $2 AND attempt = $3 \
+         AND trigger_kind = $4 ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(&decision.tenant)
+    .bind(&decision.delivery_id)
+    .bind(i64::from(decision.attempt))
+    .bind(Trigger::Auto.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|row| row.try_get("sequence")).transpose()?)
 }
 
 /// Records an accepted event, moves its job, and reacts to Herald's own events.
