@@ -10,6 +10,7 @@ mod formats;
 mod isolation;
 mod jobs;
 mod limits;
+mod make_run;
 mod metrics;
 mod nats_intake;
 mod retries;
