@@ -13,6 +13,7 @@ mod limits;
 mod make_run;
 mod metrics;
 mod nats_intake;
+mod readiness;
 mod retries;
 mod store;
 mod traces;
