@@ -16,6 +16,9 @@
 4. Checks deploy/nats/values.yaml for the settings Herald depends on (the chart
    itself is not rendered: it cannot be fetched offline) and that
    deploy/Dockerfile copies every workspace member.
+5. Checks that every relative link in README.md and deploy/README.md resolves
+   (the file exists; an anchor names a heading of it), and that every repository
+   path they name in `code` exists.
 
 Needs PyYAML, jsonschema and kubernetes-validate on PYTHONPATH (the Makefile
 points it at .tools/deploy/py). Exits 1 if any check fails.
@@ -75,6 +78,8 @@ HERALD_ENV = {
     "HERALD_ENDPOINT_IDLE", "HERALD_PARTITION_LEASE", "HERALD_REPLICA_ID",
     "OTEL_SERVICE_NAME",
 }
+# The documents whose links must resolve.
+LINKED_DOCS = [ROOT / "README.md", DEPLOY / "README.md"]
 # What each overlay promises.
 OVERLAYS = {
     "dev": {"stream_replicas": "1", "autoscaling": False, "secret_in_render": True},
@@ -542,6 +547,47 @@ def check_dockerfile(r: Report) -> None:
            "the workspace members")
 
 
+MD_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+MD_CODE_PATH = re.compile(r"`([\w.-]+(?:/[\w.-]+)+\.(?:md|ya?ml|py|sh|json|toml|proto|rs|txt))`")
+
+
+def heading_anchors(path: Path) -> set[str]:
+    """GitHub's anchors for the headings of a Markdown file."""
+    anchors = set()
+    fenced = False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        m = None if fenced else re.match(r"#{1,6}\s+(.*)", line)
+        if m:
+            text = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower())
+            anchors.add(text.replace(" ", "-"))
+    return anchors
+
+
+def check_links(r: Report) -> None:
+    for doc in LINKED_DOCS:
+        at = str(doc.relative_to(ROOT))
+        text = doc.read_text()
+        for target in MD_LINK.findall(text):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
+                continue  # http:, https:, mailto:
+            path, _, anchor = target.partition("#")
+            file = (doc.parent / path).resolve() if path else doc
+            if not r.check(file.exists(), at, f"link to {target}: {path} does not exist"):
+                continue
+            if anchor and file.suffix == ".md":
+                r.check(anchor in heading_anchors(file), at, f"link to {target}: no heading #{anchor}")
+        # Paths in `code` are named relative to the document, to the repository,
+        # or to a directory the text is describing (under the document's own).
+        files = [p.relative_to(doc.parent).as_posix() for p in doc.parent.rglob("*")
+                 if p.is_file() and ".tools" not in p.parts and "target" not in p.parts]
+        for path in MD_CODE_PATH.findall(text):
+            found = ((doc.parent / path).exists() or (ROOT / path).exists()
+                     or any(f == path or f.endswith("/" + path) for f in files))
+            r.check(found, at, f"names {path}, which is not in the repository")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kubectl", required=True, help="kubectl used for `kubectl kustomize`")
@@ -568,6 +614,7 @@ def main() -> int:
     validate_schemas(r, "base/secret.example.yaml", load_file(example))
     check_nats_values(r)
     check_dockerfile(r)
+    check_links(r)
 
     for note in r.notes:
         print(f"note {note}")
