@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 
 use crate::signing;
-use crate::ssrf::{GuardedResolver, Policy, find_refusal};
+use crate::ssrf::{GuardedResolver, Policy, UNRESOLVED, find_refusal, is_unresolved};
 
 /// At most this much of a response body is kept.
 pub const EXCERPT_BYTES: usize = 4096;
@@ -118,10 +118,18 @@ impl Sender {
                 if let Some(refusal) = find_refusal(&err) {
                     return Response::refused(refusal.0.clone());
                 }
+                // A name that does not resolve and one that resolves only to refused
+                // addresses are one failure, retried like a connection failure: the
+                // customer must not learn which names exist inside Herald's network.
+                let error = if is_unresolved(&err) {
+                    UNRESOLVED.to_owned()
+                } else {
+                    describe(&err, request.timeout)
+                };
                 return Response {
                     status_code: None,
                     duration_ms: elapsed_ms(started),
-                    error: Some(describe(&err, request.timeout)),
+                    error: Some(error),
                     excerpt: String::new(),
                     retry_after_secs: None,
                     refused: false,

@@ -2,6 +2,10 @@
 //! resolution, inside the HTTP client's resolver, so the address that was checked is
 //! the address that is connected to (no DNS-rebinding window). Addresses in
 //! `HERALD_ALLOWED_TARGETS` are allowed although private.
+//!
+//! A name that resolves only to refused addresses fails exactly like a name that
+//! does not resolve, so a customer cannot probe which names exist inside the
+//! network Herald runs in; the log says which it was.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -10,7 +14,9 @@ use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Ranges never reached unless allowed: loopback, private, link-local (cloud
-/// metadata), CGNAT, multicast, documentation, benchmarking and reserved.
+/// metadata), CGNAT, multicast, documentation, benchmarking and reserved, and the
+/// IPv6 ranges that embed or translate to IPv4 addresses (NAT64, 6to4,
+/// IPv4-compatible) or are site-local.
 const BLOCKED: &[&str] = &[
     "0.0.0.0/8",
     "10.0.0.0/8",
@@ -27,20 +33,35 @@ const BLOCKED: &[&str] = &[
     "203.0.113.0/24",
     "224.0.0.0/4",
     "240.0.0.0/4",
+    "::/96",
     "::/128",
     "::1/128",
     "64:ff9b::/96",
+    "64:ff9b:1::/48",
     "100::/64",
     "2001:db8::/32",
+    "2002::/16",
     "fc00::/7",
     "fe80::/10",
+    "fec0::/10",
     "ff00::/8",
 ];
+
+/// What a customer reads when a host name gives no address delivery may use:
+/// the same whether the name does not resolve or resolves only to refused
+/// addresses.
+pub const UNRESOLVED: &str = "the host name does not resolve to an address deliveries may reach";
 
 /// Why a target was refused; carried through the HTTP client's error chain.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct Refused(pub String);
+
+/// A host name that gave no address delivery may use: it did not resolve, or it
+/// resolved only to refused addresses. Displays as [`UNRESOLVED`] either way.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{UNRESOLVED}")]
+pub struct Unresolved;
 
 /// Decides which addresses delivery may reach.
 #[derive(Debug, Clone)]
@@ -97,20 +118,26 @@ impl Resolve for GuardedResolver {
         let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?
-                .collect();
+            let found: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
+                Ok(found) => found.collect(),
+                Err(err) => {
+                    tracing::info!(%host, error = %err, "delivery target does not resolve");
+                    return Err(Box::new(Unresolved) as Box<dyn std::error::Error + Send + Sync>);
+                }
+            };
             let permitted: Vec<SocketAddr> = found
                 .iter()
                 .copied()
                 .filter(|a| policy.permits(a.ip()))
                 .collect();
             if permitted.is_empty() {
-                let refused = Refused(format!(
-                    "refused: {host} resolves only to private or reserved addresses not in HERALD_ALLOWED_TARGETS"
-                ));
-                return Err(Box::new(refused) as Box<dyn std::error::Error + Send + Sync>);
+                tracing::warn!(
+                    %host,
+                    addresses = ?found.iter().map(SocketAddr::ip).collect::<Vec<_>>(),
+                    "delivery refused: the target resolves only to private or reserved \
+                     addresses not in HERALD_ALLOWED_TARGETS"
+                );
+                return Err(Box::new(Unresolved) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(permitted.into_iter()) as Addrs)
         })
@@ -119,10 +146,22 @@ impl Resolve for GuardedResolver {
 
 /// The refusal somewhere in an error's source chain, if any.
 pub fn find_refusal<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
+    find(err)
+}
+
+/// Whether the resolver found no address to use somewhere in an error's source
+/// chain.
+pub fn is_unresolved(err: &(dyn std::error::Error + 'static)) -> bool {
+    find::<Unresolved>(err).is_some()
+}
+
+fn find<'a, E: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
     let mut current = Some(err);
     while let Some(e) = current {
-        if let Some(refused) = e.downcast_ref::<Refused>() {
-            return Some(refused);
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
         }
         current = e.source();
     }
@@ -149,6 +188,14 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "0.0.0.0",
+            // Local-use NAT64 (RFC 8215), 6to4 (RFC 3056), IPv4-compatible IPv6
+            // and deprecated site-local: each can carry or reach an internal address.
+            "64:ff9b:1::a00:1",
+            "2002:a00:1::1",
+            "2002:7f00:1::",
+            "::127.0.0.1",
+            "::a00:1",
+            "fec0::1",
         ] {
             assert!(!policy.permits(ip.parse().unwrap()), "{ip}");
         }
