@@ -16,5 +16,6 @@ mod nats_intake;
 mod readiness;
 mod retries;
 mod store;
+mod trace_urls;
 mod traces;
 mod webhooks;

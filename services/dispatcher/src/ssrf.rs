@@ -5,7 +5,8 @@
 //!
 //! A name that resolves only to refused addresses fails exactly like a name that
 //! does not resolve, so a customer cannot probe which names exist inside the
-//! network Herald runs in; the log says which it was.
+//! network Herald runs in; the log says which it was. Also here: [`redact_url`],
+//! a delivery URL fit for traces.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -168,6 +169,39 @@ fn find<'a, E: std::error::Error + 'static>(
     None
 }
 
+/// `url` fit for a trace's `url.full` (OpenTelemetry semantic conventions): user
+/// name and password become `REDACTED`, and so does every query value (any of
+/// them may be a token) and the fragment; a query part without `=` may be a bare
+/// token and is replaced whole. A URL that does not parse is `REDACTED`.
+pub fn redact_url(url: &str) -> String {
+    const REDACTED: &str = "REDACTED";
+    let Ok(mut url) = url::Url::parse(url) else {
+        return REDACTED.to_owned();
+    };
+    if !url.username().is_empty() {
+        let _ = url.set_username(REDACTED);
+    }
+    if url.password().is_some() {
+        let _ = url.set_password(Some(REDACTED));
+    }
+    if let Some(query) = url.query().filter(|q| !q.is_empty()) {
+        let redacted = query
+            .split('&')
+            .map(|part| match part.split_once('=') {
+                Some((key, _)) => format!("{key}={REDACTED}"),
+                None if part.is_empty() => String::new(),
+                None => REDACTED.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        url.set_query(Some(&redacted));
+    }
+    if url.fragment().is_some_and(|f| !f.is_empty()) {
+        url.set_fragment(Some(REDACTED));
+    }
+    url.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +246,24 @@ mod tests {
         assert!(policy.check_literal(&url).is_err());
         let url = url::Url::parse("http://127.0.0.1:9/hook").unwrap();
         assert!(policy.check_literal(&url).is_ok());
+    }
+
+    #[test]
+    fn urls_for_traces_hide_credentials_query_values_and_fragment() {
+        for (url, redacted) in [
+            ("https://example.com/hook", "https://example.com/hook"),
+            (
+                "https://user:pass@example.com:8443/h?token=abc&x=1#frag",
+                "https://REDACTED:REDACTED@example.com:8443/h?token=REDACTED&x=REDACTED#REDACTED",
+            ),
+            (
+                "http://user@example.com/?a=1&a=2&bare",
+                "http://REDACTED@example.com/?a=REDACTED&a=REDACTED&REDACTED",
+            ),
+            ("http://example.com/?", "http://example.com/?"),
+            ("not a url ?token=abc", "REDACTED"),
+        ] {
+            assert_eq!(redact_url(url), redacted, "{url}");
+        }
     }
 }
