@@ -11,8 +11,10 @@
    of KEDA's CRD (the fields used here, and the nats-jetstream trigger's).
 3. Checks what the schemas cannot: that the four services are wired the way
    Herald needs (arguments, probes, security context, secrets, Services, PDBs,
-   NetworkPolicies, autoscalers and their JetStream consumers), and what each
-   overlay promises (replicas, HERALD_STREAM_REPLICAS).
+   NetworkPolicies, autoscalers and their JetStream consumers), that
+   HERALD_ALLOWED_PORTS lists exactly the ports the dispatcher's NetworkPolicy
+   lets it reach on the internet, and what each overlay promises (replicas,
+   HERALD_STREAM_REPLICAS).
 4. Checks deploy/nats/values.yaml for the settings Herald depends on (the chart
    itself is not rendered: it cannot be fetched offline) and that
    deploy/Dockerfile copies every workspace member.
@@ -76,7 +78,7 @@ HERALD_ENV = {
     "HERALD_SHUTDOWN_TIMEOUT", "RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT",
     "HERALD_TENANT_MAX_IN_FLIGHT", "HERALD_DISPATCH_MEMORY", "HERALD_DISPATCH_QUEUE",
     "HERALD_ENDPOINT_IDLE", "HERALD_PARTITION_LEASE", "HERALD_REPLICA_ID",
-    "OTEL_SERVICE_NAME",
+    "OTEL_SERVICE_NAME", "HERALD_ALLOWED_PORTS",
 }
 # The documents whose links must resolve.
 LINKED_DOCS = [ROOT / "README.md", DEPLOY / "README.md"]
@@ -306,6 +308,9 @@ def check_wiring(r: Report, where: str, docs: list[dict], overlay: dict | None) 
     r.check(data.get("HERALD_HTTP_ADDR") == "0.0.0.0:8080", f"{where} ConfigMap/{CONFIGMAP_NAME}",
             "HERALD_HTTP_ADDR must be 0.0.0.0:8080")
     shutdown = duration_seconds(data.get("HERALD_SHUTDOWN_TIMEOUT", "30s"))
+    dispatcher_policy = named("NetworkPolicy", "herald-dispatcher")
+    if dispatcher_policy is not None:
+        check_allowed_ports(r, f"{where} ConfigMap/{CONFIGMAP_NAME}", data, dispatcher_policy)
 
     secret = named("Secret", SECRET_NAME)
     example = {d["metadata"]["name"]: d for d in load_file(K8S / "base" / "secret.example.yaml")}[SECRET_NAME]
@@ -481,6 +486,30 @@ def check_network_policy(r: Report, at: str, pol: dict, svc: str) -> None:
     used = {p.get("port") for rule in egress for p in rule.get("ports") or []}
     r.check(all(rule.get("ports") for rule in egress) and used <= allowed_ports, at,
             f"egress ports must be within {sorted(allowed_ports)}, got {sorted(used, key=str)}")
+
+
+def internet_ports(pol: dict) -> set[int]:
+    """The ports the NetworkPolicy lets a pod reach at any address (0.0.0.0/0)."""
+    return {p.get("port") for rule in pol["spec"].get("egress") or []
+            if any((peer.get("ipBlock") or {}).get("cidr") == "0.0.0.0/0" for peer in rule.get("to") or [])
+            for p in rule.get("ports") or []}
+
+
+def check_allowed_ports(r: Report, at: str, data: dict, pol: dict) -> None:
+    """HERALD_ALLOWED_PORTS is exactly the ports the dispatcher's NetworkPolicy lets
+    it reach on the internet: a webhook on another port would be accepted by the
+    API and then time out at the policy."""
+    raw = str(data.get("HERALD_ALLOWED_PORTS", "")).strip()
+    try:
+        allowed = {int(p) for p in raw.split(",") if p.strip()}
+    except ValueError:
+        allowed = set()
+        r.check(False, at, f"HERALD_ALLOWED_PORTS must be comma-separated ports, got {raw!r}")
+        return
+    egress = internet_ports(pol)
+    r.check(bool(allowed) and allowed == egress, at,
+            f"HERALD_ALLOWED_PORTS ({raw or 'unset: any port'}) must be the ports the dispatcher's "
+            f"NetworkPolicy allows to the internet ({', '.join(str(p) for p in sorted(egress, key=lambda p: str(p).zfill(5)))})")
 
 
 def check_secret_values(r: Report, at: str, secret: dict) -> None:

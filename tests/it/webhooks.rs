@@ -1,4 +1,4 @@
-//! What a webhook's settings do on the wire: SSRF refusal, HTTPS-only, secret
+//! What a webhook's settings do on the wire: SSRF refusal, allowed ports, HTTPS-only, secret
 //! rotation and encryption at rest, per-job callbacks, and changes reaching every
 //! dispatcher replica.
 
@@ -123,6 +123,94 @@ async fn an_internal_name_reads_like_a_name_that_does_not_resolve() {
         assert!(!error.contains(word), "{error}");
     }
     assert!(receiver.received().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_urls_must_use_an_allowed_port() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[("HERALD_ALLOWED_PORTS", "80, 443")]).await;
+    let api = herald.api();
+    for url in [
+        "https://example.com/hook",
+        "http://example.com/hook",
+        "https://example.com:443/hook",
+    ] {
+        api.create_webhook(url, &["job.*"]).await;
+    }
+    let (status, body) = api
+        .post(
+            "/v1/webhooks",
+            json!({"url": "https://example.com:8443/hook", "events": ["a"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "validation");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("8443"), "{detail}");
+    assert!(detail.contains("80, 443"), "{detail}");
+
+    let webhook = api
+        .create_webhook("https://example.com/hook", &["job.*"])
+        .await;
+    let id = webhook["webhook_id"].as_str().unwrap();
+    let (status, body) = api
+        .call(
+            "PUT",
+            &format!("/v1/webhooks/{id}"),
+            Some(json!({"url": "http://example.com:8080/hook"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("8080"), "{body}");
+
+    let (status, body) = api
+        .post(
+            "/v1/events",
+            json!({"event_type": "job.x", "data": {}, "callback": {"url": "http://example.com:9000/cb"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("callback.url"),
+        "{body}"
+    );
+}
+
+/// A webhook saved before the ports were restricted (or by an ingest configured
+/// otherwise) is refused by the dispatcher before it connects: `failed`, with the
+/// reason, and never retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dispatcher_refuses_a_port_that_is_not_allowed() {
+    let nats = NatsServer::start();
+    let receiver = Receiver::start().await;
+    let port = receiver.url("").rsplit(':').next().unwrap().to_owned();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let webhook = herald
+        .api()
+        .create_webhook(&receiver.url("/"), &["job.*"])
+        .await;
+    let id = webhook["webhook_id"].as_str().unwrap().to_owned();
+    herald.stop().await.unwrap();
+
+    let herald = Herald::start(&nats.url(), &[("HERALD_ALLOWED_PORTS", "443")]).await;
+    let api = herald.api();
+    api.post(
+        "/v1/events",
+        json!({"event_type": "job.completed", "data": {}}),
+    )
+    .await;
+    wait_idle(&nats.url(), ALL_CONSUMERS).await;
+    let delivery = last_delivery(&api, &id).await;
+    assert_eq!(delivery["status"], "failed", "{delivery}");
+    assert_eq!(delivery["attempts"], 1);
+    let (_, outcome) = api
+        .post(&format!("/v1/webhooks/{id}/test"), json!({}))
+        .await;
+    let error = outcome["error"].as_str().unwrap();
+    assert!(error.starts_with("refused"), "{error}");
+    assert!(error.contains(&port), "{error}");
+    assert!(error.contains("HERALD_ALLOWED_PORTS"), "{error}");
+    assert!(receiver.received().is_empty(), "nothing may be sent");
 }
 
 /// The newest delivery of a webhook, once there is one.

@@ -95,7 +95,11 @@ impl Sender {
             Ok(url) if matches!(url.scheme(), "http" | "https") => url,
             _ => return Response::refused("refused: the URL is not an http or https URL".into()),
         };
-        if let Err(refusal) = self.policy.check_literal(&url) {
+        if let Err(refusal) = self
+            .policy
+            .check_port(&url)
+            .and_then(|()| self.policy.check_literal(&url))
+        {
             return Response::refused(refusal.0);
         }
         let timestamp = herald_proto::now_ms() / 1000;

@@ -1,13 +1,15 @@
 //! Server-side request forgery protection. Delivery targets are checked after DNS
 //! resolution, inside the HTTP client's resolver, so the address that was checked is
 //! the address that is connected to (no DNS-rebinding window). Addresses in
-//! `HERALD_ALLOWED_TARGETS` are allowed although private.
+//! `HERALD_ALLOWED_TARGETS` are allowed although private; when
+//! `HERALD_ALLOWED_PORTS` is set, only those ports are connected to.
 //!
 //! A name that resolves only to refused addresses fails exactly like a name that
 //! does not resolve, so a customer cannot probe which names exist inside the
 //! network Herald runs in; the log says which it was. Also here: [`redact_url`],
 //! a delivery URL fit for traces.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -64,21 +66,32 @@ pub struct Refused(pub String);
 #[error("{UNRESOLVED}")]
 pub struct Unresolved;
 
-/// Decides which addresses delivery may reach.
+/// What delivery may reach beyond public addresses on any port.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedTargets {
+    /// `HERALD_ALLOWED_TARGETS`: networks reached although private.
+    pub networks: Vec<IpNet>,
+    /// `HERALD_ALLOWED_PORTS`: the only ports connected to; `None` for any.
+    pub ports: Option<BTreeSet<u16>>,
+}
+
+/// Decides which addresses and ports delivery may reach.
 #[derive(Debug, Clone)]
 pub struct Policy {
     blocked: Vec<IpNet>,
     allowed: Vec<IpNet>,
+    ports: Option<BTreeSet<u16>>,
 }
 
 impl Policy {
-    pub fn new(allowed: Vec<IpNet>) -> Self {
+    pub fn new(allowed: AllowedTargets) -> Self {
         Policy {
             blocked: BLOCKED
                 .iter()
                 .map(|n| n.parse().expect("valid CIDR"))
                 .collect(),
-            allowed,
+            allowed: allowed.networks,
+            ports: allowed.ports,
         }
     }
 
@@ -89,6 +102,26 @@ impl Policy {
         };
         self.allowed.iter().any(|n| n.contains(&ip))
             || !self.blocked.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Checks the URL's port (explicit, or its scheme's) against
+    /// `HERALD_ALLOWED_PORTS`.
+    pub fn check_port(&self, url: &url::Url) -> Result<(), Refused> {
+        let Some(ports) = &self.ports else {
+            return Ok(());
+        };
+        match url.port_or_known_default() {
+            Some(port) if ports.contains(&port) => Ok(()),
+            port => Err(Refused(format!(
+                "refused: port {} is not in HERALD_ALLOWED_PORTS ({})",
+                port.map_or_else(|| "(none)".to_owned(), |p| p.to_string()),
+                ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
     }
 
     /// Checks a URL whose host is an IP literal (the resolver is not asked for those).
@@ -208,7 +241,7 @@ mod tests {
 
     #[test]
     fn private_and_metadata_addresses_are_refused_by_default() {
-        let policy = Policy::new(vec![]);
+        let policy = Policy::new(AllowedTargets::default());
         for ip in [
             "127.0.0.1",
             "10.1.2.3",
@@ -239,13 +272,39 @@ mod tests {
 
     #[test]
     fn allow_list_opens_listed_ranges_only() {
-        let policy = Policy::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        let policy = Policy::new(AllowedTargets {
+            networks: vec!["127.0.0.0/8".parse().unwrap()],
+            ports: None,
+        });
         assert!(policy.permits("127.0.0.1".parse().unwrap()));
         assert!(!policy.permits("10.0.0.1".parse().unwrap()));
         let url = url::Url::parse("http://10.0.0.1/hook").unwrap();
         assert!(policy.check_literal(&url).is_err());
         let url = url::Url::parse("http://127.0.0.1:9/hook").unwrap();
         assert!(policy.check_literal(&url).is_ok());
+    }
+
+    #[test]
+    fn allowed_ports_name_the_refused_port() {
+        let policy = Policy::new(AllowedTargets {
+            networks: Vec::new(),
+            ports: Some([80, 443].into()),
+        });
+        for url in ["https://example.com/", "http://example.com:80/"] {
+            assert!(policy.check_port(&url::Url::parse(url).unwrap()).is_ok());
+        }
+        let refused = policy
+            .check_port(&url::Url::parse("https://example.com:8443/").unwrap())
+            .unwrap_err();
+        assert_eq!(
+            refused.0,
+            "refused: port 8443 is not in HERALD_ALLOWED_PORTS (80, 443)"
+        );
+        let any = Policy::new(AllowedTargets::default());
+        assert!(
+            any.check_port(&url::Url::parse("http://x:1/").unwrap())
+                .is_ok()
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Ingest's configuration: API keys, and limits on what it accepts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroU32;
 use std::ops::RangeInclusive;
 
@@ -17,6 +17,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `HERALD_REQUIRE_HTTPS`: refuse `http://` webhook URLs.
     pub require_https: bool,
+    /// `HERALD_ALLOWED_PORTS`: the only ports webhook and callback URLs may use
+    /// (any when unset); the dispatcher refuses other ports too.
+    pub allowed_ports: Option<BTreeSet<u16>>,
     /// `HERALD_SECRET_KEY`: seals webhook secrets before they are stored.
     pub cipher: herald_common::secrets::Cipher,
     /// `HERALD_SECRET_ROTATION_GRACE`: how long a rotated-out secret keeps signing.
@@ -101,6 +104,10 @@ impl Config {
         let api_keys = parse_api_keys(get(env, "HERALD_API_KEYS").as_deref().unwrap_or(""))
             .map_err(|reason| ConfigError::new("HERALD_API_KEYS", reason))?;
         let require_https = herald_common::config::bool_or(env, "HERALD_REQUIRE_HTTPS", false)?;
+        let allowed_ports = get(env, "HERALD_ALLOWED_PORTS")
+            .map(|ports| parse_ports(&ports))
+            .transpose()
+            .map_err(|reason| ConfigError::new("HERALD_ALLOWED_PORTS", reason))?;
         let cipher = herald_common::secrets::Cipher::from_env(env)?;
         let rotation_grace = herald_common::config::duration_or(
             env,
@@ -122,6 +129,7 @@ impl Config {
             api_keys,
             max_body_bytes: 1024 * 1024,
             require_https,
+            allowed_ports,
             cipher,
             rotation_grace,
         })
@@ -149,6 +157,24 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// `80,443`: ports from 1 to 65535, comma-separated. The dispatcher reads the same
+/// variable the same way (its `parse_ports`), to refuse such URLs before it connects.
+fn parse_ports(value: &str) -> Result<BTreeSet<u16>, String> {
+    let ports = value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(format!("`{p}` is not a port from 1 to 65535")),
+        })
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    if ports.is_empty() {
+        return Err("must list at least one port, or be unset for any".into());
+    }
+    Ok(ports)
+}
+
 /// Parses `tenant:key,tenant:key`.
 fn parse_api_keys(value: &str) -> Result<HashMap<[u8; 32], String>, String> {
     let mut keys = HashMap::new();
@@ -170,6 +196,24 @@ fn parse_api_keys(value: &str) -> Result<HashMap<[u8; 32], String>, String> {
         return Err("must list at least one tenant:key pair".into());
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+impl Config {
+    /// A valid configuration with `vars` on top, for unit tests.
+    pub(crate) fn test_with(vars: &[(&str, &str)]) -> Self {
+        let mut env = herald_common::config::MapEnv::new([
+            ("HERALD_API_KEYS", "acme:acme-key-0123456789"),
+            (
+                "HERALD_SECRET_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+        ]);
+        for (key, value) in vars {
+            env.set(*key, *value);
+        }
+        Config::from_env(&env).expect("a valid test configuration")
+    }
 }
 
 #[cfg(test)]
@@ -243,6 +287,21 @@ mod tests {
                 let err = Config::from_env(&env).unwrap_err();
                 assert_eq!(err.var, var, "{var}={value}");
             }
+        }
+    }
+
+    #[test]
+    fn allowed_ports_are_a_list_or_any() {
+        assert_eq!(Config::from_env(&valid_env()).unwrap().allowed_ports, None);
+        let mut env = valid_env();
+        env.set("HERALD_ALLOWED_PORTS", "443, 80");
+        let ports = Config::from_env(&env).unwrap().allowed_ports;
+        assert_eq!(ports, Some([80, 443].into()));
+        for value in ["0", "http", "65536", ",", "80;443"] {
+            let mut env = valid_env();
+            env.set("HERALD_ALLOWED_PORTS", value);
+            let err = Config::from_env(&env).unwrap_err();
+            assert_eq!(err.var, "HERALD_ALLOWED_PORTS", "{value}");
         }
     }
 

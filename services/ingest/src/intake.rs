@@ -8,6 +8,7 @@ use prost::Message;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::Config;
 use crate::api::CallbackInput;
 
 /// Why an event was not accepted; `detail` is fit to show the producer.
@@ -82,7 +83,7 @@ impl Draft {
         tenant: &str,
         default_id: impl FnOnce() -> String,
         now_ms: i64,
-        require_https: bool,
+        config: &Config,
     ) -> Result<Event, Invalid> {
         if self.event_type.is_empty() {
             return Err(Invalid::new("event_type is missing"));
@@ -102,7 +103,7 @@ impl Draft {
         }
         let callback = self
             .callback
-            .map(|c| c.check(require_https))
+            .map(|c| c.check(config))
             .transpose()
             .map_err(|e| Invalid::new(e.to_string()))?;
         Ok(Event {
@@ -157,7 +158,7 @@ mod tests {
         let body = r#"{"event_type":"job.completed","data":{"z":8.0,"big":1152921504606846976,"s":"caf\u00e9 ü"}}"#.as_bytes();
         let event = Draft::from_json(body)
             .unwrap()
-            .accept("acme", || "evt_x".into(), 5, false)
+            .accept("acme", || "evt_x".into(), 5, &Config::test_with(&[]))
             .unwrap();
         assert_eq!(
             &event.data[..],
@@ -184,7 +185,7 @@ mod tests {
         ];
         for (body, expected) in cases {
             let err = Draft::from_json(body)
-                .and_then(|d| d.accept("acme", || "evt_1".into(), 1, false))
+                .and_then(|d| d.accept("acme", || "evt_1".into(), 1, &Config::test_with(&[])))
                 .unwrap_err();
             assert!(
                 err.detail.starts_with(expected),

@@ -166,12 +166,7 @@ fn accept(
             .finalize();
         format!("evt_{}", hex::encode(&digest[..13]))
     };
-    let event = draft.accept(
-        tenant,
-        default_id,
-        herald_proto::now_ms(),
-        state.config().require_https,
-    )?;
+    let event = draft.accept(tenant, default_id, herald_proto::now_ms(), state.config())?;
     state.check_catalogue(&event)?;
     Ok(event)
 }
