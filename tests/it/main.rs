@@ -6,6 +6,7 @@ mod config;
 mod delivery;
 mod drain;
 mod engine;
+mod event_size;
 mod formats;
 mod isolation;
 mod jobs;

@@ -13,7 +13,10 @@ pub struct Config {
     /// `HERALD_API_KEYS`: SHA-256 of each bearer key, to its tenant. Keys are kept
     /// only as digests so they never sit in memory dumps or logs in the clear.
     pub api_keys: HashMap<[u8; 32], String>,
-    /// Largest accepted request body (1 MiB); larger events get 413.
+    /// Largest accepted request body or NATS event: 1 MiB, lowered at start to
+    /// what the NATS server's `max_payload` leaves room for (see
+    /// [`Config::fit_to_nats`]). Larger events get 413 over HTTP and are parked in
+    /// `REJECTED` over NATS.
     pub max_body_bytes: usize,
     /// `HERALD_REQUIRE_HTTPS`: refuse `http://` webhook URLs.
     pub require_https: bool,
@@ -127,12 +130,22 @@ impl Config {
             limits,
             common,
             api_keys,
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: herald_common::nats::MAX_EVENT_BYTES,
             require_https,
             allowed_ports,
             cipher,
             rotation_grace,
         })
+    }
+
+    /// This configuration for a NATS server whose messages may be `max_payload`
+    /// bytes: events, and every request body, no larger than fits in a message with
+    /// the envelope around them.
+    pub fn fit_to_nats(mut self, max_payload: usize) -> Self {
+        self.max_body_bytes = self
+            .max_body_bytes
+            .min(herald_common::nats::max_event_bytes(max_payload));
+        self
     }
 
     /// The tenant a bearer key belongs to.

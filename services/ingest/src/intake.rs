@@ -1,6 +1,8 @@
 //! Turning what a producer sent into an [`Event`]: the JSON body of
 //! `POST /v1/events` (also accepted on NATS) or a protobuf `herald.v1.Event`.
-//! `data` is kept as the producer's bytes, never re-encoded.
+//! `data` is kept as the producer's bytes, never re-encoded. Events are bounded so
+//! that each fits in one NATS message with its envelope: the whole body by the
+//! largest event ([`check_size`]), a job's callback by [`MAX_CALLBACK_BYTES`].
 
 use bytes::Bytes;
 use herald_proto::{Event, EventType, event::check_json, ids::check_event_id, wire};
@@ -106,6 +108,20 @@ impl Draft {
             .map(|c| c.check(config))
             .transpose()
             .map_err(|e| Invalid::new(e.to_string()))?;
+        if let Some(callback) = &callback {
+            let size = callback.url.len()
+                + callback
+                    .headers
+                    .iter()
+                    .map(|(name, value)| name.len() + value.len())
+                    .sum::<usize>();
+            if size > MAX_CALLBACK_BYTES {
+                return Err(Invalid::new(format!(
+                    "callback takes {size} bytes (url, header names and values); \
+                     the most is {MAX_CALLBACK_BYTES}"
+                )));
+            }
+        }
         Ok(Event {
             event_id,
             tenant: tenant.to_owned(),
@@ -142,6 +158,22 @@ impl TryFrom<EventInput> for Draft {
             callback: input.callback,
         })
     }
+}
+
+/// The most a callback's URL, header names and values may take together. A job's
+/// callback rides in every delivery task of the job beside the event, so it
+/// counts against the room kept for the envelope
+/// ([`herald_common::nats::ENVELOPE_BYTES`]), not against the event's own size.
+pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
+
+/// An event of `size` bytes, refused when over `limit` (the largest event).
+pub fn check_size(size: usize, limit: usize) -> Result<(), Invalid> {
+    if size > limit {
+        return Err(Invalid::new(format!(
+            "event is {size} bytes; the limit is {limit}"
+        )));
+    }
+    Ok(())
 }
 
 /// A fresh event id for events posted without one.
@@ -193,5 +225,31 @@ mod tests {
                 err.detail
             );
         }
+    }
+
+    #[test]
+    fn a_callback_is_bounded_with_its_headers() {
+        let config = Config::test_with(&[]);
+        let event = |value_len: usize| {
+            let body = serde_json::json!({
+                "event_type": "job.done",
+                "data": {},
+                "callback": {
+                    "url": "https://example.com/cb",
+                    "headers": {"X-Token": "t".repeat(value_len)},
+                },
+            });
+            Draft::from_json(&serde_json::to_vec(&body).unwrap())
+                .unwrap()
+                .accept("acme", || "evt_1".into(), 1, &config)
+        };
+        let fixed = "https://example.com/cb".len() + "X-Token".len();
+        assert!(event(MAX_CALLBACK_BYTES - fixed).is_ok());
+        let err = event(MAX_CALLBACK_BYTES - fixed + 1).unwrap_err();
+        assert!(
+            err.detail.starts_with("callback takes 16385 bytes"),
+            "{}",
+            err.detail
+        );
     }
 }
