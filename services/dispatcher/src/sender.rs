@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 
 use crate::signing;
-use crate::ssrf::{GuardedResolver, Policy, UNRESOLVED, find_refusal, is_unresolved};
+use crate::ssrf::{GuardedResolver, Policy, UNRESOLVED, is_unresolved};
 
 /// At most this much of a response body is kept.
 pub const EXCERPT_BYTES: usize = 4096;
@@ -119,9 +119,6 @@ impl Sender {
         let mut response = match result {
             Ok(response) => response,
             Err(err) => {
-                if let Some(refusal) = find_refusal(&err) {
-                    return Response::refused(refusal.0.clone());
-                }
                 // A name that does not resolve and one that resolves only to refused
                 // addresses are one failure, retried like a connection failure: the
                 // customer must not learn which names exist inside Herald's network.

@@ -55,7 +55,7 @@ const BLOCKED: &[&str] = &[
 /// addresses.
 pub const UNRESOLVED: &str = "the host name does not resolve to an address deliveries may reach";
 
-/// Why a target was refused; carried through the HTTP client's error chain.
+/// Why a target was refused before anything was sent.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct Refused(pub String);
@@ -178,28 +178,17 @@ impl Resolve for GuardedResolver {
     }
 }
 
-/// The refusal somewhere in an error's source chain, if any.
-pub fn find_refusal<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
-    find(err)
-}
-
-/// Whether the resolver found no address to use somewhere in an error's source
+/// Whether the resolver found no address to use, somewhere in an error's source
 /// chain.
 pub fn is_unresolved(err: &(dyn std::error::Error + 'static)) -> bool {
-    find::<Unresolved>(err).is_some()
-}
-
-fn find<'a, E: std::error::Error + 'static>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a E> {
     let mut current = Some(err);
     while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<E>() {
-            return Some(found);
+        if e.is::<Unresolved>() {
+            return true;
         }
         current = e.source();
     }
-    None
+    false
 }
 
 /// `url` fit for a trace's `url.full` (OpenTelemetry semantic conventions): user
