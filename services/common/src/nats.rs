@@ -95,7 +95,7 @@ pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 /// Room kept beside an event in one message: a delivery task wraps the event (ids,
 /// trace context, a job's callback target of up to 16 KiB), an attempt record wraps
 /// the task (error, response excerpt of up to 4 KiB), and NATS headers ride along
-/// (message id, trace context, schedule, a rejection reason). About a third of it
+/// (message id, trace context, schedule, a rejection reason). Less than half of it
 /// is used at worst.
 pub const ENVELOPE_BYTES: usize = 64 * 1024;
 /// The smallest `max_payload` Herald runs on: room for events of 64 KiB.
