@@ -14,6 +14,13 @@ PATH_NATS_OK := $(shell v=$$($(PATH_NATS) --version 2>/dev/null | sed -E 's/.*v(
 	set -- $$v; [ -n "$$1" ] && { [ "$$1" -gt 2 ] || { [ "$$1" -eq 2 ] && [ "$$2" -ge 12 ]; }; } && echo yes)
 NATS_SERVER := $(if $(PATH_NATS_OK),$(PATH_NATS),$(LOCAL_NATS))
 
+# Reads cargo's JSON build report (--message-format=json-render-diagnostics) on
+# stdin and prints the path of the binary $(1) it built, wherever CARGO_TARGET_DIR
+# or build.target-dir put it.
+built = python3 -c 'import json, sys; exe = next((m["executable"] for m in map(json.loads, sys.stdin) \
+	if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == sys.argv[1]), None); \
+	print(exe) if exe else sys.exit("cargo built no " + sys.argv[1])' $(1)
+
 RUN_NATS_PORT ?= 4333
 RUN_HTTP_ADDR ?= 127.0.0.1:8080
 RUN_API_KEY ?= dev-key-0123456789abcdef
@@ -39,34 +46,17 @@ nats-server: $(NATS_SERVER)
 build:
 	cargo build --release -p herald
 
-run: nats-server build
-	@mkdir -p data/nats
-	@printf 'max_payload: 8MB\n' > data/nats.conf
-	@set -uo pipefail; \
-	$(NATS_SERVER) -c data/nats.conf -a 127.0.0.1 -p $(RUN_NATS_PORT) -js -sd data/nats -l data/nats-server.log & \
-	nats_pid=$$!; \
-	herald_pid=; \
-	stop() { trap - INT TERM EXIT; [ -n "$$herald_pid" ] && kill -TERM $$herald_pid 2>/dev/null && wait $$herald_pid; \
-		kill $$nats_pid 2>/dev/null; wait $$nats_pid 2>/dev/null; echo "Herald stopped."; exit 0; }; \
-	trap stop INT TERM EXIT; \
-	for i in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$(RUN_NATS_PORT)) 2>/dev/null && break; sleep 0.1; done; \
-	echo ""; \
-	echo "Herald API: http://$(RUN_HTTP_ADDR)"; \
-	echo "API key:    $(RUN_API_KEY)   (tenant: dev)"; \
-	echo "NATS:       nats://127.0.0.1:$(RUN_NATS_PORT)   (publish events to ingest.dev.<event_type>)"; \
-	echo "Ctrl-C stops everything."; \
-	echo ""; \
-	HERALD_NATS_URL=nats://127.0.0.1:$(RUN_NATS_PORT) \
-	HERALD_HTTP_ADDR=$(RUN_HTTP_ADDR) \
-	HERALD_API_KEYS=dev:$(RUN_API_KEY) \
-	HERALD_SECRET_KEY=$(RUN_SECRET_KEY) \
-	HERALD_ALLOWED_TARGETS=127.0.0.0/8,::1/128 \
-	DATABASE_URL="sqlite://data/herald.db?mode=rwc" \
-	RUST_LOG=$${RUST_LOG:-info} \
-	./target/release/herald all & \
-	herald_pid=$$!; \
-	wait $$herald_pid; status=$$?; \
-	trap - INT TERM EXIT; kill $$nats_pid 2>/dev/null; wait $$nats_pid 2>/dev/null; exit $$status
+# Runs the binary cargo built, wherever CARGO_TARGET_DIR (or build.target-dir)
+# puts it: its path comes from cargo's own build report. deploy/run-local.sh
+# starts nats-server and Herald, prints the banner once /readyz answers, and
+# stops both on Ctrl-C.
+run: nats-server
+	@set -o pipefail; \
+	herald=$$(cargo build --release -p herald --bin herald --message-format=json-render-diagnostics \
+		| $(call built,herald)) || exit 1; \
+	NATS_SERVER=$(NATS_SERVER) HERALD_BIN="$$herald" RUN_NATS_PORT=$(RUN_NATS_PORT) \
+	RUN_HTTP_ADDR=$(RUN_HTTP_ADDR) RUN_API_KEY=$(RUN_API_KEY) RUN_SECRET_KEY=$(RUN_SECRET_KEY) \
+	RUN_DATA_DIR=data exec bash deploy/run-local.sh
 
 test: nats-server deploy-check lint
 	cargo build -p herald
@@ -85,12 +75,17 @@ deploy-check:
 
 # End-to-end benchmark (not part of `make test`): every scenario on a fresh
 # nats-server and Herald; results in target/bench/results.{json,md}. BENCH_SCALE
-# (default 1) multiplies the number of events; see BENCHMARKS.md.
+# (default 1) multiplies the number of events; see BENCHMARKS.md. Like `run`, it
+# uses the binaries where cargo put them (CARGO_TARGET_DIR included).
 .PHONY: bench
 bench: nats-server
-	cargo build --release -p herald -p herald-loadgen
-	./target/release/herald-loadgen --herald target/release/herald --nats-server $(NATS_SERVER) \
-		--out target/bench --scale $${BENCH_SCALE:-1}
+	@set -o pipefail; \
+	report=$$(cargo build --release -p herald -p herald-loadgen --message-format=json-render-diagnostics) \
+		|| exit 1; \
+	herald=$$(echo "$$report" | $(call built,herald)) && loadgen=$$(echo "$$report" | $(call built,herald-loadgen)) \
+		|| exit 1; \
+	"$$loadgen" --herald "$$herald" --nats-server $(NATS_SERVER) --out target/bench \
+		--scale $${BENCH_SCALE:-1}
 
 lint:
 	cargo fmt --all -- --check
@@ -102,3 +97,4 @@ fmt:
 clean:
 	cargo clean
 	rm -rf data $(TOOLS)
+

@@ -11,11 +11,16 @@
    of KEDA's CRD (the fields used here, and the nats-jetstream trigger's).
 3. Checks what the schemas cannot: that the four services are wired the way
    Herald needs (arguments, probes, security context, secrets, Services, PDBs,
-   NetworkPolicies, autoscalers and their JetStream consumers), and what each
-   overlay promises (replicas, HERALD_STREAM_REPLICAS).
+   NetworkPolicies, autoscalers and their JetStream consumers), that
+   HERALD_ALLOWED_PORTS lists exactly the ports the dispatcher's NetworkPolicy
+   lets it reach on the internet, and what each overlay promises (replicas,
+   HERALD_STREAM_REPLICAS).
 4. Checks deploy/nats/values.yaml for the settings Herald depends on (the chart
    itself is not rendered: it cannot be fetched offline) and that
    deploy/Dockerfile copies every workspace member.
+5. Checks that every relative link in README.md and deploy/README.md resolves
+   (the file exists; an anchor names a heading of it), and that every repository
+   path they name in `code` exists.
 
 Needs PyYAML, jsonschema and kubernetes-validate on PYTHONPATH (the Makefile
 points it at .tools/deploy/py). Exits 1 if any check fails.
@@ -73,8 +78,10 @@ HERALD_ENV = {
     "HERALD_SHUTDOWN_TIMEOUT", "RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT",
     "HERALD_TENANT_MAX_IN_FLIGHT", "HERALD_DISPATCH_MEMORY", "HERALD_DISPATCH_QUEUE",
     "HERALD_ENDPOINT_IDLE", "HERALD_PARTITION_LEASE", "HERALD_REPLICA_ID",
-    "OTEL_SERVICE_NAME",
+    "OTEL_SERVICE_NAME", "HERALD_ALLOWED_PORTS",
 }
+# The documents whose links must resolve.
+LINKED_DOCS = [ROOT / "README.md", DEPLOY / "README.md"]
 # What each overlay promises.
 OVERLAYS = {
     "dev": {"stream_replicas": "1", "autoscaling": False, "secret_in_render": True},
@@ -301,6 +308,9 @@ def check_wiring(r: Report, where: str, docs: list[dict], overlay: dict | None) 
     r.check(data.get("HERALD_HTTP_ADDR") == "0.0.0.0:8080", f"{where} ConfigMap/{CONFIGMAP_NAME}",
             "HERALD_HTTP_ADDR must be 0.0.0.0:8080")
     shutdown = duration_seconds(data.get("HERALD_SHUTDOWN_TIMEOUT", "30s"))
+    dispatcher_policy = named("NetworkPolicy", "herald-dispatcher")
+    if dispatcher_policy is not None:
+        check_allowed_ports(r, f"{where} ConfigMap/{CONFIGMAP_NAME}", data, dispatcher_policy)
 
     secret = named("Secret", SECRET_NAME)
     example = {d["metadata"]["name"]: d for d in load_file(K8S / "base" / "secret.example.yaml")}[SECRET_NAME]
@@ -478,6 +488,30 @@ def check_network_policy(r: Report, at: str, pol: dict, svc: str) -> None:
             f"egress ports must be within {sorted(allowed_ports)}, got {sorted(used, key=str)}")
 
 
+def internet_ports(pol: dict) -> set[int]:
+    """The ports the NetworkPolicy lets a pod reach at any address (0.0.0.0/0)."""
+    return {p.get("port") for rule in pol["spec"].get("egress") or []
+            if any((peer.get("ipBlock") or {}).get("cidr") == "0.0.0.0/0" for peer in rule.get("to") or [])
+            for p in rule.get("ports") or []}
+
+
+def check_allowed_ports(r: Report, at: str, data: dict, pol: dict) -> None:
+    """HERALD_ALLOWED_PORTS is exactly the ports the dispatcher's NetworkPolicy lets
+    it reach on the internet: a webhook on another port would be accepted by the
+    API and then time out at the policy."""
+    raw = str(data.get("HERALD_ALLOWED_PORTS", "")).strip()
+    try:
+        allowed = {int(p) for p in raw.split(",") if p.strip()}
+    except ValueError:
+        allowed = set()
+        r.check(False, at, f"HERALD_ALLOWED_PORTS must be comma-separated ports, got {raw!r}")
+        return
+    egress = internet_ports(pol)
+    r.check(bool(allowed) and allowed == egress, at,
+            f"HERALD_ALLOWED_PORTS ({raw or 'unset: any port'}) must be the ports the dispatcher's "
+            f"NetworkPolicy allows to the internet ({', '.join(str(p) for p in sorted(egress, key=lambda p: str(p).zfill(5)))})")
+
+
 def check_secret_values(r: Report, at: str, secret: dict) -> None:
     values = dict(secret.get("stringData") or {})
     for k, v in (secret.get("data") or {}).items():
@@ -514,7 +548,9 @@ def check_nats_values(r: Report) -> None:
     m = re.fullmatch(r"(?:<<\s*)?(\d+)\s*([KMG]B?)?(?:\s*>>)?", raw.strip(), re.I)
     size = int(m.group(1)) * {"": 1, "K": 1024, "KB": 1024, "M": 1024**2, "MB": 1024**2, "G": 1024**3,
                               "GB": 1024**3}[(m.group(2) or "").upper()] if m else 0
-    r.check(size >= 2 * 1024**2, at, f"config.merge.max_payload must be at least 2MB, got {raw!r}")
+    # Events of a full 1 MiB need 1 MiB + the 64 KiB Herald keeps for their envelope.
+    r.check(size >= 1024**2 + 64 * 1024, at,
+            f"config.merge.max_payload must be at least 1088KB (1 MiB events), got {raw!r}")
     tag = str(((v.get("container") or {}).get("image") or {}).get("tag", ""))
     m = re.match(r"(\d+)\.(\d+)", tag)
     r.check(bool(m) and (int(m.group(1)), int(m.group(2))) >= (2, 12), at,
@@ -540,6 +576,47 @@ def check_dockerfile(r: Report) -> None:
     r.check('ENTRYPOINT ["/usr/local/bin/herald"]' in text, at, "ENTRYPOINT herald")
     r.note("deploy/Dockerfile: not built (no container engine); its COPY lines are checked against "
            "the workspace members")
+
+
+MD_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+MD_CODE_PATH = re.compile(r"`([\w.-]+(?:/[\w.-]+)+\.(?:md|ya?ml|py|sh|json|toml|proto|rs|txt))`")
+
+
+def heading_anchors(path: Path) -> set[str]:
+    """GitHub's anchors for the headings of a Markdown file."""
+    anchors = set()
+    fenced = False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        m = None if fenced else re.match(r"#{1,6}\s+(.*)", line)
+        if m:
+            text = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower())
+            anchors.add(text.replace(" ", "-"))
+    return anchors
+
+
+def check_links(r: Report) -> None:
+    for doc in LINKED_DOCS:
+        at = str(doc.relative_to(ROOT))
+        text = doc.read_text()
+        for target in MD_LINK.findall(text):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
+                continue  # http:, https:, mailto:
+            path, _, anchor = target.partition("#")
+            file = (doc.parent / path).resolve() if path else doc
+            if not r.check(file.exists(), at, f"link to {target}: {path} does not exist"):
+                continue
+            if anchor and file.suffix == ".md":
+                r.check(anchor in heading_anchors(file), at, f"link to {target}: no heading #{anchor}")
+        # Paths in `code` are named relative to the document, to the repository,
+        # or to a directory the text is describing (under the document's own).
+        files = [p.relative_to(doc.parent).as_posix() for p in doc.parent.rglob("*")
+                 if p.is_file() and ".tools" not in p.parts and "target" not in p.parts]
+        for path in MD_CODE_PATH.findall(text):
+            found = ((doc.parent / path).exists() or (ROOT / path).exists()
+                     or any(f == path or f.endswith("/" + path) for f in files))
+            r.check(found, at, f"names {path}, which is not in the repository")
 
 
 def main() -> int:
@@ -568,6 +645,7 @@ def main() -> int:
     validate_schemas(r, "base/secret.example.yaml", load_file(example))
     check_nats_values(r)
     check_dockerfile(r)
+    check_links(r)
 
     for note in r.notes:
         print(f"note {note}")

@@ -67,3 +67,44 @@ async fn a_nats_server_older_than_2_12_is_refused() {
         "{message}"
     );
 }
+
+#[test]
+fn a_port_in_use_exits_71_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = Command::new(herald_binary())
+        .arg("all")
+        .env_clear()
+        .env("HERALD_API_KEYS", "acme:acme-key-0123456789")
+        .env("HERALD_SECRET_KEY", herald_tests::herald::SECRET_KEY)
+        .env("HERALD_HTTP_ADDR", &addr)
+        .output()
+        .expect("run herald");
+    assert_eq!(output.status.code(), Some(71));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&addr), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_nats_server_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(herald_binary())
+        .arg("all")
+        .env_clear()
+        .env("HERALD_API_KEYS", "acme:acme-key-0123456789")
+        .env("HERALD_SECRET_KEY", herald_tests::herald::SECRET_KEY)
+        .env("HERALD_HTTP_ADDR", "127.0.0.1:0")
+        .env(
+            "HERALD_NATS_URL",
+            format!("nats://127.0.0.1:{}", herald_tests::free_port()),
+        )
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.path().join("h.db").display()),
+        )
+        .output()
+        .expect("run herald");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot connect to NATS"), "{stderr}");
+}

@@ -1,4 +1,4 @@
-//! What a webhook's settings do on the wire: SSRF refusal, HTTPS-only, secret
+//! What a webhook's settings do on the wire: SSRF refusal, allowed ports, HTTPS-only, secret
 //! rotation and encryption at rest, per-job callbacks, and changes reaching every
 //! dispatcher replica.
 
@@ -8,19 +8,16 @@ use herald_tests::PATIENCE;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
 use herald_tests::{Herald, NatsServer, Receiver, eventually, verify};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn private_targets_are_refused_without_an_allow_list_and_never_retried() {
+async fn private_addresses_are_refused_without_an_allow_list_and_never_retried() {
     let nats = NatsServer::start();
     let herald = Herald::start(&nats.url(), &[("HERALD_ALLOWED_TARGETS", "")]).await;
     let api = herald.api();
     let receiver = Receiver::start().await;
-    let by_ip = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
-    let port = receiver.url("").rsplit(':').next().unwrap().to_owned();
-    let by_name = api
-        .create_webhook(&format!("http://localhost:{port}/"), &["job.*"])
-        .await;
+    let webhook = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
+    let id = webhook["webhook_id"].as_str().unwrap();
 
     api.post(
         "/v1/events",
@@ -28,32 +25,205 @@ async fn private_targets_are_refused_without_an_allow_list_and_never_retried() {
     )
     .await;
     wait_idle(&nats.url(), ALL_CONSUMERS).await;
-    for webhook in [&by_ip, &by_name] {
-        let id = webhook["webhook_id"].as_str().unwrap();
-        let path = format!("/v1/webhooks/{id}/deliveries");
-        let delivery = eventually(PATIENCE, "the refusal to be logged", || {
-            let (api, path) = (api.clone(), path.clone());
-            async move {
-                let (_, body) = api.get(&path).await;
-                body["deliveries"].get(0).cloned()
-            }
-        })
+    let delivery = last_delivery(&api, id).await;
+    assert_eq!(delivery["status"], "failed", "{delivery}");
+    assert_eq!(delivery["attempts"], 1);
+    assert_eq!(delivery["status_code"], Value::Null);
+    let (_, outcome) = api
+        .post(&format!("/v1/webhooks/{id}/test"), json!({}))
         .await;
-        assert_eq!(delivery["status"], "failed", "{delivery}");
-        assert_eq!(delivery["attempts"], 1);
-        assert_eq!(delivery["status_code"], serde_json::Value::Null);
-        let (_, outcome) = api
-            .post(&format!("/v1/webhooks/{id}/test"), json!({}))
-            .await;
-        assert!(
-            outcome["error"].as_str().unwrap().starts_with("refused"),
-            "{outcome}"
-        );
-    }
+    assert!(
+        outcome["error"].as_str().unwrap().starts_with("refused"),
+        "{outcome}"
+    );
     assert!(
         receiver.received().is_empty(),
         "nothing may reach a private address"
     );
+}
+
+/// A customer must not learn from Herald whether a name exists in its network: a
+/// name that resolves only to refused addresses fails exactly like one that does
+/// not resolve at all, in the delivery log and in the `/test` answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_name_reads_like_a_name_that_does_not_resolve() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(
+        &nats.url(),
+        &[
+            ("HERALD_ALLOWED_TARGETS", ""),
+            ("HERALD_RETRY_SCHEDULE", "1s"),
+        ],
+    )
+    .await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    let port = receiver.url("").rsplit(':').next().unwrap().to_owned();
+    // `localhost` exists and is loopback; `.invalid` never resolves (RFC 2606).
+    let mut ids = Vec::new();
+    for host in ["localhost", "no-such-host.invalid"] {
+        let webhook = api
+            .create_webhook(&format!("http://{host}:{port}/"), &["job.*"])
+            .await;
+        ids.push(webhook["webhook_id"].as_str().unwrap().to_owned());
+    }
+
+    api.post(
+        "/v1/events",
+        json!({"event_type": "job.completed", "data": {}}),
+    )
+    .await;
+    let mut seen = Vec::new();
+    for id in &ids {
+        let delivery = eventually(PATIENCE, "the delivery to end", || {
+            let api = api.clone();
+            async move {
+                let summary = last_delivery(&api, id).await;
+                (summary["status"] == "failed").then_some(())?;
+                let path = format!("/v1/deliveries/{}", summary["delivery_id"].as_str()?);
+                Some(api.get(&path).await.1)
+            }
+        })
+        .await;
+        let (_, test) = api
+            .post(&format!("/v1/webhooks/{id}/test"), json!({}))
+            .await;
+        let attempts: Vec<_> = delivery["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["status"].clone(),
+                    a["status_code"].clone(),
+                    a["error"].clone(),
+                )
+            })
+            .collect();
+        seen.push((
+            delivery["status"].clone(),
+            delivery["attempts"].as_array().unwrap().len(),
+            attempts,
+            test["success"].clone(),
+            test["status_code"].clone(),
+            test["error"].clone(),
+            test["response_body"].clone(),
+        ));
+    }
+    assert_eq!(seen[0], seen[1], "the two names must read alike");
+    assert_eq!(seen[0].1, 2, "retried like any failure: {:?}", seen[0]);
+    let error = seen[0].5.as_str().unwrap();
+    for word in [
+        "private",
+        "reserved",
+        "refused",
+        "HERALD_ALLOWED_TARGETS",
+        "127.0.0.1",
+    ] {
+        assert!(!error.contains(word), "{error}");
+    }
+    assert!(receiver.received().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_urls_must_use_an_allowed_port() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[("HERALD_ALLOWED_PORTS", "80, 443")]).await;
+    let api = herald.api();
+    for url in [
+        "https://example.com/hook",
+        "http://example.com/hook",
+        "https://example.com:443/hook",
+    ] {
+        api.create_webhook(url, &["job.*"]).await;
+    }
+    let (status, body) = api
+        .post(
+            "/v1/webhooks",
+            json!({"url": "https://example.com:8443/hook", "events": ["a"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "validation");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("8443"), "{detail}");
+    assert!(detail.contains("80, 443"), "{detail}");
+
+    let webhook = api
+        .create_webhook("https://example.com/hook", &["job.*"])
+        .await;
+    let id = webhook["webhook_id"].as_str().unwrap();
+    let (status, body) = api
+        .call(
+            "PUT",
+            &format!("/v1/webhooks/{id}"),
+            Some(json!({"url": "http://example.com:8080/hook"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("8080"), "{body}");
+
+    let (status, body) = api
+        .post(
+            "/v1/events",
+            json!({"event_type": "job.x", "data": {}, "callback": {"url": "http://example.com:9000/cb"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().starts_with("callback.url"),
+        "{body}"
+    );
+}
+
+/// A webhook saved before the ports were restricted (or by an ingest configured
+/// otherwise) is refused by the dispatcher before it connects: `failed`, with the
+/// reason, and never retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dispatcher_refuses_a_port_that_is_not_allowed() {
+    let nats = NatsServer::start();
+    let receiver = Receiver::start().await;
+    let port = receiver.url("").rsplit(':').next().unwrap().to_owned();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let webhook = herald
+        .api()
+        .create_webhook(&receiver.url("/"), &["job.*"])
+        .await;
+    let id = webhook["webhook_id"].as_str().unwrap().to_owned();
+    herald.stop().await.unwrap();
+
+    let herald = Herald::start(&nats.url(), &[("HERALD_ALLOWED_PORTS", "443")]).await;
+    let api = herald.api();
+    api.post(
+        "/v1/events",
+        json!({"event_type": "job.completed", "data": {}}),
+    )
+    .await;
+    wait_idle(&nats.url(), ALL_CONSUMERS).await;
+    let delivery = last_delivery(&api, &id).await;
+    assert_eq!(delivery["status"], "failed", "{delivery}");
+    assert_eq!(delivery["attempts"], 1);
+    let (_, outcome) = api
+        .post(&format!("/v1/webhooks/{id}/test"), json!({}))
+        .await;
+    let error = outcome["error"].as_str().unwrap();
+    assert!(error.starts_with("refused"), "{error}");
+    assert!(error.contains(&port), "{error}");
+    assert!(error.contains("HERALD_ALLOWED_PORTS"), "{error}");
+    assert!(receiver.received().is_empty(), "nothing may be sent");
+}
+
+/// The newest delivery of a webhook, once there is one.
+async fn last_delivery(api: &herald_tests::Api, webhook_id: &str) -> Value {
+    let path = format!("/v1/webhooks/{webhook_id}/deliveries");
+    eventually(PATIENCE, "a delivery in the log", || {
+        let (api, path) = (api.clone(), path.clone());
+        async move {
+            let (_, body) = api.get(&path).await;
+            body["deliveries"].get(0).cloned()
+        }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

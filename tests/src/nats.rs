@@ -2,6 +2,9 @@
 //! directory, listening on a port it picks itself (read back from its ports file).
 //! Killed, and its store deleted, on drop. It can be restarted on the same port
 //! with the same store, to test what survives a broker restart.
+//!
+//! Tests run it with `max_payload: 8MB`, as `deploy/nats/values.yaml` does, so
+//! events of 1 MiB fit; [`NatsServer::start_stock`] keeps the stock 1 MB.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,6 +12,8 @@ use std::time::{Duration, Instant};
 
 pub struct NatsServer {
     binary: PathBuf,
+    /// The contents of its `nats.conf`.
+    config: &'static str,
     dir: tempfile::TempDir,
     child: Option<Child>,
     port: u16,
@@ -20,11 +25,22 @@ impl NatsServer {
         Self::start_binary(binary())
     }
 
+    /// Starts the pinned nats-server with its stock settings: `max_payload` is
+    /// 1 MB.
+    pub fn start_stock() -> Self {
+        Self::start_configured(binary(), "")
+    }
+
     /// Starts a given nats-server binary (used to test refusing old servers).
     pub fn start_binary(binary: PathBuf) -> Self {
+        Self::start_configured(binary, "max_payload: 8MB\n")
+    }
+
+    fn start_configured(binary: PathBuf, config: &'static str) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut server = NatsServer {
             binary,
+            config,
             dir,
             child: None,
             port: 0,
@@ -60,9 +76,8 @@ impl NatsServer {
         let _ = std::fs::remove_dir_all(&ports_dir);
         std::fs::create_dir_all(&ports_dir).expect("ports dir");
         let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
-        // Herald needs room for 1 MiB events plus their envelope.
         let conf = self.dir.path().join("nats.conf");
-        std::fs::write(&conf, "max_payload: 8MB\n").expect("write nats.conf");
+        std::fs::write(&conf, self.config).expect("write nats.conf");
         let child = Command::new(&self.binary)
             .arg("-c")
             .arg(&conf)

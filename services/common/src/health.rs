@@ -1,12 +1,13 @@
 //! `/healthz` (the process runs), `/readyz` (it can do its work: NATS connected,
-//! its streams present, plus whatever the service adds, such as its store) and
-//! `/metrics` (Prometheus).
+//! its streams present — asked of the server on every call — plus whatever the
+//! service adds, such as its store) and `/metrics` (Prometheus).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use async_nats::jetstream;
+use async_nats::jetstream::context::GetStreamErrorKind;
 pub use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -59,9 +60,17 @@ impl Readiness {
         }
         let js = jetstream::new(self.client.clone());
         for stream in &self.streams {
-            js.get_stream_no_info(*stream)
+            // A real request: the server says whether the stream exists now.
+            js.get_stream(*stream)
                 .await
-                .map_err(|_| format!("stream {stream} is missing"))?;
+                .map_err(|err| match err.kind() {
+                    GetStreamErrorKind::JetStream(e)
+                        if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+                    {
+                        format!("stream {stream} is missing")
+                    }
+                    _ => format!("cannot check stream {stream}: {err}"),
+                })?;
         }
         for check in &self.extra {
             check().await?;

@@ -48,7 +48,7 @@ pub enum Error {
     )]
     ServerTooOld { url: String, version: String },
     #[error(
-        "the NATS server at {url} allows messages of {max_payload} bytes; Herald needs max_payload of at least 2MB (events are up to 1 MiB plus envelope)"
+        "the NATS server at {url} allows messages of {max_payload} bytes; Herald needs max_payload of at least 128KB (events of 64 KiB plus their envelope; the stock 1MB allows events of 960 KiB)"
     )]
     PayloadTooSmall { url: String, max_payload: usize },
     #[error("the NATS server at {url} does not have JetStream enabled (start it with -js)")]

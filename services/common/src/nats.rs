@@ -90,8 +90,26 @@ pub async fn purge_held_retries(
     Ok(purged.purged)
 }
 
-/// Messages must fit events of up to 1 MiB plus their envelope.
-pub const MIN_MAX_PAYLOAD: usize = 2 * 1024 * 1024;
+/// The largest event Herald accepts, however much more the NATS server allows.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+/// Room kept beside an event in one message: a delivery task wraps the event (ids,
+/// trace context, a job's callback target of up to 16 KiB), an attempt record wraps
+/// the task (error, response excerpt of up to 4 KiB), and NATS headers ride along
+/// (message id, trace context, schedule, a rejection reason). Less than half of it
+/// is used at worst.
+pub const ENVELOPE_BYTES: usize = 64 * 1024;
+/// The smallest `max_payload` Herald runs on: room for events of 64 KiB.
+pub const MIN_MAX_PAYLOAD: usize = 2 * ENVELOPE_BYTES;
+
+/// The largest event (request body or NATS message) Herald accepts from a server
+/// whose messages may be `max_payload` bytes: what leaves [`ENVELOPE_BYTES`] free,
+/// at most [`MAX_EVENT_BYTES`]. A stock server (1 MiB) takes events of 960 KiB;
+/// one with `max_payload` of 1 MiB + 64 KiB or more, events of 1 MiB.
+pub fn max_event_bytes(max_payload: usize) -> usize {
+    max_payload
+        .saturating_sub(ENVELOPE_BYTES)
+        .min(MAX_EVENT_BYTES)
+}
 
 /// Every durable consumer: (stream, name, filter), one per delivery partition
 /// included. Each service then sets its own consumer's limits when it starts.
@@ -145,7 +163,8 @@ pub fn is_token(token: &str) -> bool {
 pub const REJECTED_REASON_HEADER: &str = "Herald-Rejected-Reason";
 
 /// Connects to NATS and checks that the server can run Herald: JetStream enabled,
-/// version 2.12 or newer.
+/// version 2.12 or newer, `max_payload` of at least [`MIN_MAX_PAYLOAD`] (the
+/// stock 1 MB is enough; it sizes the largest event, see [`max_event_bytes`]).
 pub async fn connect(config: &CommonConfig, name: &str) -> Result<async_nats::Client> {
     let client = async_nats::ConnectOptions::new()
         .name(name)

@@ -1,15 +1,20 @@
 //! The dispatcher's configuration.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use herald_common::config::{CommonConfig, ConfigError, Env, bytes_or, duration_or, get, parse_or};
 use ipnet::IpNet;
 
+use crate::ssrf::AllowedTargets;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,
-    /// `HERALD_ALLOWED_TARGETS`: CIDRs delivery may reach although private.
-    pub allowed_targets: Vec<IpNet>,
+    /// `HERALD_ALLOWED_TARGETS`: CIDRs delivery may reach although private; and
+    /// `HERALD_ALLOWED_PORTS`: the only ports it connects to (any when unset), so
+    /// that a NetworkPolicy on egress ports and the API agree.
+    pub allowed_targets: AllowedTargets,
     /// `HERALD_USER_AGENT`: the `User-Agent` of every delivery.
     pub user_agent: String,
     /// `HERALD_DELIVERY_TIMEOUT`: how long one HTTP attempt may take.
@@ -46,9 +51,14 @@ pub struct Config {
 impl Config {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_env(env)?;
-        let allowed_targets =
-            parse_cidrs(get(env, "HERALD_ALLOWED_TARGETS").as_deref().unwrap_or(""))
-                .map_err(|reason| ConfigError::new("HERALD_ALLOWED_TARGETS", reason))?;
+        let allowed_targets = AllowedTargets {
+            networks: parse_cidrs(get(env, "HERALD_ALLOWED_TARGETS").as_deref().unwrap_or(""))
+                .map_err(|reason| ConfigError::new("HERALD_ALLOWED_TARGETS", reason))?,
+            ports: get(env, "HERALD_ALLOWED_PORTS")
+                .map(|ports| parse_ports(&ports))
+                .transpose()
+                .map_err(|reason| ConfigError::new("HERALD_ALLOWED_PORTS", reason))?,
+        };
         let user_agent = get(env, "HERALD_USER_AGENT")
             .unwrap_or_else(|| format!("Herald/{}", env!("CARGO_PKG_VERSION")));
         if reqwest::header::HeaderValue::from_str(&user_agent).is_err() {
@@ -185,6 +195,24 @@ fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
+/// `80,443`: ports from 1 to 65535, comma-separated. Ingest reads the same
+/// variable the same way (its `parse_ports`), to refuse such URLs at the API.
+fn parse_ports(value: &str) -> Result<BTreeSet<u16>, String> {
+    let ports = value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(format!("`{p}` is not a port from 1 to 65535")),
+        })
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    if ports.is_empty() {
+        return Err("must list at least one port, or be unset for any".into());
+    }
+    Ok(ports)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +228,7 @@ mod tests {
             ("HERALD_USER_AGENT", "Acme-Webhooks/2.0"),
         ]);
         let config = Config::from_env(&env).unwrap();
-        assert_eq!(config.allowed_targets.len(), 2);
+        assert_eq!(config.allowed_targets.networks.len(), 2);
         assert_eq!(config.user_agent, "Acme-Webhooks/2.0");
 
         let env = MapEnv::new([
@@ -220,7 +248,8 @@ mod tests {
             config.user_agent,
             format!("Herald/{}", env!("CARGO_PKG_VERSION"))
         );
-        assert!(config.allowed_targets.is_empty());
+        assert!(config.allowed_targets.networks.is_empty());
+        assert_eq!(config.allowed_targets.ports, None, "any port");
         assert_eq!(config.tenant_max_in_flight, 128);
         assert_eq!(config.queue_bytes + config.in_flight_bytes, 128 << 20);
         assert!(
@@ -231,6 +260,16 @@ mod tests {
     }
 
     #[test]
+    fn allowed_ports_are_a_list() {
+        let env = MapEnv::new([
+            ("HERALD_SECRET_KEY", KEY),
+            ("HERALD_ALLOWED_PORTS", " 443, 80,443 "),
+        ]);
+        let ports = Config::from_env(&env).unwrap().allowed_targets.ports;
+        assert_eq!(ports, Some([80, 443].into()));
+    }
+
+    #[test]
     fn limits_are_checked() {
         for (var, value) in [
             ("HERALD_TENANT_MAX_IN_FLIGHT", "0"),
@@ -238,6 +277,10 @@ mod tests {
             ("HERALD_DISPATCH_QUEUE", "0"),
             ("HERALD_PARTITION_LEASE", "100ms"),
             ("HERALD_REPLICA_ID", "a.b"),
+            ("HERALD_ALLOWED_PORTS", "0"),
+            ("HERALD_ALLOWED_PORTS", "443,https"),
+            ("HERALD_ALLOWED_PORTS", "70000"),
+            ("HERALD_ALLOWED_PORTS", ","),
         ] {
             let env = MapEnv::new([("HERALD_SECRET_KEY", KEY), (var, value)]);
             assert_eq!(Config::from_env(&env).unwrap_err().var, var, "{value}");

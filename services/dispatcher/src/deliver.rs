@@ -204,7 +204,7 @@ pub async fn attempt(state: &State, task: &DeliveryTask, target: &Target) -> Res
         "POST",
         otel.kind = "client",
         http.request.method = "POST",
-        url.full = %target.url,
+        url.full = %crate::ssrf::redact_url(&target.url),
         server.address = url.as_ref().and_then(|u| u.host_str()).unwrap_or_default(),
         server.port = url.as_ref().and_then(|u| u.port_or_known_default()).unwrap_or_default(),
         http.response.status_code = tracing::field::Empty,

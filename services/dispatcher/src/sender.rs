@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 
 use crate::signing;
-use crate::ssrf::{GuardedResolver, Policy, find_refusal};
+use crate::ssrf::{GuardedResolver, Policy, UNRESOLVED, is_unresolved};
 
 /// At most this much of a response body is kept.
 pub const EXCERPT_BYTES: usize = 4096;
@@ -95,7 +95,11 @@ impl Sender {
             Ok(url) if matches!(url.scheme(), "http" | "https") => url,
             _ => return Response::refused("refused: the URL is not an http or https URL".into()),
         };
-        if let Err(refusal) = self.policy.check_literal(&url) {
+        if let Err(refusal) = self
+            .policy
+            .check_port(&url)
+            .and_then(|()| self.policy.check_literal(&url))
+        {
             return Response::refused(refusal.0);
         }
         let timestamp = herald_proto::now_ms() / 1000;
@@ -115,13 +119,18 @@ impl Sender {
         let mut response = match result {
             Ok(response) => response,
             Err(err) => {
-                if let Some(refusal) = find_refusal(&err) {
-                    return Response::refused(refusal.0.clone());
-                }
+                // A name that does not resolve and one that resolves only to refused
+                // addresses are one failure, retried like a connection failure: the
+                // customer must not learn which names exist inside Herald's network.
+                let error = if is_unresolved(&err) {
+                    UNRESOLVED.to_owned()
+                } else {
+                    describe(&err, request.timeout)
+                };
                 return Response {
                     status_code: None,
                     duration_ms: elapsed_ms(started),
-                    error: Some(describe(&err, request.timeout)),
+                    error: Some(error),
                     excerpt: String::new(),
                     retry_after_secs: None,
                     refused: false,

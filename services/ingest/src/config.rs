@@ -1,6 +1,6 @@
 //! Ingest's configuration: API keys, and limits on what it accepts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroU32;
 use std::ops::RangeInclusive;
 
@@ -13,10 +13,16 @@ pub struct Config {
     /// `HERALD_API_KEYS`: SHA-256 of each bearer key, to its tenant. Keys are kept
     /// only as digests so they never sit in memory dumps or logs in the clear.
     pub api_keys: HashMap<[u8; 32], String>,
-    /// Largest accepted request body (1 MiB); larger events get 413.
+    /// Largest accepted request body or NATS event: 1 MiB, lowered at start to
+    /// what the NATS server's `max_payload` leaves room for (see
+    /// [`Config::fit_to_nats`]). Larger events get 413 over HTTP and are parked in
+    /// `REJECTED` over NATS.
     pub max_body_bytes: usize,
     /// `HERALD_REQUIRE_HTTPS`: refuse `http://` webhook URLs.
     pub require_https: bool,
+    /// `HERALD_ALLOWED_PORTS`: the only ports webhook and callback URLs may use
+    /// (any when unset); the dispatcher refuses other ports too.
+    pub allowed_ports: Option<BTreeSet<u16>>,
     /// `HERALD_SECRET_KEY`: seals webhook secrets before they are stored.
     pub cipher: herald_common::secrets::Cipher,
     /// `HERALD_SECRET_ROTATION_GRACE`: how long a rotated-out secret keeps signing.
@@ -101,6 +107,10 @@ impl Config {
         let api_keys = parse_api_keys(get(env, "HERALD_API_KEYS").as_deref().unwrap_or(""))
             .map_err(|reason| ConfigError::new("HERALD_API_KEYS", reason))?;
         let require_https = herald_common::config::bool_or(env, "HERALD_REQUIRE_HTTPS", false)?;
+        let allowed_ports = get(env, "HERALD_ALLOWED_PORTS")
+            .map(|ports| parse_ports(&ports))
+            .transpose()
+            .map_err(|reason| ConfigError::new("HERALD_ALLOWED_PORTS", reason))?;
         let cipher = herald_common::secrets::Cipher::from_env(env)?;
         let rotation_grace = herald_common::config::duration_or(
             env,
@@ -120,11 +130,22 @@ impl Config {
             limits,
             common,
             api_keys,
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: herald_common::nats::MAX_EVENT_BYTES,
             require_https,
+            allowed_ports,
             cipher,
             rotation_grace,
         })
+    }
+
+    /// This configuration for a NATS server whose messages may be `max_payload`
+    /// bytes: events, and every request body, no larger than fits in a message with
+    /// the envelope around them.
+    pub fn fit_to_nats(mut self, max_payload: usize) -> Self {
+        self.max_body_bytes = self
+            .max_body_bytes
+            .min(herald_common::nats::max_event_bytes(max_payload));
+        self
     }
 
     /// The tenant a bearer key belongs to.
@@ -149,6 +170,24 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// `80,443`: ports from 1 to 65535, comma-separated. The dispatcher reads the same
+/// variable the same way (its `parse_ports`), to refuse such URLs before it connects.
+fn parse_ports(value: &str) -> Result<BTreeSet<u16>, String> {
+    let ports = value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(format!("`{p}` is not a port from 1 to 65535")),
+        })
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    if ports.is_empty() {
+        return Err("must list at least one port, or be unset for any".into());
+    }
+    Ok(ports)
+}
+
 /// Parses `tenant:key,tenant:key`.
 fn parse_api_keys(value: &str) -> Result<HashMap<[u8; 32], String>, String> {
     let mut keys = HashMap::new();
@@ -170,6 +209,24 @@ fn parse_api_keys(value: &str) -> Result<HashMap<[u8; 32], String>, String> {
         return Err("must list at least one tenant:key pair".into());
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+impl Config {
+    /// A valid configuration with `vars` on top, for unit tests.
+    pub(crate) fn test_with(vars: &[(&str, &str)]) -> Self {
+        let mut env = herald_common::config::MapEnv::new([
+            ("HERALD_API_KEYS", "acme:acme-key-0123456789"),
+            (
+                "HERALD_SECRET_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+        ]);
+        for (key, value) in vars {
+            env.set(*key, *value);
+        }
+        Config::from_env(&env).expect("a valid test configuration")
+    }
 }
 
 #[cfg(test)]
@@ -243,6 +300,21 @@ mod tests {
                 let err = Config::from_env(&env).unwrap_err();
                 assert_eq!(err.var, var, "{var}={value}");
             }
+        }
+    }
+
+    #[test]
+    fn allowed_ports_are_a_list_or_any() {
+        assert_eq!(Config::from_env(&valid_env()).unwrap().allowed_ports, None);
+        let mut env = valid_env();
+        env.set("HERALD_ALLOWED_PORTS", "443, 80");
+        let ports = Config::from_env(&env).unwrap().allowed_ports;
+        assert_eq!(ports, Some([80, 443].into()));
+        for value in ["0", "http", "65536", ",", "80;443"] {
+            let mut env = valid_env();
+            env.set("HERALD_ALLOWED_PORTS", value);
+            let err = Config::from_env(&env).unwrap_err();
+            assert_eq!(err.var, "HERALD_ALLOWED_PORTS", "{value}");
         }
     }
 

@@ -1,6 +1,8 @@
 //! Turning what a producer sent into an [`Event`]: the JSON body of
 //! `POST /v1/events` (also accepted on NATS) or a protobuf `herald.v1.Event`.
-//! `data` is kept as the producer's bytes, never re-encoded.
+//! `data` is kept as the producer's bytes, never re-encoded. Events are bounded so
+//! that each fits in one NATS message with its envelope: the whole body by the
+//! largest event ([`check_size`]), a job's callback by [`MAX_CALLBACK_BYTES`].
 
 use bytes::Bytes;
 use herald_proto::{Event, EventType, event::check_json, ids::check_event_id, wire};
@@ -8,6 +10,7 @@ use prost::Message;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::Config;
 use crate::api::CallbackInput;
 
 /// Why an event was not accepted; `detail` is fit to show the producer.
@@ -82,7 +85,7 @@ impl Draft {
         tenant: &str,
         default_id: impl FnOnce() -> String,
         now_ms: i64,
-        require_https: bool,
+        config: &Config,
     ) -> Result<Event, Invalid> {
         if self.event_type.is_empty() {
             return Err(Invalid::new("event_type is missing"));
@@ -102,9 +105,23 @@ impl Draft {
         }
         let callback = self
             .callback
-            .map(|c| c.check(require_https))
+            .map(|c| c.check(config))
             .transpose()
             .map_err(|e| Invalid::new(e.to_string()))?;
+        if let Some(callback) = &callback {
+            let size = callback.url.len()
+                + callback
+                    .headers
+                    .iter()
+                    .map(|(name, value)| name.len() + value.len())
+                    .sum::<usize>();
+            if size > MAX_CALLBACK_BYTES {
+                return Err(Invalid::new(format!(
+                    "callback takes {size} bytes (url, header names and values); \
+                     the most is {MAX_CALLBACK_BYTES}"
+                )));
+            }
+        }
         Ok(Event {
             event_id,
             tenant: tenant.to_owned(),
@@ -143,6 +160,22 @@ impl TryFrom<EventInput> for Draft {
     }
 }
 
+/// The most a callback's URL, header names and values may take together. A job's
+/// callback rides in every delivery task of the job beside the event, so it
+/// counts against the room kept for the envelope
+/// ([`herald_common::nats::ENVELOPE_BYTES`]), not against the event's own size.
+pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
+
+/// An event of `size` bytes, refused when over `limit` (the largest event).
+pub fn check_size(size: usize, limit: usize) -> Result<(), Invalid> {
+    if size > limit {
+        return Err(Invalid::new(format!(
+            "event is {size} bytes; the limit is {limit}"
+        )));
+    }
+    Ok(())
+}
+
 /// A fresh event id for events posted without one.
 pub fn new_event_id() -> String {
     format!("evt_{}", ulid::Ulid::new().to_string().to_ascii_lowercase())
@@ -157,7 +190,7 @@ mod tests {
         let body = r#"{"event_type":"job.completed","data":{"z":8.0,"big":1152921504606846976,"s":"caf\u00e9 ü"}}"#.as_bytes();
         let event = Draft::from_json(body)
             .unwrap()
-            .accept("acme", || "evt_x".into(), 5, false)
+            .accept("acme", || "evt_x".into(), 5, &Config::test_with(&[]))
             .unwrap();
         assert_eq!(
             &event.data[..],
@@ -184,7 +217,7 @@ mod tests {
         ];
         for (body, expected) in cases {
             let err = Draft::from_json(body)
-                .and_then(|d| d.accept("acme", || "evt_1".into(), 1, false))
+                .and_then(|d| d.accept("acme", || "evt_1".into(), 1, &Config::test_with(&[])))
                 .unwrap_err();
             assert!(
                 err.detail.starts_with(expected),
@@ -192,5 +225,31 @@ mod tests {
                 err.detail
             );
         }
+    }
+
+    #[test]
+    fn a_callback_is_bounded_with_its_headers() {
+        let config = Config::test_with(&[]);
+        let event = |value_len: usize| {
+            let body = serde_json::json!({
+                "event_type": "job.done",
+                "data": {},
+                "callback": {
+                    "url": "https://example.com/cb",
+                    "headers": {"X-Token": "t".repeat(value_len)},
+                },
+            });
+            Draft::from_json(&serde_json::to_vec(&body).unwrap())
+                .unwrap()
+                .accept("acme", || "evt_1".into(), 1, &config)
+        };
+        let fixed = "https://example.com/cb".len() + "X-Token".len();
+        assert!(event(MAX_CALLBACK_BYTES - fixed).is_ok());
+        let err = event(MAX_CALLBACK_BYTES - fixed + 1).unwrap_err();
+        assert!(
+            err.detail.starts_with("callback takes 16385 bytes"),
+            "{}",
+            err.detail
+        );
     }
 }

@@ -66,6 +66,15 @@ pub struct Started {
 /// Connects and provisions, and prepares the API state and the intake consumer.
 pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Started> {
     let client = nats::connect(&config.common, "herald-ingest").await?;
+    let max_payload = client.server_info().max_payload;
+    let config = &config.clone().fit_to_nats(max_payload);
+    tracing::info!(
+        max_event_bytes = config.max_body_bytes,
+        nats_max_payload = max_payload,
+        "largest accepted event: {} bytes (request bodies alike), for NATS messages of up to {} bytes",
+        config.max_body_bytes,
+        max_payload
+    );
     let js = jetstream::new(client.clone());
     let topology = Topology::new(&config.common);
     topology.provision(&js).await?;

@@ -1,7 +1,8 @@
 //! The consumer of `ingest.<tenant>.<event_type>`: producers publish here, Herald
 //! validates, and accepted events go on to `events.<tenant>.<event_type>`. A message
 //! that cannot be accepted is parked in `REJECTED` with the reason and acknowledged;
-//! it never stops the consumer.
+//! it never stops the consumer. One larger than an event may be is parked cut to
+//! that size, with its size before in `Herald-Original-Size`.
 
 use std::time::Duration;
 
@@ -15,6 +16,9 @@ use tracing::Instrument;
 
 use crate::api::AppState;
 use crate::intake::{Draft, Invalid};
+
+/// Header on a parked message that was cut to the largest event: its size before.
+pub const ORIGINAL_SIZE_HEADER: &str = "Herald-Original-Size";
 
 /// The durable consumer every ingest replica shares.
 pub fn consumer() -> DurableConsumer {
@@ -129,15 +133,7 @@ fn accept(
             message.subject
         ),
     })?;
-    if message.payload.len() > state.config().max_body_bytes {
-        return Err(Invalid {
-            detail: format!(
-                "event is {} bytes; the limit is {}",
-                message.payload.len(),
-                state.config().max_body_bytes
-            ),
-        });
-    }
+    crate::intake::check_size(message.payload.len(), state.config().max_body_bytes)?;
     let content_type = message
         .headers
         .as_ref()
@@ -175,12 +171,7 @@ fn accept(
             .finalize();
         format!("evt_{}", hex::encode(&digest[..13]))
     };
-    let event = draft.accept(
-        tenant,
-        default_id,
-        herald_proto::now_ms(),
-        state.config().require_https,
-    )?;
+    let event = draft.accept(tenant, default_id, herald_proto::now_ms(), state.config())?;
     state.check_catalogue(&event)?;
     Ok(event)
 }
@@ -213,11 +204,19 @@ async fn park(
             format!("ingest:{}", info.stream_sequence).as_str(),
         );
     }
+    // A message larger than an event may be can be as large as the server takes: it
+    // is kept cut to the largest event, so it fits beside these headers.
+    let mut payload = message.payload.clone();
+    let limit = state.config().max_body_bytes;
+    if payload.len() > limit {
+        headers.insert(ORIGINAL_SIZE_HEADER, payload.len().to_string().as_str());
+        payload.truncate(limit);
+    }
     let subject = format!("rejected.{}", tenant.unwrap_or("_unknown"));
     tracing::info!(%subject, reason = %invalid.detail, "event rejected");
     state
         .jetstream()
-        .publish_with_headers(subject, headers, message.payload.clone())
+        .publish_with_headers(subject, headers, payload)
         .await
         .map_err(|e| e.to_string())?
         .await

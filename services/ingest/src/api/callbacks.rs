@@ -24,7 +24,7 @@ pub struct CallbackInput {
 }
 
 impl CallbackInput {
-    pub fn check(self, require_https: bool) -> Result<Callback, ApiError> {
+    pub fn check(self, config: &crate::Config) -> Result<Callback, ApiError> {
         let prefix = |e: ApiError| match e {
             ApiError::Unprocessable(detail) => {
                 ApiError::Unprocessable(format!("callback.{detail}"))
@@ -32,7 +32,7 @@ impl CallbackInput {
             other => other,
         };
         Ok(Callback {
-            url: check_url(&self.url, require_https).map_err(prefix)?,
+            url: check_url(&self.url, config).map_err(prefix)?,
             headers: check_headers(self.headers).map_err(prefix)?,
             payload_format: PayloadFormat::parse(self.payload_format.as_deref().unwrap_or(""))
                 .map_err(|r| ApiError::Unprocessable(format!("callback.payload_format {r}")))?,

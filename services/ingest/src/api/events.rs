@@ -45,7 +45,7 @@ async fn accept(
                 &tenant,
                 new_event_id,
                 herald_proto::now_ms(),
-                state.config().require_https,
+                state.config(),
             )
         })
         .and_then(|event| state.check_catalogue(&event).map(|()| event))

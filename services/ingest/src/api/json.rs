@@ -6,29 +6,31 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use super::ApiError;
+use super::{ApiError, AppState};
 
 pub struct AppJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for AppJson<T>
+impl<T> FromRequest<AppState> for AppJson<T>
 where
     T: DeserializeOwned,
-    S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(AppJson(value)),
-            Err(rejection) => Err(rejection_to_error(rejection)),
+            Err(rejection) => Err(rejection_to_error(rejection, state.config().max_body_bytes)),
         }
     }
 }
 
-pub fn rejection_to_error(rejection: JsonRejection) -> ApiError {
+/// The API's error for a body axum's `Json` refused; `limit` is the largest body.
+pub fn rejection_to_error(rejection: JsonRejection, limit: usize) -> ApiError {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::PayloadTooLarge("request body is larger than 1 MiB".into());
+        return ApiError::PayloadTooLarge(format!(
+            "request body is larger than {limit} bytes, the most this Herald accepts"
+        ));
     }
     match rejection {
         JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(

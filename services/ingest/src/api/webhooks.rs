@@ -64,7 +64,7 @@ impl WebhookInput {
     /// Applies the given fields to `endpoint`, checking each.
     fn apply(self, endpoint: &mut Endpoint, config: &Config) -> Result<(), ApiError> {
         if let Some(url) = self.url {
-            endpoint.url = check_url(&url, config.require_https)?;
+            endpoint.url = check_url(&url, config)?;
         }
         if let Some(events) = self.events {
             endpoint.events = check_events(&events, config.catalogue.as_deref())?;
@@ -124,7 +124,7 @@ pub async fn create(
     let mut endpoint = Endpoint {
         id: format!("wh_{}", ulid::Ulid::new().to_string().to_ascii_lowercase()),
         tenant,
-        url: check_url(&url, config.require_https)?,
+        url: check_url(&url, config)?,
         events: check_events(&events, config.catalogue.as_deref())?,
         secret,
         headers: BTreeMap::new(),
@@ -353,7 +353,9 @@ fn format_duration(d: Duration) -> String {
     }
 }
 
-pub(crate) fn check_url(value: &str, require_https: bool) -> Result<String, ApiError> {
+/// A webhook's or callback's URL: http(s) (https only with `HERALD_REQUIRE_HTTPS`),
+/// with a host, on a port `HERALD_ALLOWED_PORTS` allows.
+pub(crate) fn check_url(value: &str, config: &Config) -> Result<String, ApiError> {
     let invalid = |detail: &str| ApiError::Unprocessable(format!("url {detail}"));
     if value.len() > MAX_URL_LEN {
         return Err(invalid("must be at most 2048 characters"));
@@ -361,12 +363,21 @@ pub(crate) fn check_url(value: &str, require_https: bool) -> Result<String, ApiE
     let url = url::Url::parse(value).map_err(|e| invalid(&format!("is not a valid URL: {e}")))?;
     match url.scheme() {
         "https" => {}
-        "http" if !require_https => {}
+        "http" if !config.require_https => {}
         "http" => return Err(invalid("must use https")),
         _ => return Err(invalid("must be an http or https URL")),
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("must name a host"));
+    }
+    if let (Some(allowed), Some(port)) = (&config.allowed_ports, url.port_or_known_default())
+        && !allowed.contains(&port)
+    {
+        let allowed: Vec<String> = allowed.iter().map(u16::to_string).collect();
+        return Err(invalid(&format!(
+            "uses port {port}; the ports allowed are {}",
+            allowed.join(", ")
+        )));
     }
     Ok(url.to_string())
 }
@@ -497,10 +508,26 @@ mod tests {
 
     #[test]
     fn urls_must_be_http_or_https() {
-        assert!(check_url("https://example.com/hook", true).is_ok());
-        assert!(check_url("http://example.com/hook", false).is_ok());
-        assert!(check_url("http://example.com/hook", true).is_err());
-        assert!(check_url("ftp://example.com/", false).is_err());
-        assert!(check_url("not a url", false).is_err());
+        let any = Config::test_with(&[]);
+        let https = Config::test_with(&[("HERALD_REQUIRE_HTTPS", "true")]);
+        assert!(check_url("https://example.com/hook", &https).is_ok());
+        assert!(check_url("http://example.com/hook", &any).is_ok());
+        assert!(check_url("http://example.com/hook", &https).is_err());
+        assert!(check_url("ftp://example.com/", &any).is_err());
+        assert!(check_url("not a url", &any).is_err());
+    }
+
+    #[test]
+    fn urls_must_use_an_allowed_port() {
+        let web = Config::test_with(&[("HERALD_ALLOWED_PORTS", "80,443")]);
+        assert!(check_url("https://example.com/hook", &web).is_ok());
+        assert!(check_url("http://example.com:80/hook", &web).is_ok());
+        let Err(ApiError::Unprocessable(detail)) = check_url("https://example.com:8443/", &web)
+        else {
+            panic!("port 8443 accepted");
+        };
+        assert_eq!(detail, "url uses port 8443; the ports allowed are 80, 443");
+        let any = Config::test_with(&[]);
+        assert!(check_url("https://example.com:8443/", &any).is_ok());
     }
 }
