@@ -332,3 +332,77 @@ async fn manual_attempts_on_a_disabled_webhook_are_refused_with_409() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(receiver.received().len(), 1, "nothing more was sent");
 }
+
+/// The delivery of the webhook's first event, once it is `retrying` with its
+/// automatic retry held.
+async fn first_delivery_retrying(api: &Api, webhook_id: &str) -> Value {
+    let path = format!("/v1/webhooks/{webhook_id}/deliveries");
+    eventually(PATIENCE, "the delivery to be retrying", || {
+        let (api, path) = (api.clone(), path.clone());
+        async move {
+            let (_, body) = api.get(&path).await;
+            let delivery = body["deliveries"].as_array()?.first()?.clone();
+            (delivery["status"] == "retrying" && delivery["next_attempt_at"].is_string())
+                .then_some(delivery)
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_attempt_that_succeeds_drops_the_held_retry_and_each_counts() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    receiver.respond_with(&[500]);
+    let (status, webhook) = api
+        .post(
+            "/v1/webhooks",
+            json!({"url": receiver.url("/"), "events": ["job.*"], "retry_schedule": ["4s"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{webhook}");
+    let id = webhook["webhook_id"].as_str().unwrap().to_owned();
+    api.post("/v1/events", json!({"event_type": "job.done", "data": {}}))
+        .await;
+    let delivery = first_delivery_retrying(&api, &id).await;
+    let delivery_id = delivery["delivery_id"].as_str().unwrap().to_owned();
+
+    // Two manual attempts at once, while the automatic retry is held.
+    let retry = format!("/v1/webhooks/{id}/deliveries/{delivery_id}/retry");
+    let (first, second) = tokio::join!(api.post(&retry, json!({})), api.post(&retry, json!({})));
+    assert_eq!(first.0, StatusCode::ACCEPTED, "{}", first.1);
+    assert_eq!(second.0, StatusCode::ACCEPTED, "{}", second.1);
+    let recorded = delivery_when(&api, &delivery_id, "both manual attempts recorded", |d| {
+        d["status"] == "success" && d["attempts"].as_array().is_some_and(|a| a.len() == 3)
+    })
+    .await;
+    let numbers: Vec<u64> = recorded["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["attempt"].as_u64().unwrap())
+        .collect();
+    let mut sorted = numbers.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted, [1, 2, 3], "attempt numbers are unique: {numbers:?}");
+    let manual = recorded["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["trigger"] == "manual" && a["status"] == "success")
+        .count();
+    assert_eq!(manual, 2, "{recorded}");
+
+    // The held retry was dropped: past its due time nothing more arrives.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "the automatic retry fired after a manual attempt delivered"
+    );
+    let (_, after) = api.get(&format!("/v1/deliveries/{delivery_id}")).await;
+    assert_eq!(after["status"], "success", "{after}");
+}
