@@ -66,10 +66,13 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
     let api = herald.api();
     let (status, body) = api.get("/v1/jobs/job_live").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // A job nobody has heard of has no stream either.
+    let (status, body) = tokio::time::timeout(PATIENCE, api.get("/v1/jobs/job_live/stream"))
+        .await
+        .expect("an unknown job's stream answers at once");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "not_found", "{body}");
 
-    let mut stream = Box::pin(sse_events(
-        open(&api, &herald, "/v1/jobs/job_live/stream").await,
-    ));
     let steps = [
         ("job.processing", json!({"jobType": "render"})),
         ("job.progress", json!({"progress_percent": 50})),
@@ -78,6 +81,7 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
             json!({"results": {"url": "https://cdn.example.com/out.mp4"}}),
         ),
     ];
+    let mut stream = None;
     let mut seen = Vec::new();
     for (event_type, data) in steps {
         api.post(
@@ -85,6 +89,14 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
             json!({"event_type": event_type, "job_id": "job_live", "data": data}),
         )
         .await;
+        // Once the job is known, its stream opens with its state.
+        if stream.is_none() {
+            job_when(&api, "job_live", |_| true).await;
+            stream = Some(Box::pin(sse_events(
+                open(&api, &herald, "/v1/jobs/job_live/stream").await,
+            )));
+        }
+        let stream = stream.as_mut().unwrap();
         let (name, view) = tokio::time::timeout(PATIENCE, stream.next())
             .await
             .expect("a change within 20 s")
@@ -103,7 +115,7 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
             ("completed".to_owned(), json!(100.0)),
         ]
     );
-    let end = tokio::time::timeout(PATIENCE, stream.next()).await;
+    let end = tokio::time::timeout(PATIENCE, stream.as_mut().unwrap().next()).await;
     assert!(
         matches!(end, Ok(None)),
         "the stream closes after a final state"
@@ -212,3 +224,4 @@ async fn deliveries_events_and_statistics_can_be_looked_up() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
