@@ -162,3 +162,119 @@ async fn bad_input_gets_a_clear_error() {
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 }
+
+/// One request with a deadline: a route that never answers fails the test instead
+/// of hanging it. The body is read only when it is not a live stream.
+async fn answer(
+    method: &str,
+    url: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (StatusCode, String, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = reqwest::Client::new()
+        .request(method.clone(), url)
+        .bearer_auth(key)
+        .timeout(std::time::Duration::from_secs(15));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url} got no answer: {e}"));
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if content_type.starts_with("text/event-stream") {
+        return (status, content_type, Value::Null);
+    }
+    let text = response.text().await.unwrap_or_default();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, content_type, value)
+}
+
+/// A 4xx with `{"code","detail"}` as JSON, and a detail of sane length however long
+/// the input was.
+fn assert_json_refusal(what: &str, status: StatusCode, content_type: &str, body: &Value) {
+    assert!(status.is_client_error(), "{what}: {status} {body}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{what}: {status} {content_type} {body}"
+    );
+    assert!(
+        body["code"].as_str().is_some_and(|c| !c.is_empty()),
+        "{what}: {body}"
+    );
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(!detail.is_empty() && detail.len() < 1024, "{what}: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_ids_in_every_route_are_not_found() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let webhook = api
+        .create_webhook("https://example.com/hook", &["job.*"])
+        .await;
+    let id = webhook["webhook_id"].as_str().unwrap().to_owned();
+    let key = herald_tests::herald::API_KEY;
+
+    let long = "a".repeat(5000);
+    let malformed = [
+        "wh_...", ".wh_1", "wh_1.", "wh..1", "%FF", "a%20b", "a%2Fb", "a*b", "a%3Eb", &long,
+    ];
+    // Every route with an id, the id's place marked `{}`.
+    let routes: [(&str, &str, Option<Value>); 16] = [
+        ("GET", "/v1/webhooks/{}", None),
+        ("PUT", "/v1/webhooks/{}", Some(json!({"description": "x"}))),
+        ("DELETE", "/v1/webhooks/{}", None),
+        ("GET", "/v1/webhooks/{}/deliveries?limit=50", None),
+        ("GET", "/v1/webhooks/{}/stats?window=24h", None),
+        ("POST", "/v1/webhooks/{}/rotate-secret", None),
+        ("POST", "/v1/webhooks/{}/test", None),
+        ("POST", "/v1/webhooks/{}/enable", None),
+        (
+            "POST",
+            "/v1/webhooks/{}/recover",
+            Some(json!({"since": "2026-01-01T00:00:00Z"})),
+        ),
+        ("POST", "/v1/webhooks/{}/deliveries/dlv_1/retry", None),
+        ("POST", "/v1/webhooks/WH/deliveries/{}/retry", None),
+        ("GET", "/v1/deliveries/{}", None),
+        ("GET", "/v1/events/{}", None),
+        ("GET", "/v1/jobs/{}", None),
+        ("GET", "/v1/jobs/{}/stream", None),
+        ("GET", "/v1/webhooks/{}/deliveries", None),
+    ];
+    for (method, template, body) in &routes {
+        for bad in malformed {
+            let path = template.replace("WH", &id).replace("{}", bad);
+            let url = format!("{}{path}", herald.base_url);
+            let (status, content_type, reply) = answer(method, &url, key, body.clone()).await;
+            let what = format!("{method} {}", &path[..path.len().min(80)]);
+            assert_json_refusal(&what, status, &content_type, &reply);
+            assert!(
+                status == StatusCode::NOT_FOUND || status == StatusCode::UNPROCESSABLE_ENTITY,
+                "{what}: {status} {reply}"
+            );
+        }
+    }
+    // An unauthenticated request is still 401, malformed id or not.
+    let url = format!("{}/v1/webhooks/wh_...", herald.base_url);
+    let (status, _, reply) = answer("GET", &url, "wrong-key-0123456789", None).await;
+    assert_error(status, &reply, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // None of it hurt: the webhook is there and events are still accepted.
+    let (status, body) = api.get(&format!("/v1/webhooks/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = api
+        .post("/v1/events", json!({"event_type": "job.done", "data": {}}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}

@@ -1,10 +1,13 @@
 //! The public REST API. [`app`] builds the router; every handler returns
 //! [`ApiError`] for failures, which is the one place errors become responses.
+//! Ids in paths are checked once for every route ([`ids`]): one that cannot name
+//! anything is answered like one that names nothing.
 
 mod auth;
 mod callbacks;
 mod error;
 mod events;
+mod ids;
 mod json;
 mod limits;
 mod live;
@@ -19,6 +22,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::middleware;
 use axum::routing::{get, post};
 use herald_proto::Event;
 use tokio_util::sync::CancellationToken;
@@ -205,6 +209,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/callback-secret", get(callbacks::secret))
         .route("/v1/event-types", get(event_types))
+        .route_layer(middleware::from_fn_with_state(state.clone(), ids::check))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
