@@ -278,3 +278,56 @@ async fn malformed_ids_in_every_route_are_not_found() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_string_errors_are_json() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let webhook = api
+        .create_webhook("https://example.com/hook", &["job.*"])
+        .await;
+    let id = webhook["webhook_id"].as_str().unwrap();
+    let key = herald_tests::herald::API_KEY;
+    let cases = [
+        (format!("/v1/webhooks/{id}/deliveries?limit=-1"), "limit"),
+        (format!("/v1/webhooks/{id}/deliveries?limit=abc"), "limit"),
+        (
+            format!("/v1/webhooks/{id}/deliveries?limit=99999999999999999999"),
+            "limit",
+        ),
+        (
+            format!("/v1/webhooks/{id}/deliveries?limit=1&limit=2"),
+            "limit",
+        ),
+        (format!("/v1/webhooks/{id}/deliveries?foo=1"), "foo"),
+        (
+            format!("/v1/webhooks/{id}/deliveries?since=yesterday"),
+            "since",
+        ),
+        (format!("/v1/webhooks/{id}/stats?window=abc"), "window"),
+        (format!("/v1/webhooks/{id}/stats?windw=24h"), "windw"),
+        ("/v1/stream?evnts=job.*".to_owned(), "evnts"),
+        ("/v1/stream?events=job..x".to_owned(), "job..x"),
+    ];
+    for (path, mention) in cases {
+        let url = format!("{}{path}", herald.base_url);
+        let (status, content_type, reply) = answer("GET", &url, key, None).await;
+        assert_json_refusal(&path, status, &content_type, &reply);
+        assert_error(
+            status,
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        );
+        assert!(
+            reply["detail"].as_str().unwrap().contains(mention),
+            "{path} → {reply}"
+        );
+    }
+    // A method a route does not have is refused the same way.
+    let url = format!("{}/v1/webhooks/{id}", herald.base_url);
+    let (status, content_type, reply) = answer("PATCH", &url, key, None).await;
+    assert_json_refusal("PATCH", status, &content_type, &reply);
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{reply}");
+}

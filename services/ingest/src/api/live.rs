@@ -10,7 +10,7 @@
 
 mod relay;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use futures::stream;
 use herald_proto::query::job_changes_subject;
@@ -18,6 +18,7 @@ use herald_proto::{Event, EventPattern};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::query::AppQuery;
 use super::{ApiError, AppState, Tenant};
 use relay::{Frame, Relay, Step};
 
@@ -84,7 +85,7 @@ pub struct StreamQuery {
 pub async fn events(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Query(params): Query<StreamQuery>,
+    AppQuery(params): AppQuery<StreamQuery>,
 ) -> Result<Response, ApiError> {
     let limits = &state.config().limits;
     let entries = params.events.unwrap_or_else(|| ">".into());
