@@ -331,3 +331,159 @@ async fn query_string_errors_are_json() {
     assert_json_refusal("PATCH", status, &content_type, &reply);
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{reply}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_of_an_event_are_refused() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let (status, body) = api
+        .post(
+            "/v1/events",
+            json!({"event_type": "job.done", "jobid": "job_1", "data": {}}),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("`jobid`"),
+        "{body}"
+    );
+    let (status, body) = api
+        .post(
+            "/v1/events",
+            json!({"event_type": "job.done", "job_id": "job_1", "data": {"jobid": 1}}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "data is the producer's own: {body}"
+    );
+}
+
+/// `data` nested `depth` levels deep: `[[[...]]]`.
+fn nested(depth: usize) -> String {
+    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_and_nesting_are_bounded() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let webhook =
+        |headers: Value| json!({"url": "https://x.example", "events": ["a"], "headers": headers});
+    let big = "v".repeat(100 * 1024);
+    let refused = [
+        json!({"X-Big": big}),
+        json!({"X-Long-Value": "v".repeat(4097)}),
+        json!({"X-".to_owned() + &"n".repeat(300): "v"}),
+        json!({"X-A": "v".repeat(3000), "X-B": "v".repeat(3000), "X-C": "v".repeat(3000)}),
+        json!({"X-Same": "a", "x-same": "b"}),
+    ];
+    for headers in refused {
+        let (status, reply) = api.post("/v1/webhooks", webhook(headers.clone())).await;
+        let brief: String = reply.to_string().chars().take(300).collect();
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{brief}");
+        assert_error(
+            status,
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        );
+        assert!(
+            reply["detail"].as_str().unwrap().contains("headers"),
+            "{reply}"
+        );
+    }
+    let (status, reply) = api
+        .post("/v1/webhooks", webhook(json!({"X-Fits": "v".repeat(4096)})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let id = reply["webhook_id"].as_str().unwrap();
+    let (status, reply) = api
+        .call(
+            "PUT",
+            &format!("/v1/webhooks/{id}"),
+            Some(json!({"headers": {"X-Big": big}})),
+        )
+        .await;
+    assert_error(
+        status,
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    );
+
+    // A job callback's headers have the same bounds.
+    let (status, reply) = api
+        .post(
+            "/v1/events",
+            json!({"event_type": "job.done", "job_id": "job_1", "data": {},
+                   "callback": {"url": "https://x.example/cb", "headers": {"X-Big": big}}}),
+        )
+        .await;
+    assert_error(
+        status,
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    );
+    assert!(
+        reply["detail"]
+            .as_str()
+            .unwrap()
+            .contains("callback.headers"),
+        "{reply}"
+    );
+
+    // `data` may nest 64 levels, not more.
+    let event = |data: &str| format!(r#"{{"event_type":"job.done","data":{data}}}"#).into_bytes();
+    for (depth, expected) in [
+        (64, StatusCode::ACCEPTED),
+        (65, StatusCode::UNPROCESSABLE_ENTITY),
+        (100_000, StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (status, reply) = api
+            .raw(
+                "POST",
+                "/v1/events",
+                "application/json",
+                event(&nested(depth)),
+            )
+            .await;
+        assert_eq!(status, expected, "depth {depth}: {reply}");
+        if status != StatusCode::ACCEPTED {
+            assert!(
+                reply["detail"].as_str().unwrap().contains("64 levels"),
+                "{reply}"
+            );
+        }
+    }
+    let deep_object = format!(r#"{{"a":{}"x"{}}}"#, r#"{"a":"#.repeat(64), "}".repeat(64));
+    let (status, reply) = api
+        .raw(
+            "POST",
+            "/v1/events",
+            "application/json",
+            event(&deep_object),
+        )
+        .await;
+    assert_error(
+        status,
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    );
+    // Brackets inside strings are text, not nesting.
+    let text = format!(r#"{{"text":"{}"}}"#, "[{".repeat(1000));
+    let (status, reply) = api
+        .raw("POST", "/v1/events", "application/json", event(&text))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+}

@@ -7,6 +7,7 @@ mod delivery;
 mod drain;
 mod engine;
 mod formats;
+mod intake_rules;
 mod isolation;
 mod jobs;
 mod limits;

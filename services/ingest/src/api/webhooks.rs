@@ -15,13 +15,20 @@ use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::ids::shown;
 use super::json::AppJson;
 use super::{ApiError, AppState, Tenant};
 use crate::catalogue::Catalogue;
 use crate::config::Config;
 
 const MAX_EVENTS: usize = 100;
+/// Bounds of a webhook's (or a job callback's) own headers: they go out with every
+/// delivery, and receivers' servers commonly refuse more than 8 KiB of headers.
 const MAX_HEADERS: usize = 20;
+const MAX_HEADER_NAME: usize = 256;
+const MAX_HEADER_VALUE: usize = 4096;
+/// Names and values together, in bytes.
+const MAX_HEADERS_TOTAL: usize = 8192;
 const MAX_URL_LEN: usize = 2048;
 const MAX_DESCRIPTION: usize = 1024;
 
@@ -402,6 +409,10 @@ fn check_events(
     Ok(patterns)
 }
 
+/// A webhook's or a job callback's own headers: at most [`MAX_HEADERS`] of them,
+/// names of at most [`MAX_HEADER_NAME`] bytes, values of at most
+/// [`MAX_HEADER_VALUE`], [`MAX_HEADERS_TOTAL`] bytes in all; valid, not one of
+/// Herald's own, and no name twice (names are case-insensitive).
 pub(crate) fn check_headers(
     headers: BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
@@ -410,7 +421,15 @@ pub(crate) fn check_headers(
             "headers may hold at most {MAX_HEADERS} entries"
         )));
     }
+    let mut seen = BTreeSet::new();
+    let mut total = 0;
     for (name, value) in &headers {
+        if name.len() > MAX_HEADER_NAME {
+            return Err(ApiError::Unprocessable(format!(
+                "headers: the name `{}` is longer than {MAX_HEADER_NAME} bytes",
+                shown(name)
+            )));
+        }
         let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
             ApiError::Unprocessable(format!("headers: `{name}` is not a valid header name"))
         })?;
@@ -419,11 +438,27 @@ pub(crate) fn check_headers(
                 "headers: `{name}` is set by Herald and cannot be overridden"
             )));
         }
+        if !seen.insert(parsed.as_str().to_owned()) {
+            return Err(ApiError::Unprocessable(format!(
+                "headers: `{name}` is given twice (header names ignore case)"
+            )));
+        }
+        if value.len() > MAX_HEADER_VALUE {
+            return Err(ApiError::Unprocessable(format!(
+                "headers: the value of `{name}` is longer than {MAX_HEADER_VALUE} bytes"
+            )));
+        }
         if value.contains(['\r', '\n']) || HeaderValue::from_str(value).is_err() {
             return Err(ApiError::Unprocessable(format!(
                 "headers: the value of `{name}` is not a valid header value"
             )));
         }
+        total += name.len() + value.len();
+    }
+    if total > MAX_HEADERS_TOTAL {
+        return Err(ApiError::Unprocessable(format!(
+            "headers: names and values may take at most {MAX_HEADERS_TOTAL} bytes in all, not {total}"
+        )));
     }
     Ok(headers)
 }
@@ -493,6 +528,28 @@ mod tests {
         }
         let good = BTreeMap::from([("Authorization".to_owned(), "Bearer abc".to_owned())]);
         assert!(check_headers(good).is_ok());
+    }
+
+    #[test]
+    fn headers_are_bounded() {
+        let one = |name: String, value: String| BTreeMap::from([(name, value)]);
+        assert!(check_headers(one("X-A".into(), "v".repeat(MAX_HEADER_VALUE))).is_ok());
+        assert!(check_headers(one("X-A".into(), "v".repeat(MAX_HEADER_VALUE + 1))).is_err());
+        assert!(check_headers(one("x".repeat(MAX_HEADER_NAME), "v".into())).is_ok());
+        assert!(check_headers(one("x".repeat(MAX_HEADER_NAME + 1), "v".into())).is_err());
+        let many = |count: usize, size: usize| -> BTreeMap<String, String> {
+            (0..count)
+                .map(|i| (format!("X-{i:02}"), "v".repeat(size - 4)))
+                .collect()
+        };
+        assert!(check_headers(many(2, MAX_HEADERS_TOTAL / 2)).is_ok());
+        let err = check_headers(many(3, MAX_HEADERS_TOTAL / 2)).unwrap_err();
+        assert!(err.to_string().contains("8192 bytes in all"), "{err}");
+        let twice = BTreeMap::from([
+            ("X-Same".to_owned(), "a".to_owned()),
+            ("x-same".to_owned(), "b".to_owned()),
+        ]);
+        assert!(check_headers(twice).is_err());
     }
 
     #[test]
