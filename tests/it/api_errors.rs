@@ -487,3 +487,92 @@ async fn headers_and_nesting_are_bounded() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durations_and_times_out_of_range_are_refused() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let key = herald_tests::herald::API_KEY;
+    let webhook = api
+        .create_webhook("https://example.com/hook", &["job.*"])
+        .await;
+    let id = webhook["webhook_id"].as_str().unwrap();
+
+    let out_of_range = [
+        "100000000000000000d",
+        "213503982334601d",
+        "18446744073709551615s",
+        "18446744073709551616ms",
+        "99999999999999999999h",
+        "0s",
+        "91d",
+        "-1m",
+        "1.5h",
+    ];
+    for delay in out_of_range {
+        let body = json!({"url": "https://x.example", "events": ["a"], "retry_schedule": [delay]});
+        let url = format!("{}/v1/webhooks", herald.base_url);
+        let (status, content_type, reply) = answer("POST", &url, key, Some(body)).await;
+        assert_json_refusal(delay, status, &content_type, &reply);
+        assert_error(
+            status,
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        );
+        assert!(
+            reply["detail"].as_str().unwrap().contains("retry_schedule"),
+            "{reply}"
+        );
+
+        let url = format!("{}/v1/webhooks/{id}/stats?window={delay}", herald.base_url);
+        let (status, content_type, reply) = answer("GET", &url, key, None).await;
+        assert_json_refusal(delay, status, &content_type, &reply);
+        assert_error(
+            status,
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        );
+        assert!(
+            reply["detail"].as_str().unwrap().contains("window"),
+            "{reply}"
+        );
+    }
+    let url = format!("{}/v1/webhooks/{id}/stats?window=90d", herald.base_url);
+    assert_eq!(answer("GET", &url, key, None).await.0, StatusCode::OK);
+    for (delay, expected) in [
+        ("8d", StatusCode::UNPROCESSABLE_ENTITY),
+        ("7d", StatusCode::CREATED),
+    ] {
+        let body = json!({"url": "https://x.example", "events": ["a"], "retry_schedule": [delay]});
+        assert_eq!(api.post("/v1/webhooks", body).await.0, expected, "{delay}");
+    }
+
+    for timestamp in ["0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z"] {
+        let (status, reply) = api
+            .post(
+                "/v1/events",
+                json!({"event_type": "job.done", "timestamp": timestamp, "data": {}}),
+            )
+            .await;
+        assert_error(
+            status,
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+        );
+        assert!(
+            reply["detail"].as_str().unwrap().contains("timestamp"),
+            "{reply}"
+        );
+    }
+    let (status, reply) = api
+        .post(
+            "/v1/events",
+            json!({"event_type": "job.done", "timestamp": "9999-12-31T23:59:59.999Z", "data": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+}

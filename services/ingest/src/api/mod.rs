@@ -6,6 +6,7 @@
 
 mod auth;
 mod callbacks;
+mod duration;
 mod error;
 mod events;
 mod ids;

@@ -10,12 +10,15 @@ use axum::response::{IntoResponse, Response};
 use herald_proto::query::{self, StatusQuery, StatusReply};
 use serde::Deserialize;
 
+use super::duration;
 use super::query::AppQuery;
 use super::{ApiError, AppState, Tenant};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 250;
-
+/// The shortest and longest `window` of the stats.
+const MIN_WINDOW: Duration = Duration::from_secs(60);
+const MAX_WINDOW: Duration = Duration::from_secs(90 * 86_400);
 const STATUSES: &[&str] = &["pending", "success", "retrying", "failed"];
 
 /// Sends `query` to the status-tracker; `Ok(None)` when nothing matched.
@@ -185,18 +188,14 @@ pub async fn stats(
 ) -> Result<Response, ApiError> {
     super::webhooks::find(&state, &tenant, &id).await?;
     let window = params.window.unwrap_or_else(|| "24h".into());
-    let span = herald_common::config::parse_duration(&window)
-        .ok()
-        .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(90 * 86_400))
-        .ok_or_else(|| {
-            ApiError::Unprocessable(
-                "window must be a duration between 1m and 90d, such as 24h".into(),
-            )
-        })?;
+    let span = duration::parse_within(&window, MIN_WINDOW, MAX_WINDOW).ok_or_else(|| {
+        ApiError::Unprocessable("window must be a duration between 1m and 90d, such as 24h".into())
+    })?;
     let query = StatusQuery {
         kind: "webhook.stats".into(),
         tenant,
         endpoint_id: id.clone(),
+        // At most 90 days back: no overflow.
         since_ms: herald_proto::now_ms() - i64::try_from(span.as_millis()).unwrap_or(i64::MAX),
         ..Default::default()
     };

@@ -15,6 +15,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::duration;
 use super::ids::shown;
 use super::json::AppJson;
 use super::{ApiError, AppState, Tenant};
@@ -31,6 +32,9 @@ const MAX_HEADER_VALUE: usize = 4096;
 const MAX_HEADERS_TOTAL: usize = 8192;
 const MAX_URL_LEN: usize = 2048;
 const MAX_DESCRIPTION: usize = 1024;
+const MAX_RETRY_DELAYS: usize = 20;
+const MIN_RETRY_DELAY: Duration = Duration::from_secs(1);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(7 * 86_400);
 
 /// Headers Herald sets itself; a webhook may not override them.
 const RESERVED_HEADERS: &[&str] = &[
@@ -318,7 +322,7 @@ pub(crate) fn view(endpoint: &Endpoint) -> Value {
         "retry_schedule": endpoint
             .retry_schedule
             .iter()
-            .map(|d| format_duration(*d))
+            .map(|d| duration::format(*d))
             .collect::<Vec<_>>(),
     });
     if let Some(reason) = &endpoint.disabled_reason {
@@ -328,36 +332,22 @@ pub(crate) fn view(endpoint: &Endpoint) -> Value {
 }
 
 fn check_schedule(delays: &[String]) -> Result<Vec<Duration>, ApiError> {
-    if delays.len() > 20 {
-        return Err(ApiError::Unprocessable(
-            "retry_schedule may list at most 20 delays".into(),
-        ));
+    if delays.len() > MAX_RETRY_DELAYS {
+        return Err(ApiError::Unprocessable(format!(
+            "retry_schedule may list at most {MAX_RETRY_DELAYS} delays"
+        )));
     }
     delays
         .iter()
         .map(|d| {
-            herald_common::config::parse_duration(d)
-                .ok()
-                .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(7 * 86_400))
-                .ok_or_else(|| {
-                    ApiError::Unprocessable(format!(
-                        "retry_schedule entry `{d}` must be a duration between 1s and 7d, such as 30s, 5m or 2h"
-                    ))
-                })
+            duration::parse_within(d, MIN_RETRY_DELAY, MAX_RETRY_DELAY).ok_or_else(|| {
+                ApiError::Unprocessable(format!(
+                    "retry_schedule entry `{}` must be a duration between 1s and 7d, such as 30s, 5m or 2h",
+                    shown(d)
+                ))
+            })
         })
         .collect()
-}
-
-/// `90s` → `90s`, `300s` → `5m`, `7200s` → `2h`: the shortest exact form.
-fn format_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        s if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
-        s if d.subsec_millis() == 0 => format!("{s}s"),
-        _ => format!("{}ms", d.as_millis()),
-    }
 }
 
 pub(crate) fn check_url(value: &str, require_https: bool) -> Result<String, ApiError> {
