@@ -15,5 +15,6 @@ mod metrics;
 mod nats_intake;
 mod retries;
 mod store;
+mod test_deliveries;
 mod traces;
 mod webhooks;

@@ -181,7 +181,8 @@ async fn event_types(
 }
 
 /// How long a request may take before its answer starts (a live stream's answer
-/// starts at once).
+/// starts at once). `POST /v1/webhooks/{id}/test` has a limit of its own, above
+/// the longest attempt it waits for ([`test_delivery::ROUTE_TIME_LIMIT`]).
 pub const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(30);
 
 /// Answers 503 `unavailable` when the route has not answered within `limit`.
@@ -220,7 +221,6 @@ pub fn app(state: AppState) -> Router {
             "/v1/webhooks/{id}/rotate-secret",
             post(webhooks::rotate_secret),
         )
-        .route("/v1/webhooks/{id}/test", post(test_delivery::send))
         .route("/v1/webhooks/{id}/enable", post(manual::enable))
         .route("/v1/webhooks/{id}/recover", post(manual::recover))
         .route(
@@ -230,7 +230,13 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/callback-secret", get(callbacks::secret))
         .route("/v1/event-types", get(event_types))
         .route_layer(within(REQUEST_TIME_LIMIT));
+    // A test delivery waits for the attempt, which may take the webhook's whole
+    // timeout: it has a longer limit of its own.
+    let test = Router::new()
+        .route("/v1/webhooks/{id}/test", post(test_delivery::send))
+        .route_layer(within(test_delivery::ROUTE_TIME_LIMIT));
     routes
+        .merge(test)
         .route_layer(middleware::from_fn_with_state(state.clone(), ids::check))
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not take this method".into())
