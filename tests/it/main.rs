@@ -14,6 +14,7 @@ mod limits;
 mod metrics;
 mod nats_intake;
 mod retries;
+mod signing;
 mod store;
 mod test_deliveries;
 mod traces;

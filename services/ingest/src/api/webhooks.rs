@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use base64::Engine;
@@ -234,14 +235,24 @@ pub struct RotateSecret {
     secret: Option<String>,
 }
 
-/// `POST /v1/webhooks/{id}/rotate-secret`: a new secret signs from now on; the old
-/// one keeps signing too until the grace period (`HERALD_SECRET_ROTATION_GRACE`) ends.
+/// `POST /v1/webhooks/{id}/rotate-secret`: a new secret signs from now on; the one
+/// it replaces keeps signing too until the grace period
+/// (`HERALD_SECRET_ROTATION_GRACE`) ends. Only that one: a secret replaced by an
+/// earlier rotation stops signing now, so a delivery carries two signatures at
+/// most, however often the secret is rotated.
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge("request body is larger than 1 MiB".into())
+        } else {
+            ApiError::BadRequest("the request body could not be read".into())
+        }
+    })?;
     let request: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
         RotateSecret::default()
     } else {
@@ -257,11 +268,10 @@ pub async fn rotate_secret(
     let endpoint = change(&state, &tenant, &id, |endpoint| {
         let now = herald_proto::now_ms();
         expires_at_ms = now.saturating_add(grace);
-        endpoint.retiring_secrets.retain(|r| r.expires_at_ms > now);
-        endpoint.retiring_secrets.push(RetiringSecret {
+        endpoint.retiring_secrets = vec![RetiringSecret {
             secret: std::mem::replace(&mut endpoint.secret, secret.clone()),
             expires_at_ms,
-        });
+        }];
         Ok(())
     })
     .await?;
