@@ -68,7 +68,7 @@ run: nats-server build
 	wait $$herald_pid; status=$$?; \
 	trap - INT TERM EXIT; kill $$nats_pid 2>/dev/null; wait $$nats_pid 2>/dev/null; exit $$status
 
-test: nats-server deploy-check lint
+test: nats-server deploy-check receiver-libs lint
 	cargo build -p herald
 	HERALD_TEST_NATS_SERVER=$(NATS_SERVER) TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
 		cargo test --workspace --all-targets
@@ -82,6 +82,14 @@ deploy-check:
 	@bash deploy/install-tools.sh
 	@PYTHONPATH=$(TOOLS)/deploy/py python3 deploy/check.py --kubectl $(TOOLS)/deploy/bin/kubectl
 	@PYTHONPATH=$(TOOLS)/deploy/py python3 deploy/grafana/check.py
+
+# The Standard Webhooks libraries (PyPI and npm) that tests/it/signing.rs checks
+# README's receiver examples with; pins in tests/receivers/ (requirements.txt,
+# package.json, package-lock.json), installed into .tools/receivers by
+# tests/receivers/install.sh. Needs python3 with pip and node with npm.
+.PHONY: receiver-libs
+receiver-libs:
+	@bash tests/receivers/install.sh
 
 # End-to-end benchmark (not part of `make test`): every scenario on a fresh
 # nats-server and Herald; results in target/bench/results.{json,md}. BENCH_SCALE
