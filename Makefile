@@ -58,7 +58,7 @@ run: nats-server
 	RUN_HTTP_ADDR=$(RUN_HTTP_ADDR) RUN_API_KEY=$(RUN_API_KEY) RUN_SECRET_KEY=$(RUN_SECRET_KEY) \
 	RUN_DATA_DIR=data exec bash deploy/run-local.sh
 
-test: nats-server deploy-check lint
+test: nats-server deploy-check receiver-libs lint
 	cargo build -p herald
 	HERALD_TEST_NATS_SERVER=$(NATS_SERVER) TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
 		cargo test --workspace --all-targets
@@ -72,6 +72,14 @@ deploy-check:
 	@bash deploy/install-tools.sh
 	@PYTHONPATH=$(TOOLS)/deploy/py python3 deploy/check.py --kubectl $(TOOLS)/deploy/bin/kubectl
 	@PYTHONPATH=$(TOOLS)/deploy/py python3 deploy/grafana/check.py
+
+# The Standard Webhooks libraries (PyPI and npm) that tests/it/signing.rs checks
+# README's receiver examples with; pins in tests/receivers/ (requirements.txt,
+# package.json, package-lock.json), installed into .tools/receivers by
+# tests/receivers/install.sh. Needs python3 with pip and node with npm.
+.PHONY: receiver-libs
+receiver-libs:
+	@bash tests/receivers/install.sh
 
 # End-to-end benchmark (not part of `make test`): every scenario on a fresh
 # nats-server and Herald; results in target/bench/results.{json,md}. BENCH_SCALE

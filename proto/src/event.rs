@@ -77,6 +77,69 @@ pub fn check_json(data: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("is not valid JSON: {e}"))
 }
 
+/// How deep a producer's `data` may nest arrays and objects. Receivers parse what
+/// Herald sends, one level deeper inside the envelope: at 64 it stays well within
+/// the nesting common JSON parsers take by default (Ruby's 100, serde_json's 128).
+pub const MAX_DATA_DEPTH: usize = 64;
+
+/// What intake asks of a producer's `data`: one JSON value ([`check_json`]),
+/// nested at most [`MAX_DATA_DEPTH`] levels deep.
+pub fn check_data(data: &[u8]) -> Result<(), String> {
+    check_json(data)?;
+    if depth_exceeds(data, MAX_DATA_DEPTH) {
+        return Err(format!(
+            "is nested more than {MAX_DATA_DEPTH} levels deep (arrays and objects)"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether valid JSON `json` nests arrays and objects deeper than `max`. One pass,
+/// no recursion, so any depth is measured without risk.
+fn depth_exceeds(json: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The latest event time Herald takes: 9999-12-31T23:59:59.999Z, the last instant
+/// RFC 3339 can write.
+pub const MAX_EVENT_TIME_MS: i64 = 253_402_300_799_999;
+
+/// What intake asks of an event's time (milliseconds since the epoch): not before
+/// 1970, not after year 9999, so that every part of Herald can write it as RFC 3339
+/// and receivers as Unix seconds.
+pub fn check_event_time(ms: i64) -> Result<(), String> {
+    if (0..=MAX_EVENT_TIME_MS).contains(&ms) {
+        Ok(())
+    } else {
+        Err("must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z".into())
+    }
+}
+
 impl TryFrom<wire::Event> for Event {
     type Error = DecodeError;
 
@@ -208,5 +271,41 @@ mod tests {
         );
 
         assert!(Event::decode(b"\xff\xff\xff").is_err());
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn data_may_nest_so_deep_and_no_deeper() {
+        assert!(check_data(b"1").is_ok());
+        assert!(check_data(nested(MAX_DATA_DEPTH).as_bytes()).is_ok());
+        let deep = check_data(nested(MAX_DATA_DEPTH + 1).as_bytes()).unwrap_err();
+        assert!(deep.contains("64 levels"), "{deep}");
+        assert!(check_data(nested(100_000).as_bytes()).is_err());
+        let objects = format!(r#"{}1{}"#, r#"{"a":"#.repeat(65), "}".repeat(65));
+        assert!(check_data(objects.as_bytes()).is_err());
+        // Brackets and escaped quotes inside strings are text.
+        let text = format!(r#"{{"s":"\"{}\\","t":[[1]]}}"#, "[{".repeat(500));
+        assert!(check_data(text.as_bytes()).is_ok(), "{text}");
+        // Siblings do not add up.
+        let wide = format!("[{}]", vec![nested(60); 100].join(","));
+        assert!(check_data(wide.as_bytes()).is_ok());
+        assert_eq!(check_data(b"").unwrap_err(), "is missing");
+        assert!(check_data(b"[").is_err());
+    }
+
+    #[test]
+    fn event_times_are_writable_as_rfc3339() {
+        assert!(check_event_time(0).is_ok());
+        assert!(check_event_time(MAX_EVENT_TIME_MS).is_ok());
+        assert_eq!(
+            crate::rfc3339(MAX_EVENT_TIME_MS),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert!(check_event_time(-1).is_err());
+        assert!(check_event_time(MAX_EVENT_TIME_MS + 1).is_err());
+        assert!(check_event_time(i64::MAX).is_err());
     }
 }

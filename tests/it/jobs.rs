@@ -66,10 +66,13 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
     let api = herald.api();
     let (status, body) = api.get("/v1/jobs/job_live").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // A job nobody has heard of has no stream either.
+    let (status, body) = tokio::time::timeout(PATIENCE, api.get("/v1/jobs/job_live/stream"))
+        .await
+        .expect("an unknown job's stream answers at once");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "not_found", "{body}");
 
-    let mut stream = Box::pin(sse_events(
-        open(&api, &herald, "/v1/jobs/job_live/stream").await,
-    ));
     let steps = [
         ("job.processing", json!({"jobType": "render"})),
         ("job.progress", json!({"progress_percent": 50})),
@@ -78,6 +81,7 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
             json!({"results": {"url": "https://cdn.example.com/out.mp4"}}),
         ),
     ];
+    let mut stream = None;
     let mut seen = Vec::new();
     for (event_type, data) in steps {
         api.post(
@@ -85,6 +89,14 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
             json!({"event_type": event_type, "job_id": "job_live", "data": data}),
         )
         .await;
+        // Once the job is known, its stream opens with its state.
+        if stream.is_none() {
+            job_when(&api, "job_live", |_| true).await;
+            stream = Some(Box::pin(sse_events(
+                open(&api, &herald, "/v1/jobs/job_live/stream").await,
+            )));
+        }
+        let stream = stream.as_mut().unwrap();
         let (name, view) = tokio::time::timeout(PATIENCE, stream.next())
             .await
             .expect("a change within 20 s")
@@ -103,7 +115,7 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
             ("completed".to_owned(), json!(100.0)),
         ]
     );
-    let end = tokio::time::timeout(PATIENCE, stream.next()).await;
+    let end = tokio::time::timeout(PATIENCE, stream.as_mut().unwrap().next()).await;
     assert!(
         matches!(end, Ok(None)),
         "the stream closes after a final state"
@@ -211,4 +223,96 @@ async fn deliveries_events_and_statistics_can_be_looked_up() {
         .get(&format!("/v1/webhooks/{id}/deliveries?cursor=forged"))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// Every `/v1/stream?...` URL README prints, as printed.
+fn readme_stream_urls() -> Vec<String> {
+    let readme = std::fs::read_to_string(herald_tests::workspace_root().join("README.md"))
+        .expect("README.md");
+    let mut urls = Vec::new();
+    let mut rest = readme.as_str();
+    while let Some(start) = rest.find("/v1/stream?") {
+        let url = &rest[start..];
+        let end = url
+            .find(|c: char| c == '`' || c == '"' || c == '\'' || c.is_whitespace())
+            .unwrap_or(url.len());
+        urls.push(url[..end].to_owned());
+        rest = &url[end..];
+    }
+    urls
+}
+
+/// Sends `GET <target>` byte for byte as curl does (curl sends the URL's path and
+/// query as given, without re-encoding) and returns the connection after the
+/// response head, with the status line and the headers.
+async fn get_as_curl(
+    herald: &Herald,
+    target: &str,
+) -> (String, tokio::io::BufReader<tokio::net::TcpStream>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let host = herald.base_url.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        herald_tests::herald::API_KEY
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut reader = tokio::io::BufReader::new(socket);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        let read = tokio::time::timeout(PATIENCE, reader.read_line(&mut line))
+            .await
+            .expect("an answer")
+            .unwrap();
+        if read == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    (head, reader)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_stream_example_works_as_printed() {
+    use tokio::io::AsyncBufReadExt;
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let urls = readme_stream_urls();
+    assert!(!urls.is_empty(), "README shows /v1/stream");
+    for target in &urls {
+        let (head, _) = get_as_curl(&herald, target).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{target}: {head}");
+    }
+    // The curl example's own URL follows what its patterns say.
+    let example = urls
+        .iter()
+        .find(|u| u.contains("training."))
+        .expect("an example with training.>");
+    let (head, mut reader) = get_as_curl(&herald, example).await;
+    assert!(head.contains("text/event-stream"), "{head}");
+    for event_type in ["vision.done", "job.started", "training.epoch.done"] {
+        let (status, body) = api
+            .post(
+                "/v1/events",
+                json!({"event_type": event_type, "event_id": format!("evt_{event_type}"), "data": {}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let mut names = Vec::new();
+    while names.len() < 2 {
+        let mut line = String::new();
+        tokio::time::timeout(PATIENCE, reader.read_line(&mut line))
+            .await
+            .expect("the stream goes on")
+            .unwrap();
+        if let Some(name) = line.strip_prefix("event: ") {
+            names.push(name.trim().to_owned());
+        }
+    }
+    // Chunked encoding may split lines, but not at these names.
+    assert_eq!(names, ["job.started", "training.epoch.done"]);
 }

@@ -134,6 +134,20 @@ async fn live_streams_are_limited_per_request_and_per_tenant() {
     assert_eq!(status, StatusCode::OK);
     drop(twenty);
 
+    // A job's stream needs a job Herald knows of.
+    let api = herald.api();
+    let (status, _) = api
+        .post(
+            "/v1/events",
+            json!({"event_type": "job.started", "job_id": "job_1", "data": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    eventually(PATIENCE, "job_1 to be recorded", || async {
+        (api.get("/v1/jobs/job_1").await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
+
     // Both kinds of stream count. The twenty-pattern stream may still be going
     // away, so the second waits for its place.
     let (status, events) = open(base, API_KEY, "/v1/stream?events=job.*").await;

@@ -134,7 +134,10 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Ok(Duration::from_secs(number * seconds))
+    number
+        .checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{value}` is too long"))
 }
 
 /// A size such as `64MiB`, `512KiB`, `1GiB` or a plain number of bytes, or
@@ -259,6 +262,7 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5y").is_err());
         assert!(parse_duration("m").is_err());
+        assert!(parse_duration("99999999999999999d").is_err(), "no overflow");
     }
 
     #[test]

@@ -117,6 +117,12 @@ impl Config {
             "HERALD_SECRET_ROTATION_GRACE",
             std::time::Duration::from_secs(86_400),
         )?;
+        if rotation_grace > std::time::Duration::from_secs(30 * 86_400) {
+            return Err(ConfigError::new(
+                "HERALD_SECRET_ROTATION_GRACE",
+                "must be at most 30d",
+            ));
+        }
         let catalogue = get(env, "HERALD_EVENT_TYPES")
             .map(|path| {
                 crate::catalogue::Catalogue::load(std::path::Path::new(&path))

@@ -1,11 +1,16 @@
 //! Turning what a producer sent into an [`Event`]: the JSON body of
 //! `POST /v1/events` (also accepted on NATS) or a protobuf `herald.v1.Event`.
-//! `data` is kept as the producer's bytes, never re-encoded. Events are bounded so
-//! that each fits in one NATS message with its envelope: the whole body by the
-//! largest event ([`check_size`]), a job's callback by [`MAX_CALLBACK_BYTES`].
+//! `data` is kept as the producer's bytes, never re-encoded. Both ways follow the
+//! same rules: a JSON body with a field Herald does not know is refused (so a
+//! typo such as `jobid` is not silently dropped), `data` may nest at most
+//! [`MAX_DATA_DEPTH`](herald_proto::event::MAX_DATA_DEPTH) levels, and the event's
+//! time must lie between 1970 and 9999. Events are bounded so that each fits in one
+//! NATS message with its envelope: the whole body by the largest event
+//! ([`check_size`]), a job's callback by [`MAX_CALLBACK_BYTES`].
 
 use bytes::Bytes;
-use herald_proto::{Event, EventType, event::check_json, ids::check_event_id, wire};
+use herald_proto::event::{check_data, check_event_time};
+use herald_proto::{Event, EventType, ids::check_event_id, wire};
 use prost::Message;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -30,6 +35,7 @@ impl Invalid {
 
 /// The JSON shape of an event, as posted to `/v1/events`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventInput {
     pub event_type: Option<String>,
     pub data: Option<Box<RawValue>>,
@@ -92,7 +98,10 @@ impl Draft {
         }
         let event_type = EventType::parse(&self.event_type)
             .map_err(|r| Invalid::new(format!("event_type {r}")))?;
-        check_json(&self.data).map_err(|r| Invalid::new(format!("data {r}")))?;
+        check_data(&self.data).map_err(|r| Invalid::new(format!("data {r}")))?;
+        if let Some(timestamp_ms) = self.timestamp_ms {
+            check_event_time(timestamp_ms).map_err(|r| Invalid::new(format!("timestamp {r}")))?;
+        }
         let event_id = match self.event_id {
             Some(id) => {
                 check_event_id(&id).map_err(|r| Invalid::new(format!("event_id {r}")))?;
@@ -202,7 +211,21 @@ mod tests {
 
     #[test]
     fn invalid_events_say_what_is_wrong() {
-        let cases: [(&[u8], &str); 5] = [
+        let deep = format!(
+            r#"{{"event_type":"a","data":{}1{}}}"#,
+            "[".repeat(65),
+            "]".repeat(65)
+        );
+        let cases: [(&[u8], &str); 8] = [
+            (
+                br#"{"event_type":"job.done","jobid":"j","data":{}}"#,
+                "body is not a valid event: unknown field `jobid`",
+            ),
+            (deep.as_bytes(), "data is nested more than 64 levels deep"),
+            (
+                br#"{"event_type":"a","timestamp":"1969-12-31T23:59:59Z","data":{}}"#,
+                "timestamp must be between",
+            ),
             (b"{", "body is not a valid event"),
             (br#"{"data":{}}"#, "event_type is missing"),
             (

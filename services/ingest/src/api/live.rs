@@ -1,7 +1,8 @@
 //! Server-Sent Events for customers who cannot receive webhooks:
 //! `GET /v1/jobs/{job_id}/stream` (the job's state, then every change, ending after
-//! a final state) and `GET /v1/stream?events=job.*` (the tenant's events as they are
-//! accepted). Both follow core NATS subjects, so any ingest replica can serve them.
+//! a final state; 404 for a job Herald has no record of, as `GET /v1/jobs/{job_id}`)
+//! and `GET /v1/stream?events=job.*` (the tenant's events as they are accepted).
+//! Both follow core NATS subjects, so any ingest replica can serve them.
 //!
 //! A tenant may have `HERALD_STREAM_MAX_PER_TENANT` streams open at once on one
 //! replica, each following at most `HERALD_STREAM_MAX_PATTERNS` patterns; see
@@ -9,15 +10,15 @@
 
 mod relay;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::response::sse::Event as SseEvent;
 use futures::stream;
 use herald_proto::query::job_changes_subject;
 use herald_proto::{Event, EventPattern};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::query::AppQuery;
 use super::{ApiError, AppState, Tenant};
 use relay::{Frame, Relay, Step};
 
@@ -38,19 +39,17 @@ pub async fn job(
         .subscribe(job_changes_subject(&tenant, &job_id))
         .await
         .map_err(ApiError::internal)?;
-    let current: Option<Value> = super::status::job_view(&state, "job.state", &tenant, &job_id)
+    let current: Value = super::status::job_view(&state, "job.state", &tenant, &job_id)
         .await?
         .map(|bytes| serde_json::from_slice(&bytes))
         .transpose()
-        .map_err(ApiError::internal)?;
-    let first: Vec<SseEvent> = current
-        .iter()
-        .map(|view| Frame::new("job", None, &view.to_string()).into_event())
-        .collect();
-    let relay = if current.as_ref().is_some_and(is_final) {
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::NotFound(format!("no job `{job_id}`")))?;
+    let first = vec![Frame::new("job", None, &current.to_string()).into_event()];
+    let relay = if is_final(&current) {
         None
     } else {
-        let mut last = current.map(|view| view.to_string());
+        let mut last = Some(current.to_string());
         Some(Relay::start(
             changes,
             &state.config().limits,
@@ -86,7 +85,7 @@ pub struct StreamQuery {
 pub async fn events(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Query(params): Query<StreamQuery>,
+    AppQuery(params): AppQuery<StreamQuery>,
 ) -> Result<Response, ApiError> {
     let limits = &state.config().limits;
     let entries = params.events.unwrap_or_else(|| ">".into());

@@ -1,14 +1,20 @@
 //! The public REST API. [`app`] builds the router; every handler returns
 //! [`ApiError`] for failures, which is the one place errors become responses.
+//! Whatever a client sends that the API cannot take — a malformed id in the path
+//! ([`ids`]), a query string ([`query`]) or body ([`json`]) that does not fit the
+//! route, a method the route does not have — is answered with that shape too.
 
 mod auth;
 mod callbacks;
+mod duration;
 mod error;
 mod events;
+mod ids;
 mod json;
 mod limits;
 mod live;
 mod manual;
+mod query;
 mod status;
 mod test_delivery;
 mod webhooks;
@@ -18,11 +24,12 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use herald_proto::Event;
 use tokio_util::sync::CancellationToken;
-use tower_http::timeout::TimeoutLayer;
 
 pub use auth::Tenant;
 pub use callbacks::CallbackInput;
@@ -173,10 +180,28 @@ async fn event_types(
     })
 }
 
+/// How long a request may take before its answer starts (a live stream's answer
+/// starts at once). `POST /v1/webhooks/{id}/test` has a limit of its own, above
+/// the longest attempt it waits for ([`test_delivery::ROUTE_TIME_LIMIT`]).
+pub const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// Answers 503 `unavailable` when the route has not answered within `limit`.
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable(format!(
+            "the request was not done within {} s; try again",
+            limit.as_secs()
+        ))
+        .into_response(),
+    }
+}
+
 /// The API router (without health routes), ready to serve or to test with `oneshot`.
 pub fn app(state: AppState) -> Router {
     let max_body = state.config().max_body_bytes;
-    Router::new()
+    let within = |limit: Duration| middleware::from_fn_with_state(limit, time_limit);
+    let routes = Router::new()
         .route("/v1/events", post(events::create))
         .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
         .route(
@@ -196,7 +221,6 @@ pub fn app(state: AppState) -> Router {
             "/v1/webhooks/{id}/rotate-secret",
             post(webhooks::rotate_secret),
         )
-        .route("/v1/webhooks/{id}/test", post(test_delivery::send))
         .route("/v1/webhooks/{id}/enable", post(manual::enable))
         .route("/v1/webhooks/{id}/recover", post(manual::recover))
         .route(
@@ -205,11 +229,19 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/callback-secret", get(callbacks::secret))
         .route("/v1/event-types", get(event_types))
+        .route_layer(within(REQUEST_TIME_LIMIT));
+    // A test delivery waits for the attempt, which may take the webhook's whole
+    // timeout: it has a longer limit of its own.
+    let test = Router::new()
+        .route("/v1/webhooks/{id}/test", post(test_delivery::send))
+        .route_layer(within(test_delivery::ROUTE_TIME_LIMIT));
+    routes
+        .merge(test)
+        .route_layer(middleware::from_fn_with_state(state.clone(), ids::check))
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("this route does not take this method".into())
+        })
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
         .with_state(state)
 }

@@ -4,16 +4,21 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use herald_proto::query::{self, StatusQuery, StatusReply};
 use serde::Deserialize;
 
+use super::duration;
+use super::query::AppQuery;
 use super::{ApiError, AppState, Tenant};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 250;
+/// The shortest and longest `window` of the stats.
+const MIN_WINDOW: Duration = Duration::from_secs(60);
+const MAX_WINDOW: Duration = Duration::from_secs(90 * 86_400);
 const STATUSES: &[&str] = &["pending", "success", "retrying", "failed"];
 
 /// Sends `query` to the status-tracker; `Ok(None)` when nothing matched.
@@ -65,7 +70,8 @@ fn time(name: &str, value: Option<&str>) -> Result<i64, ApiError> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    limit: Option<u32>,
+    /// Signed, so that `-1` is told it is out of range rather than not a number.
+    limit: Option<i64>,
     status: Option<String>,
     since: Option<String>,
     until: Option<String>,
@@ -77,15 +83,17 @@ pub async fn deliveries(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
-    Query(params): Query<ListQuery>,
+    AppQuery(params): AppQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     super::webhooks::find(&state, &tenant, &id).await?;
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::Unprocessable(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        )));
-    }
+    let limit = params
+        .limit
+        .map_or(Ok(DEFAULT_LIMIT), u32::try_from)
+        .ok()
+        .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+        .ok_or_else(|| {
+            ApiError::Unprocessable(format!("limit must be between 1 and {MAX_LIMIT}"))
+        })?;
     let status = params.status.unwrap_or_default();
     if !status.is_empty() && !STATUSES.contains(&status.as_str()) {
         return Err(ApiError::Unprocessable(
@@ -210,22 +218,18 @@ pub async fn stats(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
-    Query(params): Query<StatsQuery>,
+    AppQuery(params): AppQuery<StatsQuery>,
 ) -> Result<Response, ApiError> {
     super::webhooks::find(&state, &tenant, &id).await?;
     let window = params.window.unwrap_or_else(|| "24h".into());
-    let span = herald_common::config::parse_duration(&window)
-        .ok()
-        .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(90 * 86_400))
-        .ok_or_else(|| {
-            ApiError::Unprocessable(
-                "window must be a duration between 1m and 90d, such as 24h".into(),
-            )
-        })?;
+    let span = duration::parse_within(&window, MIN_WINDOW, MAX_WINDOW).ok_or_else(|| {
+        ApiError::Unprocessable("window must be a duration between 1m and 90d, such as 24h".into())
+    })?;
     let query = StatusQuery {
         kind: "webhook.stats".into(),
         tenant,
         endpoint_id: id.clone(),
+        // At most 90 days back: no overflow.
         since_ms: herald_proto::now_ms() - i64::try_from(span.as_millis()).unwrap_or(i64::MAX),
         ..Default::default()
     };

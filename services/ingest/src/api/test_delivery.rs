@@ -1,6 +1,11 @@
 //! `POST /v1/webhooks/{id}/test`: deliver a `webhook.test` event right away and
 //! answer with the attempt's outcome. The dispatcher makes the attempt (it owns the
 //! HTTP client and its SSRF policy); ingest asks it over NATS request/reply.
+//!
+//! The attempt may take the webhook's whole timeout (`timeout_ms`, or up to 30 s
+//! without one), so ingest waits that long plus [`REPLY_MARGIN`] for the answer, and
+//! the route's own time limit, [`ROUTE_TIME_LIMIT`], is above the longest wait: the
+//! client always gets the attempt's outcome, a timeout included.
 
 use std::time::Duration;
 
@@ -14,6 +19,20 @@ use super::{ApiError, AppState, Tenant};
 
 /// The subject the dispatcher answers test deliveries on.
 const SUBJECT: &str = "herald.dispatch.test";
+
+/// The longest an attempt may take: the upper bound of both a webhook's
+/// `timeout_ms` and `HERALD_DELIVERY_TIMEOUT`, the dispatcher's default for a
+/// webhook without one (which ingest does not know).
+const MAX_ATTEMPT: Duration = Duration::from_secs(30);
+
+/// What the answer may take beyond the attempt: the request to the dispatcher, its
+/// lookup of the webhook, and the reply.
+pub const REPLY_MARGIN: Duration = Duration::from_secs(5);
+
+/// The route's time limit: above the longest wait, so it never cuts one short.
+pub const ROUTE_TIME_LIMIT: Duration = MAX_ATTEMPT
+    .saturating_add(REPLY_MARGIN)
+    .saturating_add(REPLY_MARGIN);
 
 pub async fn send(
     State(state): State<AppState>,
@@ -47,19 +66,24 @@ pub async fn send(
         traceparent: None,
         run_id: Some(ulid::Ulid::new().to_string()),
     };
-    // Longer than any delivery timeout, so the attempt's own timeout decides.
-    let reply = tokio::time::timeout(
-        Duration::from_secs(40),
-        state.client().request(SUBJECT, task.encode()),
-    )
-    .await
-    .map_err(|_| ApiError::Unavailable("the test delivery did not finish in time".into()))?
-    .map_err(|e| match e.kind() {
-        async_nats::RequestErrorKind::NoResponders => {
-            ApiError::Unavailable("no dispatcher is running".into())
-        }
-        _ => ApiError::internal(e),
-    })?;
+    // The attempt's own timeout decides; the wait only covers it and the way back.
+    let wait = endpoint.timeout.unwrap_or(MAX_ATTEMPT).min(MAX_ATTEMPT) + REPLY_MARGIN;
+    let request = async_nats::Request::new()
+        .payload(task.encode())
+        .timeout(Some(wait));
+    let reply = state
+        .client()
+        .send_request(SUBJECT, request)
+        .await
+        .map_err(|e| match e.kind() {
+            async_nats::RequestErrorKind::NoResponders => {
+                ApiError::Unavailable("no dispatcher is running".into())
+            }
+            async_nats::RequestErrorKind::TimedOut => {
+                ApiError::Unavailable("the test delivery did not finish in time".into())
+            }
+            _ => ApiError::internal(e),
+        })?;
     let attempt = DeliveryAttempt::decode(&reply.payload)
         .map_err(|_| ApiError::Internal("the dispatcher could not make the attempt".into()))?;
     Ok(Json(json!({

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use base64::Engine;
@@ -15,15 +16,26 @@ use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::duration;
+use super::ids::shown;
 use super::json::AppJson;
 use super::{ApiError, AppState, Tenant};
 use crate::catalogue::Catalogue;
 use crate::config::Config;
 
 const MAX_EVENTS: usize = 100;
+/// Bounds of a webhook's (or a job callback's) own headers: they go out with every
+/// delivery, and receivers' servers commonly refuse more than 8 KiB of headers.
 const MAX_HEADERS: usize = 20;
+const MAX_HEADER_NAME: usize = 256;
+const MAX_HEADER_VALUE: usize = 4096;
+/// Names and values together, in bytes.
+const MAX_HEADERS_TOTAL: usize = 8192;
 const MAX_URL_LEN: usize = 2048;
 const MAX_DESCRIPTION: usize = 1024;
+const MAX_RETRY_DELAYS: usize = 20;
+const MIN_RETRY_DELAY: Duration = Duration::from_secs(1);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(7 * 86_400);
 
 /// Headers Herald sets itself; a webhook may not override them.
 const RESERVED_HEADERS: &[&str] = &[
@@ -223,14 +235,24 @@ pub struct RotateSecret {
     secret: Option<String>,
 }
 
-/// `POST /v1/webhooks/{id}/rotate-secret`: a new secret signs from now on; the old
-/// one keeps signing too until the grace period (`HERALD_SECRET_ROTATION_GRACE`) ends.
+/// `POST /v1/webhooks/{id}/rotate-secret`: a new secret signs from now on; the one
+/// it replaces keeps signing too until the grace period
+/// (`HERALD_SECRET_ROTATION_GRACE`) ends. Only that one: a secret replaced by an
+/// earlier rotation stops signing now, so a delivery carries two signatures at
+/// most, however often the secret is rotated.
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge("request body is larger than 1 MiB".into())
+        } else {
+            ApiError::BadRequest("the request body could not be read".into())
+        }
+    })?;
     let request: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
         RotateSecret::default()
     } else {
@@ -246,11 +268,10 @@ pub async fn rotate_secret(
     let endpoint = change(&state, &tenant, &id, |endpoint| {
         let now = herald_proto::now_ms();
         expires_at_ms = now.saturating_add(grace);
-        endpoint.retiring_secrets.retain(|r| r.expires_at_ms > now);
-        endpoint.retiring_secrets.push(RetiringSecret {
+        endpoint.retiring_secrets = vec![RetiringSecret {
             secret: std::mem::replace(&mut endpoint.secret, secret.clone()),
             expires_at_ms,
-        });
+        }];
         Ok(())
     })
     .await?;
@@ -311,7 +332,7 @@ pub(crate) fn view(endpoint: &Endpoint) -> Value {
         "retry_schedule": endpoint
             .retry_schedule
             .iter()
-            .map(|d| format_duration(*d))
+            .map(|d| duration::format(*d))
             .collect::<Vec<_>>(),
     });
     if let Some(reason) = &endpoint.disabled_reason {
@@ -321,36 +342,22 @@ pub(crate) fn view(endpoint: &Endpoint) -> Value {
 }
 
 fn check_schedule(delays: &[String]) -> Result<Vec<Duration>, ApiError> {
-    if delays.len() > 20 {
-        return Err(ApiError::Unprocessable(
-            "retry_schedule may list at most 20 delays".into(),
-        ));
+    if delays.len() > MAX_RETRY_DELAYS {
+        return Err(ApiError::Unprocessable(format!(
+            "retry_schedule may list at most {MAX_RETRY_DELAYS} delays"
+        )));
     }
     delays
         .iter()
         .map(|d| {
-            herald_common::config::parse_duration(d)
-                .ok()
-                .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(7 * 86_400))
-                .ok_or_else(|| {
-                    ApiError::Unprocessable(format!(
-                        "retry_schedule entry `{d}` must be a duration between 1s and 7d, such as 30s, 5m or 2h"
-                    ))
-                })
+            duration::parse_within(d, MIN_RETRY_DELAY, MAX_RETRY_DELAY).ok_or_else(|| {
+                ApiError::Unprocessable(format!(
+                    "retry_schedule entry `{}` must be a duration between 1s and 7d, such as 30s, 5m or 2h",
+                    shown(d)
+                ))
+            })
         })
         .collect()
-}
-
-/// `90s` → `90s`, `300s` → `5m`, `7200s` → `2h`: the shortest exact form.
-fn format_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        s if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
-        s if d.subsec_millis() == 0 => format!("{s}s"),
-        _ => format!("{}ms", d.as_millis()),
-    }
 }
 
 /// A webhook's or callback's URL: http(s) (https only with `HERALD_REQUIRE_HTTPS`),
@@ -413,6 +420,10 @@ fn check_events(
     Ok(patterns)
 }
 
+/// A webhook's or a job callback's own headers: at most [`MAX_HEADERS`] of them,
+/// names of at most [`MAX_HEADER_NAME`] bytes, values of at most
+/// [`MAX_HEADER_VALUE`], [`MAX_HEADERS_TOTAL`] bytes in all; valid, not one of
+/// Herald's own, and no name twice (names are case-insensitive).
 pub(crate) fn check_headers(
     headers: BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
@@ -421,7 +432,15 @@ pub(crate) fn check_headers(
             "headers may hold at most {MAX_HEADERS} entries"
         )));
     }
+    let mut seen = BTreeSet::new();
+    let mut total = 0;
     for (name, value) in &headers {
+        if name.len() > MAX_HEADER_NAME {
+            return Err(ApiError::Unprocessable(format!(
+                "headers: the name `{}` is longer than {MAX_HEADER_NAME} bytes",
+                shown(name)
+            )));
+        }
         let parsed = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
             ApiError::Unprocessable(format!("headers: `{name}` is not a valid header name"))
         })?;
@@ -430,11 +449,27 @@ pub(crate) fn check_headers(
                 "headers: `{name}` is set by Herald and cannot be overridden"
             )));
         }
+        if !seen.insert(parsed.as_str().to_owned()) {
+            return Err(ApiError::Unprocessable(format!(
+                "headers: `{name}` is given twice (header names ignore case)"
+            )));
+        }
+        if value.len() > MAX_HEADER_VALUE {
+            return Err(ApiError::Unprocessable(format!(
+                "headers: the value of `{name}` is longer than {MAX_HEADER_VALUE} bytes"
+            )));
+        }
         if value.contains(['\r', '\n']) || HeaderValue::from_str(value).is_err() {
             return Err(ApiError::Unprocessable(format!(
                 "headers: the value of `{name}` is not a valid header value"
             )));
         }
+        total += name.len() + value.len();
+    }
+    if total > MAX_HEADERS_TOTAL {
+        return Err(ApiError::Unprocessable(format!(
+            "headers: names and values may take at most {MAX_HEADERS_TOTAL} bytes in all, not {total}"
+        )));
     }
     Ok(headers)
 }
@@ -504,6 +539,28 @@ mod tests {
         }
         let good = BTreeMap::from([("Authorization".to_owned(), "Bearer abc".to_owned())]);
         assert!(check_headers(good).is_ok());
+    }
+
+    #[test]
+    fn headers_are_bounded() {
+        let one = |name: String, value: String| BTreeMap::from([(name, value)]);
+        assert!(check_headers(one("X-A".into(), "v".repeat(MAX_HEADER_VALUE))).is_ok());
+        assert!(check_headers(one("X-A".into(), "v".repeat(MAX_HEADER_VALUE + 1))).is_err());
+        assert!(check_headers(one("x".repeat(MAX_HEADER_NAME), "v".into())).is_ok());
+        assert!(check_headers(one("x".repeat(MAX_HEADER_NAME + 1), "v".into())).is_err());
+        let many = |count: usize, size: usize| -> BTreeMap<String, String> {
+            (0..count)
+                .map(|i| (format!("X-{i:02}"), "v".repeat(size - 4)))
+                .collect()
+        };
+        assert!(check_headers(many(2, MAX_HEADERS_TOTAL / 2)).is_ok());
+        let err = check_headers(many(3, MAX_HEADERS_TOTAL / 2)).unwrap_err();
+        assert!(err.to_string().contains("8192 bytes in all"), "{err}");
+        let twice = BTreeMap::from([
+            ("X-Same".to_owned(), "a".to_owned()),
+            ("x-same".to_owned(), "b".to_owned()),
+        ]);
+        assert!(check_headers(twice).is_err());
     }
 
     #[test]
