@@ -104,17 +104,7 @@ async fn a_nats_event_larger_than_the_limit_is_parked_with_the_reason() {
         .await
         .unwrap();
 
-    let rejected = js.get_stream("REJECTED").await.unwrap();
-    let parked = eventually(PATIENCE, "the event to be parked", || {
-        let rejected = rejected.clone();
-        async move {
-            rejected
-                .get_last_raw_message_by_subject("rejected.acme")
-                .await
-                .ok()
-        }
-    })
-    .await;
+    let parked = herald_tests::nats::last_rejected(&js, "acme").await;
     let reason = parked
         .headers
         .get("Herald-Rejected-Reason")

@@ -147,17 +147,7 @@ async fn a_message_that_keeps_failing_is_parked_with_its_reason() {
     .await
     .unwrap();
 
-    let stream = js.get_stream("REJECTED").await.unwrap();
-    let parked = eventually(PATIENCE, "the decision to be parked", || {
-        let stream = stream.clone();
-        async move {
-            stream
-                .get_last_raw_message_by_subject(&format!("rejected.{TENANT}"))
-                .await
-                .ok()
-        }
-    })
-    .await;
+    let parked = herald_tests::nats::last_rejected(&js, TENANT).await;
     let reason = parked
         .headers
         .get("Herald-Rejected-Reason")

@@ -212,3 +212,23 @@ pub const ALL_CONSUMERS: &[(&str, &str)] = &[
     ("OUTCOMES", "status-tracker"),
     ("OUTCOMES", "retry-scheduler"),
 ];
+
+/// The newest message parked in `REJECTED` for `tenant`, once there is one.
+pub async fn last_rejected(
+    js: &async_nats::jetstream::Context,
+    tenant: &str,
+) -> async_nats::jetstream::message::StreamMessage {
+    let subject = format!("rejected.{tenant}");
+    crate::eventually(crate::PATIENCE, "a message parked in REJECTED", || {
+        let (js, subject) = (js.clone(), subject.clone());
+        async move {
+            js.get_stream("REJECTED")
+                .await
+                .ok()?
+                .get_last_raw_message_by_subject(&subject)
+                .await
+                .ok()
+        }
+    })
+    .await
+}

@@ -176,6 +176,35 @@ pub fn parse_bytes(value: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{value}` is too large"))
 }
 
+/// `HERALD_ALLOWED_PORTS`: the ports webhook and callback URLs may use, `None`
+/// (any) when unset. Ingest refuses other ports when a URL is given; the dispatcher
+/// refuses to connect to them.
+pub fn allowed_ports(
+    env: &dyn Env,
+) -> Result<Option<std::collections::BTreeSet<u16>>, ConfigError> {
+    get(env, "HERALD_ALLOWED_PORTS")
+        .map(|ports| parse_ports(&ports))
+        .transpose()
+        .map_err(|reason| ConfigError::new("HERALD_ALLOWED_PORTS", reason))
+}
+
+/// `80,443`: ports from 1 to 65535, comma-separated.
+fn parse_ports(value: &str) -> Result<std::collections::BTreeSet<u16>, String> {
+    let ports = value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(format!("`{p}` is not a port from 1 to 65535")),
+        })
+        .collect::<Result<std::collections::BTreeSet<_>, _>>()?;
+    if ports.is_empty() {
+        return Err("must list at least one port, or be unset for any".into());
+    }
+    Ok(ports)
+}
+
 /// Settings every service shares.
 #[derive(Debug, Clone)]
 pub struct CommonConfig {

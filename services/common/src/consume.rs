@@ -189,11 +189,7 @@ pub async fn run<F, Fut>(
                 }
                 Some(Err(err)) => {
                     tracing::warn!(consumer = name, error = %err, "consumer stream error");
-                    if matches!(
-                        err.kind(),
-                        consumer::pull::MessagesErrorKind::MissingHeartbeat
-                            | consumer::pull::MessagesErrorKind::ConsumerDeleted
-                    ) {
+                    if stream_is_broken(&err) {
                         break;
                     }
                 }
@@ -244,11 +240,7 @@ pub async fn run_batched<F, Fut>(
                     }
                     Err(err) => {
                         tracing::warn!(consumer = name, error = %err, "consumer stream error");
-                        broken |= matches!(
-                            err.kind(),
-                            consumer::pull::MessagesErrorKind::MissingHeartbeat
-                                | consumer::pull::MessagesErrorKind::ConsumerDeleted
-                        );
+                        broken |= stream_is_broken(&err);
                     }
                 }
             }
@@ -262,6 +254,16 @@ pub async fn run_batched<F, Fut>(
         }
     }
     tracing::info!(consumer = name, "consumer drained");
+}
+
+/// Whether a pull stream's error means it must be opened again (the server stopped
+/// answering, or the consumer is gone); other errors pass.
+pub fn stream_is_broken(err: &consumer::pull::MessagesError) -> bool {
+    matches!(
+        err.kind(),
+        consumer::pull::MessagesErrorKind::MissingHeartbeat
+            | consumer::pull::MessagesErrorKind::ConsumerDeleted
+    )
 }
 
 /// Sends what the client still buffers — the acks of the last messages above all —

@@ -60,16 +60,7 @@ pub async fn purge_held_retry(
     endpoint_id: &str,
     delivery_id: &str,
 ) -> Result<u64> {
-    let stream = js
-        .get_stream(DELIVERIES_STREAM)
-        .await
-        .map_err(Error::nats)?;
-    let purged = stream
-        .purge()
-        .filter(schedule_subject(tenant, endpoint_id, delivery_id))
-        .await
-        .map_err(Error::nats)?;
-    Ok(purged.purged)
+    purge_schedules(js, schedule_subject(tenant, endpoint_id, delivery_id)).await
 }
 
 /// Drops every retry held for a webhook (it was deleted or disabled).
@@ -78,15 +69,16 @@ pub async fn purge_held_retries(
     tenant: &str,
     endpoint_id: &str,
 ) -> Result<u64> {
+    purge_schedules(js, format!("schedules.{tenant}.{endpoint_id}.>")).await
+}
+
+/// Drops the held retries on `filter`; returns how many there were.
+async fn purge_schedules(js: &jetstream::Context, filter: String) -> Result<u64> {
     let stream = js
         .get_stream(DELIVERIES_STREAM)
         .await
         .map_err(Error::nats)?;
-    let purged = stream
-        .purge()
-        .filter(format!("schedules.{tenant}.{endpoint_id}.>"))
-        .await
-        .map_err(Error::nats)?;
+    let purged = stream.purge().filter(filter).await.map_err(Error::nats)?;
     Ok(purged.purged)
 }
 

@@ -1,6 +1,5 @@
 //! The dispatcher's configuration.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use herald_common::config::{CommonConfig, ConfigError, Env, bytes_or, duration_or, get, parse_or};
@@ -54,10 +53,7 @@ impl Config {
         let allowed_targets = AllowedTargets {
             networks: parse_cidrs(get(env, "HERALD_ALLOWED_TARGETS").as_deref().unwrap_or(""))
                 .map_err(|reason| ConfigError::new("HERALD_ALLOWED_TARGETS", reason))?,
-            ports: get(env, "HERALD_ALLOWED_PORTS")
-                .map(|ports| parse_ports(&ports))
-                .transpose()
-                .map_err(|reason| ConfigError::new("HERALD_ALLOWED_PORTS", reason))?,
+            ports: herald_common::config::allowed_ports(env)?,
         };
         let user_agent = get(env, "HERALD_USER_AGENT")
             .unwrap_or_else(|| format!("Herald/{}", env!("CARGO_PKG_VERSION")));
@@ -193,24 +189,6 @@ fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, String> {
                 .map_err(|_| format!("`{s}` is not a CIDR such as 127.0.0.0/8"))
         })
         .collect()
-}
-
-/// `80,443`: ports from 1 to 65535, comma-separated. Ingest reads the same
-/// variable the same way (its `parse_ports`), to refuse such URLs at the API.
-fn parse_ports(value: &str) -> Result<BTreeSet<u16>, String> {
-    let ports = value
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.parse::<u16>() {
-            Ok(port) if port > 0 => Ok(port),
-            _ => Err(format!("`{p}` is not a port from 1 to 65535")),
-        })
-        .collect::<Result<BTreeSet<_>, _>>()?;
-    if ports.is_empty() {
-        return Err("must list at least one port, or be unset for any".into());
-    }
-    Ok(ports)
 }
 
 #[cfg(test)]

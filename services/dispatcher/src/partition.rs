@@ -193,11 +193,7 @@ impl Partition {
                     Some(Ok(message)) => self.place(message).await,
                     Some(Err(err)) => {
                         tracing::warn!(partition = self.number, error = %err, "task stream error");
-                        if matches!(
-                            err.kind(),
-                            consumer::pull::MessagesErrorKind::MissingHeartbeat
-                                | consumer::pull::MessagesErrorKind::ConsumerDeleted
-                        ) {
+                        if herald_common::consume::stream_is_broken(&err) {
                             break;
                         }
                     }

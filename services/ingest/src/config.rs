@@ -107,10 +107,7 @@ impl Config {
         let api_keys = parse_api_keys(get(env, "HERALD_API_KEYS").as_deref().unwrap_or(""))
             .map_err(|reason| ConfigError::new("HERALD_API_KEYS", reason))?;
         let require_https = herald_common::config::bool_or(env, "HERALD_REQUIRE_HTTPS", false)?;
-        let allowed_ports = get(env, "HERALD_ALLOWED_PORTS")
-            .map(|ports| parse_ports(&ports))
-            .transpose()
-            .map_err(|reason| ConfigError::new("HERALD_ALLOWED_PORTS", reason))?;
+        let allowed_ports = herald_common::config::allowed_ports(env)?;
         let cipher = herald_common::secrets::Cipher::from_env(env)?;
         let rotation_grace = herald_common::config::duration_or(
             env,
@@ -174,24 +171,6 @@ impl Config {
 
 fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
-}
-
-/// `80,443`: ports from 1 to 65535, comma-separated. The dispatcher reads the same
-/// variable the same way (its `parse_ports`), to refuse such URLs before it connects.
-fn parse_ports(value: &str) -> Result<BTreeSet<u16>, String> {
-    let ports = value
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.parse::<u16>() {
-            Ok(port) if port > 0 => Ok(port),
-            _ => Err(format!("`{p}` is not a port from 1 to 65535")),
-        })
-        .collect::<Result<BTreeSet<_>, _>>()?;
-    if ports.is_empty() {
-        return Err("must list at least one port, or be unset for any".into());
-    }
-    Ok(ports)
 }
 
 /// Parses `tenant:key,tenant:key`.
