@@ -16,11 +16,12 @@ use serde_json::json;
 /// Herald keeps for the task and attempt record around an event.
 const STOCK_LIMIT: usize = (1 << 20) - (64 << 10);
 
-/// A JSON event of exactly `size` bytes, with a callback whose URL and headers take
-/// the most a callback may (16 KiB), so its delivery task holds the callback twice.
+/// A JSON event of exactly `size` bytes, with a callback whose headers take about
+/// the most headers may (20 of them, 8 KiB in all), so its delivery task holds the
+/// callback twice.
 fn event_of(size: usize, callback_url: &str) -> Vec<u8> {
     let headers: serde_json::Map<String, serde_json::Value> = (0..20)
-        .map(|n| (format!("X-H{n:02}"), json!("v".repeat(800))))
+        .map(|n| (format!("X-H{n:02}"), json!("v".repeat(400))))
         .collect();
     let shell = json!({
         "event_type": "job.completed",
