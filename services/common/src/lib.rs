@@ -10,6 +10,9 @@
 //! - [`mirror`]: an in-memory copy of a KV bucket, kept current by a watch.
 //! - [`registry`]: the webhook registry every service reads and changes
 //!   (compare-and-set).
+//! - [`consume`]: the loop every consumer runs, bounded redelivery, and parking in
+//!   `REJECTED`.
+//! - [`secrets`]: sealing secrets at rest.
 //! - [`health`]: `/healthz`, `/readyz` and `/metrics`.
 //! - [`metrics`]: the Prometheus metrics every service records.
 //! - [`shutdown`]: the signal that starts a drain, and serving HTTP until it.
