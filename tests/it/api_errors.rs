@@ -1,19 +1,11 @@
 //! Bad input gets a clear 4xx with `{"code","detail"}`, and one tenant never sees
 //! another's webhooks.
 
+use herald_tests::api::assert_error;
 use herald_tests::herald::OTHER_API_KEY;
 use herald_tests::{Herald, NatsServer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
-    assert_eq!(status, expected, "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    assert!(
-        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "{body}"
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_authenticated_and_tenants_isolated() {

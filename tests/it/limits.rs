@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use herald_tests::api::assert_error;
 use herald_tests::herald::{API_KEY, OTHER_API_KEY, Process};
 use herald_tests::{Herald, NatsServer, PATIENCE, eventually, procfs};
 use reqwest::StatusCode;
@@ -16,15 +17,6 @@ use tokio::net::{TcpSocket, TcpStream};
 
 /// The comment a live stream ends with when its client fell a whole buffer behind.
 const FELL_BEHIND: &str = ": closed: the client did not keep up\n\n";
-
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
-    assert_eq!(status, expected, "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    assert!(
-        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "{body}"
-    );
-}
 
 fn webhook(n: usize) -> Value {
     json!({"url": format!("https://example.com/hook/{n}"), "events": ["job.*"]})

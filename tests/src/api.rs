@@ -91,3 +91,13 @@ impl Api {
         body
     }
 }
+
+/// Asserts that an answer is the error `expected` with `code` and a detail.
+pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
