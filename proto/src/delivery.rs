@@ -126,6 +126,13 @@ pub fn parked_subject(tenant: &str, endpoint_id: &str) -> String {
     )
 }
 
+/// `<tenant>.<endpoint_id>` of a well-formed `deliveries.>` or `parked.>` subject:
+/// its tail, borrowed.
+pub fn lane_key(subject: &str) -> Option<&str> {
+    split_task_subject(subject)?;
+    subject.splitn(3, '.').nth(2)
+}
+
 /// `(partition, tenant, endpoint_id)` of a `deliveries.>` or `parked.>` subject.
 pub fn split_task_subject(subject: &str) -> Option<(u32, &str, &str)> {
     let mut parts = subject.splitn(4, '.');
@@ -430,6 +437,8 @@ mod tests {
             .collect();
         assert_eq!(spread.len() as u32, DELIVERY_PARTITIONS);
         assert_eq!(split_task_subject("deliveries.x.acme.wh_1"), None);
+        assert_eq!(lane_key(&subject), Some("acme.wh_1"));
+        assert_eq!(lane_key("deliveries.3.acme"), None);
     }
 }
 

@@ -159,6 +159,7 @@ pub async fn run<F, Fut>(
     Fut: Future<Output = ()> + Send + 'static,
 {
     tokio::spawn(report_lag(consumer.clone(), shutdown.clone()));
+    let shared_name: Arc<str> = Arc::from(name);
     let handler = Arc::new(handler);
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut in_flight = JoinSet::new();
@@ -179,7 +180,7 @@ pub async fn run<F, Fut>(
             match next {
                 Some(Ok(message)) => {
                     let handler = handler.clone();
-                    let name = name.to_owned();
+                    let name = shared_name.clone();
                     in_flight.spawn(async move {
                         if !give_up_if_exhausted(&message, &name, &redelivery).await {
                             handler(message).await;

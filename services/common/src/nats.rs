@@ -53,6 +53,23 @@ pub fn schedule_subject(tenant: &str, endpoint_id: &str, delivery_id: &str) -> S
     format!("schedules.{tenant}.{endpoint_id}.{delivery_id}")
 }
 
+/// Publishes `payload` on `subject` once — `message_id` de-duplicates a repeat within
+/// the stream's window — with the current span's trace context, and waits for the
+/// broker's ack: the message is stored when this returns `Ok`.
+pub async fn publish_once(
+    js: &jetstream::Context,
+    subject: String,
+    message_id: &str,
+    mut headers: async_nats::HeaderMap,
+    payload: bytes::Bytes,
+) -> std::result::Result<jetstream::publish::PublishAck, jetstream::context::PublishError> {
+    headers.insert("Nats-Msg-Id", message_id);
+    crate::trace::inject(&tracing::Span::current(), &mut headers);
+    js.publish_with_headers(subject, headers, payload)
+        .await?
+        .await
+}
+
 /// Drops the retry held for one delivery (a manual attempt delivered it).
 pub async fn purge_held_retry(
     js: &jetstream::Context,

@@ -111,15 +111,13 @@ impl Registry {
 
     /// One webhook of `tenant`, read from the bucket.
     pub async fn get(&self, tenant: &str, id: &str) -> Result<Option<Endpoint>, RegistryError> {
-        Ok(self.entry(tenant, id).await?.map(|(endpoint, _)| endpoint))
+        let key = Endpoint::key_for(tenant, id);
+        Ok(self.entry(key).await?.map(|(endpoint, _)| endpoint))
     }
 
-    async fn entry(
-        &self,
-        tenant: &str,
-        id: &str,
-    ) -> Result<Option<(Endpoint, u64)>, RegistryError> {
-        let key = Endpoint::key_for(tenant, id);
+    /// The entry under `key` and its revision; `None` when there is none (or the key
+    /// is malformed).
+    async fn entry(&self, key: String) -> Result<Option<(Endpoint, u64)>, RegistryError> {
         if !key_is_valid(&key) {
             return Ok(None);
         }
@@ -171,7 +169,7 @@ impl Registry {
                 let jitter = rand::random_range(1..=5 * u64::from(round.min(20)));
                 tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
             }
-            let Some((mut endpoint, revision)) = self.entry(tenant, id).await? else {
+            let Some((mut endpoint, revision)) = self.entry(key.clone()).await? else {
                 return Ok(None);
             };
             if change(&mut endpoint)? == Write::Keep {

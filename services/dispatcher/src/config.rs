@@ -178,6 +178,14 @@ fn default_replica_id(env: &dyn Env) -> String {
     format!("{host}-{}", std::process::id())
 }
 
+impl Config {
+    /// How long a delivery task handed out waits for its ack before the broker
+    /// offers it again: the longest attempt, and time to record it.
+    pub fn task_ack_wait(&self) -> Duration {
+        self.delivery_timeout + Duration::from_secs(10)
+    }
+}
+
 fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, String> {
     value
         .split(',')

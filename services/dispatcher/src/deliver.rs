@@ -56,7 +56,7 @@ pub async fn deliver(
         Err(err) => {
             sent();
             let reason = format!("undecodable delivery task: {err}");
-            return crate::reject(state, subject, payload, &reason)
+            return herald_common::consume::reject(&state.jetstream, subject, payload, &reason)
                 .await
                 .map_err(DeliverError::Reject);
         }
@@ -282,6 +282,8 @@ pub async fn record(
         attempted_at_ms: herald_proto::now_ms(),
         retry_after_secs: response.retry_after_secs,
     };
-    state.publish_attempt(&record).await?;
+    state
+        .publish(record.subject(), &record.message_id(), record.encode())
+        .await?;
     Ok(record)
 }

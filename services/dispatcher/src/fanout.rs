@@ -65,7 +65,7 @@ async fn fan_out(state: &State, message: jetstream::Message) {
     let event = match Event::decode(&message.payload) {
         Ok(event) => event,
         Err(err) => {
-            crate::park(&message, &format!("undecodable event: {err}")).await;
+            herald_common::consume::park(&message, &format!("undecodable event: {err}")).await;
             return;
         }
     };
@@ -102,7 +102,10 @@ async fn fan_out(state: &State, message: jetstream::Message) {
                 .map(|t| (t.delivery_id.clone(), t.endpoint_id.clone()))
                 .collect(),
         };
-        if let Err(err) = state.publish_fan_out(&fan_out).await {
+        if let Err(err) = state
+            .publish(fan_out.subject(), &fan_out.message_id(), fan_out.encode())
+            .await
+        {
             tracing::warn!(error = %err, "cannot record the fan-out");
             failed += 1;
         }
@@ -135,7 +138,9 @@ async fn publish_all(state: &State, message: &jetstream::Message, tasks: &[Deliv
                 .acquire_many(kib)
                 .await
                 .expect("never closed");
-            state.publish_task(task).await
+            state
+                .publish(task.subject(), &task.message_id(), task.encode())
+                .await
         })
         .buffer_unordered(PUBLISHES_AT_ONCE)
         .filter(|result| std::future::ready(result.is_err()))

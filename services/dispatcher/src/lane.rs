@@ -94,6 +94,9 @@ pub enum Next {
 pub struct Lane {
     pub tenant: String,
     pub endpoint_id: String,
+    /// The endpoint's subjects on `DELIVERIES` and on `PARKED`, made once.
+    pub task_subject: String,
+    pub parked_subject: String,
     /// Attempts in flight, at most the endpoint's cap.
     pub permits: Arc<Semaphore>,
     concurrency: usize,
@@ -121,6 +124,8 @@ impl Lane {
         Lane {
             tenant: tenant.to_owned(),
             endpoint_id: endpoint_id.to_owned(),
+            task_subject: herald_proto::delivery::delivery_subject(tenant, endpoint_id),
+            parked_subject: herald_proto::delivery::parked_subject(tenant, endpoint_id),
             permits: Arc::new(Semaphore::new(concurrency)),
             concurrency,
             queue: VecDeque::new(),

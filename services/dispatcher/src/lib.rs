@@ -41,7 +41,7 @@ use herald_common::health::Readiness;
 use herald_common::mirror::Mirror;
 use herald_common::nats::{self, Topology};
 use herald_common::registry::{Registry, Secrets};
-use herald_proto::{DeliveryAttempt, DeliveryTask, Endpoint};
+use herald_proto::Endpoint;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -115,44 +115,23 @@ impl State {
         }
     }
 
-    /// Publishes a task once (by its message id) and waits for the broker's ack.
-    pub async fn publish_task(&self, task: &DeliveryTask) -> Result<(), String> {
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", task.message_id().as_str());
-        herald_common::trace::inject(&tracing::Span::current(), &mut headers);
-        self.jetstream
-            .publish_with_headers(task.subject(), headers, task.encode())
-            .await
-            .map_err(|e| e.to_string())?
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    }
-
-    pub async fn publish_fan_out(&self, fan_out: &herald_proto::FanOut) -> Result<(), String> {
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", fan_out.message_id().as_str());
-        herald_common::trace::inject(&tracing::Span::current(), &mut headers);
-        self.jetstream
-            .publish_with_headers(fan_out.subject(), headers, fan_out.encode())
-            .await
-            .map_err(|e| e.to_string())?
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    }
-
-    pub async fn publish_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), String> {
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", attempt.message_id().as_str());
-        herald_common::trace::inject(&tracing::Span::current(), &mut headers);
-        self.jetstream
-            .publish_with_headers(attempt.subject(), headers, attempt.encode())
-            .await
-            .map_err(|e| e.to_string())?
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
+    /// Publishes `payload` once (by `message_id`) and waits for the broker's ack.
+    pub async fn publish(
+        &self,
+        subject: String,
+        message_id: &str,
+        payload: bytes::Bytes,
+    ) -> Result<(), String> {
+        nats::publish_once(
+            &self.jetstream,
+            subject,
+            message_id,
+            HeaderMap::new(),
+            payload,
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -184,7 +163,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
     )
     .map_err(|e| Error::Client(e.to_string()))?;
     let fanout = fanout::consumer().provision(&js, &topology).await?;
-    let ack_wait = config.delivery_timeout + Duration::from_secs(10);
+    let ack_wait = config.task_ack_wait();
     let mut partition_consumers = Vec::new();
     for number in 0..herald_proto::DELIVERY_PARTITIONS {
         partition_consumers.push(
@@ -248,7 +227,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
         queue_tasks: queue_tasks.clone(),
         queue_kib,
         parked,
-        ack_wait,
     };
     let start_partition: ownership::Start = {
         let shutdown = shutdown.clone();
@@ -328,21 +306,4 @@ async fn report_load(
 fn open_secret(cipher: &herald_common::secrets::Cipher, sealed: &[u8]) -> Result<String, String> {
     let sealed = std::str::from_utf8(sealed).map_err(|_| "is not UTF-8".to_owned())?;
     cipher.open(sealed)
-}
-
-/// Parks a message that cannot be processed in `REJECTED` with the reason, then
-/// acknowledges it; if parking fails, the message is handed back for another try.
-pub(crate) async fn park(message: &jetstream::Message, reason: &str) {
-    herald_common::consume::park(message, reason).await;
-}
-
-/// Stores `payload`, which came on `subject` and cannot be processed, in
-/// `REJECTED` with the reason.
-pub(crate) async fn reject(
-    state: &State,
-    subject: &str,
-    payload: bytes::Bytes,
-    reason: &str,
-) -> Result<(), String> {
-    herald_common::consume::reject(&state.jetstream, subject, payload, reason).await
 }

@@ -144,14 +144,15 @@ impl Ownership {
             .put(member_key, Bytes::from(self.me.clone()))
             .await
             .is_ok();
-        let numbers: Vec<u32> = self.held.keys().copied().collect();
-        for number in numbers {
-            let revision = self.held[&number].revision;
-            match self
-                .leases
-                .update(lease_key(number), Bytes::from(self.me.clone()), revision)
-                .await
-            {
+        // Every lease at once: one round trip, not one per partition.
+        let renewals = self.held.iter().map(|(number, held)| {
+            let leases = self.leases.clone();
+            let (number, revision) = (*number, held.revision);
+            let me = Bytes::from(self.me.clone());
+            async move { (number, leases.update(lease_key(number), me, revision).await) }
+        });
+        for (number, renewed) in futures::future::join_all(renewals).await {
+            match renewed {
                 Ok(revision) => {
                     self.held.get_mut(&number).expect("held").revision = revision;
                 }

@@ -45,28 +45,25 @@ impl Parked {
         })
     }
 
-    /// Stores a task for `tenant`'s `endpoint_id`. `origin` identifies the message it
-    /// came from (its `DELIVERIES` sequence), so a task parked twice, after a crash
-    /// between parking and acknowledging, is stored once.
+    /// Stores a task on its endpoint's `subject` (see
+    /// [`parked_subject`](herald_proto::delivery::parked_subject)). `origin`
+    /// identifies the message it came from (its `DELIVERIES` sequence), so a task
+    /// parked twice, after a crash between parking and acknowledging, is stored once.
     pub async fn park(
         &self,
-        tenant: &str,
-        endpoint_id: &str,
+        subject: &str,
         origin: u64,
         payload: Bytes,
         traceparent: Option<&str>,
     ) -> Result<(), ParkError> {
         let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("deliveries:{origin}").as_str());
         if let Some(traceparent) = traceparent {
             headers.insert("traceparent", traceparent);
         }
+        // Not `publish_once`: the header is the task's own trace, not this span's.
+        headers.insert("Nats-Msg-Id", format!("deliveries:{origin}").as_str());
         self.jetstream
-            .publish_with_headers(
-                herald_proto::delivery::parked_subject(tenant, endpoint_id),
-                headers,
-                payload,
-            )
+            .publish_with_headers(subject.to_owned(), headers, payload)
             .await
             .map_err(|e| ParkError::Stream(e.to_string()))?
             .await
@@ -74,19 +71,14 @@ impl Parked {
         Ok(())
     }
 
-    /// The first parked task of the endpoint at or after sequence `from`, or `None`
-    /// when there is none.
-    pub async fn next(
-        &self,
-        tenant: &str,
-        endpoint_id: &str,
-        from: u64,
-    ) -> Result<Option<ParkedTask>, ParkError> {
+    /// The first parked task on an endpoint's `subject` at or after sequence `from`,
+    /// or `None` when there is none.
+    pub async fn next(&self, subject: &str, from: u64) -> Result<Option<ParkedTask>, ParkError> {
         let found = self
             .stream
             .raw_message_builder()
             .sequence(from.max(1))
-            .next_by_subject(herald_proto::delivery::parked_subject(tenant, endpoint_id))
+            .next_by_subject(subject)
             .send()
             .await;
         match found {
@@ -121,11 +113,9 @@ impl Parked {
         }
     }
 
-    /// How many tasks wait parked per `(tenant, endpoint_id)` of one partition.
-    pub async fn backlog(
-        &self,
-        partition: u32,
-    ) -> Result<HashMap<(String, String), u64>, ParkError> {
+    /// How many tasks wait parked per endpoint of one partition, by
+    /// `<tenant>.<endpoint_id>`.
+    pub async fn backlog(&self, partition: u32) -> Result<HashMap<String, u64>, ParkError> {
         let mut backlog = HashMap::new();
         let mut subjects = self
             .stream
@@ -137,11 +127,10 @@ impl Parked {
             .await
             .map_err(|e| ParkError::Stream(e.to_string()))?
         {
-            if let Some((_, tenant, endpoint_id)) =
-                herald_proto::delivery::split_task_subject(&subject)
+            if let Some(key) = herald_proto::delivery::lane_key(&subject)
                 && count > 0
             {
-                backlog.insert((tenant.to_owned(), endpoint_id.to_owned()), count as u64);
+                backlog.insert(key.to_owned(), count as u64);
             }
         }
         Ok(backlog)

@@ -67,16 +67,16 @@ pub struct Shared {
     pub queue_tasks: Arc<Semaphore>,
     pub queue_kib: Arc<Semaphore>,
     pub parked: Parked,
-    pub ack_wait: Duration,
 }
-
-type LaneKey = (String, String);
 
 /// A partition this replica owns, running until [`Partition::stop`].
 pub struct Partition {
     pub number: u32,
     shared: Shared,
-    lanes: Mutex<HashMap<LaneKey, Arc<Mutex<Lane>>>>,
+    /// By `<tenant>.<endpoint_id>`, the tail of the endpoint's subjects.
+    lanes: Mutex<HashMap<Box<str>, Arc<Mutex<Lane>>>>,
+    /// The consumer's name, for the reason of a task given up on.
+    consumer: String,
     stop: CancellationToken,
     /// Drivers, attempts and parks in progress.
     tasks: TaskTracker,
@@ -98,6 +98,7 @@ impl Partition {
             number,
             shared,
             lanes: Mutex::default(),
+            consumer: partition_consumer(number),
             stop: shutdown.child_token(),
             tasks: TaskTracker::new(),
             parking: Arc::new(Semaphore::new(PARKING)),
@@ -147,18 +148,22 @@ impl Partition {
             .collect()
     }
 
-    fn lane(&self, tenant: &str, endpoint_id: &str) -> Arc<Mutex<Lane>> {
+    /// The lane of `key` (`<tenant>.<endpoint_id>`, the tail of the endpoint's
+    /// subjects), made when missing. Looking a lane up allocates nothing.
+    fn lane(&self, key: &str) -> Arc<Mutex<Lane>> {
         let mut lanes = self.lanes.lock().expect("partition lock");
-        lanes
-            .entry((tenant.to_owned(), endpoint_id.to_owned()))
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(Lane::new(
-                    tenant,
-                    endpoint_id,
-                    self.shared.state.config.endpoint_concurrency,
-                )))
-            })
-            .clone()
+        if let Some(lane) = lanes.get(key) {
+            return lane.clone();
+        }
+        // Tenants hold no dots, so the first one ends the tenant.
+        let (tenant, endpoint_id) = key.split_once('.').unwrap_or((key, ""));
+        let lane = Arc::new(Mutex::new(Lane::new(
+            tenant,
+            endpoint_id,
+            self.shared.state.config.endpoint_concurrency,
+        )));
+        lanes.insert(key.into(), lane.clone());
+        lane
     }
 
     async fn pull(self: Arc<Self>, consumer: consumer::PullConsumer) {
@@ -218,15 +223,14 @@ impl Partition {
             .info()
             .map(|i| (i.stream_sequence, i.delivered))
             .unwrap_or_default();
-        let subject = message.subject.to_string();
-        let Some((_, tenant, endpoint_id)) = herald_proto::delivery::split_task_subject(&subject)
-        else {
-            crate::park(&message, "a delivery task on a malformed subject").await;
+        let Some(key) = herald_proto::delivery::lane_key(&message.subject) else {
+            herald_common::consume::park(&message, "a delivery task on a malformed subject").await;
             return;
         };
-        let consumer = partition_consumer(self.number);
+        let lane = self.lane(key);
         let redelivery = &self.shared.state.config.common.redelivery;
-        if herald_common::consume::give_up_if_exhausted(&message, &consumer, redelivery).await {
+        if herald_common::consume::give_up_if_exhausted(&message, &self.consumer, redelivery).await
+        {
             return;
         }
         let traceparent = message
@@ -246,7 +250,6 @@ impl Partition {
             progressed: Instant::now(),
             reserved: None,
         };
-        let lane = self.lane(tenant, endpoint_id);
         let placement = lane.lock().expect("lane lock").place(Instant::now());
         if placement == Placement::Queue
             && let Some(reserved) = self.room_for(work.payload.len()).await
@@ -309,10 +312,10 @@ impl Partition {
             permit = self.parking.clone().acquire_owned() => permit.expect("never closed"),
         };
         work.reserved = None;
-        let (tenant, endpoint_id) = {
+        let subject = {
             let mut guard = lane.lock().expect("lane lock");
             guard.parking += 1;
-            (guard.tenant.clone(), guard.endpoint_id.clone())
+            guard.parked_subject.clone()
         };
         let this = self.clone();
         self.tasks.spawn(async move {
@@ -328,8 +331,7 @@ impl Partition {
                 .shared
                 .parked
                 .park(
-                    &tenant,
-                    &endpoint_id,
+                    &subject,
                     *sequence,
                     work.payload.clone(),
                     work.traceparent.as_deref(),
@@ -380,16 +382,16 @@ impl Partition {
     /// Starts the lane's attempts, one by one, as its cap, its rate limit and a
     /// fair share of the replica's slots allow; ends when the lane has nothing left.
     async fn driver(self: Arc<Self>, lane: Arc<Mutex<Lane>>) {
-        let (tenant, endpoint_id, permits, landed) = {
+        let (tenant, parked_subject, registry_key, permits, landed) = {
             let guard = lane.lock().expect("lane lock");
             (
                 guard.tenant.clone(),
-                guard.endpoint_id.clone(),
+                guard.parked_subject.clone(),
+                herald_proto::Endpoint::key_for(&guard.tenant, &guard.endpoint_id),
                 guard.permits.clone(),
                 guard.landed.clone(),
             )
         };
-        let registry_key = herald_proto::Endpoint::key_for(&tenant, &endpoint_id);
         loop {
             let permit = tokio::select! {
                 _ = self.stop.cancelled() => break,
@@ -438,7 +440,7 @@ impl Partition {
             };
             let work = match queued {
                 Some(work) => work,
-                None => match self.shared.parked.next(&tenant, &endpoint_id, cursor).await {
+                None => match self.shared.parked.next(&parked_subject, cursor).await {
                     Ok(Some(task)) => {
                         lane.lock().expect("lane lock").cursor = task.sequence + 1;
                         slot.shrink_to(task.payload.len() as u64);
@@ -504,10 +506,7 @@ impl Partition {
         started: Instant,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) {
-        let subject = {
-            let guard = lane.lock().expect("lane lock");
-            herald_proto::delivery::delivery_subject(&guard.tenant, &guard.endpoint_id)
-        };
+        let subject = lane.lock().expect("lane lock").task_subject.clone();
         // The endpoint's permit is given back as soon as it answered: writing the
         // record (an fsync on a durable broker) is not the endpoint's time.
         let sent = || {
@@ -571,7 +570,7 @@ impl Partition {
     async fn sweep(self: Arc<Self>) {
         let mut reconciled = Instant::now();
         let idle = self.shared.state.config.endpoint_idle;
-        let progress_after = self.shared.ack_wait / 3;
+        let progress_after = self.shared.state.config.task_ack_wait() / 3;
         loop {
             if reconciled.elapsed() >= RECONCILE {
                 self.reconcile().await;
@@ -635,8 +634,8 @@ impl Partition {
                 return;
             }
         };
-        for ((tenant, endpoint_id), count) in backlog {
-            let lane = self.lane(&tenant, &endpoint_id);
+        for (key, count) in backlog {
+            let lane = self.lane(&key);
             let mut guard = lane.lock().expect("lane lock");
             if guard.is_idle() {
                 guard.parked = count;

@@ -207,15 +207,11 @@ async fn publish(
     js: &jetstream::Context,
     subject: String,
     message_id: &str,
-    mut headers: HeaderMap,
+    headers: HeaderMap,
     payload: bytes::Bytes,
 ) -> Result<(), String> {
-    headers.insert("Nats-Msg-Id", message_id);
-    herald_common::trace::inject(&tracing::Span::current(), &mut headers);
-    js.publish_with_headers(subject, headers, payload)
+    herald_common::nats::publish_once(js, subject, message_id, headers, payload)
         .await
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
