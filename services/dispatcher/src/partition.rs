@@ -385,7 +385,7 @@ impl Partition {
         let (tenant, parked_subject, registry_key, permits, landed) = {
             let guard = lane.lock().expect("lane lock");
             (
-                guard.tenant.clone(),
+                crate::slots::Tenant::from(guard.tenant.as_str()),
                 guard.parked_subject.clone(),
                 herald_proto::Endpoint::key_for(&guard.tenant, &guard.endpoint_id),
                 guard.permits.clone(),

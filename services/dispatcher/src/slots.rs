@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
+/// A tenant's name, shared: taking and giving back a slot copies no string.
+pub type Tenant = Arc<str>;
+
 /// What one attempt needs.
 #[derive(Debug, Clone, Copy)]
 struct Need {
@@ -35,11 +38,11 @@ struct Held {
 struct State {
     free_slots: usize,
     free_bytes: u64,
-    held: HashMap<String, Held>,
+    held: HashMap<Tenant, Held>,
     /// Waiting attempts by tenant, each in arrival order.
-    waiting: HashMap<String, VecDeque<(Need, oneshot::Sender<Slot>)>>,
+    waiting: HashMap<Tenant, VecDeque<(Need, oneshot::Sender<Slot>)>>,
     /// Tenants with waiting attempts, in turn order.
-    turn: VecDeque<String>,
+    turn: VecDeque<Tenant>,
 }
 
 /// The shared capacity. Cloning shares it.
@@ -51,7 +54,7 @@ pub struct Slots {
 
 /// One attempt's share of the capacity, given back when dropped.
 pub struct Slot {
-    tenant: String,
+    tenant: Tenant,
     bytes: u64,
     slots: Option<Slots>,
 }
@@ -94,7 +97,7 @@ impl Slots {
 
     /// Waits for a slot for `tenant` holding `bytes` (capped at what one tenant may
     /// hold, so any task can run).
-    pub async fn acquire(&self, tenant: &str, bytes: u64) -> Slot {
+    pub async fn acquire(&self, tenant: &Tenant, bytes: u64) -> Slot {
         let need = Need {
             bytes: bytes.min(self.capacity.tenant_bytes),
         };
@@ -105,10 +108,10 @@ impl Slots {
                 return self.take(&mut state, tenant, need);
             }
             let (sender, receiver) = oneshot::channel();
-            let queue = state.waiting.entry(tenant.to_owned()).or_default();
+            let queue = state.waiting.entry(tenant.clone()).or_default();
             queue.push_back((need, sender));
             if queue.len() == 1 {
-                state.turn.push_back(tenant.to_owned());
+                state.turn.push_back(tenant.clone());
             }
             // Others may be waiting only because they are at their cap.
             self.grant(&mut state, &mut unclaimed);
@@ -135,14 +138,17 @@ impl Slots {
             && bytes + need.bytes <= self.capacity.tenant_bytes
     }
 
-    fn take(&self, state: &mut State, tenant: &str, need: Need) -> Slot {
+    fn take(&self, state: &mut State, tenant: &Tenant, need: Need) -> Slot {
         state.free_slots -= 1;
         state.free_bytes -= need.bytes;
-        let held = state.held.entry(tenant.to_owned()).or_default();
+        let held = match state.held.get_mut(&**tenant) {
+            Some(held) => held,
+            None => state.held.entry(tenant.clone()).or_default(),
+        };
         held.slots += 1;
         held.bytes += need.bytes;
         Slot {
-            tenant: tenant.to_owned(),
+            tenant: tenant.clone(),
             bytes: need.bytes,
             slots: Some(self.clone()),
         }
@@ -234,15 +240,15 @@ mod tests {
     #[tokio::test]
     async fn a_tenant_at_its_cap_waits_while_others_go_ahead() {
         let slots = slots(4, 2);
-        let _a1 = slots.acquire("a", 1).await;
-        let a2 = slots.acquire("a", 1).await;
+        let _a1 = slots.acquire(&"a".into(), 1).await;
+        let a2 = slots.acquire(&"a".into(), 1).await;
         let mut a3 = tokio::spawn({
             let slots = slots.clone();
-            async move { slots.acquire("a", 1).await }
+            async move { slots.acquire(&"a".into(), 1).await }
         });
         assert!(!granted(&mut a3).await, "a is at its cap of 2");
-        let _b1 = slots.acquire("b", 1).await;
-        let _b2 = slots.acquire("b", 1).await;
+        let _b1 = slots.acquire(&"b".into(), 1).await;
+        let _b2 = slots.acquire(&"b".into(), 1).await;
         drop(a2);
         assert!(granted(&mut a3).await);
     }
@@ -250,14 +256,14 @@ mod tests {
     #[tokio::test]
     async fn freed_slots_go_round_robin_by_tenant() {
         let slots = slots(2, 2);
-        let a1 = slots.acquire("a", 1).await;
-        let a2 = slots.acquire("a", 1).await;
+        let a1 = slots.acquire(&"a".into(), 1).await;
+        let a2 = slots.acquire(&"a".into(), 1).await;
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut waiters = Vec::new();
         for tenant in ["a", "a", "a", "b"] {
             let (slots, order) = (slots.clone(), order.clone());
             waiters.push(tokio::spawn(async move {
-                let slot = slots.acquire(tenant, 1).await;
+                let slot = slots.acquire(&tenant.into(), 1).await;
                 order.lock().unwrap().push(tenant);
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 drop(slot);
@@ -279,11 +285,11 @@ mod tests {
     #[tokio::test]
     async fn bytes_are_capped_and_given_back() {
         let slots = slots(10, 10);
-        let mut big = slots.acquire("a", 10_000).await;
+        let mut big = slots.acquire(&"a".into(), 10_000).await;
         assert_eq!(big.bytes, 500, "capped at the tenant's share");
         let mut second = tokio::spawn({
             let slots = slots.clone();
-            async move { slots.acquire("a", 100).await }
+            async move { slots.acquire(&"a".into(), 100).await }
         });
         assert!(!granted(&mut second).await);
         big.shrink_to(50);
