@@ -7,6 +7,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{State, deliver};
 
+/// Test deliveries one dispatcher makes at once; more wait their turn.
+const TESTS_AT_ONCE: usize = 64;
+
 /// The subject test deliveries are requested on.
 pub const SUBJECT: &str = "herald.dispatch.test";
 
@@ -24,7 +27,7 @@ pub async fn serve(
     state: State,
     shutdown: CancellationToken,
 ) {
-    herald_common::reply::serve(requests, client, shutdown, move |request| {
+    herald_common::reply::serve(requests, client, TESTS_AT_ONCE, shutdown, move |request| {
         let state = state.clone();
         async move {
             Some(match run(&state, &request.payload).await {

@@ -22,6 +22,10 @@ pub async fn subscribe(
         .await
 }
 
+/// Queries answered at once per replica; more wait their turn in the subscription,
+/// so a flood of reads holds a bounded number of tasks and answers in memory.
+const QUERIES_AT_ONCE: usize = 32;
+
 pub async fn serve(
     requests: async_nats::Subscriber,
     client: async_nats::Client,
@@ -29,27 +33,33 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let server = client.clone();
-    herald_common::reply::serve(requests, client, shutdown, move |request| {
-        let store = store.clone();
-        // Read per request: a reconnect may reach a server with another limit.
-        let max_payload = server.server_info().max_payload;
-        async move {
-            let budget = query::reply_budget(max_payload);
-            let answer = match request.subject.as_str() {
-                query::STATUS_SUBJECT => {
-                    query::encode(&status(&store, &request.payload, budget).await)
-                }
-                query::RETRYABLE_SUBJECT => {
-                    query::encode(&retryable(&store, &request.payload, budget).await)
-                }
-                other => {
-                    tracing::warn!(subject = other, "unknown query");
-                    return None;
-                }
-            };
-            Some(fitted(answer, max_payload, request.subject.as_str()))
-        }
-    })
+    herald_common::reply::serve(
+        requests,
+        client,
+        QUERIES_AT_ONCE,
+        shutdown,
+        move |request| {
+            let store = store.clone();
+            // Read per request: a reconnect may reach a server with another limit.
+            let max_payload = server.server_info().max_payload;
+            async move {
+                let budget = query::reply_budget(max_payload);
+                let answer = match request.subject.as_str() {
+                    query::STATUS_SUBJECT => {
+                        query::encode(&status(&store, &request.payload, budget).await)
+                    }
+                    query::RETRYABLE_SUBJECT => {
+                        query::encode(&retryable(&store, &request.payload, budget).await)
+                    }
+                    other => {
+                        tracing::warn!(subject = other, "unknown query");
+                        return None;
+                    }
+                };
+                Some(fitted(answer, max_payload, request.subject.as_str()))
+            }
+        },
+    )
     .await
 }
 
