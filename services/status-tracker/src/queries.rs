@@ -44,58 +44,74 @@ pub async fn serve(
             let max_payload = server.server_info().max_payload;
             async move {
                 let budget = query::reply_budget(max_payload);
-                let answer = match request.subject.as_str() {
-                    query::STATUS_SUBJECT => {
-                        query::encode(&status(&store, &request.payload, budget).await)
-                    }
-                    query::RETRYABLE_SUBJECT => {
-                        query::encode(&retryable(&store, &request.payload, budget).await)
-                    }
+                let subject = request.subject.as_str();
+                match subject {
+                    query::STATUS_SUBJECT => Some(fitted(
+                        status(&store, &request.payload, budget).await,
+                        max_payload,
+                        subject,
+                    )),
+                    query::RETRYABLE_SUBJECT => Some(fitted(
+                        retryable(&store, &request.payload, budget).await,
+                        max_payload,
+                        subject,
+                    )),
                     other => {
                         tracing::warn!(subject = other, "unknown query");
-                        return None;
+                        None
                     }
-                };
-                Some(fitted(answer, max_payload, request.subject.as_str()))
+                }
             }
         },
     )
     .await
 }
 
-/// `answer`, or an error reply when it would exceed `max_payload`.
-fn fitted(answer: bytes::Bytes, max_payload: usize, subject: &str) -> bytes::Bytes {
-    if answer.len() <= max_payload {
-        return answer;
+/// A reply that can say, instead of answering, that the query failed.
+trait Reply: prost::Message + Sized {
+    fn failed(error: String) -> Self;
+}
+
+impl Reply for StatusReply {
+    fn failed(error: String) -> Self {
+        StatusReply {
+            error,
+            ..Default::default()
+        }
+    }
+}
+
+impl Reply for RetryableResponse {
+    fn failed(error: String) -> Self {
+        RetryableResponse {
+            error,
+            ..Default::default()
+        }
+    }
+}
+
+/// `answer` encoded, or an error reply when it would exceed `max_payload`.
+fn fitted<R: Reply>(answer: R, max_payload: usize, subject: &str) -> bytes::Bytes {
+    let bytes = answer.encoded_len();
+    if bytes <= max_payload {
+        return query::encode(&answer);
     }
     tracing::error!(
         subject,
-        bytes = answer.len(),
+        bytes,
         max_payload,
         "an answer does not fit in one message"
     );
-    let error = "the answer is larger than the NATS server's max_payload".to_owned();
-    if subject == query::RETRYABLE_SUBJECT {
-        query::encode(&RetryableResponse {
-            error,
-            ..Default::default()
-        })
-    } else {
-        query::encode(&StatusReply {
-            error,
-            ..Default::default()
-        })
-    }
+    query::encode(&R::failed(
+        "the answer is larger than the NATS server's max_payload".to_owned(),
+    ))
 }
 
 async fn status(store: &Store, payload: &[u8], budget: usize) -> StatusReply {
     let query: StatusQuery = match query::decode(payload) {
         Ok(query) => query,
         Err(err) => {
-            return StatusReply {
-                error: format!("undecodable query: {err}"),
-                ..Default::default()
-            };
+            return StatusReply::failed(format!("undecodable query: {err}"));
         }
     };
     let some = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
@@ -163,10 +179,7 @@ async fn status(store: &Store, payload: &[u8], budget: usize) -> StatusReply {
         },
         Err(err) => {
             tracing::error!(error = %err, kind = %query.kind, "status query failed");
-            StatusReply {
-                error: "the store could not be read".into(),
-                ..Default::default()
-            }
+            StatusReply::failed("the store could not be read".into())
         }
     }
 }
@@ -175,10 +188,7 @@ async fn retryable(store: &Store, payload: &[u8], budget: usize) -> RetryableRes
     let request: RetryableRequest = match query::decode(payload) {
         Ok(request) => request,
         Err(err) => {
-            return RetryableResponse {
-                error: format!("undecodable request: {err}"),
-                ..Default::default()
-            };
+            return RetryableResponse::failed(format!("undecodable request: {err}"));
         }
     };
     let delivery_id = Some(request.delivery_id.as_str()).filter(|d| !d.is_empty());
@@ -199,10 +209,7 @@ async fn retryable(store: &Store, payload: &[u8], budget: usize) -> RetryableRes
         },
         Err(err) => {
             tracing::error!(error = %err, "retryable query failed");
-            RetryableResponse {
-                error: "the delivery log could not be read".into(),
-                ..Default::default()
-            }
+            RetryableResponse::failed("the delivery log could not be read".into())
         }
     }
 }

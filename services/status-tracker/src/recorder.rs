@@ -5,14 +5,14 @@
 //! sequence, which orders it among its delivery's records. A job that changed is
 //! announced on core NATS for live streams.
 
-use herald_common::consume::{Redelivery, retry_later};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::future::join_all;
 
+use async_nats::jetstream;
 use async_nats::jetstream::consumer::{Consumer, pull};
-use async_nats::jetstream::{self, AckKind};
+use herald_common::consume::{Redelivery, retry_later, run_batched};
 use herald_common::nats::{DurableConsumer, EVENTS_STREAM, OUTCOMES_STREAM};
 use herald_proto::query::job_changes_subject;
 use herald_proto::{DeliveryAttempt, Event, FanOut, RetryDecision};
@@ -52,8 +52,7 @@ pub async fn run(
     redelivery: Redelivery,
     shutdown: CancellationToken,
 ) {
-    let consume = herald_common::consume::run_batched;
-    consume(
+    run_batched(
         name,
         consumer,
         BATCH,
@@ -108,20 +107,15 @@ async fn write(
             let mut jobs = BTreeSet::new();
             let mut acks = Vec::with_capacity(kept.len());
             for ((message, record), written) in kept.iter().zip(&records).zip(written) {
-                let kind = match written {
-                    Written::Done => {
-                        count(record);
-                        if let Record::Event(event) = record
-                            && let Some(job_id) = &event.job_id
-                        {
-                            jobs.insert((event.tenant.clone(), job_id.clone()));
-                        }
-                        Some(AckKind::Ack)
+                if written == Written::Done {
+                    count(record);
+                    if let Record::Event(event) = record
+                        && let Some(job_id) = &event.job_id
+                    {
+                        jobs.insert((event.tenant.clone(), job_id.clone()));
                     }
-                    // The attempt it follows is not recorded yet; ask again later.
-                    Written::Later => None,
-                };
-                acks.push(settle(message, kind, redelivery));
+                }
+                acks.push(settle(message, written, redelivery));
             }
             join_all(acks).await;
             // Each job moved by the batch is announced once, in its state after it.
@@ -182,16 +176,15 @@ async fn announce(store: &Store, client: &async_nats::Client, tenant: &str, job_
     }
 }
 
-/// Acknowledges `message` with `kind`, or hands it back for later with `None`.
-async fn settle(message: &jetstream::Message, kind: Option<AckKind>, redelivery: &Redelivery) {
-    match kind {
-        Some(kind) => ack(message, kind).await,
-        None => retry_later(message, redelivery).await,
-    }
-}
-
-async fn ack(message: &jetstream::Message, kind: AckKind) {
-    if let Err(err) = message.ack_with(kind).await {
-        tracing::warn!(error = %err, "cannot acknowledge a record");
+/// Acknowledges `message` once it is written, or hands it back for later.
+async fn settle(message: &jetstream::Message, written: Written, redelivery: &Redelivery) {
+    match written {
+        Written::Done => {
+            if let Err(err) = message.ack().await {
+                tracing::warn!(error = %err, "cannot acknowledge a record");
+            }
+        }
+        // The attempt it follows is not recorded yet; ask again later.
+        Written::Later => retry_later(message, redelivery).await,
     }
 }

@@ -152,10 +152,9 @@ async fn resend(
     Ok(task.attempt)
 }
 
-/// What `request` finds, every page of it: the status-tracker answers in pages that
-/// fit in one NATS message, and each asks for at most what `request.limit` leaves.
-/// One page of the deliveries `request` matches, and the cursor of the next page
-/// (empty when there is none).
+/// One page of the deliveries `request` matches (the status-tracker answers in pages
+/// that fit in one NATS message), and the cursor of the next page (empty when there
+/// is none).
 async fn retryable_page(
     state: &AppState,
     request: &RetryableRequest,

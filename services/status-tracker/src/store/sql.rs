@@ -123,10 +123,7 @@ pub const JOB_HISTORY: &str = "SELECT event_id, event_type, data, occurred_at, a
      WHERE tenant = $1 AND job_id = $2 AND (occurred_at, accepted_at, event_id) > ($3, $4, $5) \
      ORDER BY occurred_at, accepted_at, event_id LIMIT $6";
 
-/// Most attempts a delivery's view lists: the latest.
-pub const ATTEMPTS_SHOWN: u32 = 1000;
-
-/// A delivery's latest attempts (at most [`ATTEMPTS_SHOWN`]), newest first,
+/// A delivery's latest attempts (at most 1 000, the most its view lists), newest first,
 /// numbered in the order they were recorded (primary key, then a sort of that
 /// delivery's rows).
 pub const DELIVERY_ATTEMPTS: &str = "SELECT number, trigger_kind, outcome, status_code, duration_ms, \

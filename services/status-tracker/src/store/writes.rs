@@ -1,5 +1,7 @@
 //! Writes, each an idempotent upsert that only ever moves a record forward.
 
+use std::sync::LazyLock;
+
 use herald_proto::{AttemptOutcome, DeliveryAttempt, Event, FanOut, RetryDecision, Trigger};
 use sqlx::{AnyConnection, Row};
 
@@ -62,42 +64,7 @@ pub async fn attempt(
     if inserted == 0 {
         return Ok(());
     }
-    let newer = "excluded.last_sequence > deliveries.last_sequence";
-    let (next_status, next_at) = if keeps_course {
-        let held = format!(
-            "deliveries.status IN ('{}', '{}')",
-            status::RETRYING,
-            status::PENDING
-        );
-        (
-            format!("CASE WHEN {held} THEN deliveries.status ELSE excluded.status END"),
-            format!("CASE WHEN {held} THEN deliveries.next_attempt_at ELSE NULL END"),
-        )
-    } else {
-        ("excluded.status".to_owned(), "NULL".to_owned())
-    };
-    let pick = |column: &str| {
-        format!("{column} = CASE WHEN {newer} THEN excluded.{column} ELSE deliveries.{column} END")
-    };
-    let sql = format!(
-        "INSERT INTO deliveries (tenant, delivery_id, endpoint_id, event_id, event_type, job_id, \
-         status, attempts, status_code, response_time_ms, last_error, next_attempt_at, created_at, \
-         updated_at, last_sequence, auto_sequence) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, NULL, $11, $12, $13, $14) \
-         ON CONFLICT (tenant, delivery_id) DO UPDATE SET \
-           attempts = deliveries.attempts + 1, \
-           status = CASE WHEN {newer} THEN {next_status} ELSE deliveries.status END, \
-           next_attempt_at = CASE WHEN {newer} THEN {next_at} ELSE deliveries.next_attempt_at END, \
-           {}, {}, {}, {}, {}, \
-           auto_sequence = CASE WHEN excluded.auto_sequence > deliveries.auto_sequence \
-             THEN excluded.auto_sequence ELSE deliveries.auto_sequence END",
-        pick("status_code"),
-        pick("response_time_ms"),
-        pick("last_error"),
-        pick("updated_at"),
-        pick("last_sequence"),
-    );
-    sqlx::query(&sql)
+    sqlx::query(move_delivery(keeps_course))
         .bind(&event.tenant)
         .bind(&task.delivery_id)
         .bind(&task.endpoint_id)
@@ -115,6 +82,55 @@ pub async fn attempt(
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// The upsert that moves (or creates) a delivery by one attempt record, `$1`-`$14`
+/// as [`attempt`] binds them. Only a record with a higher sequence than the one
+/// that last moved the delivery changes what it shows; with `keeps_course` (a
+/// failed manual attempt) a `retrying` or `pending` delivery keeps its status and
+/// `next_attempt_at`. Each of the two statements is built once, not per record.
+fn move_delivery(keeps_course: bool) -> &'static str {
+    static STATEMENTS: LazyLock<[String; 2]> =
+        LazyLock::new(|| [false, true].map(move_delivery_sql));
+    &STATEMENTS[usize::from(keeps_course)]
+}
+
+fn move_delivery_sql(keeps_course: bool) -> String {
+    let newer = "excluded.last_sequence > deliveries.last_sequence";
+    let (next_status, next_at) = if keeps_course {
+        let held = format!(
+            "deliveries.status IN ('{}', '{}')",
+            status::RETRYING,
+            status::PENDING
+        );
+        (
+            format!("CASE WHEN {held} THEN deliveries.status ELSE excluded.status END"),
+            format!("CASE WHEN {held} THEN deliveries.next_attempt_at ELSE NULL END"),
+        )
+    } else {
+        ("excluded.status".to_owned(), "NULL".to_owned())
+    };
+    let pick = |column: &str| {
+        format!("{column} = CASE WHEN {newer} THEN excluded.{column} ELSE deliveries.{column} END")
+    };
+    format!(
+        "INSERT INTO deliveries (tenant, delivery_id, endpoint_id, event_id, event_type, job_id, \
+         status, attempts, status_code, response_time_ms, last_error, next_attempt_at, created_at, \
+         updated_at, last_sequence, auto_sequence) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, NULL, $11, $12, $13, $14) \
+         ON CONFLICT (tenant, delivery_id) DO UPDATE SET \
+           attempts = deliveries.attempts + 1, \
+           status = CASE WHEN {newer} THEN {next_status} ELSE deliveries.status END, \
+           next_attempt_at = CASE WHEN {newer} THEN {next_at} ELSE deliveries.next_attempt_at END, \
+           {}, {}, {}, {}, {}, \
+           auto_sequence = CASE WHEN excluded.auto_sequence > deliveries.auto_sequence \
+             THEN excluded.auto_sequence ELSE deliveries.auto_sequence END",
+        pick("status_code"),
+        pick("response_time_ms"),
+        pick("last_error"),
+        pick("updated_at"),
+        pick("last_sequence"),
+    )
 }
 
 /// Applies the retry-scheduler's decision about one failed automatic attempt, only
