@@ -244,17 +244,11 @@ async fn ingest_process(
     herald_common::telemetry::init_crypto();
     let dir = tempfile::tempdir().unwrap();
     let mut env = Herald::test_env(&nats.url(), dir.path());
-    let addr = SocketAddr::from(([127, 0, 0, 1], herald_tests::free_port()));
-    env.set("HERALD_HTTP_ADDR", addr.to_string());
     for (key, value) in overrides {
         env.set(*key, *value);
     }
-    let process = Process::spawn_at("ingest", &env);
-    eventually(PATIENCE, "ingest to be ready", || async {
-        let response = reqwest::get(format!("http://{addr}/readyz")).await.ok()?;
-        response.status().is_success().then_some(())
-    })
-    .await;
+    let (process, addr) = Process::spawn_listening("ingest", &env);
+    herald_tests::herald::wait_ready(&format!("http://{addr}")).await;
     (process, addr, dir)
 }
 
