@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use herald_proto::wire;
 use herald_tests::PATIENCE;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
@@ -289,28 +288,6 @@ async fn a_catalogue_is_listed_and_enforced() {
         "only the valid event is delivered"
     );
 
-    let consumer = js
-        .get_stream("REJECTED")
-        .await
-        .unwrap()
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
-        .await
-        .unwrap();
-    let parked = consumer
-        .messages()
-        .await
-        .unwrap()
-        .next()
-        .await
-        .unwrap()
-        .unwrap();
-    let reason = parked
-        .headers
-        .as_ref()
-        .unwrap()
-        .get("Herald-Rejected-Reason")
-        .unwrap()
-        .as_str()
-        .to_owned();
+    let reason = &herald_tests::nats::rejected(&js, 1).await[0].reason;
     assert!(reason.contains("schema of `job.failed`"), "{reason}");
 }
