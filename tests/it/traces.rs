@@ -18,8 +18,7 @@ async fn one_event_is_one_trace_across_every_service() {
     let collector = Collector::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut env = Herald::test_env(&nats.url(), dir.path());
-    env.set("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint());
-    env.set("OTEL_BSP_SCHEDULE_DELAY", "100");
+    collector.export_from(&mut env);
     env.set("HERALD_RETRY_SCHEDULE", "1s");
     let mut processes = Vec::new();
     for service in ["status-tracker", "retry-scheduler", "dispatcher"] {
