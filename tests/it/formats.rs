@@ -8,7 +8,7 @@ use bytes::Bytes;
 use herald_proto::wire;
 use herald_tests::PATIENCE;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
-use herald_tests::{Herald, NatsServer, Receiver, eventually, verify};
+use herald_tests::{Herald, NatsServer, Receiver, verify};
 use prost::Message;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -197,15 +197,13 @@ async fn the_delivery_log_speaks_pending_success_retrying_and_failed() {
             "/v1/webhooks/{}/deliveries?status={word}",
             id.as_str().unwrap()
         );
-        let delivery = eventually(PATIENCE, word, || {
-            let (api, path) = (api.clone(), path.clone());
-            async move {
-                let (_, body) = api.get(&path).await;
-                let delivery = body["deliveries"].get(0)?.clone();
-                (word != "retrying" || delivery["next_attempt_at"].is_string()).then_some(delivery)
-            }
-        })
-        .await;
+        let delivery = api
+            .get_until(&path, word, |body| {
+                let delivery = body["deliveries"].get(0)?;
+                (word != "retrying" || delivery["next_attempt_at"].is_string())
+                    .then(|| delivery.clone())
+            })
+            .await;
         assert_eq!(delivery["status"], word);
     }
     let (status, body) = api

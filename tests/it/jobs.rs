@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 use herald_tests::PATIENCE;
-use herald_tests::{Api, Herald, NatsServer, Receiver, eventually};
+use herald_tests::{Api, Herald, NatsServer, Receiver};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -48,13 +48,9 @@ async fn open(api: &Api, herald: &Herald, path: &str) -> reqwest::Response {
 }
 
 async fn job_when(api: &Api, job_id: &str, accept: impl Fn(&Value) -> bool) -> Value {
-    eventually(PATIENCE, "the job to move", || {
-        let api = api.clone();
-        let accept = &accept;
-        async move {
-            let (status, body) = api.get(&format!("/v1/jobs/{job_id}")).await;
-            (status == StatusCode::OK && accept(&body)).then_some(body)
-        }
+    let path = format!("/v1/jobs/{job_id}");
+    api.get_until(&path, "the job to move", |body| {
+        accept(body).then(|| body.clone())
     })
     .await
 }
@@ -178,14 +174,13 @@ async fn deliveries_events_and_statistics_can_be_looked_up() {
     .await;
     receiver.wait_for(2, PATIENCE).await;
 
-    let event = eventually(PATIENCE, "the event's delivery to succeed", || {
-        let api = api.clone();
-        async move {
-            let (_, body) = api.get("/v1/events/evt_look").await;
-            (body["deliveries"][0]["status"] == "success").then_some(body)
-        }
-    })
-    .await;
+    let event = api
+        .get_until(
+            "/v1/events/evt_look",
+            "the event's delivery to succeed",
+            |body| (body["deliveries"][0]["status"] == "success").then(|| body.clone()),
+        )
+        .await;
     assert_eq!(event["event_type"], "job.completed");
     assert_eq!(event["deliveries"][0]["webhook_id"], id);
     let delivery_id = event["deliveries"][0]["delivery_id"].as_str().unwrap();

@@ -135,10 +135,8 @@ async fn live_streams_are_limited_per_request_and_per_tenant() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    eventually(PATIENCE, "job_1 to be recorded", || async {
-        (api.get("/v1/jobs/job_1").await.0 == StatusCode::OK).then_some(())
-    })
-    .await;
+    api.get_until("/v1/jobs/job_1", "job_1 to be recorded", |_| Some(()))
+        .await;
 
     // Both kinds of stream count. The twenty-pattern stream may still be going
     // away, so the second waits for its place.

@@ -1,12 +1,10 @@
 //! The status-tracker's answers at scale: request/reply answers larger than one NATS
 //! message come in pages that ingest follows, and the hot queries use an index.
 
-use std::time::Duration;
-
 use herald_status_tracker::store::TOTAL_CAP;
 use herald_status_tracker::store::sql::{self, DeliveryFilter, Param};
 use herald_tests::PATIENCE;
-use herald_tests::{Herald, NatsServer, Receiver, eventually};
+use herald_tests::{Herald, NatsServer, Receiver};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -32,15 +30,11 @@ async fn a_job_history_larger_than_one_message_is_answered_whole() {
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     }
-    let job = eventually(PATIENCE, "the whole history of the job", || {
-        let api = api.clone();
-        async move {
-            let (status, body) = api.get("/v1/jobs/job_big").await;
-            (status == StatusCode::OK && body["history"].as_array()?.len() == BIG_EVENTS)
-                .then_some(body)
-        }
-    })
-    .await;
+    let job = api
+        .get_until("/v1/jobs/job_big", "the whole history of the job", |body| {
+            (body["history"].as_array()?.len() == BIG_EVENTS).then(|| body.clone())
+        })
+        .await;
     let order: Vec<_> = job["history"]
         .as_array()
         .unwrap()
@@ -73,12 +67,8 @@ async fn recover_resends_failed_deliveries_larger_than_one_message() {
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     }
     let path = format!("/v1/webhooks/{id}/deliveries?status=failed");
-    eventually(PATIENCE, "every delivery to be failed", || {
-        let (api, path) = (api.clone(), path.clone());
-        async move {
-            let (_, body) = api.get(&path).await;
-            (body["deliveries"].as_array()?.len() == BIG_EVENTS).then_some(())
-        }
+    api.get_until(&path, "every delivery to be failed", |body| {
+        (body["deliveries"].as_array()?.len() == BIG_EVENTS).then_some(())
     })
     .await;
     let (status, _) = api
@@ -105,9 +95,7 @@ async fn recover_resends_failed_deliveries_larger_than_one_message() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), BIG_EVENTS, "each delivery once");
-    let received = receiver
-        .wait_for(before + BIG_EVENTS, Duration::from_secs(60))
-        .await;
+    let received = receiver.wait_for(before + BIG_EVENTS, PATIENCE).await;
     let mut resent: Vec<_> = received[before..]
         .iter()
         .map(|r| r.json()["data"]["n"].as_u64().unwrap())
