@@ -4,6 +4,7 @@
 use herald_status_tracker::store::TOTAL_CAP;
 use herald_status_tracker::store::sql::{self, DeliveryFilter, Param};
 use herald_tests::PATIENCE;
+use herald_tests::db::{Scratch, scratch_schema};
 use herald_tests::{Herald, NatsServer, Receiver};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -109,7 +110,7 @@ async fn recover_resends_failed_deliveries_larger_than_one_message() {
 async fn postgres() -> Option<(
     herald_status_tracker::Store,
     sqlx::pool::PoolConnection<sqlx::Postgres>,
-    crate::store::Scratch,
+    Scratch,
 )> {
     use sqlx::Executor;
     let url = std::env::var("TEST_DATABASE_URL")
@@ -119,20 +120,7 @@ async fn postgres() -> Option<(
         eprintln!("SKIPPED: TEST_DATABASE_URL is not set (make test sets it)");
         return None;
     };
-    let schema = format!(
-        "herald_plan_{}_{}",
-        std::process::id(),
-        crate::store::rand_suffix()
-    );
-    let admin = sqlx::PgPool::connect(&url)
-        .await
-        .expect("TEST_DATABASE_URL reachable");
-    admin
-        .execute(format!("CREATE SCHEMA {schema}").as_str())
-        .await
-        .unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let (scoped, scratch) = scratch_schema(&url, "herald_plan").await;
     let store = herald_status_tracker::Store::connect(&scoped)
         .await
         .expect("PostgreSQL store");
@@ -165,7 +153,7 @@ async fn postgres() -> Option<(
     ] {
         conn.execute(fill).await.unwrap();
     }
-    Some((store, conn, crate::store::Scratch::Schema(admin, schema)))
+    Some((store, conn, scratch))
 }
 
 /// The plan PostgreSQL chooses for `sql` with `params`, as text.

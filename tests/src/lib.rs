@@ -1,12 +1,13 @@
 //! The integration-test harness: a real `nats-server` per test (JetStream, temporary
 //! store, a port it chose itself), Herald started in-process on `127.0.0.1:0` (or
 //! as a child process, for tests that kill it), a recording HTTP receiver, a
-//! process's memory from `/proc`, and helpers to poll with a deadline instead of
-//! sleeping.
+//! PostgreSQL schema per store test, a process's memory from `/proc`, and helpers
+//! to poll with a deadline instead of sleeping.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod db;
 pub mod herald;
 pub mod nats;
 pub mod otlp;
