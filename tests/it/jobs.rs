@@ -34,8 +34,8 @@ fn sse_events(response: reqwest::Response) -> impl futures::Stream<Item = (Strin
     })
 }
 
-async fn open(api: &Api, herald: &Herald, path: &str) -> reqwest::Response {
-    let _ = api;
+/// Opens a live stream and checks that it is one.
+async fn open(herald: &Herald, path: &str) -> reqwest::Response {
     let response = reqwest::Client::new()
         .get(format!("{}{path}", herald.base_url))
         .bearer_auth(herald_tests::herald::API_KEY)
@@ -89,13 +89,13 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
         if stream.is_none() {
             job_when(&api, "job_live", |_| true).await;
             stream = Some(Box::pin(sse_events(
-                open(&api, &herald, "/v1/jobs/job_live/stream").await,
+                open(&herald, "/v1/jobs/job_live/stream").await,
             )));
         }
         let stream = stream.as_mut().unwrap();
         let (name, view) = tokio::time::timeout(PATIENCE, stream.next())
             .await
-            .expect("a change within 20 s")
+            .expect("a change in time")
             .expect("the stream goes on");
         assert_eq!(name, "job");
         seen.push((
@@ -122,11 +122,15 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
     assert_eq!(job["result"]["url"], "https://cdn.example.com/out.mp4");
     assert_eq!(job["history"].as_array().unwrap().len(), 3);
     // A finished job's stream gives its state and ends.
-    let mut again = Box::pin(sse_events(
-        open(&api, &herald, "/v1/jobs/job_live/stream").await,
-    ));
-    assert_eq!(again.next().await.unwrap().1["status"], "completed");
-    assert!(again.next().await.is_none());
+    let mut again = Box::pin(sse_events(open(&herald, "/v1/jobs/job_live/stream").await));
+    let state = tokio::time::timeout(PATIENCE, again.next())
+        .await
+        .expect("the state at once");
+    assert_eq!(state.unwrap().1["status"], "completed");
+    let end = tokio::time::timeout(PATIENCE, again.next())
+        .await
+        .expect("the end at once");
+    assert!(end.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,9 +138,7 @@ async fn the_tenants_events_stream_as_they_are_accepted() {
     let nats = NatsServer::start();
     let herald = Herald::start(&nats.url(), &[]).await;
     let api = herald.api();
-    let mut stream = Box::pin(sse_events(
-        open(&api, &herald, "/v1/stream?events=job.*").await,
-    ));
+    let mut stream = Box::pin(sse_events(open(&herald, "/v1/stream?events=job.*").await));
     api.post(
         "/v1/events",
         json!({"event_type": "vision.done", "data": {}}),
