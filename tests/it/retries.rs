@@ -45,7 +45,7 @@ async fn hold_one_retry(api: &Api, receiver: &Receiver, status: u16) -> String {
 
 /// The held retry reaches the receiver as the second attempt and succeeds.
 async fn the_retry_succeeds(api: &Api, receiver: &Receiver, id: &str) {
-    let received = receiver.wait_for(2, Duration::from_secs(40)).await;
+    let received = receiver.wait_for(2, PATIENCE).await;
     assert_eq!(received[1].json()["retry_count"], 1);
     api.logged_delivery(id, "the retry to succeed", |d| d["status"] == "success")
         .await;

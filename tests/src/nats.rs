@@ -151,7 +151,7 @@ pub fn binary() -> PathBuf {
 pub async fn wait_idle(url: &str, consumers: &[(&str, &str)]) {
     let client = async_nats::connect(url).await.expect("connect to NATS");
     let js = async_nats::jetstream::new(client);
-    crate::eventually(Duration::from_secs(30), "Herald to finish its work", || {
+    crate::eventually(crate::PATIENCE, "Herald to finish its work", || {
         let js = js.clone();
         async move {
             for (stream, name) in consumers {
