@@ -168,9 +168,17 @@ async fn the_delivery_log_speaks_pending_success_retrying_and_failed() {
     let ok = Receiver::start().await;
     let flaky = Receiver::start().await;
     flaky.respond_with(&[500]);
+    // Pending while its first attempt waits out the webhook's 30 s timeout: long
+    // enough to be seen however busy the machine is.
     let slow = Receiver::start().await;
-    slow.delay(Duration::from_secs(10));
-    let slow_id = api.create_webhook(&slow.url("/"), &["job.*"]).await["webhook_id"].clone();
+    slow.delay(Duration::from_secs(3600));
+    let (_, slow_hook) = api
+        .post(
+            "/v1/webhooks",
+            json!({"url": slow.url("/"), "events": ["job.*"], "timeout_ms": 30_000}),
+        )
+        .await;
+    let slow_id = slow_hook["webhook_id"].clone();
     let gone = Receiver::start().await;
     gone.respond_with(&[410]);
     let ok_id = api.create_webhook(&ok.url("/"), &["job.*"]).await["webhook_id"].clone();
