@@ -125,8 +125,8 @@ async fn events_over_http_and_nats_reach_subscribed_webhooks_signed_once() {
     // The delivery log lists both, newest first, with status and response time.
     let path = format!("/v1/webhooks/{webhook_id}/deliveries?limit=50");
     let log = api
-        .get_until(&path, "two deliveries in the log", |body| {
-            (body["deliveries"].as_array()?.len() == 2).then(|| body.clone())
+        .get_when(&path, "two deliveries in the log", |body| {
+            body["deliveries"].as_array().is_some_and(|d| d.len() == 2)
         })
         .await;
     assert_eq!(log["total"], 2);

@@ -45,9 +45,11 @@ async fn a_delivery_whose_webhook_was_deleted_is_recorded_failed_with_why() {
     for event_id in &events {
         let delivery_id = herald_proto::ids::delivery_id(TENANT, event_id, &id);
         let delivery = api
-            .delivery_when(&delivery_id, "the delivery to be settled", |d| {
-                d["status"] == "success" || d["status"] == "failed"
-            })
+            .get_when(
+                &format!("/v1/deliveries/{delivery_id}"),
+                "the delivery to be settled",
+                |d| d["status"] == "success" || d["status"] == "failed",
+            )
             .await;
         if delivery["status"] == "failed" {
             failed += 1;
@@ -208,9 +210,11 @@ async fn an_id_that_is_no_header_value_is_refused_and_nothing_panics() {
         .await
         .unwrap();
     let delivery = api
-        .delivery_when("dlv_bad_header", "the refusal to be recorded", |d| {
-            d["status"] == "failed"
-        })
+        .get_when(
+            "/v1/deliveries/dlv_bad_header",
+            "the refusal to be recorded",
+            |d| d["status"] == "failed",
+        )
         .await;
     assert!(
         delivery["attempts"][0]["error"]
@@ -280,9 +284,11 @@ async fn manual_attempts_on_a_disabled_webhook_are_refused_with_409() {
         .post("/v1/events", json!({"event_type": "job.done", "data": {}}))
         .await;
     let event_id = event["event_id"].as_str().unwrap();
-    api.webhook_when(&id, "the webhook to be disabled", |w| {
-        w["status"] == "disabled"
-    })
+    api.get_when(
+        &format!("/v1/webhooks/{id}"),
+        "the webhook to be disabled",
+        |w| w["status"] == "disabled",
+    )
     .await;
     let delivery_id = herald_proto::ids::delivery_id(TENANT, event_id, &id);
     let (status, body) = api
@@ -331,9 +337,11 @@ async fn a_manual_attempt_that_succeeds_drops_the_held_retry_and_each_counts() {
     assert_eq!(first.0, StatusCode::ACCEPTED, "{}", first.1);
     assert_eq!(second.0, StatusCode::ACCEPTED, "{}", second.1);
     let recorded = api
-        .delivery_when(&delivery_id, "both manual attempts recorded", |d| {
-            d["status"] == "success" && d["attempts"].as_array().is_some_and(|a| a.len() == 3)
-        })
+        .get_when(
+            &format!("/v1/deliveries/{delivery_id}"),
+            "both manual attempts recorded",
+            |d| d["status"] == "success" && d["attempts"].as_array().is_some_and(|a| a.len() == 3),
+        )
         .await;
     let numbers: Vec<u64> = recorded["attempts"]
         .as_array()

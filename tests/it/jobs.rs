@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 use herald_tests::PATIENCE;
-use herald_tests::{Api, Herald, NatsServer, Receiver};
+use herald_tests::{Herald, NatsServer, Receiver};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -47,14 +47,6 @@ async fn open(herald: &Herald, path: &str) -> reqwest::Response {
     response
 }
 
-async fn job_when(api: &Api, job_id: &str, accept: impl Fn(&Value) -> bool) -> Value {
-    let path = format!("/v1/jobs/{job_id}");
-    api.get_until(&path, "the job to move", |body| {
-        accept(body).then(|| body.clone())
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
     let nats = NatsServer::start();
@@ -87,7 +79,8 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
         .await;
         // Once the job is known, its stream opens with its state.
         if stream.is_none() {
-            job_when(&api, "job_live", |_| true).await;
+            api.get_when("/v1/jobs/job_live", "the job to be known", |_| true)
+                .await;
             stream = Some(Box::pin(sse_events(
                 open(&herald, "/v1/jobs/job_live/stream").await,
             )));
@@ -117,7 +110,11 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
         "the stream closes after a final state"
     );
 
-    let job = job_when(&api, "job_live", |j| j["status"] == "completed").await;
+    let job = api
+        .get_when("/v1/jobs/job_live", "the job to complete", |j| {
+            j["status"] == "completed"
+        })
+        .await;
     assert_eq!(job["job_type"], "render");
     assert_eq!(job["result"]["url"], "https://cdn.example.com/out.mp4");
     assert_eq!(job["history"].as_array().unwrap().len(), 3);
@@ -177,10 +174,10 @@ async fn deliveries_events_and_statistics_can_be_looked_up() {
     receiver.wait_for(2, PATIENCE).await;
 
     let event = api
-        .get_until(
+        .get_when(
             "/v1/events/evt_look",
             "the event's delivery to succeed",
-            |body| (body["deliveries"][0]["status"] == "success").then(|| body.clone()),
+            |body| body["deliveries"][0]["status"] == "success",
         )
         .await;
     assert_eq!(event["event_type"], "job.completed");

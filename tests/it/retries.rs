@@ -80,9 +80,11 @@ async fn gone_disables_at_once_and_is_announced() {
     .await;
 
     let disabled = api
-        .webhook_when(id, "the webhook to be disabled", |w| {
-            w["status"] == "disabled"
-        })
+        .get_when(
+            &format!("/v1/webhooks/{id}"),
+            "the webhook to be disabled",
+            |w| w["status"] == "disabled",
+        )
         .await;
     assert!(
         disabled["disabled_reason"]
@@ -130,9 +132,11 @@ async fn exhaustion_disables_then_people_enable_recover_and_retry() {
     }
 
     let disabled = api
-        .webhook_when(id, "exhaustion to disable the webhook", |w| {
-            w["status"] == "disabled"
-        })
+        .get_when(
+            &format!("/v1/webhooks/{id}"),
+            "exhaustion to disable the webhook",
+            |w| w["status"] == "disabled",
+        )
         .await;
     assert!(
         disabled["disabled_reason"]

@@ -99,15 +99,9 @@ impl Api {
         .await
     }
 
-    /// `GET /v1/deliveries/{delivery_id}` once `accept` holds.
-    pub async fn delivery_when(
-        &self,
-        delivery_id: &str,
-        what: &str,
-        accept: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let path = format!("/v1/deliveries/{delivery_id}");
-        self.get_until(&path, what, |body| accept(body).then(|| body.clone()))
+    /// `GET path` until it answers 200 with a body `accept` holds for, and that body.
+    pub async fn get_when(&self, path: &str, what: &str, accept: impl Fn(&Value) -> bool) -> Value {
+        self.get_until(path, what, |body| accept(body).then(|| body.clone()))
             .await
     }
 
@@ -128,18 +122,6 @@ impl Api {
                 .cloned()
         })
         .await
-    }
-
-    /// `GET /v1/webhooks/{webhook_id}` once `accept` holds.
-    pub async fn webhook_when(
-        &self,
-        webhook_id: &str,
-        what: &str,
-        accept: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let path = format!("/v1/webhooks/{webhook_id}");
-        self.get_until(&path, what, |body| accept(body).then(|| body.clone()))
-            .await
     }
 
     /// Rotates a webhook's secret with `body` as sent (none, `{}`, or
