@@ -92,16 +92,7 @@ async fn bad_input_gets_a_clear_error() {
     ];
     for (body, mention) in cases {
         let (status, reply) = api.post("/v1/webhooks", body.clone()).await;
-        assert_error(
-            status,
-            &reply,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation",
-        );
-        assert!(
-            reply["detail"].as_str().unwrap().contains(mention),
-            "{body} → {reply}"
-        );
+        assert_invalid(&body.to_string(), status, &reply, mention);
     }
 
     let (status, body) = api
@@ -153,6 +144,20 @@ async fn bad_input_gets_a_clear_error() {
         .get("/v1/webhooks/wh_missing/deliveries?limit=1000")
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+}
+
+/// A 422 `validation` refusal whose detail names `mention`.
+fn assert_invalid(what: &str, status: StatusCode, reply: &Value, mention: &str) {
+    assert_error(
+        status,
+        reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    );
+    assert!(
+        reply["detail"].as_str().unwrap().contains(mention),
+        "{what} → {reply}"
+    );
 }
 
 /// One request with a deadline: a route that never answers fails the test instead
@@ -306,16 +311,7 @@ async fn query_string_errors_are_json() {
         let url = format!("{}{path}", herald.base_url);
         let (status, content_type, reply) = answer("GET", &url, key, None).await;
         assert_json_refusal(&path, status, &content_type, &reply);
-        assert_error(
-            status,
-            &reply,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation",
-        );
-        assert!(
-            reply["detail"].as_str().unwrap().contains(mention),
-            "{path} → {reply}"
-        );
+        assert_invalid(&path, status, &reply, mention);
     }
     // A method a route does not have is refused the same way.
     let url = format!("{}/v1/webhooks/{id}", herald.base_url);
@@ -335,16 +331,7 @@ async fn unknown_fields_of_an_event_are_refused() {
             json!({"event_type": "job.done", "jobid": "job_1", "data": {}}),
         )
         .await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation",
-    );
-    assert!(
-        body["detail"].as_str().unwrap().contains("`jobid`"),
-        "{body}"
-    );
+    assert_invalid("an unknown field", status, &body, "`jobid`");
     let (status, body) = api
         .post(
             "/v1/events",
@@ -382,16 +369,7 @@ async fn headers_and_nesting_are_bounded() {
         let (status, reply) = api.post("/v1/webhooks", webhook(headers.clone())).await;
         let brief: String = reply.to_string().chars().take(300).collect();
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{brief}");
-        assert_error(
-            status,
-            &reply,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation",
-        );
-        assert!(
-            reply["detail"].as_str().unwrap().contains("headers"),
-            "{reply}"
-        );
+        assert_invalid("webhook headers", status, &reply, "headers");
     }
     let (status, reply) = api
         .post("/v1/webhooks", webhook(json!({"X-Fits": "v".repeat(4096)})))
@@ -420,19 +398,7 @@ async fn headers_and_nesting_are_bounded() {
                    "callback": {"url": "https://x.example/cb", "headers": {"X-Big": big}}}),
         )
         .await;
-    assert_error(
-        status,
-        &reply,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation",
-    );
-    assert!(
-        reply["detail"]
-            .as_str()
-            .unwrap()
-            .contains("callback.headers"),
-        "{reply}"
-    );
+    assert_invalid("callback headers", status, &reply, "callback.headers");
 
     // `data` may nest 64 levels, not more.
     let event = |data: &str| format!(r#"{{"event_type":"job.done","data":{data}}}"#).into_bytes();
@@ -507,30 +473,12 @@ async fn durations_and_times_out_of_range_are_refused() {
         let url = format!("{}/v1/webhooks", herald.base_url);
         let (status, content_type, reply) = answer("POST", &url, key, Some(body)).await;
         assert_json_refusal(delay, status, &content_type, &reply);
-        assert_error(
-            status,
-            &reply,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation",
-        );
-        assert!(
-            reply["detail"].as_str().unwrap().contains("retry_schedule"),
-            "{reply}"
-        );
+        assert_invalid(delay, status, &reply, "retry_schedule");
 
         let url = format!("{}/v1/webhooks/{id}/stats?window={delay}", herald.base_url);
         let (status, content_type, reply) = answer("GET", &url, key, None).await;
         assert_json_refusal(delay, status, &content_type, &reply);
-        assert_error(
-            status,
-            &reply,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation",
-        );
-        assert!(
-            reply["detail"].as_str().unwrap().contains("window"),
-            "{reply}"
-        );
+        assert_invalid(delay, status, &reply, "window");
     }
     let url = format!("{}/v1/webhooks/{id}/stats?window=90d", herald.base_url);
     assert_eq!(answer("GET", &url, key, None).await.0, StatusCode::OK);
@@ -549,16 +497,7 @@ async fn durations_and_times_out_of_range_are_refused() {
                 json!({"event_type": "job.done", "timestamp": timestamp, "data": {}}),
             )
             .await;
-        assert_error(
-            status,
-            &reply,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation",
-        );
-        assert!(
-            reply["detail"].as_str().unwrap().contains("timestamp"),
-            "{reply}"
-        );
+        assert_invalid(timestamp, status, &reply, "timestamp");
     }
     let (status, reply) = api
         .post(

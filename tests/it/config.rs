@@ -5,13 +5,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use herald_common::config::MapEnv;
+use herald_tests::herald::binary;
 use herald_tests::{Herald, NatsServer};
-
-fn herald_binary() -> PathBuf {
-    // target/<profile>/deps/it-<hash> → target/<profile>/herald
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("herald")
-}
 
 #[test]
 fn invalid_configuration_exits_64_naming_the_variable() {
@@ -25,7 +20,7 @@ fn invalid_configuration_exits_64_naming_the_variable() {
         ("HERALD_DELIVERY_TIMEOUT", "2m"),
     ];
     for (var, value) in cases {
-        let output = Command::new(herald_binary())
+        let output = Command::new(binary())
             .arg("all")
             .env_clear()
             .env("HERALD_API_KEYS", "acme:acme-key-0123456789")
@@ -37,10 +32,7 @@ fn invalid_configuration_exits_64_naming_the_variable() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(var), "{var}: {stderr}");
     }
-    let output = Command::new(herald_binary())
-        .arg("everything")
-        .output()
-        .unwrap();
+    let output = Command::new(binary()).arg("everything").output().unwrap();
     assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("usage"));
 }
@@ -72,7 +64,7 @@ async fn a_nats_server_older_than_2_12_is_refused() {
 fn a_port_in_use_exits_71_naming_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let output = Command::new(herald_binary())
+    let output = Command::new(binary())
         .arg("all")
         .env_clear()
         .env("HERALD_API_KEYS", "acme:acme-key-0123456789")
@@ -88,7 +80,7 @@ fn a_port_in_use_exits_71_naming_the_address() {
 #[test]
 fn an_unreachable_nats_server_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(herald_binary())
+    let output = Command::new(binary())
         .arg("all")
         .env_clear()
         .env("HERALD_API_KEYS", "acme:acme-key-0123456789")

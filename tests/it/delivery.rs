@@ -6,7 +6,7 @@ use bytes::Bytes;
 use herald_proto::wire;
 use herald_tests::PATIENCE;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
-use herald_tests::{Herald, NatsServer, Receiver, eventually, verify};
+use herald_tests::{Herald, NatsServer, Receiver, verify};
 use prost::Message;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -124,15 +124,11 @@ async fn events_over_http_and_nats_reach_subscribed_webhooks_signed_once() {
 
     // The delivery log lists both, newest first, with status and response time.
     let path = format!("/v1/webhooks/{webhook_id}/deliveries?limit=50");
-    let log = eventually(PATIENCE, "two deliveries in the log", || {
-        let api = api.clone();
-        let path = path.clone();
-        async move {
-            let (status, body) = api.get(&path).await;
-            (status == StatusCode::OK && body["deliveries"].as_array()?.len() == 2).then_some(body)
-        }
-    })
-    .await;
+    let log = api
+        .get_when(&path, "two deliveries in the log", |body| {
+            body["deliveries"].as_array().is_some_and(|d| d.len() == 2)
+        })
+        .await;
     assert_eq!(log["total"], 2);
     assert_eq!(log["limit"], 50);
     let mut ids = Vec::new();
@@ -187,13 +183,9 @@ async fn a_failing_receiver_gets_the_event_again_until_it_accepts() {
     );
 
     let path = format!("/v1/webhooks/{webhook_id}/deliveries");
-    eventually(PATIENCE, "the delivery to be logged as a success", || {
-        let (api, path) = (api.clone(), path.clone());
-        async move {
-            let (_, body) = api.get(&path).await;
-            let delivery = body["deliveries"].get(0)?.clone();
-            (delivery["status"] == "success" && delivery["attempts"] == 3).then_some(())
-        }
+    api.get_until(&path, "the delivery to be logged as a success", |body| {
+        let delivery = body["deliveries"].get(0)?;
+        (delivery["status"] == "success" && delivery["attempts"] == 3).then_some(())
     })
     .await;
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use herald_tests::PATIENCE;
 use herald_tests::herald::Process;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
-use herald_tests::{Herald, NatsServer, Receiver, eventually};
+use herald_tests::{Herald, NatsServer, Receiver};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,12 +43,8 @@ async fn sigterm_with_fifty_deliveries_in_flight_loses_none() {
     );
 
     let path = format!("/v1/webhooks/{id}/deliveries?status=success&limit=250");
-    eventually(PATIENCE, "all fifty to be recorded as delivered", || {
-        let (api, path) = (api.clone(), path.clone());
-        async move {
-            let (_, body) = api.get(&path).await;
-            (body["total"] == 50).then_some(())
-        }
+    api.get_until(&path, "all fifty to be recorded as delivered", |body| {
+        (body["total"] == 50).then_some(())
     })
     .await;
     // Nothing was left half done: a new dispatcher finds no work.

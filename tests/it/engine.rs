@@ -73,7 +73,7 @@ async fn a_killed_dispatcher_does_not_resend_to_endpoints_already_delivered() {
     let _dispatcher = Process::spawn("dispatcher", &env);
 
     for (receiver, webhook) in receivers[5..].iter().zip(&webhooks[5..]) {
-        receiver.wait_for(2, Duration::from_secs(40)).await;
+        receiver.wait_for(2, PATIENCE).await;
         eventually(PATIENCE, "the slow delivery to succeed", || async {
             (successes(&api, webhook).await == 1).then_some(())
         })
@@ -164,7 +164,7 @@ async fn a_slow_endpoint_is_capped_and_never_starves_the_others() {
         slow_done < 60,
         "the fast endpoint waited for the slow one's flood ({slow_done})"
     );
-    slow.wait_for(60, Duration::from_secs(60)).await;
+    slow.wait_for(60, PATIENCE).await;
     let most = slow.max_in_flight();
     assert!(
         most <= 10,

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
 use herald_tests::receiver::Reply;
-use herald_tests::{Herald, NatsServer, PATIENCE, Receiver, eventually};
+use herald_tests::{Herald, NatsServer, PATIENCE, Receiver};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -138,10 +138,7 @@ fn herald_starts_on_a_stock_server_and_logs_the_event_limit_once() {
     let dir = tempfile::tempdir().unwrap();
     let env = Herald::test_env(&nats.url(), dir.path());
     let port = herald_tests::free_port();
-    // target/<profile>/deps/it-<hash> → target/<profile>/herald
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe.parent().unwrap().parent().unwrap().join("herald");
-    let mut command = Command::new(binary);
+    let mut command = Command::new(herald_tests::herald::binary());
     command
         .arg("all")
         .env_clear()
@@ -158,12 +155,9 @@ fn herald_starts_on_a_stock_server_and_logs_the_event_limit_once() {
         std::thread::spawn(move || stdout.lines().map_while(Result::ok).collect::<Vec<_>>());
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(eventually(PATIENCE, "herald to be ready", || async {
-        let answer = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
-            .await
-            .ok()?;
-        answer.status().is_success().then_some(())
-    }));
+    runtime.block_on(herald_tests::herald::wait_ready(&format!(
+        "http://127.0.0.1:{port}"
+    )));
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

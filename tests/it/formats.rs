@@ -5,11 +5,10 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use herald_proto::wire;
 use herald_tests::PATIENCE;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
-use herald_tests::{Herald, NatsServer, Receiver, eventually, verify};
+use herald_tests::{Herald, NatsServer, Receiver, verify};
 use prost::Message;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -169,9 +168,17 @@ async fn the_delivery_log_speaks_pending_success_retrying_and_failed() {
     let ok = Receiver::start().await;
     let flaky = Receiver::start().await;
     flaky.respond_with(&[500]);
+    // Pending while its first attempt waits out the webhook's 30 s timeout: long
+    // enough to be seen however busy the machine is.
     let slow = Receiver::start().await;
-    slow.delay(Duration::from_secs(10));
-    let slow_id = api.create_webhook(&slow.url("/"), &["job.*"]).await["webhook_id"].clone();
+    slow.delay(Duration::from_secs(3600));
+    let (_, slow_hook) = api
+        .post(
+            "/v1/webhooks",
+            json!({"url": slow.url("/"), "events": ["job.*"], "timeout_ms": 30_000}),
+        )
+        .await;
+    let slow_id = slow_hook["webhook_id"].clone();
     let gone = Receiver::start().await;
     gone.respond_with(&[410]);
     let ok_id = api.create_webhook(&ok.url("/"), &["job.*"]).await["webhook_id"].clone();
@@ -198,15 +205,13 @@ async fn the_delivery_log_speaks_pending_success_retrying_and_failed() {
             "/v1/webhooks/{}/deliveries?status={word}",
             id.as_str().unwrap()
         );
-        let delivery = eventually(PATIENCE, word, || {
-            let (api, path) = (api.clone(), path.clone());
-            async move {
-                let (_, body) = api.get(&path).await;
-                let delivery = body["deliveries"].get(0)?.clone();
-                (word != "retrying" || delivery["next_attempt_at"].is_string()).then_some(delivery)
-            }
-        })
-        .await;
+        let delivery = api
+            .get_until(&path, word, |body| {
+                let delivery = body["deliveries"].get(0)?;
+                (word != "retrying" || delivery["next_attempt_at"].is_string())
+                    .then(|| delivery.clone())
+            })
+            .await;
         assert_eq!(delivery["status"], word);
     }
     let (status, body) = api
@@ -289,28 +294,6 @@ async fn a_catalogue_is_listed_and_enforced() {
         "only the valid event is delivered"
     );
 
-    let consumer = js
-        .get_stream("REJECTED")
-        .await
-        .unwrap()
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
-        .await
-        .unwrap();
-    let parked = consumer
-        .messages()
-        .await
-        .unwrap()
-        .next()
-        .await
-        .unwrap()
-        .unwrap();
-    let reason = parked
-        .headers
-        .as_ref()
-        .unwrap()
-        .get("Herald-Rejected-Reason")
-        .unwrap()
-        .as_str()
-        .to_owned();
+    let reason = &herald_tests::nats::rejected(&js, 1).await[0].reason;
     assert!(reason.contains("schema of `job.failed`"), "{reason}");
 }

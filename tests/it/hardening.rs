@@ -8,30 +8,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use herald_proto::{DeliveryTask, Event, EventType, Trigger, wire};
+use herald_tests::api::is_retrying;
 use herald_tests::herald::{OTHER_API_KEY, TENANT};
-use herald_tests::{Api, Herald, NatsServer, PATIENCE, Receiver, eventually};
+use herald_tests::{Herald, NatsServer, PATIENCE, Receiver};
 use prost::Message;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-
-/// `GET /v1/deliveries/{id}` once `accept` holds.
-async fn delivery_when(
-    api: &Api,
-    delivery_id: &str,
-    what: &str,
-    accept: impl Fn(&Value) -> bool,
-) -> Value {
-    let path = format!("/v1/deliveries/{delivery_id}");
-    eventually(PATIENCE, what, || {
-        let (api, path) = (api.clone(), path.clone());
-        let accept = &accept;
-        async move {
-            let (status, body) = api.get(&path).await;
-            (status == StatusCode::OK && accept(&body)).then_some(body)
-        }
-    })
-    .await
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_whose_webhook_was_deleted_is_recorded_failed_with_why() {
@@ -62,10 +44,13 @@ async fn a_delivery_whose_webhook_was_deleted_is_recorded_failed_with_why() {
     let mut failed = 0;
     for event_id in &events {
         let delivery_id = herald_proto::ids::delivery_id(TENANT, event_id, &id);
-        let delivery = delivery_when(&api, &delivery_id, "the delivery to be settled", |d| {
-            d["status"] == "success" || d["status"] == "failed"
-        })
-        .await;
+        let delivery = api
+            .get_when(
+                &format!("/v1/deliveries/{delivery_id}"),
+                "the delivery to be settled",
+                |d| d["status"] == "success" || d["status"] == "failed",
+            )
+            .await;
         if delivery["status"] == "failed" {
             failed += 1;
             let error = delivery["attempts"][0]["error"]
@@ -224,10 +209,13 @@ async fn an_id_that_is_no_header_value_is_refused_and_nothing_panics() {
         .unwrap()
         .await
         .unwrap();
-    let delivery = delivery_when(&api, "dlv_bad_header", "the refusal to be recorded", |d| {
-        d["status"] == "failed"
-    })
-    .await;
+    let delivery = api
+        .get_when(
+            "/v1/deliveries/dlv_bad_header",
+            "the refusal to be recorded",
+            |d| d["status"] == "failed",
+        )
+        .await;
     assert!(
         delivery["attempts"][0]["error"]
             .as_str()
@@ -266,10 +254,7 @@ async fn concurrent_edits_never_undo_a_secret_rotation() {
                 })
             })
             .collect();
-        let (status, rotated) = api
-            .post(&format!("/v1/webhooks/{id}/rotate-secret"), json!({}))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{rotated}");
+        let rotated = api.rotate_secret(&id, Some(json!({}))).await;
         for edit in edits {
             assert_eq!(edit.await.unwrap().0, StatusCode::OK);
         }
@@ -299,10 +284,11 @@ async fn manual_attempts_on_a_disabled_webhook_are_refused_with_409() {
         .post("/v1/events", json!({"event_type": "job.done", "data": {}}))
         .await;
     let event_id = event["event_id"].as_str().unwrap();
-    eventually(PATIENCE, "the webhook to be disabled", || async {
-        let (_, body) = api.get(&format!("/v1/webhooks/{id}")).await;
-        (body["status"] == "disabled").then_some(())
-    })
+    api.get_when(
+        &format!("/v1/webhooks/{id}"),
+        "the webhook to be disabled",
+        |w| w["status"] == "disabled",
+    )
     .await;
     let delivery_id = herald_proto::ids::delivery_id(TENANT, event_id, &id);
     let (status, body) = api
@@ -323,22 +309,6 @@ async fn manual_attempts_on_a_disabled_webhook_are_refused_with_409() {
     assert_eq!(receiver.received().len(), 1, "nothing more was sent");
 }
 
-/// The delivery of the webhook's first event, once it is `retrying` with its
-/// automatic retry held.
-async fn first_delivery_retrying(api: &Api, webhook_id: &str) -> Value {
-    let path = format!("/v1/webhooks/{webhook_id}/deliveries");
-    eventually(PATIENCE, "the delivery to be retrying", || {
-        let (api, path) = (api.clone(), path.clone());
-        async move {
-            let (_, body) = api.get(&path).await;
-            let delivery = body["deliveries"].as_array()?.first()?.clone();
-            (delivery["status"] == "retrying" && delivery["next_attempt_at"].is_string())
-                .then_some(delivery)
-        }
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_attempt_that_succeeds_drops_the_held_retry_and_each_counts() {
     let nats = NatsServer::start();
@@ -356,7 +326,9 @@ async fn a_manual_attempt_that_succeeds_drops_the_held_retry_and_each_counts() {
     let id = webhook["webhook_id"].as_str().unwrap().to_owned();
     api.post("/v1/events", json!({"event_type": "job.done", "data": {}}))
         .await;
-    let delivery = first_delivery_retrying(&api, &id).await;
+    let delivery = api
+        .logged_delivery(&id, "the delivery to be retrying", is_retrying)
+        .await;
     let delivery_id = delivery["delivery_id"].as_str().unwrap().to_owned();
 
     // Two manual attempts at once, while the automatic retry is held.
@@ -364,10 +336,13 @@ async fn a_manual_attempt_that_succeeds_drops_the_held_retry_and_each_counts() {
     let (first, second) = tokio::join!(api.post(&retry, json!({})), api.post(&retry, json!({})));
     assert_eq!(first.0, StatusCode::ACCEPTED, "{}", first.1);
     assert_eq!(second.0, StatusCode::ACCEPTED, "{}", second.1);
-    let recorded = delivery_when(&api, &delivery_id, "both manual attempts recorded", |d| {
-        d["status"] == "success" && d["attempts"].as_array().is_some_and(|a| a.len() == 3)
-    })
-    .await;
+    let recorded = api
+        .get_when(
+            &format!("/v1/deliveries/{delivery_id}"),
+            "both manual attempts recorded",
+            |d| d["status"] == "success" && d["attempts"].as_array().is_some_and(|a| a.len() == 3),
+        )
+        .await;
     let numbers: Vec<u64> = recorded["attempts"]
         .as_array()
         .unwrap()

@@ -6,39 +6,10 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use herald_proto::wire;
 use herald_tests::PATIENCE;
 use herald_tests::{Herald, NatsServer, Receiver};
 use prost::Message;
-
-/// The reasons of the first `count` messages parked in `REJECTED`.
-async fn rejected_reasons(js: &async_nats::jetstream::Context, count: usize) -> Vec<String> {
-    let stream = js.get_stream("REJECTED").await.unwrap();
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
-        .await
-        .unwrap();
-    let mut messages = consumer.messages().await.unwrap();
-    let mut reasons = Vec::new();
-    for _ in 0..count {
-        let message = tokio::time::timeout(PATIENCE, messages.next())
-            .await
-            .unwrap_or_else(|_| panic!("{count} rejected messages; got {reasons:?}"))
-            .unwrap()
-            .unwrap();
-        let headers = message.headers.clone().expect("headers");
-        reasons.push(
-            headers
-                .get("Herald-Rejected-Reason")
-                .unwrap()
-                .as_str()
-                .to_owned(),
-        );
-    }
-    reasons.sort();
-    reasons
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_events_follow_the_http_rules() {
@@ -111,7 +82,8 @@ async fn nats_events_follow_the_http_rules() {
     let received = receiver.wait_for(1, PATIENCE).await;
     assert_eq!(received[0].json()["data"], serde_json::json!({"ok": true}));
 
-    let reasons = rejected_reasons(&js, 6).await;
+    let rejected = herald_tests::nats::rejected(&js, 6).await;
+    let reasons: Vec<_> = rejected.iter().map(|r| r.reason.as_str()).collect();
     let expected = [
         "body is not a valid event: unknown field `jobid`",
         "callback.headers",

@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 use herald_tests::PATIENCE;
-use herald_tests::{Api, Herald, NatsServer, Receiver, eventually};
+use herald_tests::{Herald, NatsServer, Receiver};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -34,8 +34,8 @@ fn sse_events(response: reqwest::Response) -> impl futures::Stream<Item = (Strin
     })
 }
 
-async fn open(api: &Api, herald: &Herald, path: &str) -> reqwest::Response {
-    let _ = api;
+/// Opens a live stream and checks that it is one.
+async fn open(herald: &Herald, path: &str) -> reqwest::Response {
     let response = reqwest::Client::new()
         .get(format!("{}{path}", herald.base_url))
         .bearer_auth(herald_tests::herald::API_KEY)
@@ -45,18 +45,6 @@ async fn open(api: &Api, herald: &Herald, path: &str) -> reqwest::Response {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     response
-}
-
-async fn job_when(api: &Api, job_id: &str, accept: impl Fn(&Value) -> bool) -> Value {
-    eventually(PATIENCE, "the job to move", || {
-        let api = api.clone();
-        let accept = &accept;
-        async move {
-            let (status, body) = api.get(&format!("/v1/jobs/{job_id}")).await;
-            (status == StatusCode::OK && accept(&body)).then_some(body)
-        }
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,15 +79,16 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
         .await;
         // Once the job is known, its stream opens with its state.
         if stream.is_none() {
-            job_when(&api, "job_live", |_| true).await;
+            api.get_when("/v1/jobs/job_live", "the job to be known", |_| true)
+                .await;
             stream = Some(Box::pin(sse_events(
-                open(&api, &herald, "/v1/jobs/job_live/stream").await,
+                open(&herald, "/v1/jobs/job_live/stream").await,
             )));
         }
         let stream = stream.as_mut().unwrap();
         let (name, view) = tokio::time::timeout(PATIENCE, stream.next())
             .await
-            .expect("a change within 20 s")
+            .expect("a change in time")
             .expect("the stream goes on");
         assert_eq!(name, "job");
         seen.push((
@@ -121,16 +110,24 @@ async fn a_job_can_be_followed_live_until_it_finishes_and_polled() {
         "the stream closes after a final state"
     );
 
-    let job = job_when(&api, "job_live", |j| j["status"] == "completed").await;
+    let job = api
+        .get_when("/v1/jobs/job_live", "the job to complete", |j| {
+            j["status"] == "completed"
+        })
+        .await;
     assert_eq!(job["job_type"], "render");
     assert_eq!(job["result"]["url"], "https://cdn.example.com/out.mp4");
     assert_eq!(job["history"].as_array().unwrap().len(), 3);
     // A finished job's stream gives its state and ends.
-    let mut again = Box::pin(sse_events(
-        open(&api, &herald, "/v1/jobs/job_live/stream").await,
-    ));
-    assert_eq!(again.next().await.unwrap().1["status"], "completed");
-    assert!(again.next().await.is_none());
+    let mut again = Box::pin(sse_events(open(&herald, "/v1/jobs/job_live/stream").await));
+    let state = tokio::time::timeout(PATIENCE, again.next())
+        .await
+        .expect("the state at once");
+    assert_eq!(state.unwrap().1["status"], "completed");
+    let end = tokio::time::timeout(PATIENCE, again.next())
+        .await
+        .expect("the end at once");
+    assert!(end.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,9 +135,7 @@ async fn the_tenants_events_stream_as_they_are_accepted() {
     let nats = NatsServer::start();
     let herald = Herald::start(&nats.url(), &[]).await;
     let api = herald.api();
-    let mut stream = Box::pin(sse_events(
-        open(&api, &herald, "/v1/stream?events=job.*").await,
-    ));
+    let mut stream = Box::pin(sse_events(open(&herald, "/v1/stream?events=job.*").await));
     api.post(
         "/v1/events",
         json!({"event_type": "vision.done", "data": {}}),
@@ -178,14 +173,13 @@ async fn deliveries_events_and_statistics_can_be_looked_up() {
     .await;
     receiver.wait_for(2, PATIENCE).await;
 
-    let event = eventually(PATIENCE, "the event's delivery to succeed", || {
-        let api = api.clone();
-        async move {
-            let (_, body) = api.get("/v1/events/evt_look").await;
-            (body["deliveries"][0]["status"] == "success").then_some(body)
-        }
-    })
-    .await;
+    let event = api
+        .get_when(
+            "/v1/events/evt_look",
+            "the event's delivery to succeed",
+            |body| body["deliveries"][0]["status"] == "success",
+        )
+        .await;
     assert_eq!(event["event_type"], "job.completed");
     assert_eq!(event["deliveries"][0]["webhook_id"], id);
     let delivery_id = event["deliveries"][0]["delivery_id"].as_str().unwrap();

@@ -135,10 +135,8 @@ async fn live_streams_are_limited_per_request_and_per_tenant() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    eventually(PATIENCE, "job_1 to be recorded", || async {
-        (api.get("/v1/jobs/job_1").await.0 == StatusCode::OK).then_some(())
-    })
-    .await;
+    api.get_until("/v1/jobs/job_1", "job_1 to be recorded", |_| Some(()))
+        .await;
 
     // Both kinds of stream count. The twenty-pattern stream may still be going
     // away, so the second waits for its place.
@@ -244,17 +242,11 @@ async fn ingest_process(
     herald_common::telemetry::init_crypto();
     let dir = tempfile::tempdir().unwrap();
     let mut env = Herald::test_env(&nats.url(), dir.path());
-    let addr = SocketAddr::from(([127, 0, 0, 1], herald_tests::free_port()));
-    env.set("HERALD_HTTP_ADDR", addr.to_string());
     for (key, value) in overrides {
         env.set(*key, *value);
     }
-    let process = Process::spawn_at("ingest", &env);
-    eventually(PATIENCE, "ingest to be ready", || async {
-        let response = reqwest::get(format!("http://{addr}/readyz")).await.ok()?;
-        response.status().is_success().then_some(())
-    })
-    .await;
+    let (process, addr) = Process::spawn_listening("ingest", &env);
+    herald_tests::herald::wait_ready(&format!("http://{addr}")).await;
     (process, addr, dir)
 }
 

@@ -14,9 +14,7 @@ fn the_banner_comes_once_herald_is_ready_and_sigterm_stops_everything() {
     let data = tempfile::tempdir().unwrap();
     let nats_port = free_port();
     let http_addr = format!("127.0.0.1:{}", free_port());
-    // target/<profile>/deps/it-<hash> → target/<profile>/herald
-    let exe = std::env::current_exe().unwrap();
-    let herald = exe.parent().unwrap().parent().unwrap().join("herald");
+    let herald = herald_tests::herald::binary();
     let mut script = Command::new("bash")
         .arg(workspace_root().join("deploy/run-local.sh"))
         .env("NATS_SERVER", herald_tests::nats::binary())

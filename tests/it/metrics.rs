@@ -116,11 +116,8 @@ async fn a_single_service_serves_its_own_metrics() {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let env = Herald::test_env(&nats.url(), dir.path());
-    let port = herald_tests::free_port();
-    let mut service_env = env.clone();
-    service_env.set("HERALD_HTTP_ADDR", format!("127.0.0.1:{port}"));
-    let _dispatcher = Process::spawn_at("dispatcher", &service_env);
-    let base = format!("http://127.0.0.1:{port}");
+    let (_dispatcher, addr) = Process::spawn_listening("dispatcher", &env);
+    let base = format!("http://{addr}");
     let metrics = eventually(PATIENCE, "the dispatcher's /metrics", || async {
         let response = reqwest::get(format!("{base}/metrics")).await.ok()?;
         response.status().is_success().then_some(())?;

@@ -2,9 +2,6 @@
 //! delivered like HTTP events; anything invalid is parked in `REJECTED` with the
 //! reason, and the consumer goes on.
 
-use std::time::Duration;
-
-use futures::StreamExt;
 use herald_tests::PATIENCE;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
 use herald_tests::{Herald, NatsServer, Receiver};
@@ -64,31 +61,12 @@ async fn invalid_messages_are_parked_with_their_reason() {
     wait_idle(&nats.url(), ALL_CONSUMERS).await;
     assert_eq!(receiver.received().len(), 1);
 
-    let stream = js.get_stream("REJECTED").await.unwrap();
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
-        .await
-        .unwrap();
-    let mut messages = consumer.messages().await.unwrap();
+    let rejected = herald_tests::nats::rejected(&js, 5).await;
     let mut reasons = Vec::new();
-    for _ in 0..5 {
-        let message = tokio::time::timeout(Duration::from_secs(5), messages.next())
-            .await
-            .expect("five rejected messages")
-            .unwrap()
-            .unwrap();
-        assert_eq!(message.subject.as_str(), "rejected.acme");
-        let headers = message.headers.clone().expect("headers");
-        reasons.push(
-            headers
-                .get("Herald-Rejected-Reason")
-                .unwrap()
-                .as_str()
-                .to_owned(),
-        );
+    for parked in &rejected {
+        assert_eq!(parked.subject, "rejected.acme");
+        reasons.push(parked.reason.as_str());
     }
-    // Messages are handled concurrently, so they are parked in any order.
-    reasons.sort();
     let expected = [
         "body is not a valid event",
         "body is not a valid herald.v1.Event",

@@ -7,54 +7,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use herald_tests::PATIENCE;
+use herald_tests::api::is_retrying;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
-use herald_tests::{Api, Herald, NatsServer, Receiver, eventually};
+use herald_tests::{Api, Herald, NatsServer, Receiver};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-
-/// The first delivery in a webhook's log once `accept` says it is in the wanted state.
-async fn delivery_when(
-    api: &Api,
-    webhook_id: &str,
-    what: &str,
-    accept: impl Fn(&Value) -> bool,
-) -> Value {
-    let path = format!("/v1/webhooks/{webhook_id}/deliveries");
-    eventually(PATIENCE, what, || {
-        let (api, path) = (api.clone(), path.clone());
-        let accept = &accept;
-        async move {
-            let (_, body) = api.get(&path).await;
-            body["deliveries"]
-                .as_array()?
-                .iter()
-                .find(|d| accept(d))
-                .cloned()
-        }
-    })
-    .await
-}
-
-async fn webhook_when(
-    api: &Api,
-    webhook_id: &str,
-    what: &str,
-    accept: impl Fn(&Value) -> bool,
-) -> Value {
-    eventually(PATIENCE, what, || {
-        let api = api.clone();
-        let accept = &accept;
-        async move {
-            let (_, body) = api.get(&format!("/v1/webhooks/{webhook_id}")).await;
-            accept(&body).then_some(body)
-        }
-    })
-    .await
-}
-
-fn is_retrying(d: &Value) -> bool {
-    d["status"] == "retrying" && d["next_attempt_at"].is_string()
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_retries_fire_after_the_retry_scheduler_dies() {
@@ -81,18 +38,17 @@ async fn hold_one_retry(api: &Api, receiver: &Receiver, status: u16) -> String {
         json!({"event_type": "job.completed", "data": {}}),
     )
     .await;
-    delivery_when(api, &id, "the retry to be held", is_retrying).await;
+    api.logged_delivery(&id, "the retry to be held", is_retrying)
+        .await;
     id
 }
 
 /// The held retry reaches the receiver as the second attempt and succeeds.
 async fn the_retry_succeeds(api: &Api, receiver: &Receiver, id: &str) {
-    let received = receiver.wait_for(2, Duration::from_secs(40)).await;
+    let received = receiver.wait_for(2, PATIENCE).await;
     assert_eq!(received[1].json()["retry_count"], 1);
-    delivery_when(api, id, "the retry to succeed", |d| {
-        d["status"] == "success"
-    })
-    .await;
+    api.logged_delivery(id, "the retry to succeed", |d| d["status"] == "success")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,10 +79,13 @@ async fn gone_disables_at_once_and_is_announced() {
     )
     .await;
 
-    let disabled = webhook_when(&api, id, "the webhook to be disabled", |w| {
-        w["status"] == "disabled"
-    })
-    .await;
+    let disabled = api
+        .get_when(
+            &format!("/v1/webhooks/{id}"),
+            "the webhook to be disabled",
+            |w| w["status"] == "disabled",
+        )
+        .await;
     assert!(
         disabled["disabled_reason"]
             .as_str()
@@ -137,10 +96,8 @@ async fn gone_disables_at_once_and_is_announced() {
     let announced = watcher.wait_for(1, PATIENCE).await[0].json();
     assert_eq!(announced["event_type"], "webhook.disabled");
     assert_eq!(announced["data"]["webhook_id"], id);
-    delivery_when(&api, id, "the delivery to be failed", |d| {
-        d["status"] == "failed"
-    })
-    .await;
+    api.logged_delivery(id, "the delivery to be failed", |d| d["status"] == "failed")
+        .await;
     wait_idle(&nats.url(), ALL_CONSUMERS).await;
     assert_eq!(receiver.received().len(), 1, "410 is not retried");
 }
@@ -174,10 +131,13 @@ async fn exhaustion_disables_then_people_enable_recover_and_retry() {
         .await;
     }
 
-    let disabled = webhook_when(&api, id, "exhaustion to disable the webhook", |w| {
-        w["status"] == "disabled"
-    })
-    .await;
+    let disabled = api
+        .get_when(
+            &format!("/v1/webhooks/{id}"),
+            "exhaustion to disable the webhook",
+            |w| w["status"] == "disabled",
+        )
+        .await;
     assert!(
         disabled["disabled_reason"]
             .as_str()
@@ -191,12 +151,8 @@ async fn exhaustion_disables_then_people_enable_recover_and_retry() {
     );
     wait_idle(&nats.url(), ALL_CONSUMERS).await;
     let path = format!("/v1/webhooks/{id}/deliveries?status=failed");
-    eventually(PATIENCE, "both deliveries to be failed", || {
-        let (api, path) = (api.clone(), path.clone());
-        async move {
-            let (_, body) = api.get(&path).await;
-            (body["total"] == 2).then_some(())
-        }
+    api.get_until(&path, "both deliveries to be failed", |body| {
+        (body["total"] == 2).then_some(())
     })
     .await;
 
@@ -219,12 +175,8 @@ async fn exhaustion_disables_then_people_enable_recover_and_retry() {
     assert_eq!(recovered["recovered"], 2);
     receiver.wait_for(before + 2, PATIENCE).await;
     let path = format!("/v1/webhooks/{id}/deliveries?status=success");
-    eventually(PATIENCE, "both recovered deliveries to succeed", || {
-        let (api, path) = (api.clone(), path.clone());
-        async move {
-            let (_, body) = api.get(&path).await;
-            (body["total"] == 2).then_some(())
-        }
+    api.get_until(&path, "both recovered deliveries to succeed", |body| {
+        (body["total"] == 2).then_some(())
     })
     .await;
 
@@ -242,7 +194,7 @@ async fn exhaustion_disables_then_people_enable_recover_and_retry() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["attempt"], attempts + 1);
     receiver.wait_for(before + 3, PATIENCE).await;
-    delivery_when(&api, id, "the manual attempt to be logged", |d| {
+    api.logged_delivery(id, "the manual attempt to be logged", |d| {
         d["delivery_id"] == delivery_id && d["attempts"] == attempts + 1
     })
     .await;
@@ -269,7 +221,9 @@ async fn a_deleted_webhooks_held_retries_never_fire() {
         json!({"event_type": "job.completed", "data": {}}),
     )
     .await;
-    let held = delivery_when(&api, id, "the retry to be held", is_retrying).await;
+    let held = api
+        .logged_delivery(id, "the retry to be held", is_retrying)
+        .await;
 
     let (status, _) = api
         .call("DELETE", &format!("/v1/webhooks/{id}"), None)

@@ -14,12 +14,10 @@ use herald_tests::{Api, Herald, NatsServer, PATIENCE, Receiver, workspace_root};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// Rotates to `secret` (to a generated one when none) and returns the new secret.
 async fn rotate(api: &Api, id: &str, secret: Option<&str>) -> String {
     let body = secret.map(|s| json!({ "secret": s }));
-    let (status, reply) = api
-        .call("POST", &format!("/v1/webhooks/{id}/rotate-secret"), body)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{reply}");
+    let reply = api.rotate_secret(id, body).await;
     reply["secret"].as_str().unwrap().to_owned()
 }
 

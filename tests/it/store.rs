@@ -7,6 +7,7 @@ use herald_proto::{
 };
 use herald_status_tracker::Store;
 use herald_status_tracker::store::DeliveryFilter;
+use herald_tests::db::{Scratch, scratch_schema};
 use serde_json::Value;
 
 /// Bytes an answer may hold: as on a server with the stock `max_payload`.
@@ -24,23 +25,6 @@ fn failed_since(since_ms: i64) -> herald_status_tracker::store::Retryable<'stati
 }
 
 /// A store of each kind: SQLite in a temporary file, PostgreSQL in a new schema.
-/// What to clean up after a store: the SQLite file's directory or the PostgreSQL schema.
-pub(crate) enum Scratch {
-    Dir(#[allow(dead_code)] tempfile::TempDir),
-    Schema(sqlx::PgPool, String),
-}
-
-impl Scratch {
-    pub(crate) async fn clean(self) {
-        if let Scratch::Schema(admin, schema) = self {
-            use sqlx::Executor;
-            let _ = admin
-                .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
-                .await;
-        }
-    }
-}
-
 async fn stores() -> Vec<(&'static str, Store, Scratch)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = Store::connect(&format!(
@@ -61,29 +45,9 @@ async fn stores() -> Vec<(&'static str, Store, Scratch)> {
 }
 
 async fn postgres(url: &str) -> (Store, Scratch) {
-    use sqlx::Executor;
-    let schema = format!("herald_test_{}", std::process::id()) + &format!("_{}", rand_suffix());
-    let admin = sqlx::PgPool::connect(url)
-        .await
-        .expect("TEST_DATABASE_URL reachable");
-    admin
-        .execute(format!("CREATE SCHEMA {schema}").as_str())
-        .await
-        .unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let (scoped, scratch) = scratch_schema(url, "herald_test").await;
     let store = Store::connect(&scoped).await.expect("PostgreSQL store");
-    (store, Scratch::Schema(admin, schema))
-}
-
-pub(crate) fn rand_suffix() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{nanos}_{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    (store, scratch)
 }
 
 fn attempt(event_id: &str, attempt: u32, outcome: AttemptOutcome, at: i64) -> DeliveryAttempt {

@@ -1,12 +1,11 @@
 //! The status-tracker's answers at scale: request/reply answers larger than one NATS
 //! message come in pages that ingest follows, and the hot queries use an index.
 
-use std::time::Duration;
-
 use herald_status_tracker::store::TOTAL_CAP;
 use herald_status_tracker::store::sql::{self, DeliveryFilter, Param};
 use herald_tests::PATIENCE;
-use herald_tests::{Herald, NatsServer, Receiver, eventually};
+use herald_tests::db::{Scratch, scratch_schema};
+use herald_tests::{Herald, NatsServer, Receiver};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -32,15 +31,13 @@ async fn a_job_history_larger_than_one_message_is_answered_whole() {
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     }
-    let job = eventually(PATIENCE, "the whole history of the job", || {
-        let api = api.clone();
-        async move {
-            let (status, body) = api.get("/v1/jobs/job_big").await;
-            (status == StatusCode::OK && body["history"].as_array()?.len() == BIG_EVENTS)
-                .then_some(body)
-        }
-    })
-    .await;
+    let job = api
+        .get_when("/v1/jobs/job_big", "the whole history of the job", |body| {
+            body["history"]
+                .as_array()
+                .is_some_and(|h| h.len() == BIG_EVENTS)
+        })
+        .await;
     let order: Vec<_> = job["history"]
         .as_array()
         .unwrap()
@@ -73,12 +70,8 @@ async fn recover_resends_failed_deliveries_larger_than_one_message() {
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     }
     let path = format!("/v1/webhooks/{id}/deliveries?status=failed");
-    eventually(PATIENCE, "every delivery to be failed", || {
-        let (api, path) = (api.clone(), path.clone());
-        async move {
-            let (_, body) = api.get(&path).await;
-            (body["deliveries"].as_array()?.len() == BIG_EVENTS).then_some(())
-        }
+    api.get_until(&path, "every delivery to be failed", |body| {
+        (body["deliveries"].as_array()?.len() == BIG_EVENTS).then_some(())
     })
     .await;
     let (status, _) = api
@@ -105,9 +98,7 @@ async fn recover_resends_failed_deliveries_larger_than_one_message() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), BIG_EVENTS, "each delivery once");
-    let received = receiver
-        .wait_for(before + BIG_EVENTS, Duration::from_secs(60))
-        .await;
+    let received = receiver.wait_for(before + BIG_EVENTS, PATIENCE).await;
     let mut resent: Vec<_> = received[before..]
         .iter()
         .map(|r| r.json()["data"]["n"].as_u64().unwrap())
@@ -121,7 +112,7 @@ async fn recover_resends_failed_deliveries_larger_than_one_message() {
 async fn postgres() -> Option<(
     herald_status_tracker::Store,
     sqlx::pool::PoolConnection<sqlx::Postgres>,
-    crate::store::Scratch,
+    Scratch,
 )> {
     use sqlx::Executor;
     let url = std::env::var("TEST_DATABASE_URL")
@@ -131,20 +122,7 @@ async fn postgres() -> Option<(
         eprintln!("SKIPPED: TEST_DATABASE_URL is not set (make test sets it)");
         return None;
     };
-    let schema = format!(
-        "herald_plan_{}_{}",
-        std::process::id(),
-        crate::store::rand_suffix()
-    );
-    let admin = sqlx::PgPool::connect(&url)
-        .await
-        .expect("TEST_DATABASE_URL reachable");
-    admin
-        .execute(format!("CREATE SCHEMA {schema}").as_str())
-        .await
-        .unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let (scoped, scratch) = scratch_schema(&url, "herald_plan").await;
     let store = herald_status_tracker::Store::connect(&scoped)
         .await
         .expect("PostgreSQL store");
@@ -177,7 +155,7 @@ async fn postgres() -> Option<(
     ] {
         conn.execute(fill).await.unwrap();
     }
-    Some((store, conn, crate::store::Scratch::Schema(admin, schema)))
+    Some((store, conn, scratch))
 }
 
 /// The plan PostgreSQL chooses for `sql` with `params`, as text.

@@ -13,8 +13,7 @@ async fn exported_urls_hide_credentials_and_query_values() {
     let collector = Collector::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut env = Herald::test_env(&nats.url(), dir.path());
-    env.set("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint());
-    env.set("OTEL_BSP_SCHEDULE_DELAY", "100");
+    collector.export_from(&mut env);
     // The dispatcher as a process of its own: tracing is set up by `main`.
     let (herald, _dispatcher) = Herald::start_apart("dispatcher", &env, dir).await;
     let api = herald.api();

@@ -18,28 +18,17 @@ async fn one_event_is_one_trace_across_every_service() {
     let collector = Collector::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut env = Herald::test_env(&nats.url(), dir.path());
-    env.set("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint());
-    env.set("OTEL_BSP_SCHEDULE_DELAY", "100");
+    collector.export_from(&mut env);
     env.set("HERALD_RETRY_SCHEDULE", "1s");
     let mut processes = Vec::new();
-    let port = herald_tests::free_port();
     for service in ["status-tracker", "retry-scheduler", "dispatcher"] {
         processes.push(Process::spawn(service, &env));
     }
-    let mut ingest_env = env.clone();
-    ingest_env.set("HERALD_HTTP_ADDR", format!("127.0.0.1:{port}"));
-    processes.push(Process::spawn_at("ingest", &ingest_env));
-    let api = Api::new(
-        format!("http://127.0.0.1:{port}"),
-        herald_tests::herald::API_KEY,
-    );
-    eventually(PATIENCE, "ingest to be ready", || async {
-        let response = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
-            .await
-            .ok()?;
-        response.status().is_success().then_some(())
-    })
-    .await;
+    let (ingest, addr) = Process::spawn_listening("ingest", &env);
+    processes.push(ingest);
+    let base = format!("http://{addr}");
+    herald_tests::herald::wait_ready(&base).await;
+    let api = Api::new(base, herald_tests::herald::API_KEY);
 
     // The receiver fails once, so the retry-scheduler takes part too.
     let receiver = Receiver::start().await;

@@ -215,15 +215,8 @@ async fn the_dispatcher_refuses_a_port_that_is_not_allowed() {
 
 /// The newest delivery of a webhook, once there is one.
 async fn last_delivery(api: &herald_tests::Api, webhook_id: &str) -> Value {
-    let path = format!("/v1/webhooks/{webhook_id}/deliveries");
-    eventually(PATIENCE, "a delivery in the log", || {
-        let (api, path) = (api.clone(), path.clone());
-        async move {
-            let (_, body) = api.get(&path).await;
-            body["deliveries"].get(0).cloned()
-        }
-    })
-    .await
+    api.logged_delivery(webhook_id, "a delivery in the log", |_| true)
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,10 +244,7 @@ async fn rotated_secrets_sign_alongside_the_new_one_and_are_encrypted_at_rest() 
     let id = webhook["webhook_id"].as_str().unwrap();
     let old = webhook["secret"].as_str().unwrap().to_owned();
 
-    let (status, rotated) = api
-        .post(&format!("/v1/webhooks/{id}/rotate-secret"), json!({}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let rotated = api.rotate_secret(id, Some(json!({}))).await;
     let new = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
     assert!(rotated["previous_secret_expires_at"].as_str().is_some());

@@ -16,7 +16,11 @@ impl Api {
         Api {
             base: base.into(),
             key: key.into(),
-            http: reqwest::Client::new(),
+            // A route that never answers fails the test instead of hanging it.
+            http: reqwest::Client::builder()
+                .timeout(crate::PATIENCE)
+                .build()
+                .expect("an HTTP client"),
         }
     }
 
@@ -79,6 +83,61 @@ impl Api {
         self.call("POST", path, Some(body)).await
     }
 
+    /// `GET path` until it answers 200 with a body `accept` takes something from, for
+    /// at most [`PATIENCE`](crate::PATIENCE).
+    pub async fn get_until<T>(
+        &self,
+        path: &str,
+        what: &str,
+        accept: impl Fn(&Value) -> Option<T>,
+    ) -> T {
+        crate::eventually(crate::PATIENCE, what, || async {
+            let (status, body) = self.get(path).await;
+            (status == StatusCode::OK).then_some(())?;
+            accept(&body)
+        })
+        .await
+    }
+
+    /// `GET path` until it answers 200 with a body `accept` holds for, and that body.
+    pub async fn get_when(&self, path: &str, what: &str, accept: impl Fn(&Value) -> bool) -> Value {
+        self.get_until(path, what, |body| accept(body).then(|| body.clone()))
+            .await
+    }
+
+    /// The newest delivery in a webhook's log that `accept` holds for, once there is
+    /// one.
+    pub async fn logged_delivery(
+        &self,
+        webhook_id: &str,
+        what: &str,
+        accept: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let path = format!("/v1/webhooks/{webhook_id}/deliveries");
+        self.get_until(&path, what, |body| {
+            body["deliveries"]
+                .as_array()?
+                .iter()
+                .find(|d| accept(d))
+                .cloned()
+        })
+        .await
+    }
+
+    /// Rotates a webhook's secret with `body` as sent (none, `{}`, or
+    /// `{"secret": ...}`) and returns the answer, with the new secret.
+    pub async fn rotate_secret(&self, webhook_id: &str, body: Option<Value>) -> Value {
+        let (status, reply) = self
+            .call(
+                "POST",
+                &format!("/v1/webhooks/{webhook_id}/rotate-secret"),
+                body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        reply
+    }
+
     /// Creates a webhook and returns its JSON (with the secret).
     pub async fn create_webhook(&self, url: &str, events: &[&str]) -> Value {
         let (status, body) = self
@@ -100,4 +159,9 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code
         body["detail"].as_str().is_some_and(|d| !d.is_empty()),
         "{body}"
     );
+}
+
+/// A delivery whose automatic retry is held: `retrying`, with a time for it.
+pub fn is_retrying(delivery: &Value) -> bool {
+    delivery["status"] == "retrying" && delivery["next_attempt_at"].is_string()
 }

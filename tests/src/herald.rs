@@ -106,23 +106,7 @@ impl Herald {
     }
 
     pub async fn wait_ready(&self) {
-        let http = reqwest::Client::new();
-        let url = format!("{}/readyz", self.base_url);
-        crate::eventually(
-            std::time::Duration::from_secs(20),
-            "Herald to be ready",
-            || {
-                let request = http.get(&url).send();
-                async move {
-                    request
-                        .await
-                        .ok()
-                        .filter(|r| r.status().is_success())
-                        .map(|_| ())
-                }
-            },
-        )
-        .await;
+        wait_ready(&self.base_url).await;
     }
 
     /// Drains and stops Herald, returning how its run ended.
@@ -146,6 +130,27 @@ impl Drop for Herald {
     }
 }
 
+/// Waits until `GET {base_url}/readyz` answers 2xx.
+pub async fn wait_ready(base_url: &str) {
+    let http = reqwest::Client::new();
+    let url = format!("{base_url}/readyz");
+    crate::eventually(crate::PATIENCE, "Herald to be ready", || {
+        let request = http.get(&url).send();
+        async move {
+            let response = request.await.ok()?;
+            response.status().is_success().then_some(())
+        }
+    })
+    .await;
+}
+
+/// The `herald` binary cargo built beside this test binary
+/// (`target/<profile>/deps/it-<hash>` → `target/<profile>/herald`; `make test` builds it).
+pub fn binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    exe.parent().unwrap().parent().unwrap().join("herald")
+}
+
 /// One Herald service as a child process of its own (`target/<profile>/herald`), for
 /// tests that kill it. Killed on drop.
 pub struct Process {
@@ -160,11 +165,18 @@ impl Process {
         Self::spawn_at(service, &env)
     }
 
+    /// Starts `herald <service>` on a free loopback port, and says which: for a test
+    /// that talks to the process itself.
+    pub fn spawn_listening(service: &str, env: &MapEnv) -> (Self, std::net::SocketAddr) {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], crate::free_port()));
+        let mut env = env.clone();
+        env.set("HERALD_HTTP_ADDR", addr.to_string());
+        (Self::spawn_at(service, &env), addr)
+    }
+
     /// Starts `herald <service>` with `env` as given, `HERALD_HTTP_ADDR` included.
     pub fn spawn_at(service: &str, env: &MapEnv) -> Self {
-        // target/<profile>/deps/it-<hash> → target/<profile>/herald (`make test` builds it).
-        let exe = std::env::current_exe().expect("test executable");
-        let binary = exe.parent().unwrap().parent().unwrap().join("herald");
+        let binary = binary();
         let mut command = std::process::Command::new(&binary);
         command
             .arg(service)

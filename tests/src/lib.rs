@@ -1,12 +1,13 @@
 //! The integration-test harness: a real `nats-server` per test (JetStream, temporary
 //! store, a port it chose itself), Herald started in-process on `127.0.0.1:0` (or
 //! as a child process, for tests that kill it), a recording HTTP receiver, a
-//! process's memory from `/proc`, and helpers to poll with a deadline instead of
-//! sleeping.
+//! PostgreSQL schema per store test, a process's memory from `/proc`, and helpers
+//! to poll with a deadline instead of sleeping.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod db;
 pub mod herald;
 pub mod nats;
 pub mod otlp;
@@ -30,12 +31,15 @@ pub use receiver::Receiver;
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+/// The pause between checks doubles from 25 ms to 200 ms: prompt when the answer
+/// is near, and light on a machine that runs the whole suite at once.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
     let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(25);
     loop {
         if let Some(value) = check().await {
             return value;
@@ -43,7 +47,8 @@ where
         if Instant::now() > deadline {
             panic!("timed out after {timeout:?} waiting for {what}");
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
     }
 }
 

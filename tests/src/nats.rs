@@ -151,7 +151,7 @@ pub fn binary() -> PathBuf {
 pub async fn wait_idle(url: &str, consumers: &[(&str, &str)]) {
     let client = async_nats::connect(url).await.expect("connect to NATS");
     let js = async_nats::jetstream::new(client);
-    crate::eventually(Duration::from_secs(30), "Herald to finish its work", || {
+    crate::eventually(crate::PATIENCE, "Herald to finish its work", || {
         let js = js.clone();
         async move {
             for (stream, name) in consumers {
@@ -231,4 +231,47 @@ pub async fn last_rejected(
         }
     })
     .await
+}
+
+/// A message parked in `REJECTED`: where it was parked and why.
+#[derive(Debug)]
+pub struct Rejected {
+    pub subject: String,
+    /// Its `Herald-Rejected-Reason` header.
+    pub reason: String,
+}
+
+/// The first `count` messages parked in `REJECTED`, once there are that many,
+/// ordered by reason: messages are handled concurrently, so they are parked in any
+/// order.
+pub async fn rejected(js: &async_nats::jetstream::Context, count: usize) -> Vec<Rejected> {
+    use futures::StreamExt;
+    let stream = js
+        .get_stream("REJECTED")
+        .await
+        .expect("the REJECTED stream");
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .expect("a consumer of REJECTED");
+    let mut messages = consumer.messages().await.expect("messages of REJECTED");
+    let mut rejected = Vec::new();
+    for _ in 0..count {
+        let message = tokio::time::timeout(crate::PATIENCE, messages.next())
+            .await
+            .unwrap_or_else(|_| panic!("{count} rejected messages; got {rejected:?}"))
+            .expect("the REJECTED consumer goes on")
+            .expect("a message of REJECTED");
+        let reason = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Herald-Rejected-Reason"))
+            .expect("a Herald-Rejected-Reason header");
+        rejected.push(Rejected {
+            subject: message.subject.to_string(),
+            reason: reason.as_str().to_owned(),
+        });
+    }
+    rejected.sort_by(|a, b| a.reason.cmp(&b.reason));
+    rejected
 }

@@ -109,8 +109,8 @@ impl Receiver {
             timeout,
             &format!("{n} requests at the receiver"),
             || async {
-                let received = self.received();
-                (received.len() >= n).then_some(received)
+                let inner = self.inner.lock().unwrap();
+                (inner.received.len() >= n).then(|| inner.received.clone())
             },
         )
         .await
