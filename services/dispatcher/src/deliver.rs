@@ -164,24 +164,30 @@ pub async fn target(state: &State, task: &DeliveryTask) -> Result<Target, Delive
             None => return Ok(Target::refusing("refused: the webhook was deleted")),
         },
     };
-    let now = herald_proto::now_ms();
-    Ok(Target {
-        secrets: endpoint
-            .signing_secrets(now)
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        refusal: (endpoint.status == EndpointStatus::Disabled)
-            .then(|| "refused: the webhook is disabled".to_owned()),
-        url: endpoint.url.clone(),
-        headers: endpoint.headers.clone(),
-        format: endpoint.payload_format,
-        timeout: endpoint.timeout.unwrap_or(state.config.delivery_timeout),
-        rate_limit_per_sec: endpoint.rate_limit_per_sec,
-    })
+    Ok(Target::of(&endpoint, state.config.delivery_timeout))
 }
 
 impl Target {
+    /// Where `endpoint`'s deliveries go, signed with the secrets valid now; a
+    /// disabled webhook's target refuses. `default_timeout` applies when the
+    /// webhook sets none.
+    pub fn of(endpoint: &Endpoint, default_timeout: Duration) -> Self {
+        Target {
+            secrets: endpoint
+                .signing_secrets(herald_proto::now_ms())
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            refusal: (endpoint.status == EndpointStatus::Disabled)
+                .then(|| "refused: the webhook is disabled".to_owned()),
+            url: endpoint.url.clone(),
+            headers: endpoint.headers.clone(),
+            format: endpoint.payload_format,
+            timeout: endpoint.timeout.unwrap_or(default_timeout),
+            rate_limit_per_sec: endpoint.rate_limit_per_sec,
+        }
+    }
+
     /// A target nothing is sent to, for `reason`.
     fn refusing(reason: &str) -> Self {
         Target {

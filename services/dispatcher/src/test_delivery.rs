@@ -44,12 +44,15 @@ pub async fn serve(
 
 async fn run(state: &State, payload: &[u8]) -> Result<DeliveryAttempt, String> {
     let task = DeliveryTask::decode(payload).map_err(|e| e.to_string())?;
-    let mut target = deliver::target(state, &task)
+    // From the bucket, not the mirror: a test asked for right after a change (a
+    // rotation, a new URL) goes out with that change.
+    let endpoint = state
+        .registry
+        .get(&task.event.tenant, &task.endpoint_id)
         .await
-        .map_err(|e| e.to_string())?;
-    if target.url.is_empty() {
-        return Err("the webhook does not exist".to_owned());
-    }
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the webhook does not exist".to_owned())?;
+    let mut target = deliver::Target::of(&endpoint, state.config.delivery_timeout);
     // A test is asked for explicitly: it goes out even to a disabled webhook.
     target.refusal = None;
     let response = deliver::attempt(state, &task, &target).await;
