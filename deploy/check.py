@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import os
 import re
 import subprocess
@@ -582,6 +583,22 @@ MD_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 MD_CODE_PATH = re.compile(r"`([\w.-]+(?:/[\w.-]+)+\.(?:md|ya?ml|py|sh|json|toml|proto|rs|txt))`")
 
 
+# Directories that hold no file of the repository: what git keeps, installed tools,
+# build output (which may hold hundreds of thousands of files).
+NOT_REPOSITORY = {".git", ".tools", "target"}
+
+
+def repository_files(top: Path) -> list[str]:
+    """Every file below `top` (relative to it), not descending into NOT_REPOSITORY."""
+    files = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = [d for d in dirnames if d not in NOT_REPOSITORY]
+        base = Path(dirpath).relative_to(top)
+        files.extend((base / name).as_posix() for name in filenames if name not in NOT_REPOSITORY)
+    return files
+
+
+@functools.cache
 def heading_anchors(path: Path) -> set[str]:
     """GitHub's anchors for the headings of a Markdown file."""
     anchors = set()
@@ -610,12 +627,14 @@ def check_links(r: Report) -> None:
             if anchor and file.suffix == ".md":
                 r.check(anchor in heading_anchors(file), at, f"link to {target}: no heading #{anchor}")
         # Paths in `code` are named relative to the document, to the repository,
-        # or to a directory the text is describing (under the document's own).
-        files = [p.relative_to(doc.parent).as_posix() for p in doc.parent.rglob("*")
-                 if p.is_file() and ".tools" not in p.parts and "target" not in p.parts]
+        # or to a directory the text is describing (under the document's own). The
+        # files under the document's directory are listed only if a path needs them.
+        files: list[str] | None = None
         for path in MD_CODE_PATH.findall(text):
-            found = ((doc.parent / path).exists() or (ROOT / path).exists()
-                     or any(f == path or f.endswith("/" + path) for f in files))
+            found = (doc.parent / path).exists() or (ROOT / path).exists()
+            if not found:
+                files = repository_files(doc.parent) if files is None else files
+                found = any(f == path or f.endswith("/" + path) for f in files)
             r.check(found, at, f"names {path}, which is not in the repository")
 
 

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -87,6 +88,42 @@ where
     }
 }
 
+/// A number of at least `min`, or `default` when unset; below it, `must be at least
+/// <min>`.
+pub fn at_least<T>(env: &dyn Env, key: &str, default: T, min: T) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display,
+    T::Err: std::fmt::Display,
+{
+    let value = parse_or(env, key, default)?;
+    if value < min {
+        return Err(ConfigError::new(key, format!("must be at least {min}")));
+    }
+    Ok(value)
+}
+
+/// A number within `range`, or `default` when unset; outside it, `must be between
+/// <start> and <end>`.
+pub fn parse_in<T>(
+    env: &dyn Env,
+    key: &str,
+    default: T,
+    range: RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display,
+    T::Err: std::fmt::Display,
+{
+    let value = parse_or(env, key, default)?;
+    if !range.contains(&value) {
+        return Err(ConfigError::new(
+            key,
+            format!("must be between {} and {}", range.start(), range.end()),
+        ));
+    }
+    Ok(value)
+}
+
 /// A boolean: `true`/`false`, `1`/`0`, `yes`/`no`.
 pub fn bool_or(env: &dyn Env, key: &str, default: bool) -> Result<bool, ConfigError> {
     match get(env, key)
@@ -104,12 +141,62 @@ pub fn bool_or(env: &dyn Env, key: &str, default: bool) -> Result<bool, ConfigEr
     }
 }
 
-/// A duration such as `250ms`, `30s`, `5m`, `2h` or `7d`, or `default` when unset.
-pub fn duration_or(env: &dyn Env, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+/// A variable read with `parse`, or `default` when unset; `parse`'s reason names
+/// what is wrong.
+fn read_or<T>(
+    env: &dyn Env,
+    key: &str,
+    default: T,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
     match get(env, key) {
         None => Ok(default),
-        Some(v) => parse_duration(&v).map_err(|reason| ConfigError::new(key, reason)),
+        Some(v) => parse(&v).map_err(|reason| ConfigError::new(key, reason)),
     }
+}
+
+/// A duration such as `250ms`, `30s`, `5m`, `2h` or `7d`, or `default` when unset.
+pub fn duration_or(env: &dyn Env, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+    read_or(env, key, default, parse_duration)
+}
+
+/// A duration within `range`, or `default` when unset; outside it, `must be
+/// between 1s and 30s` (the bounds as [`parse_duration`] reads them).
+pub fn duration_in(
+    env: &dyn Env,
+    key: &str,
+    default: Duration,
+    range: RangeInclusive<Duration>,
+) -> Result<Duration, ConfigError> {
+    let value = duration_or(env, key, default)?;
+    if !range.contains(&value) {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "must be between {} and {}",
+                format_duration(*range.start()),
+                format_duration(*range.end())
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// `duration` in its largest whole unit, as [`parse_duration`] reads it: `7d`,
+/// `1h`, `5m`, `30s`, `100ms`.
+fn format_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= size && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
 }
 
 /// Parses `250ms`, `30s`, `5m`, `2h` or `7d`.
@@ -143,10 +230,7 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
 /// A size such as `64MiB`, `512KiB`, `1GiB` or a plain number of bytes, or
 /// `default` when unset.
 pub fn bytes_or(env: &dyn Env, key: &str, default: u64) -> Result<u64, ConfigError> {
-    match get(env, key) {
-        None => Ok(default),
-        Some(v) => parse_bytes(&v).map_err(|reason| ConfigError::new(key, reason)),
-    }
+    read_or(env, key, default, parse_bytes)
 }
 
 /// Parses `64MiB`, `512KiB`, `1GiB` (also `KB`, `MB`, `GB` as the same powers of
@@ -233,38 +317,28 @@ impl CommonConfig {
             "HERALD_HTTP_ADDR",
             SocketAddr::from(([127, 0, 0, 1], 8080)),
         )?;
-        let stream_replicas = parse_or(env, "HERALD_STREAM_REPLICAS", 1usize)?;
-        if !(1..=5).contains(&stream_replicas) {
-            return Err(ConfigError::new(
-                "HERALD_STREAM_REPLICAS",
-                "must be between 1 and 5",
-            ));
-        }
-        let dedupe_window = duration_or(env, "HERALD_DEDUPE_WINDOW", Duration::from_secs(600))?;
-        if dedupe_window < Duration::from_secs(1) || dedupe_window > Duration::from_secs(7 * 86_400)
-        {
-            return Err(ConfigError::new(
-                "HERALD_DEDUPE_WINDOW",
-                "must be between 1s and 7d",
-            ));
-        }
+        let stream_replicas = parse_in(env, "HERALD_STREAM_REPLICAS", 1usize, 1..=5)?;
+        let dedupe_window = duration_in(
+            env,
+            "HERALD_DEDUPE_WINDOW",
+            Duration::from_secs(600),
+            Duration::from_secs(1)..=Duration::from_secs(7 * 86_400),
+        )?;
         let shutdown_timeout =
             duration_or(env, "HERALD_SHUTDOWN_TIMEOUT", Duration::from_secs(30))?;
         let defaults = crate::consume::Redelivery::default();
-        let max_deliveries = parse_or(env, "HERALD_MAX_DELIVERIES", defaults.max_deliveries)?;
-        if !(2..=1000).contains(&max_deliveries) {
-            return Err(ConfigError::new(
-                "HERALD_MAX_DELIVERIES",
-                "must be between 2 and 1000",
-            ));
-        }
-        let backoff_max = duration_or(env, "HERALD_REDELIVERY_BACKOFF_MAX", defaults.backoff_max)?;
-        if backoff_max < Duration::from_millis(100) || backoff_max > Duration::from_secs(3600) {
-            return Err(ConfigError::new(
-                "HERALD_REDELIVERY_BACKOFF_MAX",
-                "must be between 100ms and 1h",
-            ));
-        }
+        let max_deliveries = parse_in(
+            env,
+            "HERALD_MAX_DELIVERIES",
+            defaults.max_deliveries,
+            2..=1000,
+        )?;
+        let backoff_max = duration_in(
+            env,
+            "HERALD_REDELIVERY_BACKOFF_MAX",
+            defaults.backoff_max,
+            Duration::from_millis(100)..=Duration::from_secs(3600),
+        )?;
         Ok(CommonConfig {
             redelivery: crate::consume::Redelivery {
                 max_deliveries,
@@ -292,6 +366,41 @@ mod tests {
         assert!(parse_duration("5y").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("99999999999999999d").is_err(), "no overflow");
+    }
+
+    #[test]
+    fn bounds_are_named_as_they_are_written() {
+        for (duration, text) in [
+            (Duration::from_millis(100), "100ms"),
+            (Duration::from_millis(1500), "1500ms"),
+            (Duration::from_secs(30), "30s"),
+            (Duration::from_secs(300), "5m"),
+            (Duration::from_secs(3600), "1h"),
+            (Duration::from_secs(7 * 86_400), "7d"),
+        ] {
+            assert_eq!(format_duration(duration), text);
+            assert_eq!(parse_duration(text).unwrap(), duration);
+        }
+        let env = MapEnv::new([("A", "0"), ("B", "9"), ("C", "2m")]);
+        assert_eq!(
+            at_least(&env, "A", 5, 1).unwrap_err().reason,
+            "must be at least 1"
+        );
+        assert_eq!(
+            parse_in(&env, "B", 1, 1..=5).unwrap_err().reason,
+            "must be between 1 and 5"
+        );
+        let range = Duration::from_secs(1)..=Duration::from_secs(30);
+        assert_eq!(
+            duration_in(&env, "C", Duration::from_secs(5), range.clone())
+                .unwrap_err()
+                .reason,
+            "must be between 1s and 30s"
+        );
+        assert_eq!(
+            duration_in(&env, "unset", Duration::from_secs(5), range).unwrap(),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

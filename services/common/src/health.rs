@@ -12,6 +12,7 @@ pub use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use futures::future::join_all;
 
 type Check =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
@@ -59,18 +60,18 @@ impl Readiness {
             return Err("NATS is not connected".into());
         }
         let js = jetstream::new(self.client.clone());
-        for stream in &self.streams {
-            // A real request: the server says whether the stream exists now.
-            js.get_stream(*stream)
-                .await
-                .map_err(|err| match err.kind() {
-                    GetStreamErrorKind::JetStream(e)
-                        if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
-                    {
-                        format!("stream {stream} is missing")
-                    }
-                    _ => format!("cannot check stream {stream}: {err}"),
-                })?;
+        // A real request per stream, all at once: the server says whether each
+        // exists now. The first stream in order that fails is the one reported.
+        let answers = join_all(self.streams.iter().map(|stream| js.get_stream(*stream))).await;
+        for (stream, answer) in self.streams.iter().zip(answers) {
+            answer.map_err(|err| match err.kind() {
+                GetStreamErrorKind::JetStream(e)
+                    if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    format!("stream {stream} is missing")
+                }
+                _ => format!("cannot check stream {stream}: {err}"),
+            })?;
         }
         for check in &self.extra {
             check().await?;

@@ -184,18 +184,17 @@ pub async fn connect(config: &CommonConfig, name: &str) -> Result<async_nats::Cl
             url: config.nats_url.clone(),
             reason: e.to_string(),
         })?;
-    let version = client.server_info().version;
-    if !version_at_least(&version, 2, 12) {
+    let info = client.server_info();
+    if !version_at_least(&info.version, 2, 12) {
         return Err(Error::ServerTooOld {
             url: config.nats_url.clone(),
-            version,
+            version: info.version,
         });
     }
-    let max_payload = client.server_info().max_payload;
-    if max_payload < MIN_MAX_PAYLOAD {
+    if info.max_payload < MIN_MAX_PAYLOAD {
         return Err(Error::PayloadTooSmall {
             url: config.nats_url.clone(),
-            max_payload,
+            max_payload: info.max_payload,
         });
     }
     let js = jetstream::new(client.clone());

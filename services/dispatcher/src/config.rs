@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use herald_common::config::{CommonConfig, ConfigError, Env, bytes_or, duration_or, get, parse_or};
+use herald_common::config::{
+    CommonConfig, ConfigError, Env, at_least, bytes_or, duration_in, duration_or, get, parse_or,
+};
 use ipnet::IpNet;
 
 use crate::ssrf::AllowedTargets;
@@ -63,28 +65,14 @@ impl Config {
                 "is not a valid header value",
             ));
         }
-        let delivery_timeout =
-            duration_or(env, "HERALD_DELIVERY_TIMEOUT", Duration::from_secs(30))?;
-        if delivery_timeout < Duration::from_secs(1) || delivery_timeout > Duration::from_secs(30) {
-            return Err(ConfigError::new(
-                "HERALD_DELIVERY_TIMEOUT",
-                "must be between 1s and 30s",
-            ));
-        }
-        let max_in_flight = parse_or(env, "HERALD_MAX_IN_FLIGHT", 512usize)?;
-        if max_in_flight == 0 {
-            return Err(ConfigError::new(
-                "HERALD_MAX_IN_FLIGHT",
-                "must be at least 1",
-            ));
-        }
-        let endpoint_concurrency = parse_or(env, "HERALD_ENDPOINT_CONCURRENCY", 10usize)?;
-        if endpoint_concurrency == 0 {
-            return Err(ConfigError::new(
-                "HERALD_ENDPOINT_CONCURRENCY",
-                "must be at least 1",
-            ));
-        }
+        let delivery_timeout = duration_in(
+            env,
+            "HERALD_DELIVERY_TIMEOUT",
+            Duration::from_secs(30),
+            Duration::from_secs(1)..=Duration::from_secs(30),
+        )?;
+        let max_in_flight = at_least(env, "HERALD_MAX_IN_FLIGHT", 512usize, 1)?;
+        let endpoint_concurrency = at_least(env, "HERALD_ENDPOINT_CONCURRENCY", 10usize, 1)?;
         let tenant_max_in_flight = parse_or(
             env,
             "HERALD_TENANT_MAX_IN_FLIGHT",
@@ -103,31 +91,20 @@ impl Config {
                 "must be at least 16MiB (a quarter of it must hold the largest task)",
             ));
         }
-        let queue_tasks = parse_or(env, "HERALD_DISPATCH_QUEUE", 10_000usize)?;
-        if queue_tasks == 0 {
-            return Err(ConfigError::new(
-                "HERALD_DISPATCH_QUEUE",
-                "must be at least 1",
-            ));
-        }
+        let queue_tasks = at_least(env, "HERALD_DISPATCH_QUEUE", 10_000usize, 1)?;
         let endpoint_idle = duration_or(env, "HERALD_ENDPOINT_IDLE", Duration::from_secs(300))?;
-        let partition_lease = duration_or(env, "HERALD_PARTITION_LEASE", Duration::from_secs(10))?;
-        if partition_lease < Duration::from_secs(1) || partition_lease > Duration::from_secs(300) {
-            return Err(ConfigError::new(
-                "HERALD_PARTITION_LEASE",
-                "must be between 1s and 5m",
-            ));
-        }
+        let partition_lease = duration_in(
+            env,
+            "HERALD_PARTITION_LEASE",
+            Duration::from_secs(10),
+            Duration::from_secs(1)..=Duration::from_secs(300),
+        )?;
         let replica_id = match get(env, "HERALD_REPLICA_ID") {
             Some(id) => id,
             None => default_replica_id(env),
         };
-        if replica_id.is_empty()
-            || replica_id.len() > 128
-            || !replica_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        // One token of its key in the leases bucket, `members.<replica>`.
+        if replica_id.len() > 128 || !herald_common::nats::is_token(&replica_id) {
             return Err(ConfigError::new(
                 "HERALD_REPLICA_ID",
                 "must be 1 to 128 letters, digits, `_` or `-`",

@@ -192,9 +192,12 @@ impl Sender {
         let value = |s: &str| HeaderValue::from_str(s).ok();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(USER_AGENT, self.user_agent.clone());
-        let ts = timestamp.to_string();
-        headers.insert("webhook-id", value(request.msg_id)?);
-        headers.insert("webhook-timestamp", value(&ts)?);
+        // The event id and the time go out twice: Standard Webhooks' names and the
+        // `X-` ones.
+        let msg_id = value(request.msg_id)?;
+        let ts = HeaderValue::from(timestamp);
+        headers.insert("webhook-id", msg_id.clone());
+        headers.insert("webhook-timestamp", ts.clone());
         headers.insert(
             "webhook-signature",
             value(&signing::standard_header(
@@ -211,8 +214,8 @@ impl Sender {
             );
         }
         headers.insert("x-webhook-id", value(request.webhook_id)?);
-        headers.insert("x-event-id", value(request.msg_id)?);
-        headers.insert("x-timestamp", value(&ts)?);
+        headers.insert("x-event-id", msg_id);
+        headers.insert("x-timestamp", ts);
         if let Some(traceparent) = request
             .traceparent
             .and_then(|t| HeaderValue::from_str(t).ok())

@@ -4,11 +4,9 @@
 
 #![forbid(unsafe_code)]
 
-use std::future::Future;
-use std::pin::Pin;
-
 use herald_common::config::{ConfigError, Env};
 use herald_common::health::Router;
+use herald_common::service::Work;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -111,8 +109,6 @@ impl Configs {
         self.common.shutdown_timeout
     }
 }
-
-type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Starts what `configs` holds and runs it until `shutdown`. The listener serves
 /// the API (when ingest runs) and the health routes.
