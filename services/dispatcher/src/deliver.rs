@@ -210,7 +210,7 @@ pub async fn attempt(state: &State, task: &DeliveryTask, target: &Target) -> Res
         "POST",
         otel.kind = "client",
         http.request.method = "POST",
-        url.full = %crate::ssrf::redact_url(&target.url),
+        url.full = %crate::ssrf::redact_url(url.as_ref()),
         server.address = url.as_ref().and_then(|u| u.host_str()).unwrap_or_default(),
         server.port = url.as_ref().and_then(|u| u.port_or_known_default()).unwrap_or_default(),
         http.response.status_code = tracing::field::Empty,
@@ -225,7 +225,7 @@ pub async fn attempt(state: &State, task: &DeliveryTask, target: &Target) -> Res
     let response = state
         .sender
         .send(Request {
-            url: &target.url,
+            url: url.as_ref(),
             body,
             secrets: target.secrets.iter().map(String::as_str).collect(),
             msg_id: &task.event.event_id,

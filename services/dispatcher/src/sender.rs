@@ -16,7 +16,8 @@ pub const EXCERPT_BYTES: usize = 4096;
 /// What a receiver is sent.
 #[derive(Debug)]
 pub struct Request<'a> {
-    pub url: &'a str,
+    /// The target, parsed once by the caller; `None` when it is no URL.
+    pub url: Option<&'a url::Url>,
     pub body: Vec<u8>,
     /// Secrets to sign with (more than one during rotation).
     pub secrets: Vec<&'a str>,
@@ -91,8 +92,8 @@ impl Sender {
 
     pub async fn send(&self, request: Request<'_>) -> Response {
         let started = Instant::now();
-        let url = match url::Url::parse(request.url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => url,
+        let url = match request.url {
+            Some(url) if matches!(url.scheme(), "http" | "https") => url.clone(),
             _ => return Response::refused("refused: the URL is not an http or https URL".into()),
         };
         if let Err(refusal) = self
