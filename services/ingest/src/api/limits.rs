@@ -112,22 +112,13 @@ fn whole_seconds(wait: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_common::config::MapEnv;
 
     fn limits(vars: &[(&str, &str)]) -> Limits {
-        let mut env = MapEnv::new([
-            (
-                "HERALD_API_KEYS",
-                "acme:acme-key-0123456789,globex:globex-key-0123456789",
-            ),
-            (
-                "HERALD_SECRET_KEY",
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            ),
-        ]);
-        for (key, value) in vars {
-            env.set(*key, *value);
-        }
+        let mut env = Config::test_env(vars);
+        env.set(
+            "HERALD_API_KEYS",
+            "acme:acme-key-0123456789,globex:globex-key-0123456789",
+        );
         Limits::new(&Config::from_env(&env).unwrap())
     }
 

@@ -208,21 +208,6 @@ mod tests {
     use super::*;
     use crate::api::limits::Limits as Counts;
     use crate::config::Config;
-    use herald_common::config::MapEnv;
-
-    fn config(vars: &[(&str, &str)]) -> Config {
-        let mut env = MapEnv::new([
-            ("HERALD_API_KEYS", "acme:acme-key-0123456789"),
-            (
-                "HERALD_SECRET_KEY",
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            ),
-        ]);
-        for (key, value) in vars {
-            env.set(*key, *value);
-        }
-        Config::from_env(&env).unwrap()
-    }
 
     fn message() -> Message {
         Message {
@@ -268,7 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_buffer_closes_the_stream_after_what_it_holds() {
-        let config = config(&[("HERALD_STREAM_BUFFER", "2")]);
+        let config = Config::test_with(&[("HERALD_STREAM_BUFFER", "2")]);
         let counts = Counts::new(&config);
         let relay = stopped_relay(&config, 5, 10).await;
         let slot = counts.open_stream("acme").unwrap();
@@ -279,7 +264,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_buffer_holds_so_many_bytes_but_always_one_event() {
-        let config = config(&[("HERALD_STREAM_BUFFER_BYTES", "1024")]);
+        let config = Config::test_with(&[("HERALD_STREAM_BUFFER_BYTES", "1024")]);
         let relay = stopped_relay(&config, 5, 600).await;
         assert!(matches!(relay.ended.await, Ok(Ending::FellBehind)));
         assert_eq!(relay.buffer.len(), 1);
@@ -294,7 +279,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_last_event_ends_the_stream_without_a_comment() {
-        let config = config(&[]);
+        let config = Config::test_with(&[]);
         let counts = Counts::new(&config);
         let mut sent = 0;
         let relay = Relay::start(messages(5), &config.limits, move |_| {
@@ -318,7 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn draining_ends_every_stream_at_once_and_gives_its_place_back() {
-        let config = config(&[("HERALD_STREAM_MAX_PER_TENANT", "1")]);
+        let config = Config::test_with(&[("HERALD_STREAM_MAX_PER_TENANT", "1")]);
         let counts = Counts::new(&config);
         let shutdown = CancellationToken::new();
         let relay = Relay::start(messages(0), &config.limits, |_| Step::Skip);
