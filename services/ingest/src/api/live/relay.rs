@@ -133,13 +133,13 @@ where
 /// The response of a live stream: `first`, then what `relay` forwards. The stream
 /// holds `slot` until it ends or its client goes away.
 pub fn respond(
-    first: Vec<SseEvent>,
+    first: Option<SseEvent>,
     relay: Option<Relay>,
     slot: StreamSlot,
     shutdown: CancellationToken,
 ) -> Response {
     let live = Live {
-        first: first.into_iter(),
+        first,
         relay,
         shutdown,
         done: false,
@@ -152,7 +152,8 @@ pub fn respond(
 }
 
 struct Live {
-    first: std::vec::IntoIter<SseEvent>,
+    /// The event sent before any the relay forwards.
+    first: Option<SseEvent>,
     /// `None` when there is nothing to follow after `first`.
     relay: Option<Relay>,
     shutdown: CancellationToken,
@@ -169,7 +170,7 @@ impl Live {
         if self.shutdown.is_cancelled() {
             return Some(self.last(shutdown_event()));
         }
-        if let Some(event) = self.first.next() {
+        if let Some(event) = self.first.take() {
             return Some((event, self));
         }
         let relay = self.relay.as_mut()?;
@@ -257,7 +258,7 @@ mod tests {
         let counts = Counts::new(&config);
         let relay = stopped_relay(&config, 5, 10).await;
         let slot = counts.open_stream("acme").unwrap();
-        let text = body(respond(Vec::new(), Some(relay), slot, Default::default())).await;
+        let text = body(respond(None, Some(relay), slot, Default::default())).await;
         assert_eq!(text.matches("event: test\n").count(), 2, "{text}");
         assert!(text.ends_with(&format!(": {FELL_BEHIND}\n\n")), "{text}");
     }
@@ -291,7 +292,7 @@ mod tests {
                 Step::Send(frame)
             }
         });
-        let first = vec![Frame::new("job", None, "0").into_event()];
+        let first = Some(Frame::new("job", None, "0").into_event());
         let slot = counts.open_stream("acme").unwrap();
         let text = body(respond(first, Some(relay), slot, Default::default())).await;
         assert_eq!(
@@ -309,7 +310,7 @@ mod tests {
         let relay = Relay::start(messages(0), &config.limits, |_| Step::Skip);
         let slot = counts.open_stream("acme").unwrap();
         assert!(counts.open_stream("acme").is_err());
-        let response = respond(Vec::new(), Some(relay), slot, shutdown.clone());
+        let response = respond(None, Some(relay), slot, shutdown.clone());
         let reading = tokio::spawn(body(response));
         shutdown.cancel();
         let text = reading.await.unwrap();
