@@ -198,8 +198,9 @@ fn parse_api_keys(value: &str) -> Result<HashMap<[u8; 32], String>, String> {
 
 #[cfg(test)]
 impl Config {
-    /// A valid configuration with `vars` on top, for unit tests.
-    pub(crate) fn test_with(vars: &[(&str, &str)]) -> Self {
+    /// The environment of a valid configuration (one tenant, `acme`) with `vars`
+    /// on top, for unit tests.
+    pub(crate) fn test_env(vars: &[(&str, &str)]) -> herald_common::config::MapEnv {
         let mut env = herald_common::config::MapEnv::new([
             ("HERALD_API_KEYS", "acme:acme-key-0123456789"),
             (
@@ -210,7 +211,12 @@ impl Config {
         for (key, value) in vars {
             env.set(*key, *value);
         }
-        Config::from_env(&env).expect("a valid test configuration")
+        env
+    }
+
+    /// A valid configuration with `vars` on top, for unit tests.
+    pub(crate) fn test_with(vars: &[(&str, &str)]) -> Self {
+        Config::from_env(&Config::test_env(vars)).expect("a valid test configuration")
     }
 }
 
@@ -221,30 +227,17 @@ mod tests {
 
     #[test]
     fn keys_decide_the_tenant() {
-        let env = MapEnv::new([
-            (
-                "HERALD_API_KEYS",
-                "acme:acme-key-0123456789, globex:globex-key-0123456789",
-            ),
-            (
-                "HERALD_SECRET_KEY",
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            ),
-        ]);
-        let config = Config::from_env(&env).unwrap();
+        let config = Config::test_with(&[(
+            "HERALD_API_KEYS",
+            "acme:acme-key-0123456789, globex:globex-key-0123456789",
+        )]);
         assert_eq!(config.tenant_for("acme-key-0123456789"), Some("acme"));
         assert_eq!(config.tenant_for("globex-key-0123456789"), Some("globex"));
         assert_eq!(config.tenant_for("nope"), None);
     }
 
     fn valid_env() -> MapEnv {
-        MapEnv::new([
-            ("HERALD_API_KEYS", "acme:acme-key-0123456789"),
-            (
-                "HERALD_SECRET_KEY",
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            ),
-        ])
+        Config::test_env(&[])
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Durations clients write (`retry_schedule` entries, the stats `window`): `250ms`,
-//! `30s`, `5m`, `2h` or `7d`, checked so that no value overflows: a number too
-//! large for its unit is out of range like any other, and the caller's bounds
-//! decide the rest.
+//! `30s`, `5m`, `2h` or `7d`, read as configuration reads them
+//! ([`parse_duration`], checked so that no value overflows: a number too large for
+//! its unit is out of range like any other), and the caller's bounds decide the
+//! rest.
 
 use std::time::Duration;
+
+use herald_common::config::parse_duration;
 
 /// Parses `value` and checks it lies within `min..=max`; `None` when it is not a
 /// duration or lies outside.
@@ -11,22 +14,13 @@ pub fn parse_within(value: &str, min: Duration, max: Duration) -> Option<Duratio
     parse(value).filter(|d| (min..=max).contains(d))
 }
 
+/// A duration exactly as written: unlike a configuration value, with no spaces
+/// around it.
 fn parse(value: &str) -> Option<Duration> {
-    let split = value.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = value.split_at(split);
-    // Digits only, so the one way to fail is a number beyond u64.
-    let number: u64 = number.parse().ok()?;
-    let seconds_per_unit: u64 = match unit {
-        "ms" => return Some(Duration::from_millis(number)),
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    number
-        .checked_mul(seconds_per_unit)
-        .map(Duration::from_secs)
+    if value.trim() != value {
+        return None;
+    }
+    parse_duration(value).ok()
 }
 
 /// `90s` → `90s`, `300s` → `5m`, `7200s` → `2h`: the shortest exact form.

@@ -97,7 +97,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
         let detail = match &self {
-            ApiError::Internal(_) => "internal error".to_owned(),
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                "internal error".to_owned()
+            }
             other => other.to_string(),
         };
         let mut response =

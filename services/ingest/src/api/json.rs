@@ -26,11 +26,8 @@ where
 
 /// The API's error for a body axum's `Json` refused; `limit` is the largest body.
 pub fn rejection_to_error(rejection: JsonRejection, limit: usize) -> ApiError {
-    let status = rejection.status();
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::PayloadTooLarge(format!(
-            "request body is larger than {limit} bytes, the most this Herald accepts"
-        ));
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return too_large(limit);
     }
     match rejection {
         JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
@@ -40,4 +37,11 @@ pub fn rejection_to_error(rejection: JsonRejection, limit: usize) -> ApiError {
         JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(e.body_text()),
         other => ApiError::BadRequest(other.body_text()),
     }
+}
+
+/// 413 for a body over `limit` bytes, the largest this Herald accepts.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "request body is larger than {limit} bytes, the most this Herald accepts"
+    ))
 }

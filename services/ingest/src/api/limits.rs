@@ -19,32 +19,38 @@ pub struct Limits {
     /// `None` when `HERALD_API_RATE_LIMIT` is 0. Keyed by the key's digest, and
     /// consulted only for known keys, so it holds at most one entry per key.
     rate: Option<DefaultKeyedRateLimiter<[u8; 32]>>,
-    /// Live streams open per tenant.
-    streams: HashMap<String, Arc<AtomicUsize>>,
+    /// What each tenant holds, for every tenant that has a key.
+    tenants: HashMap<String, TenantLimits>,
     streams_per_tenant: usize,
-    /// Held while a tenant's webhook is created, so two creates cannot both pass
-    /// the cap.
-    creates: HashMap<String, Mutex<()>>,
+}
+
+#[derive(Default)]
+struct TenantLimits {
+    /// Live streams open.
+    streams: Arc<AtomicUsize>,
+    /// Held while a webhook is created, so two creates cannot both pass the cap.
+    create: Mutex<()>,
 }
 
 impl Limits {
     pub fn new(config: &Config) -> Self {
-        let tenants: Vec<&str> = config.tenants().collect();
         Limits {
             rate: config
                 .limits
                 .api_rate_limit
                 .map(|rate| RateLimiter::keyed(Quota::per_second(rate))),
-            streams: tenants
-                .iter()
-                .map(|t| ((*t).to_owned(), Arc::default()))
+            tenants: config
+                .tenants()
+                .map(|t| (t.to_owned(), TenantLimits::default()))
                 .collect(),
             streams_per_tenant: config.limits.streams_per_tenant,
-            creates: tenants
-                .iter()
-                .map(|t| ((*t).to_owned(), Mutex::default()))
-                .collect(),
         }
+    }
+
+    fn tenant(&self, tenant: &str) -> Result<&TenantLimits, ApiError> {
+        self.tenants
+            .get(tenant)
+            .ok_or_else(|| ApiError::internal(format!("tenant `{tenant}` has no key")))
     }
 
     /// Counts a request made with the key of digest `key`.
@@ -66,10 +72,7 @@ impl Limits {
 
     /// A place for one more live stream of `tenant`, held until the stream ends.
     pub fn open_stream(&self, tenant: &str) -> Result<StreamSlot, ApiError> {
-        let open = self
-            .streams
-            .get(tenant)
-            .ok_or_else(|| ApiError::internal(format!("tenant `{tenant}` has no key")))?;
+        let open = &self.tenant(tenant)?.streams;
         let max = self.streams_per_tenant;
         open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
             (n < max).then_some(n + 1)
@@ -85,11 +88,7 @@ impl Limits {
 
     /// Waits for `tenant`'s turn to create a webhook.
     pub async fn create_turn(&self, tenant: &str) -> Result<MutexGuard<'_, ()>, ApiError> {
-        let turn = self
-            .creates
-            .get(tenant)
-            .ok_or_else(|| ApiError::internal(format!("tenant `{tenant}` has no key")))?;
-        Ok(turn.lock().await)
+        Ok(self.tenant(tenant)?.create.lock().await)
     }
 }
 
@@ -112,22 +111,13 @@ fn whole_seconds(wait: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_common::config::MapEnv;
 
     fn limits(vars: &[(&str, &str)]) -> Limits {
-        let mut env = MapEnv::new([
-            (
-                "HERALD_API_KEYS",
-                "acme:acme-key-0123456789,globex:globex-key-0123456789",
-            ),
-            (
-                "HERALD_SECRET_KEY",
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            ),
-        ]);
-        for (key, value) in vars {
-            env.set(*key, *value);
-        }
+        let mut env = Config::test_env(vars);
+        env.set(
+            "HERALD_API_KEYS",
+            "acme:acme-key-0123456789,globex:globex-key-0123456789",
+        );
         Limits::new(&Config::from_env(&env).unwrap())
     }
 

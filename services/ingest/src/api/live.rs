@@ -45,11 +45,12 @@ pub async fn job(
         .transpose()
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::NotFound(format!("no job `{job_id}`")))?;
-    let first = vec![Frame::new("job", None, &current.to_string()).into_event()];
+    let text = current.to_string();
+    let first = Frame::new("job", None, &text).into_event();
     let relay = if is_final(&current) {
         None
     } else {
-        let mut last = Some(current.to_string());
+        let mut last = Some(text);
         Some(Relay::start(
             changes,
             &state.config().limits,
@@ -71,7 +72,12 @@ pub async fn job(
             },
         ))
     };
-    Ok(relay::respond(first, relay, slot, state.shutdown().clone()))
+    Ok(relay::respond(
+        Some(first),
+        relay,
+        slot,
+        state.shutdown().clone(),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,7 +141,7 @@ pub async fn events(
         ))
     });
     Ok(relay::respond(
-        Vec::new(),
+        None,
         Some(relay),
         slot,
         state.shutdown().clone(),

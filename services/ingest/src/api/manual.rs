@@ -2,11 +2,14 @@
 //! now, or re-send every failed delivery since a time. Manual attempts are recorded
 //! with trigger `manual` and schedule no retries of their own.
 
+use std::future::IntoFuture;
 use std::time::Duration;
 
+use async_nats::jetstream::context::PublishAckFuture;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use futures::future::try_join_all;
 use herald_proto::query::{self, RetryableRequest, RetryableResponse};
 use herald_proto::{DeliveryTask, Endpoint, EndpointStatus, Event, Trigger};
 use serde::Deserialize;
@@ -53,10 +56,14 @@ pub async fn retry(
     let delivery = found.into_iter().next().ok_or_else(|| {
         ApiError::NotFound(format!("no delivery `{delivery_id}` of webhook `{id}`"))
     })?;
-    let attempt = resend(&state, &id, delivery).await?;
+    let task = manual_task(&id, delivery)?;
+    publish(&state, &task)
+        .await?
+        .await
+        .map_err(ApiError::internal)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "delivery_id": delivery_id, "attempt": attempt, "trigger": "manual" })),
+        Json(json!({ "delivery_id": delivery_id, "attempt": task.attempt, "trigger": "manual" })),
     ))
 }
 
@@ -85,16 +92,20 @@ pub async fn recover(
         limit: RECOVER_LIMIT,
         cursor: String::new(),
     };
-    // Page by page, so no more than one page of events is held at a time.
+    // Page by page, so no more than one page of events is held at a time. A page's
+    // tasks are published one after another and their acknowledgements awaited
+    // together, not one round trip each.
     let mut ids = Vec::new();
     loop {
         let (page, next_cursor) = retryable_page(&state, &request).await?;
         let got = u32::try_from(page.len()).unwrap_or(u32::MAX);
+        let mut acks = Vec::with_capacity(page.len());
         for delivery in page {
-            let delivery_id = delivery.delivery_id.clone();
-            resend(&state, &id, delivery).await?;
-            ids.push(delivery_id);
+            let task = manual_task(&id, delivery)?;
+            acks.push(publish(&state, &task).await?.into_future());
+            ids.push(task.delivery_id);
         }
+        try_join_all(acks).await.map_err(ApiError::internal)?;
         request.limit = request.limit.saturating_sub(got);
         if next_cursor.is_empty() || request.limit == 0 || got == 0 {
             break;
@@ -118,17 +129,16 @@ fn refuse_if_disabled(endpoint: &Endpoint) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Publishes the next attempt of `delivery` as a manual task; returns its number.
-async fn resend(
-    state: &AppState,
+/// The next attempt of `delivery`, as a manual task.
+fn manual_task(
     endpoint_id: &str,
     delivery: query::RetryableDelivery,
-) -> Result<u32, ApiError> {
+) -> Result<DeliveryTask, ApiError> {
     let event = delivery
         .event
         .ok_or_else(|| ApiError::Internal("a retryable delivery without its event".into()))
         .and_then(|e| Event::try_from(e).map_err(ApiError::internal))?;
-    let task = DeliveryTask {
+    Ok(DeliveryTask {
         delivery_id: delivery.delivery_id,
         endpoint_id: endpoint_id.to_owned(),
         attempt: delivery.attempts + 1,
@@ -138,7 +148,11 @@ async fn resend(
         traceparent: None,
         // Every manual request is an attempt of its own, even for the same number.
         run_id: Some(ulid::Ulid::new().to_string()),
-    };
+    })
+}
+
+/// Publishes `task`; the stream's acknowledgement is left to the caller to await.
+async fn publish(state: &AppState, task: &DeliveryTask) -> Result<PublishAckFuture, ApiError> {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", task.message_id().as_str());
     herald_common::trace::inject(&tracing::Span::current(), &mut headers);
@@ -146,10 +160,7 @@ async fn resend(
         .jetstream()
         .publish_with_headers(task.subject(), headers, task.encode())
         .await
-        .map_err(ApiError::internal)?
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(task.attempt)
+        .map_err(ApiError::internal)
 }
 
 /// One page of the deliveries `request` matches (the status-tracker answers in pages

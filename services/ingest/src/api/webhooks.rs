@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::duration;
 use super::ids::shown;
-use super::json::AppJson;
+use super::json::{AppJson, too_large};
 use super::{ApiError, AppState, Tenant};
 use crate::catalogue::Catalogue;
 use crate::config::Config;
@@ -248,7 +248,7 @@ pub async fn rotate_secret(
 ) -> Result<Json<Value>, ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge("request body is larger than 1 MiB".into())
+            too_large(state.config().max_body_bytes)
         } else {
             ApiError::BadRequest("the request body could not be read".into())
         }

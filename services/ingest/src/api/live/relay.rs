@@ -133,13 +133,13 @@ where
 /// The response of a live stream: `first`, then what `relay` forwards. The stream
 /// holds `slot` until it ends or its client goes away.
 pub fn respond(
-    first: Vec<SseEvent>,
+    first: Option<SseEvent>,
     relay: Option<Relay>,
     slot: StreamSlot,
     shutdown: CancellationToken,
 ) -> Response {
     let live = Live {
-        first: first.into_iter(),
+        first,
         relay,
         shutdown,
         done: false,
@@ -152,7 +152,8 @@ pub fn respond(
 }
 
 struct Live {
-    first: std::vec::IntoIter<SseEvent>,
+    /// The event sent before any the relay forwards.
+    first: Option<SseEvent>,
     /// `None` when there is nothing to follow after `first`.
     relay: Option<Relay>,
     shutdown: CancellationToken,
@@ -169,7 +170,7 @@ impl Live {
         if self.shutdown.is_cancelled() {
             return Some(self.last(shutdown_event()));
         }
-        if let Some(event) = self.first.next() {
+        if let Some(event) = self.first.take() {
             return Some((event, self));
         }
         let relay = self.relay.as_mut()?;
@@ -208,21 +209,6 @@ mod tests {
     use super::*;
     use crate::api::limits::Limits as Counts;
     use crate::config::Config;
-    use herald_common::config::MapEnv;
-
-    fn config(vars: &[(&str, &str)]) -> Config {
-        let mut env = MapEnv::new([
-            ("HERALD_API_KEYS", "acme:acme-key-0123456789"),
-            (
-                "HERALD_SECRET_KEY",
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            ),
-        ]);
-        for (key, value) in vars {
-            env.set(*key, *value);
-        }
-        Config::from_env(&env).unwrap()
-    }
 
     fn message() -> Message {
         Message {
@@ -268,18 +254,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_buffer_closes_the_stream_after_what_it_holds() {
-        let config = config(&[("HERALD_STREAM_BUFFER", "2")]);
+        let config = Config::test_with(&[("HERALD_STREAM_BUFFER", "2")]);
         let counts = Counts::new(&config);
         let relay = stopped_relay(&config, 5, 10).await;
         let slot = counts.open_stream("acme").unwrap();
-        let text = body(respond(Vec::new(), Some(relay), slot, Default::default())).await;
+        let text = body(respond(None, Some(relay), slot, Default::default())).await;
         assert_eq!(text.matches("event: test\n").count(), 2, "{text}");
         assert!(text.ends_with(&format!(": {FELL_BEHIND}\n\n")), "{text}");
     }
 
     #[tokio::test]
     async fn the_buffer_holds_so_many_bytes_but_always_one_event() {
-        let config = config(&[("HERALD_STREAM_BUFFER_BYTES", "1024")]);
+        let config = Config::test_with(&[("HERALD_STREAM_BUFFER_BYTES", "1024")]);
         let relay = stopped_relay(&config, 5, 600).await;
         assert!(matches!(relay.ended.await, Ok(Ending::FellBehind)));
         assert_eq!(relay.buffer.len(), 1);
@@ -294,7 +280,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_last_event_ends_the_stream_without_a_comment() {
-        let config = config(&[]);
+        let config = Config::test_with(&[]);
         let counts = Counts::new(&config);
         let mut sent = 0;
         let relay = Relay::start(messages(5), &config.limits, move |_| {
@@ -306,7 +292,7 @@ mod tests {
                 Step::Send(frame)
             }
         });
-        let first = vec![Frame::new("job", None, "0").into_event()];
+        let first = Some(Frame::new("job", None, "0").into_event());
         let slot = counts.open_stream("acme").unwrap();
         let text = body(respond(first, Some(relay), slot, Default::default())).await;
         assert_eq!(
@@ -318,13 +304,13 @@ mod tests {
 
     #[tokio::test]
     async fn draining_ends_every_stream_at_once_and_gives_its_place_back() {
-        let config = config(&[("HERALD_STREAM_MAX_PER_TENANT", "1")]);
+        let config = Config::test_with(&[("HERALD_STREAM_MAX_PER_TENANT", "1")]);
         let counts = Counts::new(&config);
         let shutdown = CancellationToken::new();
         let relay = Relay::start(messages(0), &config.limits, |_| Step::Skip);
         let slot = counts.open_stream("acme").unwrap();
         assert!(counts.open_stream("acme").is_err());
-        let response = respond(Vec::new(), Some(relay), slot, shutdown.clone());
+        let response = respond(None, Some(relay), slot, shutdown.clone());
         let reading = tokio::spawn(body(response));
         shutdown.cancel();
         let text = reading.await.unwrap();
