@@ -106,6 +106,19 @@ impl<T: Clone + Send + Sync + 'static> Mirror<T> {
             .collect()
     }
 
+    /// How many live values have keys starting with `prefix`.
+    pub fn count_with_prefix(&self, prefix: &str) -> usize {
+        let entries = self.entries.read().expect("mirror lock");
+        entries
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .filter(|(_, slot)| slot.value.is_some())
+            .count()
+    }
+
     /// Records a write made by this process (`None` for a delete) at `revision`;
     /// `u64::MAX` hides a key until the watch brings its real revision.
     pub fn apply(&self, key: &str, revision: u64, value: Option<T>) {

@@ -230,9 +230,7 @@ impl Registry {
     /// How many webhooks `tenant` has, as far as the mirror knows: this process's
     /// writes at once, other processes' when the watch brings them.
     pub fn count(&self, tenant: &str) -> usize {
-        self.mirror()
-            .values_with_prefix(&format!("{tenant}."))
-            .len()
+        self.mirror().count_with_prefix(&format!("{tenant}."))
     }
 }
 

@@ -2,9 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroU32;
-use std::ops::RangeInclusive;
 
-use herald_common::config::{CommonConfig, ConfigError, Env, get, parse_or};
+use herald_common::config::{CommonConfig, ConfigError, Env, at_least, get, parse_in, parse_or};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone)]
@@ -61,44 +60,19 @@ pub struct Limits {
 impl Limits {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Ok(Limits {
-            webhooks_per_tenant: at_least_one(env, "HERALD_MAX_WEBHOOKS_PER_TENANT", 1000)?,
-            stream_patterns: at_least_one(env, "HERALD_STREAM_MAX_PATTERNS", 20)?,
-            streams_per_tenant: at_least_one(env, "HERALD_STREAM_MAX_PER_TENANT", 20)?,
-            stream_buffer: count_in(env, "HERALD_STREAM_BUFFER", 256, 1..=65_536)?,
-            stream_buffer_bytes: count_in(
+            webhooks_per_tenant: at_least(env, "HERALD_MAX_WEBHOOKS_PER_TENANT", 1000usize, 1)?,
+            stream_patterns: at_least(env, "HERALD_STREAM_MAX_PATTERNS", 20usize, 1)?,
+            streams_per_tenant: at_least(env, "HERALD_STREAM_MAX_PER_TENANT", 20usize, 1)?,
+            stream_buffer: parse_in(env, "HERALD_STREAM_BUFFER", 256usize, 1..=65_536)?,
+            stream_buffer_bytes: parse_in(
                 env,
                 "HERALD_STREAM_BUFFER_BYTES",
-                4 << 20,
+                4usize << 20,
                 1024..=1 << 30,
             )?,
             api_rate_limit: NonZeroU32::new(parse_or(env, "HERALD_API_RATE_LIMIT", 1000u32)?),
         })
     }
-}
-
-/// A count of at least 1, or `default` when unset.
-fn at_least_one(env: &dyn Env, key: &str, default: usize) -> Result<usize, ConfigError> {
-    count_in(env, key, default, 1..=usize::MAX)
-}
-
-/// A count within `range`, or `default` when unset.
-fn count_in(
-    env: &dyn Env,
-    key: &str,
-    default: usize,
-    range: RangeInclusive<usize>,
-) -> Result<usize, ConfigError> {
-    let value = parse_or(env, key, default)?;
-    if range.contains(&value) {
-        return Ok(value);
-    }
-    Err(ConfigError::new(
-        key,
-        match *range.end() {
-            usize::MAX => format!("must be at least {}", range.start()),
-            end => format!("must be between {} and {end}", range.start()),
-        },
-    ))
 }
 
 impl Config {

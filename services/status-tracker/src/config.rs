@@ -25,13 +25,7 @@ impl Config {
                 "must start with sqlite:, postgres: or postgresql:",
             ));
         }
-        let days = herald_common::config::parse_or(env, "HERALD_RETENTION_DAYS", 30u32)?;
-        if days == 0 {
-            return Err(ConfigError::new(
-                "HERALD_RETENTION_DAYS",
-                "must be at least 1",
-            ));
-        }
+        let days = herald_common::config::at_least(env, "HERALD_RETENTION_DAYS", 30u32, 1)?;
         let interval = herald_common::config::duration_or(
             env,
             "HERALD_RETENTION_INTERVAL",
