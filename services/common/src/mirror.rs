@@ -24,6 +24,21 @@ use tokio_util::sync::CancellationToken;
 /// How bytes from the bucket become values.
 pub type Decode<T> = Arc<dyn Fn(&[u8]) -> Result<T, String> + Send + Sync>;
 
+/// The slots whose keys start with `prefix`, in key order, without looking at the
+/// others.
+fn prefixed<'a, T>(
+    entries: &'a BTreeMap<String, Slot<T>>,
+    prefix: &'a str,
+) -> impl Iterator<Item = &'a Slot<T>> {
+    entries
+        .range::<str, _>((
+            std::ops::Bound::Included(prefix),
+            std::ops::Bound::Unbounded,
+        ))
+        .take_while(move |(key, _)| key.starts_with(prefix))
+        .map(|(_, slot)| slot)
+}
+
 struct Slot<T> {
     revision: u64,
     value: Option<Arc<T>>,
@@ -96,26 +111,16 @@ impl<T: Clone + Send + Sync + 'static> Mirror<T> {
     /// Every live value whose key starts with `prefix`, in key order.
     pub fn values_with_prefix(&self, prefix: &str) -> Vec<Arc<T>> {
         let entries = self.entries.read().expect("mirror lock");
-        entries
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(|(key, _)| key.starts_with(prefix))
-            .filter_map(|(_, slot)| slot.value.clone())
+        prefixed(&entries, prefix)
+            .filter_map(|slot| slot.value.clone())
             .collect()
     }
 
     /// How many live values have keys starting with `prefix`.
     pub fn count_with_prefix(&self, prefix: &str) -> usize {
         let entries = self.entries.read().expect("mirror lock");
-        entries
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(|(key, _)| key.starts_with(prefix))
-            .filter(|(_, slot)| slot.value.is_some())
+        prefixed(&entries, prefix)
+            .filter(|slot| slot.value.is_some())
             .count()
     }
 
