@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 pub struct NatsServer {
     binary: PathBuf,
     /// The contents of its `nats.conf`.
-    config: &'static str,
+    config: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
     port: u16,
@@ -28,15 +28,22 @@ impl NatsServer {
     /// Starts the pinned nats-server with its stock settings: `max_payload` is
     /// 1 MB.
     pub fn start_stock() -> Self {
-        Self::start_configured(binary(), "")
+        Self::start_configured(binary(), String::new())
+    }
+
+    /// Starts the pinned nats-server with `max_payload: 8MB` and `extra` added to its
+    /// `nats.conf` (users and permissions, TLS). Files the configuration names can
+    /// be put in [`NatsServer::dir`] before or after; see [`NatsServer::reload`].
+    pub fn start_with(extra: &str) -> Self {
+        Self::start_configured(binary(), format!("max_payload: 8MB\n{extra}\n"))
     }
 
     /// Starts a given nats-server binary (used to test refusing old servers).
     pub fn start_binary(binary: PathBuf) -> Self {
-        Self::start_configured(binary, "max_payload: 8MB\n")
+        Self::start_configured(binary, "max_payload: 8MB\n".to_owned())
     }
 
-    fn start_configured(binary: PathBuf, config: &'static str) -> Self {
+    fn start_configured(binary: PathBuf, config: String) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut server = NatsServer {
             binary,
@@ -55,6 +62,30 @@ impl NatsServer {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server's own temporary directory (its store and `nats.conf` live here),
+    /// for files its configuration names: certificates, included permission sets.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Replaces the `extra` configuration given to [`NatsServer::start_with`] and
+    /// has the running server reload it (SIGHUP), as an operator revoking a user
+    /// would. The server reloads at once; poll for what the change should cause.
+    pub fn reload(&mut self, extra: &str) {
+        self.config = format!("max_payload: 8MB\n{extra}\n");
+        std::fs::write(self.dir.path().join("nats.conf"), &self.config).expect("write nats.conf");
+        let pid = self.child.as_ref().expect("server is running").id();
+        let status = Command::new(&self.binary)
+            .arg("--signal")
+            .arg(format!("reload={pid}"))
+            .status()
+            .expect("signal nats-server");
+        assert!(
+            status.success(),
+            "nats-server did not take the reload signal"
+        );
     }
 
     /// Stops the server (as a crash would: SIGKILL) and starts it again on the same
@@ -77,7 +108,7 @@ impl NatsServer {
         std::fs::create_dir_all(&ports_dir).expect("ports dir");
         let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
         let conf = self.dir.path().join("nats.conf");
-        std::fs::write(&conf, self.config).expect("write nats.conf");
+        std::fs::write(&conf, &self.config).expect("write nats.conf");
         let child = Command::new(&self.binary)
             .arg("-c")
             .arg(&conf)

@@ -171,12 +171,27 @@ pub fn is_token(token: &str) -> bool {
 /// Header carrying why a message was parked in `REJECTED`.
 pub const REJECTED_REASON_HEADER: &str = "Herald-Rejected-Reason";
 
+/// First token of every reply subject a Herald service listens on:
+/// `_HERALD_INBOX.<service>.<id>`. One prefix per service lets the broker's
+/// permissions give each service only its own replies, and keeps them apart from
+/// producers' `_INBOX.>` (see `docs/nats-security.md`).
+pub const INBOX_PREFIX: &str = "_HERALD_INBOX";
+
+/// The reply subjects of the service connecting as `name` (`herald-<service>`).
+pub fn inbox_prefix(name: &str) -> String {
+    format!(
+        "{INBOX_PREFIX}.{}",
+        name.strip_prefix("herald-").unwrap_or(name)
+    )
+}
+
 /// Connects to NATS and checks that the server can run Herald: JetStream enabled,
 /// version 2.12 or newer, `max_payload` of at least [`MIN_MAX_PAYLOAD`] (the
 /// stock 1 MB is enough; it sizes the largest event, see [`max_event_bytes`]).
 pub async fn connect(config: &CommonConfig, name: &str) -> Result<async_nats::Client> {
     let client = async_nats::ConnectOptions::new()
         .name(name)
+        .custom_inbox_prefix(inbox_prefix(name))
         .connection_timeout(Duration::from_secs(5))
         .connect(&config.nats_url)
         .await
