@@ -290,10 +290,14 @@ fn parse_ports(value: &str) -> Result<std::collections::BTreeSet<u16>, String> {
 }
 
 /// Settings every service shares.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CommonConfig {
     /// `HERALD_NATS_URL`: the NATS server (or cluster seed) to use.
     pub nats_url: String,
+    /// `HERALD_NATS_CREDS`, `HERALD_NATS_NKEY_SEED`, `HERALD_NATS_USER` and
+    /// `HERALD_NATS_PASSWORD`, `HERALD_NATS_TOKEN`, `HERALD_NATS_TLS_*`: how Herald
+    /// proves itself to NATS and checks the server, files read and checked here.
+    pub nats_auth: crate::nats_auth::NatsAuth,
     /// `HERALD_HTTP_ADDR`: the API (ingest) or health/metrics (other services) listener.
     pub http_addr: SocketAddr,
     /// `HERALD_STREAM_REPLICAS`: replicas of each stream and bucket; 3 on a cluster.
@@ -308,10 +312,26 @@ pub struct CommonConfig {
     pub redelivery: crate::consume::Redelivery,
 }
 
+impl std::fmt::Debug for CommonConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password or token.
+        f.debug_struct("CommonConfig")
+            .field("nats_url", &crate::nats_auth::redact_url(&self.nats_url))
+            .field("nats_auth", &self.nats_auth)
+            .field("http_addr", &self.http_addr)
+            .field("stream_replicas", &self.stream_replicas)
+            .field("dedupe_window", &self.dedupe_window)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("redelivery", &self.redelivery)
+            .finish()
+    }
+}
+
 impl CommonConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let nats_url =
             get(env, "HERALD_NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+        let nats_auth = crate::nats_auth::NatsAuth::from_env(env, &nats_url)?;
         let http_addr = parse_or(
             env,
             "HERALD_HTTP_ADDR",
@@ -345,6 +365,7 @@ impl CommonConfig {
                 backoff_max,
             },
             nats_url,
+            nats_auth,
             http_addr,
             stream_replicas,
             dedupe_window,

@@ -1,4 +1,5 @@
-//! `/healthz` (the process runs), `/readyz` (it can do its work: NATS connected,
+//! `/healthz` (the process runs), `/readyz` (it can do its work: NATS connected —
+//! or, while not, the last error NATS reported, such as a refused credential —,
 //! its streams present — asked of the server on every call — plus whatever the
 //! service adds, such as its store) and `/metrics` (Prometheus).
 
@@ -20,15 +21,17 @@ type Check =
 /// What `/readyz` checks.
 #[derive(Clone)]
 pub struct Readiness {
-    client: async_nats::Client,
+    /// Each service's connection (one per service in `herald all`), with what NATS
+    /// last reported on it, said while it is down.
+    connections: Vec<crate::nats::Connection>,
     streams: Vec<&'static str>,
     extra: Vec<Check>,
 }
 
 impl Readiness {
-    pub fn new(client: async_nats::Client, streams: &[&'static str]) -> Self {
+    pub fn new(connection: crate::nats::Connection, streams: &[&'static str]) -> Self {
         Readiness {
-            client,
+            connections: vec![connection],
             streams: streams.to_vec(),
             extra: Vec::new(),
         }
@@ -46,6 +49,7 @@ impl Readiness {
 
     /// Merges another service's checks into this one (for `herald all`).
     pub fn merge(mut self, other: Readiness) -> Self {
+        self.connections.extend(other.connections);
         for stream in other.streams {
             if !self.streams.contains(&stream) {
                 self.streams.push(stream);
@@ -56,10 +60,15 @@ impl Readiness {
     }
 
     pub async fn check(&self) -> Result<(), String> {
-        if self.client.connection_state() != async_nats::connection::State::Connected {
-            return Err("NATS is not connected".into());
+        for connection in &self.connections {
+            if connection.client.connection_state() != async_nats::connection::State::Connected {
+                return Err(match connection.last_error.get() {
+                    Some(reason) => format!("NATS is not connected: {reason}"),
+                    None => "NATS is not connected".into(),
+                });
+            }
         }
-        let js = jetstream::new(self.client.clone());
+        let js = jetstream::new(self.connections[0].client.clone());
         // A real request per stream, all at once: the server says whether each
         // exists now. The first stream in order that fails is the one reported.
         let answers = join_all(self.streams.iter().map(|stream| js.get_stream(*stream))).await;

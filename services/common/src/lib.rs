@@ -7,6 +7,8 @@
 //! - [`config`]: the [`Env`](config::Env) trait, typed parsing, [`CommonConfig`](config::CommonConfig).
 //! - [`nats`]: connecting (and refusing servers older than 2.12) and the
 //!   [`topology`](nats::Topology): every stream, consumer and bucket Herald uses.
+//! - [`nats_auth`]: credentials and TLS for NATS, and the server's refusals told by
+//!   the variable to change.
 //! - [`mirror`]: an in-memory copy of a KV bucket, kept current by a watch.
 //! - [`registry`]: the webhook registry every service reads and changes
 //!   (compare-and-set).
@@ -29,6 +31,7 @@ pub mod health;
 pub mod metrics;
 pub mod mirror;
 pub mod nats;
+pub mod nats_auth;
 pub mod registry;
 pub mod reply;
 pub mod secrets;
@@ -46,6 +49,10 @@ pub enum Error {
     Config(#[from] config::ConfigError),
     #[error("cannot connect to NATS at {url}: {reason}")]
     Connect { url: String, reason: String },
+    /// The server would not have Herald as configured: a credential or certificate
+    /// it refused, or one it needs. `reason` names the variable to change.
+    #[error("{reason}")]
+    Refused { reason: String },
     #[error(
         "the NATS server at {url} runs {version}; Herald needs nats-server 2.12 or newer (message scheduling)"
     )]
@@ -69,5 +76,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn nats(err: impl std::fmt::Display) -> Self {
         Error::Nats(err.to_string())
+    }
+
+    /// Whether the fix is in Herald's configuration (exit status 64): a bad value,
+    /// or a credential or certificate the NATS server refused.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Error::Config(_) | Error::Refused { .. })
     }
 }

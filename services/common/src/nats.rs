@@ -185,40 +185,63 @@ pub fn inbox_prefix(name: &str) -> String {
     )
 }
 
-/// Connects to NATS and checks that the server can run Herald: JetStream enabled,
-/// version 2.12 or newer, `max_payload` of at least [`MIN_MAX_PAYLOAD`] (the
-/// stock 1 MB is enough; it sizes the largest event, see [`max_event_bytes`]).
-pub async fn connect(config: &CommonConfig, name: &str) -> Result<async_nats::Client> {
-    let client = async_nats::ConnectOptions::new()
+/// A connection to NATS, and the last error the server or the client reported on
+/// it (cleared when it connects again), for `/readyz` to say while it is down.
+#[derive(Clone)]
+pub struct Connection {
+    pub client: async_nats::Client,
+    pub last_error: crate::nats_auth::LastError,
+}
+
+/// Connects to NATS with the configured credential and TLS, and checks that the
+/// server can run Herald: JetStream enabled, version 2.12 or newer, `max_payload`
+/// of at least [`MIN_MAX_PAYLOAD`] (the stock 1 MB is enough; it sizes the largest
+/// event, see [`max_event_bytes`]). A credential or certificate the server refuses
+/// is [`Error::Refused`], naming the variable to change.
+pub async fn connect(config: &CommonConfig, name: &str) -> Result<Connection> {
+    let url = crate::nats_auth::redact_url(&config.nats_url);
+    let auth = config.nats_auth.clone();
+    let last_error = crate::nats_auth::LastError::default();
+    let options = async_nats::ConnectOptions::new()
         .name(name)
         .custom_inbox_prefix(inbox_prefix(name))
         .connection_timeout(Duration::from_secs(5))
-        .connect(&config.nats_url)
+        .event_callback({
+            let (auth, last_error) = (auth.clone(), last_error.clone());
+            move |event| {
+                let (auth, last_error) = (auth.clone(), last_error.clone());
+                async move { last_error.record(&auth, event) }
+            }
+        });
+    let client = auth
+        .apply(options)
+        .connect(config.nats_url.as_str())
         .await
-        .map_err(|e| Error::Connect {
-            url: config.nats_url.clone(),
-            reason: e.to_string(),
+        .map_err(|e| match auth.refusal(&url, &e) {
+            Some(reason) => Error::Refused { reason },
+            None => Error::Connect {
+                url: url.clone(),
+                reason: e.to_string(),
+            },
         })?;
     let info = client.server_info();
     if !version_at_least(&info.version, 2, 12) {
         return Err(Error::ServerTooOld {
-            url: config.nats_url.clone(),
+            url,
             version: info.version,
         });
     }
     if info.max_payload < MIN_MAX_PAYLOAD {
         return Err(Error::PayloadTooSmall {
-            url: config.nats_url.clone(),
+            url,
             max_payload: info.max_payload,
         });
     }
     let js = jetstream::new(client.clone());
     if js.query_account().await.is_err() {
-        return Err(Error::NoJetStream {
-            url: config.nats_url.clone(),
-        });
+        return Err(Error::NoJetStream { url });
     }
-    Ok(client)
+    Ok(Connection { client, last_error })
 }
 
 /// Whether a server version string such as `2.12.1` is at least `major.minor`.

@@ -136,7 +136,8 @@ impl State {
 }
 
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Started> {
-    let client = nats::connect(&config.common, "herald-dispatcher").await?;
+    let connection = nats::connect(&config.common, "herald-dispatcher").await?;
+    let client = connection.client.clone();
     let js = jetstream::new(client.clone());
     let topology = Topology::new(&config.common);
     topology.provision(&js).await?;
@@ -180,7 +181,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
         .await
         .map_err(herald_common::Error::nats)?;
     let readiness = Readiness::new(
-        client.clone(),
+        connection,
         &[
             nats::EVENTS_STREAM,
             nats::DELIVERIES_STREAM,

@@ -54,6 +54,24 @@ pub enum Error {
     Serve(std::io::Error),
 }
 
+impl Error {
+    /// The process's exit status for this error: 64 when the fix is in the
+    /// configuration (a bad value, a credential or certificate NATS refused), 71
+    /// when the listener cannot be bound, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        let common = match self {
+            Error::Config(_) => return 64,
+            Error::Listen { .. } => return 71,
+            Error::Ingest(herald_ingest::Error::Common(e))
+            | Error::Dispatcher(herald_dispatcher::Error::Common(e))
+            | Error::RetryScheduler(e)
+            | Error::StatusTracker(herald_status_tracker::Error::Common(e)) => e,
+            _ => return 1,
+        };
+        if common.is_configuration() { 64 } else { 1 }
+    }
+}
+
 /// The configuration of every service `mode` runs, checked before anything starts.
 pub struct Configs {
     ingest: Option<herald_ingest::Config>,

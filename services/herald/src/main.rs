@@ -1,6 +1,7 @@
 //! `herald <ingest|dispatcher|retry-scheduler|status-tracker|all>`: configuration
 //! from the environment, start, wait for SIGTERM or Ctrl-C, drain within
-//! `HERALD_SHUTDOWN_TIMEOUT`, exit. Bad configuration exits with status 64.
+//! `HERALD_SHUTDOWN_TIMEOUT`, exit. Bad configuration, or a credential or
+//! certificate the NATS server refuses, exits with status 64.
 
 use std::process::ExitCode;
 
@@ -68,7 +69,7 @@ fn exit(result: Result<Result<(), herald::Error>, tokio::task::JoinError>) -> Ex
         Ok(Err(err)) => {
             eprintln!("herald: {err}");
             tracing::error!(error = %err, "herald stopped");
-            ExitCode::FAILURE
+            ExitCode::from(err.exit_code())
         }
         Err(err) => {
             eprintln!("herald: {err}");

@@ -65,7 +65,8 @@ pub struct Started {
 
 /// Connects and provisions, and prepares the API state and the intake consumer.
 pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Started> {
-    let client = nats::connect(&config.common, "herald-ingest").await?;
+    let connection = nats::connect(&config.common, "herald-ingest").await?;
+    let client = connection.client.clone();
     let max_payload = client.server_info().max_payload;
     let config = &config.clone().fit_to_nats(max_payload);
     tracing::info!(
@@ -83,7 +84,7 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         .mirrored(shutdown.clone());
     let consumer = nats_intake::consumer().provision(&js, &topology).await?;
     let readiness = Readiness::new(
-        client.clone(),
+        connection,
         &[
             nats::INGEST_STREAM,
             nats::EVENTS_STREAM,

@@ -32,7 +32,8 @@ pub use herald_common::Error;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Started> {
-    let client = nats::connect(&config.common, "herald-retry-scheduler").await?;
+    let connection = nats::connect(&config.common, "herald-retry-scheduler").await?;
+    let client = connection.client.clone();
     let js = jetstream::new(client.clone());
     let topology = Topology::new(&config.common);
     topology.provision(&js).await?;
@@ -41,7 +42,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
     let registry = Registry::open(&js, &topology, Secrets::Sealed)
         .await?
         .mirrored(shutdown.clone());
-    let readiness = Readiness::new(client, &[nats::OUTCOMES_STREAM, nats::DELIVERIES_STREAM]);
+    let readiness = Readiness::new(
+        connection,
+        &[nats::OUTCOMES_STREAM, nats::DELIVERIES_STREAM],
+    );
     let state = scheduler::State {
         js,
         schedule: Arc::new(config.schedule),

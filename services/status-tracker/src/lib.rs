@@ -41,7 +41,8 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Started> {
-    let client = nats::connect(&config.common, "herald-status-tracker").await?;
+    let connection = nats::connect(&config.common, "herald-status-tracker").await?;
+    let client = connection.client.clone();
     let js = jetstream::new(client.clone());
     let topology = Topology::new(&config.common);
     topology.provision(&js).await?;
@@ -55,22 +56,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
     let responder = queries::subscribe(&client)
         .await
         .map_err(|e| Error::Nats(e.to_string()))?;
-    let readiness = Readiness::new(
-        client.clone(),
-        &[nats::OUTCOMES_STREAM, nats::EVENTS_STREAM],
-    )
-    .with_check({
-        let store = store.clone();
-        move || {
+    let readiness = Readiness::new(connection, &[nats::OUTCOMES_STREAM, nats::EVENTS_STREAM])
+        .with_check({
             let store = store.clone();
-            async move {
-                store
-                    .ping()
-                    .await
-                    .map_err(|_| "the store is unreachable".to_owned())
+            move || {
+                let store = store.clone();
+                async move {
+                    store
+                        .ping()
+                        .await
+                        .map_err(|_| "the store is unreachable".to_owned())
+                }
             }
-        }
-    });
+        });
     let redelivery = config.common.redelivery;
     let work = Box::pin(async move {
         let record = recorder::run(

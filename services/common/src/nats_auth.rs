@@ -1,0 +1,630 @@
+//! How a service proves itself to NATS and checks the server it reaches: the
+//! credential (`.creds` file, nkey seed, user and password, or token) and the TLS
+//! files from the environment, read and checked once at start-up; and the server's
+//! refusals, told in terms of the variable that caused them. See
+//! `docs/nats-connect.md`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_nats::{ConnectError, ConnectErrorKind, ConnectOptions, Event, ServerAddr};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::{ConfigError, Env, get};
+
+pub const CREDS: &str = "HERALD_NATS_CREDS";
+pub const NKEY_SEED: &str = "HERALD_NATS_NKEY_SEED";
+pub const USER: &str = "HERALD_NATS_USER";
+pub const PASSWORD: &str = "HERALD_NATS_PASSWORD";
+pub const TOKEN: &str = "HERALD_NATS_TOKEN";
+pub const TLS_CA: &str = "HERALD_NATS_TLS_CA";
+pub const TLS_CERT: &str = "HERALD_NATS_TLS_CERT";
+pub const TLS_KEY: &str = "HERALD_NATS_TLS_KEY";
+pub const URL: &str = "HERALD_NATS_URL";
+
+/// What to set when the server asks for a credential and none was given.
+const ANY_CREDENTIAL: &str = "set HERALD_NATS_CREDS, HERALD_NATS_NKEY_SEED, \
+     HERALD_NATS_USER and HERALD_NATS_PASSWORD, or HERALD_NATS_TOKEN";
+
+/// A value that must not be shown: `Debug` prints `***`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How Herald proves who it is to the server; at most one.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// None of the variables: the server must not require one, or the URL carries it.
+    None,
+    /// `HERALD_NATS_CREDS`: a user JWT and the seed that signs the server's nonce.
+    Creds {
+        path: PathBuf,
+        jwt: String,
+        seed: Secret,
+    },
+    /// `HERALD_NATS_NKEY_SEED`: a user nkey seed that signs the server's nonce.
+    NkeySeed { path: PathBuf, seed: Secret },
+    /// `HERALD_NATS_USER` and `HERALD_NATS_PASSWORD`.
+    UserPassword { user: String, password: Secret },
+    /// `HERALD_NATS_TOKEN`.
+    Token(Secret),
+    /// `HERALD_NATS_URL` as `nats://user:password@host` or `nats://token@host`.
+    Url {
+        user: String,
+        password: Option<Secret>,
+    },
+}
+
+impl Credential {
+    /// The variable(s) holding the credential, as messages name them.
+    pub fn vars(&self) -> &'static str {
+        match self {
+            Credential::None => "",
+            Credential::Creds { .. } => CREDS,
+            Credential::NkeySeed { .. } => NKEY_SEED,
+            Credential::UserPassword { .. } => "HERALD_NATS_USER/HERALD_NATS_PASSWORD",
+            Credential::Token(_) => TOKEN,
+            Credential::Url { .. } => URL,
+        }
+    }
+}
+
+/// The TLS files: the CA to verify the server with, and a client certificate.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// `HERALD_NATS_TLS_CA`: verify the server with these CAs only, and require TLS.
+    pub ca: Option<PathBuf>,
+    /// `HERALD_NATS_TLS_CERT` and `HERALD_NATS_TLS_KEY`: present this certificate
+    /// (mutual TLS), and require TLS.
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+/// The credential and the TLS settings, checked.
+#[derive(Debug, Clone)]
+pub struct NatsAuth {
+    pub credential: Credential,
+    pub tls: Tls,
+}
+
+impl NatsAuth {
+    /// Reads and checks the variables and the files they name; `url` is
+    /// `HERALD_NATS_URL`, which may carry a credential of its own.
+    pub fn from_env(env: &dyn Env, url: &str) -> Result<Self, ConfigError> {
+        let user = get(env, USER);
+        // Secrets are taken exactly as given: no white space is trimmed.
+        let password = env.var(PASSWORD).filter(|p| !p.is_empty());
+        let token = env.var(TOKEN).filter(|t| !t.is_empty());
+        let creds = get(env, CREDS);
+        let seed = get(env, NKEY_SEED);
+        let in_url = url_credential(url);
+
+        let mut set: Vec<&str> = Vec::new();
+        if creds.is_some() {
+            set.push(CREDS);
+        }
+        if seed.is_some() {
+            set.push(NKEY_SEED);
+        }
+        if user.is_some() || password.is_some() {
+            set.push("HERALD_NATS_USER/HERALD_NATS_PASSWORD");
+        }
+        if token.is_some() {
+            set.push(TOKEN);
+        }
+        if in_url.is_some() && !set.is_empty() {
+            set.insert(0, URL);
+        }
+        if set.len() > 1 {
+            return Err(ConfigError::new(
+                &set.join(", "),
+                "more than one way to authenticate is set; set only one",
+            ));
+        }
+        let credential = match (creds, seed, user, password, token) {
+            (Some(path), ..) => read_creds(Path::new(&path))?,
+            (_, Some(path), ..) => read_seed(Path::new(&path))?,
+            (_, _, Some(user), Some(password), _) => Credential::UserPassword {
+                user,
+                password: Secret(password),
+            },
+            (_, _, Some(_), None, _) => {
+                return Err(ConfigError::new(
+                    PASSWORD,
+                    "is unset but HERALD_NATS_USER is set; set both or neither",
+                ));
+            }
+            (_, _, None, Some(_), _) => {
+                return Err(ConfigError::new(
+                    USER,
+                    "is unset but HERALD_NATS_PASSWORD is set; set both or neither",
+                ));
+            }
+            (_, _, None, None, Some(token)) => Credential::Token(Secret(token)),
+            (_, _, None, None, None) => in_url.unwrap_or(Credential::None),
+        };
+        Ok(NatsAuth {
+            credential,
+            tls: read_tls(env)?,
+        })
+    }
+
+    /// Adds the credential and the TLS settings to `options`.
+    pub fn apply(&self, mut options: ConnectOptions) -> ConnectOptions {
+        options = match &self.credential {
+            Credential::None => options,
+            Credential::Creds { jwt, seed, .. } => {
+                let key = Arc::new(
+                    nkeys::KeyPair::from_seed(seed.expose()).expect("checked at start-up"),
+                );
+                options.jwt(jwt.clone(), move |nonce| {
+                    let key = key.clone();
+                    async move { key.sign(&nonce).map_err(async_nats::AuthError::new) }
+                })
+            }
+            Credential::NkeySeed { seed, .. } => options.nkey(seed.expose().to_owned()),
+            Credential::UserPassword { user, password } => {
+                options.user_and_password(user.clone(), password.expose().to_owned())
+            }
+            Credential::Token(token) => options.token(token.expose().to_owned()),
+            Credential::Url {
+                user,
+                password: Some(password),
+            } => options.user_and_password(user.clone(), password.expose().to_owned()),
+            Credential::Url {
+                user,
+                password: None,
+            } => options.token(user.clone()),
+        };
+        if let Some(ca) = &self.tls.ca {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let Some((cert, key)) = &self.tls.client {
+            options = options
+                .add_client_certificate(cert.clone(), key.clone())
+                .require_tls(true);
+        }
+        options
+    }
+
+    /// Why the server at `url` would not have Herald, naming the variable to
+    /// change: `None` when `err` is not a refusal (an unreachable server, say).
+    pub fn refusal(&self, url: &str, err: &ConnectError) -> Option<String> {
+        match err.kind() {
+            ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
+                Some(self.credential_refused(url, &err.kind().to_string()))
+            }
+            ConnectErrorKind::Tls => Some(format!(
+                "cannot set up TLS to the NATS server at {url} ({}): {}",
+                self.tls_vars(),
+                chain(err)
+            )),
+            _ => rustls_error(err).map(|tls| self.tls_refused(url, tls)),
+        }
+    }
+
+    fn credential_refused(&self, url: &str, reason: &str) -> String {
+        match self.credential {
+            Credential::None => {
+                format!(
+                    "the NATS server at {url} requires a credential ({reason}): {ANY_CREDENTIAL}"
+                )
+            }
+            _ => format!(
+                "the NATS server at {url} refused the credential in {} ({reason})",
+                self.credential.vars()
+            ),
+        }
+    }
+
+    fn tls_refused(&self, url: &str, err: &rustls::Error) -> String {
+        use rustls::AlertDescription as Alert;
+        match err {
+            rustls::Error::InvalidCertificate(_) => match &self.tls.ca {
+                Some(ca) => format!(
+                    "cannot verify the certificate of the NATS server at {url} with the CA in \
+                     {TLS_CA} ({}): {err}",
+                    ca.display()
+                ),
+                None => format!(
+                    "cannot verify the certificate of the NATS server at {url} with the system's \
+                     trusted roots ({err}); set {TLS_CA} to the CA that signed it"
+                ),
+            },
+            rustls::Error::AlertReceived(
+                Alert::CertificateRequired
+                | Alert::BadCertificate
+                | Alert::UnknownCA
+                | Alert::CertificateUnknown
+                | Alert::CertificateExpired
+                | Alert::CertificateRevoked
+                | Alert::UnsupportedCertificate
+                | Alert::AccessDenied,
+            ) => match &self.tls.client {
+                Some((cert, _)) => format!(
+                    "the NATS server at {url} refused the client certificate in {TLS_CERT} ({}): {err}",
+                    cert.display()
+                ),
+                None => format!(
+                    "the NATS server at {url} requires a client certificate ({err}); set \
+                     {TLS_CERT} and {TLS_KEY}"
+                ),
+            },
+            _ => format!(
+                "TLS with the NATS server at {url} failed ({}): {err}",
+                self.tls_vars()
+            ),
+        }
+    }
+
+    fn tls_vars(&self) -> String {
+        let mut vars = vec![TLS_CA];
+        if self.tls.client.is_some() {
+            vars.extend([TLS_CERT, TLS_KEY]);
+        }
+        vars.join(", ")
+    }
+
+    /// What `event` says about the connection, to show while it is down: `None`
+    /// for events that are not errors.
+    fn describe(&self, event: &Event) -> Option<String> {
+        use async_nats::{ClientError, ServerError};
+        let refused = || match self.credential {
+            Credential::None => format!("NATS requires a credential: {ANY_CREDENTIAL}"),
+            _ => format!(
+                "NATS refused the credential in {} (authorization violation)",
+                self.credential.vars()
+            ),
+        };
+        match event {
+            Event::ServerError(ServerError::AuthorizationViolation) => Some(refused()),
+            Event::ClientError(ClientError::Other(reason))
+                if reason == &ConnectErrorKind::AuthorizationViolation.to_string() =>
+            {
+                Some(refused())
+            }
+            Event::ServerError(err) => Some(format!("NATS server error: {err}")),
+            Event::ClientError(err) => Some(format!("cannot reconnect: {err}")),
+            _ => None,
+        }
+    }
+}
+
+/// The credential in `nats://user:password@host` or `nats://token@host`.
+fn url_credential(url: &str) -> Option<Credential> {
+    let addr: ServerAddr = url.parse().ok()?;
+    let user = percent_decode(addr.username()?);
+    Some(Credential::Url {
+        user,
+        password: addr.password().map(|p| Secret(percent_decode(p))),
+    })
+}
+
+/// `url` with its password or token replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let shown = match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_owned(),
+    };
+    format!("{scheme}://{shown}{}", &rest[at..])
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = value
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn read_file(var: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path)
+        .map_err(|e| ConfigError::new(var, format!("cannot read {}: {e}", path.display())))
+}
+
+/// A `.creds` file: the user JWT block, then the user nkey seed block.
+fn read_creds(path: &Path) -> Result<Credential, ConfigError> {
+    let bad = |reason: &str| ConfigError::new(CREDS, format!("{}: {reason}", path.display()));
+    let text = String::from_utf8(read_file(CREDS, path)?)
+        .map_err(|_| bad("is not a NATS credentials file (not text)"))?;
+    let block = |begin: &str| {
+        let mut lines = text.lines().map(str::trim);
+        lines.find(|l| l.starts_with("---") && l.contains(begin))?;
+        lines.find(|l| !l.is_empty()).map(str::to_owned)
+    };
+    let jwt = block("BEGIN NATS USER JWT")
+        .ok_or_else(|| bad("has no user JWT (-----BEGIN NATS USER JWT----- block)"))?;
+    if jwt.split('.').count() != 3 {
+        return Err(bad("its user JWT is not a JWT (header.claims.signature)"));
+    }
+    let seed = block("BEGIN USER NKEY SEED")
+        .ok_or_else(|| bad("has no user nkey seed (-----BEGIN USER NKEY SEED----- block)"))?;
+    check_user_seed(&seed).map_err(|reason| bad(&reason))?;
+    Ok(Credential::Creds {
+        path: path.to_owned(),
+        jwt,
+        seed: Secret(seed),
+    })
+}
+
+/// A file holding a user nkey seed (`SU...`), alone or among comments.
+fn read_seed(path: &Path) -> Result<Credential, ConfigError> {
+    let bad = |reason: &str| ConfigError::new(NKEY_SEED, format!("{}: {reason}", path.display()));
+    let text = String::from_utf8(read_file(NKEY_SEED, path)?)
+        .map_err(|_| bad("is not an nkey seed file (not text)"))?;
+    let seed = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with('S'))
+        .ok_or_else(|| bad("holds no nkey seed (a line starting with SU)"))?;
+    check_user_seed(seed).map_err(|reason| bad(&reason))?;
+    Ok(Credential::NkeySeed {
+        path: path.to_owned(),
+        seed: Secret(seed.to_owned()),
+    })
+}
+
+fn check_user_seed(seed: &str) -> Result<(), String> {
+    let key = nkeys::KeyPair::from_seed(seed).map_err(|_| "holds no valid nkey seed".to_owned())?;
+    match key.key_pair_type() {
+        nkeys::KeyPairType::User => Ok(()),
+        other => Err(format!(
+            "holds the seed of a key of type {other:?}, not of a user (SU...)"
+        )),
+    }
+}
+
+fn read_tls(env: &dyn Env) -> Result<Tls, ConfigError> {
+    let ca = get(env, TLS_CA).map(PathBuf::from);
+    if let Some(ca) = &ca {
+        let certs = read_certs(TLS_CA, ca)?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in certs {
+            roots.add(cert).map_err(|e| {
+                ConfigError::new(TLS_CA, format!("{}: not a usable CA: {e}", ca.display()))
+            })?;
+        }
+    }
+    let client = match (get(env, TLS_CERT), get(env, TLS_KEY)) {
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                TLS_KEY,
+                "is unset but HERALD_NATS_TLS_CERT is set; a client certificate needs its key",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                TLS_CERT,
+                "is unset but HERALD_NATS_TLS_KEY is set; a client key needs its certificate",
+            ));
+        }
+        (Some(cert), Some(key)) => {
+            let (cert, key) = (PathBuf::from(cert), PathBuf::from(key));
+            let chain = read_certs(TLS_CERT, &cert)?;
+            let der = PrivateKeyDer::from_pem_slice(&read_file(TLS_KEY, &key)?).map_err(|e| {
+                ConfigError::new(
+                    TLS_KEY,
+                    format!("{}: holds no PEM private key ({e})", key.display()),
+                )
+            })?;
+            rustls::sign::CertifiedKey::from_der(
+                chain,
+                der,
+                &rustls::crypto::ring::default_provider(),
+            )
+            .map_err(|e| {
+                ConfigError::new(
+                    TLS_KEY,
+                    format!(
+                        "{}: cannot be used with the certificate in {TLS_CERT}: {e}",
+                        key.display()
+                    ),
+                )
+            })?;
+            Some((cert, key))
+        }
+    };
+    Ok(Tls { ca, client })
+}
+
+fn read_certs(var: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let bad = |reason: String| ConfigError::new(var, format!("{}: {reason}", path.display()));
+    let certs = CertificateDer::pem_slice_iter(&read_file(var, path)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("is not a PEM file of certificates ({e})")))?;
+    if certs.is_empty() {
+        return Err(bad("holds no PEM certificate".to_owned()));
+    }
+    Ok(certs)
+}
+
+/// The TLS error somewhere in `err`'s sources, if any.
+fn rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(tls) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// `err` and its sources, joined.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(err) = next {
+        let part = err.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = err.source();
+    }
+    text
+}
+
+/// The last error NATS or the client reported on a connection, cleared when it
+/// connects again: one value, so what `/readyz` says while the connection is down.
+#[derive(Clone, Default)]
+pub struct LastError(Arc<Mutex<Option<String>>>);
+
+impl LastError {
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, value: Option<String>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = value;
+    }
+
+    /// Remembers what `event` says (and logs it), for the connection `auth` makes.
+    pub fn record(&self, auth: &NatsAuth, event: Event) {
+        match event {
+            Event::Connected => {
+                tracing::info!("connected to NATS");
+                self.set(None);
+            }
+            Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+            Event::LameDuckMode => tracing::info!("the NATS server is entering lame duck mode"),
+            Event::SlowConsumer(sid) => tracing::warn!(sid, "slow NATS consumer"),
+            Event::Draining | Event::Closed => {}
+            ref other => {
+                if let Some(reason) = auth.describe(other) {
+                    tracing::warn!(error = %reason, "NATS");
+                    self.set(Some(reason));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MapEnv;
+
+    fn auth(vars: &[(&str, &str)]) -> Result<NatsAuth, ConfigError> {
+        NatsAuth::from_env(&MapEnv::new(vars.iter().copied()), "nats://127.0.0.1:4222")
+    }
+
+    #[test]
+    fn one_credential_at_a_time() {
+        let err = auth(&[(TOKEN, "t"), (USER, "u"), (PASSWORD, "p")]).unwrap_err();
+        assert!(err.to_string().contains(TOKEN), "{err}");
+        assert!(err.to_string().contains(USER), "{err}");
+        let err = NatsAuth::from_env(
+            &MapEnv::new([(TOKEN, "t")]),
+            "nats://user:pass@127.0.0.1:4222",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(URL), "{err}");
+    }
+
+    #[test]
+    fn user_and_password_come_together() {
+        assert_eq!(auth(&[(USER, "u")]).unwrap_err().var, PASSWORD);
+        assert_eq!(auth(&[(PASSWORD, "p")]).unwrap_err().var, USER);
+        assert_eq!(auth(&[(TLS_CERT, "c")]).unwrap_err().var, TLS_KEY);
+        assert_eq!(auth(&[(TLS_KEY, "k")]).unwrap_err().var, TLS_CERT);
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let with_password = auth(&[(USER, "herald"), (PASSWORD, "hunter2")]).unwrap();
+        let with_token = auth(&[(TOKEN, "s3cr3t-token")]).unwrap();
+        let shown = format!("{with_password:?} {with_token:?}");
+        assert!(shown.contains("herald"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("s3cr3t-token"), "{shown}");
+        let in_url =
+            NatsAuth::from_env(&MapEnv::default(), "nats://herald:hunter2@127.0.0.1:4222").unwrap();
+        assert!(!format!("{in_url:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_secret() {
+        assert_eq!(
+            redact_url("nats://herald:hunter2@host:4222"),
+            "nats://herald:***@host:4222"
+        );
+        assert_eq!(redact_url("nats://tok3n@host"), "nats://***@host");
+        assert_eq!(redact_url("nats://host:4222"), "nats://host:4222");
+        assert_eq!(redact_url("host:4222"), "host:4222");
+    }
+
+    #[test]
+    fn files_must_exist_and_parse() {
+        let dir = std::env::temp_dir().join(format!("herald-nats-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing");
+        let missing = missing.to_str().unwrap();
+        for var in [CREDS, NKEY_SEED, TLS_CA] {
+            let err = auth(&[(var, missing)]).unwrap_err();
+            assert_eq!(err.var, var);
+            assert!(err.reason.contains("cannot read"), "{err}");
+        }
+        let account = nkeys::KeyPair::new_account().seed().unwrap();
+        let seed_file = dir.join("account.nk");
+        std::fs::write(&seed_file, &account).unwrap();
+        let err = auth(&[(NKEY_SEED, seed_file.to_str().unwrap())]).unwrap_err();
+        assert!(err.reason.contains("not of a user"), "{err}");
+        assert!(!err.reason.contains(&account), "the seed is not shown");
+
+        let user = nkeys::KeyPair::new_user().seed().unwrap();
+        let creds = dir.join("no-jwt.creds");
+        std::fs::write(
+            &creds,
+            format!("-----BEGIN USER NKEY SEED-----\n{user}\n------END USER NKEY SEED------\n"),
+        )
+        .unwrap();
+        let err = auth(&[(CREDS, creds.to_str().unwrap())]).unwrap_err();
+        assert!(err.reason.contains("no user JWT"), "{err}");
+
+        let not_pem = dir.join("ca.pem");
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        let err = auth(&[(TLS_CA, not_pem.to_str().unwrap())]).unwrap_err();
+        assert!(err.reason.contains("no PEM certificate"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
