@@ -15,6 +15,7 @@ mod jobs;
 mod limits;
 mod make_run;
 mod metrics;
+mod nats_auth;
 mod nats_intake;
 mod readiness;
 mod retries;

@@ -1,7 +1,8 @@
 //! The integration-test harness: a real `nats-server` per test (JetStream, temporary
 //! store, a port it chose itself), Herald started in-process on `127.0.0.1:0` (or
 //! as a child process, for tests that kill it), a recording HTTP receiver, a
-//! PostgreSQL schema per store test, a process's memory from `/proc`, and helpers
+//! PostgreSQL schema per store test, a process's memory from `/proc`, test
+//! certificates and NATS operator JWTs, and helpers
 //! to poll with a deadline instead of sleeping.
 
 #![forbid(unsafe_code)]
@@ -9,8 +10,10 @@
 pub mod api;
 pub mod db;
 pub mod herald;
+pub mod jwt;
 pub mod nats;
 pub mod otlp;
+pub mod pki;
 pub mod procfs;
 pub mod receiver;
 pub mod verify;
