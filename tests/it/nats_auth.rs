@@ -104,7 +104,12 @@ async fn an_nkey_seed_file_connects() {
         user.public_key()
     ));
     let seed = nats.dir().join("herald.nk");
-    std::fs::write(&seed, format!("{}\n", user.seed().unwrap())).unwrap();
+    // As `nk -gen user` writes it, after a comment of the operator's.
+    std::fs::write(
+        &seed,
+        format!("# Herald's NATS user\n{}\n", user.seed().unwrap()),
+    )
+    .unwrap();
     ingest(&nats.url(), &[("HERALD_NATS_NKEY_SEED", path(&seed))]).await;
 }
 
@@ -251,6 +256,14 @@ async fn a_server_certificate_is_verified_with_the_given_ca() {
         &[("HERALD_NATS_TLS_CA", path(&other.cert_path()))],
     );
     assert_refused(&output, &["HERALD_NATS_TLS_CA", "other-ca.pem"]);
+
+    // A CA requires TLS: a server without it is refused, not used in plain text.
+    let plain = NatsServer::start();
+    let output = run_ingest(
+        &plain.url(),
+        &[("HERALD_NATS_TLS_CA", path(&ca.cert_path()))],
+    );
+    assert_refused(&output, &["HERALD_NATS_TLS_CA", "TLS is required"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -213,6 +213,13 @@ pub async fn connect(config: &CommonConfig, name: &str) -> Result<Connection> {
                 async move { last_error.record(&auth, event) }
             }
         });
+    tracing::info!(
+        url = %url,
+        credential = auth.credential.vars(),
+        tls_ca = auth.tls.ca.is_some(),
+        client_certificate = auth.tls.client.is_some(),
+        "connecting to NATS"
+    );
     let client = auth
         .apply(options)
         .connect(config.nats_url.as_str())

@@ -53,7 +53,8 @@ pub enum Credential {
     Creds {
         path: PathBuf,
         jwt: String,
-        seed: Secret,
+        /// The user's key, from the file's seed; `Debug` shows only its type.
+        key: Arc<nkeys::KeyPair>,
     },
     /// `HERALD_NATS_NKEY_SEED`: a user nkey seed that signs the server's nonce.
     NkeySeed { path: PathBuf, seed: Secret },
@@ -165,10 +166,8 @@ impl NatsAuth {
     pub fn apply(&self, mut options: ConnectOptions) -> ConnectOptions {
         options = match &self.credential {
             Credential::None => options,
-            Credential::Creds { jwt, seed, .. } => {
-                let key = Arc::new(
-                    nkeys::KeyPair::from_seed(seed.expose()).expect("checked at start-up"),
-                );
+            Credential::Creds { jwt, key, .. } => {
+                let key = key.clone();
                 options.jwt(jwt.clone(), move |nonce| {
                     let key = key.clone();
                     async move { key.sign(&nonce).map_err(async_nats::AuthError::new) }
@@ -262,6 +261,11 @@ impl NatsAuth {
                      {TLS_CERT} and {TLS_KEY}"
                 ),
             },
+            _ if self.tls.ca.is_some() || self.tls.client.is_some() => format!(
+                "TLS with the NATS server at {url} failed ({} set, so TLS is required; \
+                 does the server have TLS on?): {err}",
+                self.tls_vars()
+            ),
             _ => format!(
                 "TLS with the NATS server at {url} failed ({}): {err}",
                 self.tls_vars()
@@ -269,10 +273,17 @@ impl NatsAuth {
         }
     }
 
+    /// The TLS variables set, or `HERALD_NATS_TLS_CA` when none is.
     fn tls_vars(&self) -> String {
-        let mut vars = vec![TLS_CA];
+        let mut vars = Vec::new();
+        if self.tls.ca.is_some() {
+            vars.push(TLS_CA);
+        }
         if self.tls.client.is_some() {
             vars.extend([TLS_CERT, TLS_KEY]);
+        }
+        if vars.is_empty() {
+            vars.push(TLS_CA);
         }
         vars.join(", ")
     }
@@ -294,6 +305,13 @@ impl NatsAuth {
                 if reason == &ConnectErrorKind::AuthorizationViolation.to_string() =>
             {
                 Some(refused())
+            }
+            // Permissions are about one subject, not the connection: logged, never
+            // a reason the connection is down.
+            Event::ServerError(ServerError::Other(text))
+                if text.to_ascii_lowercase().contains("permissions violation") =>
+            {
+                None
             }
             Event::ServerError(err) => Some(format!("NATS server error: {err}")),
             Event::ClientError(err) => Some(format!("cannot reconnect: {err}")),
@@ -370,11 +388,11 @@ fn read_creds(path: &Path) -> Result<Credential, ConfigError> {
     }
     let seed = block("BEGIN USER NKEY SEED")
         .ok_or_else(|| bad("has no user nkey seed (-----BEGIN USER NKEY SEED----- block)"))?;
-    check_user_seed(&seed).map_err(|reason| bad(&reason))?;
+    let key = user_key(&seed).map_err(|reason| bad(&reason))?;
     Ok(Credential::Creds {
         path: path.to_owned(),
         jwt,
-        seed: Secret(seed),
+        key: Arc::new(key),
     })
 }
 
@@ -383,22 +401,29 @@ fn read_seed(path: &Path) -> Result<Credential, ConfigError> {
     let bad = |reason: &str| ConfigError::new(NKEY_SEED, format!("{}: {reason}", path.display()));
     let text = String::from_utf8(read_file(NKEY_SEED, path)?)
         .map_err(|_| bad("is not an nkey seed file (not text)"))?;
+    // A seed is one word of base32 (A-Z, 2-7) starting with S; other lines are
+    // comments.
     let seed = text
         .lines()
         .map(str::trim)
-        .find(|l| l.starts_with('S'))
+        .find(|l| {
+            l.starts_with('S')
+                && l.bytes()
+                    .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        })
         .ok_or_else(|| bad("holds no nkey seed (a line starting with SU)"))?;
-    check_user_seed(seed).map_err(|reason| bad(&reason))?;
+    user_key(seed).map_err(|reason| bad(&reason))?;
     Ok(Credential::NkeySeed {
         path: path.to_owned(),
         seed: Secret(seed.to_owned()),
     })
 }
 
-fn check_user_seed(seed: &str) -> Result<(), String> {
+/// The key of a user nkey seed; another kind of seed is refused.
+fn user_key(seed: &str) -> Result<nkeys::KeyPair, String> {
     let key = nkeys::KeyPair::from_seed(seed).map_err(|_| "holds no valid nkey seed".to_owned())?;
     match key.key_pair_type() {
-        nkeys::KeyPairType::User => Ok(()),
+        nkeys::KeyPairType::User => Ok(key),
         other => Err(format!(
             "holds the seed of a key of type {other:?}, not of a user (SU...)"
         )),
@@ -529,9 +554,9 @@ impl LastError {
             Event::LameDuckMode => tracing::info!("the NATS server is entering lame duck mode"),
             Event::SlowConsumer(sid) => tracing::warn!(sid, "slow NATS consumer"),
             Event::Draining | Event::Closed => {}
-            ref other => {
-                if let Some(reason) = auth.describe(other) {
-                    tracing::warn!(error = %reason, "NATS");
+            Event::ServerError(_) | Event::ClientError(_) => {
+                tracing::warn!(error = %event, "NATS");
+                if let Some(reason) = auth.describe(&event) {
                     self.set(Some(reason));
                 }
             }
