@@ -84,9 +84,11 @@ async fn user_and_password_connect_and_events_are_delivered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_connects() {
+async fn a_token_connects_given_alone_or_in_the_url() {
     let nats = NatsServer::start_with(r#"authorization { token: "t0ken-for-herald" }"#);
     ingest(&nats.url(), &[("HERALD_NATS_TOKEN", "t0ken-for-herald")]).await;
+    let url = format!("nats://t0ken-for-herald@127.0.0.1:{}", nats.port());
+    ingest(&url, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

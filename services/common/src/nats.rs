@@ -222,7 +222,7 @@ pub async fn connect(config: &CommonConfig, name: &str) -> Result<Connection> {
     );
     let client = auth
         .apply(options)
-        .connect(config.nats_url.as_str())
+        .connect(crate::nats_auth::strip_credential(&config.nats_url).as_str())
         .await
         .map_err(|e| match auth.refusal(&url, &e) {
             Some(reason) => Error::Refused { reason },

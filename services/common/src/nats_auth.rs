@@ -62,11 +62,10 @@ pub enum Credential {
     UserPassword { user: String, password: Secret },
     /// `HERALD_NATS_TOKEN`.
     Token(Secret),
-    /// `HERALD_NATS_URL` as `nats://user:password@host` or `nats://token@host`.
-    Url {
-        user: String,
-        password: Option<Secret>,
-    },
+    /// `HERALD_NATS_URL` as `nats://user:password@host`.
+    UrlUserPassword { user: String, password: Secret },
+    /// `HERALD_NATS_URL` as `nats://token@host`.
+    UrlToken(Secret),
 }
 
 impl Credential {
@@ -78,7 +77,7 @@ impl Credential {
             Credential::NkeySeed { .. } => NKEY_SEED,
             Credential::UserPassword { .. } => "HERALD_NATS_USER/HERALD_NATS_PASSWORD",
             Credential::Token(_) => TOKEN,
-            Credential::Url { .. } => URL,
+            Credential::UrlUserPassword { .. } | Credential::UrlToken(_) => URL,
         }
     }
 }
@@ -178,14 +177,10 @@ impl NatsAuth {
                 options.user_and_password(user.clone(), password.expose().to_owned())
             }
             Credential::Token(token) => options.token(token.expose().to_owned()),
-            Credential::Url {
-                user,
-                password: Some(password),
-            } => options.user_and_password(user.clone(), password.expose().to_owned()),
-            Credential::Url {
-                user,
-                password: None,
-            } => options.token(user.clone()),
+            Credential::UrlUserPassword { user, password } => {
+                options.user_and_password(user.clone(), password.expose().to_owned())
+            }
+            Credential::UrlToken(token) => options.token(token.expose().to_owned()),
         };
         if let Some(ca) = &self.tls.ca {
             options = options.add_root_certificates(ca.clone()).require_tls(true);
@@ -324,26 +319,44 @@ impl NatsAuth {
 fn url_credential(url: &str) -> Option<Credential> {
     let addr: ServerAddr = url.parse().ok()?;
     let user = percent_decode(addr.username()?);
-    Some(Credential::Url {
-        user,
-        password: addr.password().map(|p| Secret(percent_decode(p))),
+    Some(match addr.password() {
+        Some(password) => Credential::UrlUserPassword {
+            user,
+            password: Secret(percent_decode(password)),
+        },
+        None => Credential::UrlToken(Secret(user)),
     })
 }
 
 /// `url` with its password or token replaced by `***`, for messages.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
+    match split_userinfo(url) {
+        Some((scheme, userinfo, rest)) => {
+            let shown = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => "***".to_owned(),
+            };
+            format!("{scheme}://{shown}@{rest}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// `url` without its credential, to connect to: the credential goes in the
+/// CONNECT message only, and the client never logs it as part of an address.
+pub fn strip_credential(url: &str) -> String {
+    match split_userinfo(url) {
+        Some((scheme, _, rest)) => format!("{scheme}://{rest}"),
+        None => url.to_owned(),
+    }
+}
+
+/// `(scheme, userinfo, rest)` of `scheme://userinfo@rest`.
+fn split_userinfo(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    let shown = match rest[..at].split_once(':') {
-        Some((user, _)) => format!("{user}:***"),
-        None => "***".to_owned(),
-    };
-    format!("{scheme}://{shown}{}", &rest[at..])
+    let at = rest[..authority_end].rfind('@')?;
+    Some((scheme, &rest[..at], &rest[at + 1..]))
 }
 
 fn percent_decode(value: &str) -> String {
@@ -605,6 +618,9 @@ mod tests {
         let in_url =
             NatsAuth::from_env(&MapEnv::default(), "nats://herald:hunter2@127.0.0.1:4222").unwrap();
         assert!(!format!("{in_url:?}").contains("hunter2"));
+        let token_in_url =
+            NatsAuth::from_env(&MapEnv::default(), "nats://t0ken-in-url@127.0.0.1:4222").unwrap();
+        assert!(!format!("{token_in_url:?}").contains("t0ken-in-url"));
     }
 
     #[test]
@@ -616,6 +632,11 @@ mod tests {
         assert_eq!(redact_url("nats://tok3n@host"), "nats://***@host");
         assert_eq!(redact_url("nats://host:4222"), "nats://host:4222");
         assert_eq!(redact_url("host:4222"), "host:4222");
+        assert_eq!(
+            strip_credential("nats://herald:hunter2@host:4222"),
+            "nats://host:4222"
+        );
+        assert_eq!(strip_credential("tls://host"), "tls://host");
     }
 
     #[test]
