@@ -189,7 +189,15 @@ pub fn inbox_prefix(name: &str) -> String {
 /// version 2.12 or newer, `max_payload` of at least [`MIN_MAX_PAYLOAD`] (the
 /// stock 1 MB is enough; it sizes the largest event, see [`max_event_bytes`]).
 pub async fn connect(config: &CommonConfig, name: &str) -> Result<async_nats::Client> {
-    let client = async_nats::ConnectOptions::new()
+    let mut options = async_nats::ConnectOptions::new();
+    // A user and password in the URL (`nats://user:password@host:4222`), which
+    // async-nats does not read from the URL itself.
+    if let Ok(url) = config.nats_url.parse::<async_nats::ServerAddr>()
+        && let (Some(user), Some(password)) = (url.username(), url.password())
+    {
+        options = options.user_and_password(user.to_owned(), password.to_owned());
+    }
+    let client = options
         .name(name)
         .custom_inbox_prefix(inbox_prefix(name))
         .connection_timeout(Duration::from_secs(5))
