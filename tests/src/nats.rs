@@ -17,6 +17,9 @@ pub struct NatsServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
     port: u16,
+    /// Environment variables the server runs with besides the test's own (the
+    /// passwords a permission file reads).
+    env: Vec<(String, String)>,
 }
 
 impl NatsServer {
@@ -38,6 +41,39 @@ impl NatsServer {
         Self::start_configured(binary(), format!("max_payload: 8MB\n{extra}\n"))
     }
 
+    /// Starts the pinned nats-server with `extra` added to its `nats.conf`, as
+    /// [`NatsServer::start_with`] does, after putting `files` (name, contents) in
+    /// its directory for `extra` to `include`, and with `env` in its environment.
+    /// It logs to [`NatsServer::log`].
+    pub fn start_with_files(extra: &str, files: &[(&str, &str)], env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).expect("write a server file");
+        }
+        let log = dir.path().join("nats.log");
+        let mut server = NatsServer {
+            binary: binary(),
+            config: format!(
+                "max_payload: 8MB\nlog_file: {:?}\n{extra}\n",
+                log.display().to_string()
+            ),
+            dir,
+            child: None,
+            port: 0,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        server.spawn(None);
+        server
+    }
+
+    /// What a server started by [`NatsServer::start_with_files`] has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default()
+    }
+
     /// Starts a given nats-server binary (used to test refusing old servers).
     pub fn start_binary(binary: PathBuf) -> Self {
         Self::start_configured(binary, "max_payload: 8MB\n".to_owned())
@@ -51,6 +87,7 @@ impl NatsServer {
             dir,
             child: None,
             port: 0,
+            env: Vec::new(),
         };
         server.spawn(None);
         server
@@ -116,6 +153,7 @@ impl NatsServer {
             .arg(self.dir.path().join("store"))
             .arg("--ports_file_dir")
             .arg(&ports_dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
