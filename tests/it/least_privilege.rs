@@ -147,16 +147,19 @@ async fn the_four_services_each_with_only_its_own_user_run_the_whole_path() {
     let nats = broker();
     let _refusals = RefusalsOnPanic(&nats);
     let dir = tempfile::tempdir().unwrap();
-    let env = Herald::test_env(&nats.url(), dir.path());
+    let mut env = Herald::test_env(&nats.url(), dir.path());
+    // One attempt at a time per endpoint, and one task waiting in memory: a burst
+    // is parked in PARKED and read back from it.
+    env.set("HERALD_ENDPOINT_CONCURRENCY", "1");
+    env.set("HERALD_DISPATCH_QUEUE", "1");
     let mut processes = Vec::new();
-    let mut ingest_base = String::new();
+    let mut bases = std::collections::HashMap::new();
     for service in SERVICES {
         let (process, base) = spawn_as_itself(&nats, service, &env).await;
         processes.push(process);
-        if service == "ingest" {
-            ingest_base = base;
-        }
+        bases.insert(service, base);
     }
+    let ingest_base = bases["ingest"].clone();
     let api = Api::new(&ingest_base, API_KEY);
 
     let receiver = Receiver::start().await;
@@ -236,6 +239,36 @@ async fn the_four_services_each_with_only_its_own_user_run_the_whole_path() {
         seen.contains(&json!({"from": "nats-py", "tenant": "acme"})),
         "{seen:?}"
     );
+
+    // A burst to the slowed receiver: what the endpoint cannot take at once is
+    // parked, then delivered in turn.
+    receiver.delay(std::time::Duration::from_millis(200));
+    for n in 0..8 {
+        api.post(
+            "/v1/events",
+            json!({"event_type": "job.progress", "data": {"n": n}}),
+        )
+        .await;
+    }
+    let received = receiver.wait_for(12, PATIENCE).await;
+    let mut burst: Vec<u64> = received[4..]
+        .iter()
+        .filter_map(|r| r.json()["data"]["n"].as_u64())
+        .collect();
+    burst.sort_unstable();
+    assert_eq!(burst, (0..8).collect::<Vec<_>>());
+    let metrics = reqwest::get(format!("{}/metrics", bases["dispatcher"]))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let parked: f64 = metrics
+        .lines()
+        .find(|l| l.contains("tasks_parked_total") && !l.starts_with('#'))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("the dispatcher counts parked tasks:\n{metrics}"));
+    assert!(parked > 0.0, "some of the burst was parked");
 
     // Nothing Herald did was refused by the broker. (The producer's refused
     // attempts are in the log, which shows the log is read.)
