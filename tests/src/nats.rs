@@ -20,6 +20,8 @@ pub struct NatsServer {
     /// Environment variables the server runs with besides the test's own (the
     /// passwords a permission file reads).
     env: Vec<(String, String)>,
+    /// `log_file: ...` when the server logs to a file, kept across reloads.
+    log_line: String,
 }
 
 impl NatsServer {
@@ -50,13 +52,14 @@ impl NatsServer {
         for (name, contents) in files {
             std::fs::write(dir.path().join(name), contents).expect("write a server file");
         }
-        let log = dir.path().join("nats.log");
+        let log_line = format!(
+            "log_file: {:?}\n",
+            dir.path().join("nats.log").display().to_string()
+        );
         let mut server = NatsServer {
             binary: binary(),
-            config: format!(
-                "max_payload: 8MB\nlog_file: {:?}\n{extra}\n",
-                log.display().to_string()
-            ),
+            config: format!("max_payload: 8MB\n{log_line}{extra}\n"),
+            log_line,
             dir,
             child: None,
             port: 0,
@@ -88,6 +91,7 @@ impl NatsServer {
             child: None,
             port: 0,
             env: Vec::new(),
+            log_line: String::new(),
         };
         server.spawn(None);
         server
@@ -111,7 +115,7 @@ impl NatsServer {
     /// has the running server reload it (SIGHUP), as an operator revoking a user
     /// would. The server reloads at once; poll for what the change should cause.
     pub fn reload(&mut self, extra: &str) {
-        self.config = format!("max_payload: 8MB\n{extra}\n");
+        self.config = format!("max_payload: 8MB\n{}{extra}\n", self.log_line);
         std::fs::write(self.dir.path().join("nats.conf"), &self.config).expect("write nats.conf");
         let pid = self.child.as_ref().expect("server is running").id();
         let status = Command::new(&self.binary)
