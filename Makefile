@@ -74,7 +74,8 @@ deploy-check:
 	@PYTHONPATH=$(TOOLS)/deploy/py python3 deploy/grafana/check.py
 
 # The Standard Webhooks libraries (PyPI and npm) that tests/it/signing.rs checks
-# README's receiver examples with; pins in tests/receivers/ (requirements.txt,
+# README's receiver examples with, and nats-py, the producer of
+# tests/it/least_privilege.rs; pins in tests/receivers/ (requirements.txt,
 # package.json, package-lock.json), installed into .tools/receivers by
 # tests/receivers/install.sh. Needs python3 with pip and node with npm.
 .PHONY: receiver-libs

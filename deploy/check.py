@@ -79,15 +79,26 @@ HERALD_ENV = {
     "HERALD_SHUTDOWN_TIMEOUT", "RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT",
     "HERALD_TENANT_MAX_IN_FLIGHT", "HERALD_DISPATCH_MEMORY", "HERALD_DISPATCH_QUEUE",
     "HERALD_ENDPOINT_IDLE", "HERALD_PARTITION_LEASE", "HERALD_REPLICA_ID",
-    "OTEL_SERVICE_NAME", "HERALD_ALLOWED_PORTS",
+    "OTEL_SERVICE_NAME", "HERALD_ALLOWED_PORTS", "HERALD_NATS_USER", "HERALD_NATS_PASSWORD",
 }
+# NATS authorization: each service's user (its name) and the key of its password
+# in the Secret NATS_SECRET_NAME, which the NATS servers read as the environment
+# variable of that name (deploy/nats/herald-auth.conf).
+NATS_SECRET_NAME = "herald-nats-passwords"
+NATS_PASSWORD_KEYS = {svc: f"HERALD_NATS_{svc.upper().replace('-', '_')}_PASSWORD" for svc in SERVICES}
+AUTH_CONF = DEPLOY / "nats" / "herald-auth.conf"
+# Where values.yaml mounts herald-auth.conf, and the include that reads it
+# (relative to the chart's /etc/nats-config/nats.conf).
+AUTH_MOUNT = "/etc/herald-auth"
+AUTH_INCLUDE = "../herald-auth/herald-auth.conf"
 # The documents whose links must resolve.
 LINKED_DOCS = [ROOT / "README.md", DEPLOY / "README.md"]
 # What each overlay promises.
 OVERLAYS = {
-    "dev": {"stream_replicas": "1", "autoscaling": False, "secret_in_render": True},
+    "dev": {"stream_replicas": "1", "autoscaling": False, "secret_in_render": True,
+            "nats_auth": False},
     "production": {"stream_replicas": "3", "autoscaling": True, "secret_in_render": False,
-                   "min_replicas": 2},
+                   "min_replicas": 2, "nats_auth": True},
 }
 
 SCALED_OBJECT_SCHEMA = {
@@ -383,9 +394,10 @@ def check_wiring(r: Report, where: str, docs: list[dict], overlay: dict | None) 
         env_from = [e.get("configMapRef", {}).get("name") for e in c.get("envFrom") or []]
         r.check(env_from == [CONFIGMAP_NAME], at, f"envFrom must be ConfigMap {CONFIGMAP_NAME}")
         refs = {}
+        check_nats_user(r, at, svc, c.get("env") or [], overlay)
         for e in c.get("env") or []:
             ref = (e.get("valueFrom") or {}).get("secretKeyRef")
-            if ref:
+            if ref and e["name"] != "HERALD_NATS_PASSWORD":
                 refs[e["name"]] = ref
                 r.check(ref.get("name") == SECRET_NAME and ref.get("key") == e["name"], at,
                         f"{e['name']} must come from {SECRET_NAME}/{e['name']}")
@@ -496,6 +508,23 @@ def internet_ports(pol: dict) -> set[int]:
             for p in rule.get("ports") or []}
 
 
+def check_nats_user(r: Report, at: str, svc: str, env: list[dict], overlay: dict | None) -> None:
+    """Production: the service connects as its own user, its password from the
+    Secret. The base and dev: no user (an open broker on the cluster network)."""
+    by_name = {e["name"]: e for e in env}
+    user, password = by_name.get("HERALD_NATS_USER"), by_name.get("HERALD_NATS_PASSWORD")
+    if overlay is None or not overlay.get("nats_auth"):
+        r.check(user is None and password is None, at,
+                "no NATS user here: authorization is the production overlay's")
+        return
+    r.check(user is not None and user.get("value") == svc and "valueFrom" not in user, at,
+            f"HERALD_NATS_USER must be {svc!r}, got {user}")
+    ref = ((password or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+    r.check(password is not None and "value" not in password and ref.get("name") == NATS_SECRET_NAME
+            and ref.get("key") == NATS_PASSWORD_KEYS[svc], at,
+            f"HERALD_NATS_PASSWORD must come from {NATS_SECRET_NAME}/{NATS_PASSWORD_KEYS[svc]}, got {password}")
+
+
 def check_allowed_ports(r: Report, at: str, data: dict, pol: dict) -> None:
     """HERALD_ALLOWED_PORTS is exactly the ports the dispatcher's NetworkPolicy lets
     it reach on the internet: a webhook on another port would be accepted by the
@@ -556,8 +585,93 @@ def check_nats_values(r: Report) -> None:
     m = re.match(r"(\d+)\.(\d+)", tag)
     r.check(bool(m) and (int(m.group(1)), int(m.group(2))) >= (2, 12), at,
             f"container.image.tag must be nats-server 2.12 or newer, got {tag!r}")
+    # Authorization: herald-auth.conf included from where it is mounted, each
+    # password it reads given to the container from the Secret.
+    passwords = check_auth_conf(r)
+    merge = cfg.get("merge") or {}
+    r.check(merge.get("$include") == AUTH_INCLUDE, at,
+            f"config.merge.$include must be {AUTH_INCLUDE} (deploy/nats/herald-auth.conf), "
+            f"got {merge.get('$include')!r}")
+    container = v.get("container") or {}
+    env = container.get("env") or {}
+    for var in sorted(passwords):
+        ref = ((env.get(var) or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+        r.check(ref.get("name") == NATS_SECRET_NAME and ref.get("key") == var, at,
+                f"container.env.{var} must come from Secret {NATS_SECRET_NAME}/{var}")
+    mounts = [p.get("value") or {} for p in container.get("patch") or []
+              if p.get("op") == "add" and p.get("path") == "/volumeMounts/-"]
+    volumes = [p.get("value") or {} for p in (v.get("podTemplate") or {}).get("patch") or []
+               if p.get("op") == "add" and p.get("path") == "/spec/volumes/-"]
+    mount = next((m for m in mounts if m.get("mountPath") == AUTH_MOUNT), None)
+    volume = next((vol for vol in volumes if mount and vol.get("name") == mount.get("name")), None)
+    r.check(mount is not None and volume is not None
+            and (volume.get("configMap") or {}).get("name") == "herald-nats-auth", at,
+            f"herald-auth.conf mounted at {AUTH_MOUNT} from the ConfigMap herald-nats-auth")
+    dev = load_file(DEPLOY / "nats" / "values-dev.yaml")[0]
+    r.check("$include" in ((dev.get("config") or {}).get("merge") or {})
+            and dev["config"]["merge"]["$include"] is None
+            and "env" in (dev.get("container") or {}) and dev["container"]["env"] is None, at.replace(
+                "values.yaml", "values-dev.yaml"), "values-dev.yaml turns authorization off")
+    example = {d["metadata"]["name"]: d for d in load_file(K8S / "overlays" / "production"
+                                                          / "nats-passwords.example.yaml")}
+    keys = set(((example.get(NATS_SECRET_NAME) or {}).get("stringData") or {}))
+    r.check(keys == set(NATS_PASSWORD_KEYS.values()), "overlays/production/nats-passwords.example.yaml",
+            f"keys must be {sorted(NATS_PASSWORD_KEYS.values())}, got {sorted(keys)}")
     r.note("deploy/nats/values.yaml: the NATS chart is not rendered (not available offline); "
            "only the values Herald depends on are checked")
+
+
+def auth_conf_users(text: str) -> tuple[dict[str, str], list[str]]:
+    """herald-auth.conf without its comments: each `HERALD_<SERVICE> = { ... }`
+    block by variable name, and the entries of the `authorization` block's users."""
+    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    blocks = {}
+    for m in re.finditer(r"^(HERALD_[A-Z_]+)\s*=\s*\{", code, re.M):
+        depth, i = 0, m.end() - 1
+        for i in range(m.end() - 1, len(code)):
+            depth += {"{": 1, "}": -1}.get(code[i], 0)
+            if depth == 0:
+                break
+        blocks[m.group(1)] = code[m.end():i]
+    auth = re.search(r"^authorization\s*\{\s*users\s*:\s*\[(.*?)\]\s*\}", code, re.M | re.S)
+    users = auth.group(1).split() if auth else []
+    return blocks, users
+
+
+def quoted_list(block: str, kind: str) -> list[str]:
+    """The subjects of `<kind>: { allow: [...] }` in a user's block."""
+    m = re.search(kind + r"\s*:\s*\{\s*allow\s*:\s*\[(.*?)\]", block, re.S)
+    return re.findall(r'"([^"]+)"', m.group(1)) if m else []
+
+
+def check_auth_conf(r: Report) -> set[str]:
+    """deploy/nats/herald-auth.conf: one user per service, named after it, with its
+    password from the environment, its own reply inbox only, and no catch-all;
+    the authorization block lists exactly the four. Returns the password
+    variables it reads."""
+    at = "deploy/nats/herald-auth.conf"
+    blocks, users = auth_conf_users(AUTH_CONF.read_text())
+    variables = {svc: "HERALD_" + svc.upper().replace("-", "_") for svc in SERVICES}
+    r.check(users == [f"${v}" for v in variables.values()], at,
+            f"authorization.users must be exactly {sorted(variables.values())} (as $variables), got {users}")
+    passwords = set()
+    for svc, var in variables.items():
+        block = blocks.get(var)
+        if not r.check(block is not None, at, f"no user {var} for {svc}"):
+            continue
+        r.check(re.search(rf"^\s*user\s*:\s*{re.escape(svc)}\s*$", block, re.M) is not None, at,
+                f"{var}: user must be {svc}")
+        want = NATS_PASSWORD_KEYS[svc]
+        r.check(re.search(rf"^\s*password\s*:\s*\${want}\s*$", block, re.M) is not None, at,
+                f"{var}: password must be ${want}, read from the server's environment")
+        passwords.add(want)
+        publish, subscribe = quoted_list(block, "publish"), quoted_list(block, "subscribe")
+        inboxes = [s for s in subscribe if s.startswith("_")]
+        r.check(inboxes == [f"_HERALD_INBOX.{svc}.>"], at,
+                f"{var}: its own reply inbox _HERALD_INBOX.{svc}.> and no other, got {inboxes}")
+        broad = [s for s in publish + subscribe if s in (">", "$JS.>", "$JS.API.>", "$KV.>", "_INBOX.>")]
+        r.check(not broad and publish, at, f"{var}: no catch-all subjects, got {broad}")
+    return passwords
 
 
 def check_dockerfile(r: Report) -> None:
@@ -662,6 +776,8 @@ def main() -> int:
 
     example = K8S / "base" / "secret.example.yaml"
     validate_schemas(r, "base/secret.example.yaml", load_file(example))
+    nats_example = K8S / "overlays" / "production" / "nats-passwords.example.yaml"
+    validate_schemas(r, "overlays/production/nats-passwords.example.yaml", load_file(nats_example))
     check_nats_values(r)
     check_dockerfile(r)
     check_links(r)

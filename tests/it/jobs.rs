@@ -3,36 +3,10 @@
 
 use futures::StreamExt;
 use herald_tests::PATIENCE;
+use herald_tests::api::sse_events;
 use herald_tests::{Herald, NatsServer, Receiver};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// Reads Server-Sent Events from `response` until it ends, as (event, data) pairs.
-fn sse_events(response: reqwest::Response) -> impl futures::Stream<Item = (String, Value)> {
-    let state = (response.bytes_stream(), String::new());
-    futures::stream::unfold(state, |(mut body, mut buffer)| async move {
-        loop {
-            if let Some(end) = buffer.find("\n\n") {
-                let block: String = buffer.drain(..end + 2).collect();
-                let (mut event, mut data) = (String::new(), String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim_start());
-                    }
-                }
-                if data.is_empty() {
-                    continue; // a keep-alive comment
-                }
-                let value = serde_json::from_str(&data).unwrap_or(Value::String(data));
-                return Some(((event, value), (body, buffer)));
-            }
-            let chunk = body.next().await?.ok()?;
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-}
 
 /// Opens a live stream and checks that it is one.
 async fn open(herald: &Herald, path: &str) -> reqwest::Response {

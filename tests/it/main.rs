@@ -12,6 +12,7 @@ mod hardening;
 mod intake_rules;
 mod isolation;
 mod jobs;
+mod least_privilege;
 mod limits;
 mod make_run;
 mod metrics;

@@ -79,3 +79,66 @@ async fn invalid_messages_are_parked_with_their_reason() {
         assert!(reason.starts_with(expected), "{reason} vs {expected}");
     }
 }
+
+/// The tenant is the subject's: the broker lets only that tenant's producers
+/// publish there. A body that names a tenant, whichever, is parked with the reason,
+/// in JSON (where `tenant` is no field) as in protobuf (where Herald sets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_named_in_the_body_is_refused() {
+    use prost::Message;
+
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let receiver = Receiver::start().await;
+    herald
+        .api()
+        .create_webhook(&receiver.url("/"), &["job.*"])
+        .await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    js.publish(
+        "ingest.acme.job.done",
+        bytes::Bytes::from_static(br#"{"tenant":"globex","data":{}}"#),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let event = herald_proto::wire::Event {
+        event_type: "job.done".into(),
+        tenant: "acme".into(),
+        data: bytes::Bytes::from_static(b"{}"),
+        ..Default::default()
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Content-Type", "application/protobuf");
+    js.publish_with_headers(
+        "ingest.acme.job.done",
+        headers,
+        event.encode_to_vec().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+
+    let rejected = herald_tests::nats::rejected(&js, 2).await;
+    assert_eq!(rejected[0].subject, "rejected.acme");
+    assert!(
+        rejected[0]
+            .reason
+            .starts_with("body is not a valid event: unknown field `tenant`"),
+        "{}",
+        rejected[0].reason
+    );
+    assert_eq!(rejected[1].subject, "rejected.acme");
+    assert!(
+        rejected[1]
+            .reason
+            .starts_with("tenant `acme` is named in the body"),
+        "{}",
+        rejected[1].reason
+    );
+    wait_idle(&nats.url(), ALL_CONSUMERS).await;
+    assert!(receiver.received().is_empty());
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what tests/receivers/check.{py,js} need into .tools/receivers/; does
-# nothing when the pinned versions are already there.
+# Installs what tests/receivers/check.{py,js} and producer.py need into
+# .tools/receivers/; does nothing when the pinned versions are already there.
 #
 #   py/     the Python packages of tests/receivers/requirements.txt (every one
 #           pinned, installed without dependency resolution)
@@ -19,7 +19,7 @@ digest() { python3 -c 'import hashlib, sys; h = hashlib.sha256()
 for p in sys.argv[1:]: h.update(open(p, "rb").read())
 print(h.hexdigest())' "$@"; }
 
-# Python: standardwebhooks from PyPI.
+# Python: standardwebhooks and nats-py from PyPI.
 want="$(digest "$src/requirements.txt")"
 stamp="$dest/py/.requirements.sha256"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

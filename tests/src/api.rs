@@ -1,5 +1,6 @@
 //! A small client for Herald's REST API, as a customer would call it.
 
+use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -164,4 +165,31 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code
 /// A delivery whose automatic retry is held: `retrying`, with a time for it.
 pub fn is_retrying(delivery: &Value) -> bool {
     delivery["status"] == "retrying" && delivery["next_attempt_at"].is_string()
+}
+
+/// Reads Server-Sent Events from `response` until it ends, as (event, data) pairs.
+pub fn sse_events(response: reqwest::Response) -> impl futures::Stream<Item = (String, Value)> {
+    let state = (response.bytes_stream(), String::new());
+    futures::stream::unfold(state, |(mut body, mut buffer)| async move {
+        loop {
+            if let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                let (mut event, mut data) = (String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                let value = serde_json::from_str(&data).unwrap_or(Value::String(data));
+                return Some(((event, value), (body, buffer)));
+            }
+            let chunk = body.next().await?.ok()?;
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
 }

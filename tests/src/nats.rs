@@ -17,6 +17,11 @@ pub struct NatsServer {
     dir: tempfile::TempDir,
     child: Option<Child>,
     port: u16,
+    /// Environment variables the server runs with besides the test's own (the
+    /// passwords a permission file reads).
+    env: Vec<(String, String)>,
+    /// `log_file: ...` when the server logs to a file, kept across reloads.
+    log_line: String,
 }
 
 impl NatsServer {
@@ -38,6 +43,40 @@ impl NatsServer {
         Self::start_configured(binary(), format!("max_payload: 8MB\n{extra}\n"))
     }
 
+    /// Starts the pinned nats-server with `extra` added to its `nats.conf`, as
+    /// [`NatsServer::start_with`] does, after putting `files` (name, contents) in
+    /// its directory for `extra` to `include`, and with `env` in its environment.
+    /// It logs to [`NatsServer::log`].
+    pub fn start_with_files(extra: &str, files: &[(&str, &str)], env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).expect("write a server file");
+        }
+        let log_line = format!(
+            "log_file: {:?}\n",
+            dir.path().join("nats.log").display().to_string()
+        );
+        let mut server = NatsServer {
+            binary: binary(),
+            config: format!("max_payload: 8MB\n{log_line}{extra}\n"),
+            log_line,
+            dir,
+            child: None,
+            port: 0,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        server.spawn(None);
+        server
+    }
+
+    /// What a server started by [`NatsServer::start_with_files`] has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default()
+    }
+
     /// Starts a given nats-server binary (used to test refusing old servers).
     pub fn start_binary(binary: PathBuf) -> Self {
         Self::start_configured(binary, "max_payload: 8MB\n".to_owned())
@@ -51,6 +90,8 @@ impl NatsServer {
             dir,
             child: None,
             port: 0,
+            env: Vec::new(),
+            log_line: String::new(),
         };
         server.spawn(None);
         server
@@ -74,7 +115,7 @@ impl NatsServer {
     /// has the running server reload it (SIGHUP), as an operator revoking a user
     /// would. The server reloads at once; poll for what the change should cause.
     pub fn reload(&mut self, extra: &str) {
-        self.config = format!("max_payload: 8MB\n{extra}\n");
+        self.config = format!("max_payload: 8MB\n{}{extra}\n", self.log_line);
         std::fs::write(self.dir.path().join("nats.conf"), &self.config).expect("write nats.conf");
         let pid = self.child.as_ref().expect("server is running").id();
         let status = Command::new(&self.binary)
@@ -116,6 +157,7 @@ impl NatsServer {
             .arg(self.dir.path().join("store"))
             .arg("--ports_file_dir")
             .arg(&ports_dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -2,7 +2,8 @@
 //! `POST /v1/events` (also accepted on NATS) or a protobuf `herald.v1.Event`.
 //! `data` is kept as the producer's bytes, never re-encoded. Both ways follow the
 //! same rules: a JSON body with a field Herald does not know is refused (so a
-//! typo such as `jobid` is not silently dropped), `data` may nest at most
+//! typo such as `jobid` is not silently dropped), a body naming a tenant is refused
+//! (the tenant is the subject's or the API key's, never the producer's word), `data` may nest at most
 //! [`MAX_DATA_DEPTH`](herald_proto::event::MAX_DATA_DEPTH) levels, and the event's
 //! time must lie between 1970 and 9999. Events are bounded so that each fits in one
 //! NATS message with its envelope: the whole body by the largest event
@@ -70,6 +71,15 @@ impl Draft {
     pub fn from_protobuf(body: &[u8]) -> Result<Self, Invalid> {
         let event = wire::Event::decode(body)
             .map_err(|e| Invalid::new(format!("body is not a valid herald.v1.Event: {e}")))?;
+        // As in JSON, where `tenant` is not a field: the tenant is the subject's (or
+        // the API key's), which the broker lets only that tenant's producers use.
+        if !event.tenant.is_empty() {
+            return Err(Invalid::new(format!(
+                "tenant `{}` is named in the body; Herald takes the tenant from the \
+                 subject or the API key, never from the body",
+                event.tenant
+            )));
+        }
         Ok(Draft {
             event_type: event.event_type,
             data: event.data,
