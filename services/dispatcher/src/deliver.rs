@@ -29,6 +29,7 @@ pub enum DeliverError {
 /// Where and how a task is delivered.
 pub struct Target {
     pub url: String,
+    /// The static or callback headers, their values opened: only for the request.
     pub headers: std::collections::BTreeMap<String, String>,
     pub secrets: Vec<String>,
     pub format: PayloadFormat,
@@ -139,9 +140,10 @@ pub async fn target(state: &State, task: &DeliveryTask) -> Result<Target, Delive
         let refusal = secret
             .is_none()
             .then(|| "refused: the tenant has no callback secret".to_owned());
+        let cipher = &state.config.cipher;
         return Ok(Target {
             url: callback.url.clone(),
-            headers: callback.headers.clone(),
+            headers: callback.headers.open(&|value| cipher.open(value)),
             secrets: secret.into_iter().collect(),
             format: callback.payload_format,
             timeout: state.config.delivery_timeout,
