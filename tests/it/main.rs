@@ -18,6 +18,7 @@ mod metrics;
 mod nats_intake;
 mod readiness;
 mod retries;
+mod sealed_headers;
 mod signing;
 mod store;
 mod store_queries;
