@@ -262,4 +262,27 @@ mod tests {
         let err = event(serde_json::json!({"X-Token": "t".repeat(16 * 1024)})).unwrap_err();
         assert!(err.detail.contains("X-Token"), "{}", err.detail);
     }
+
+    #[test]
+    fn an_accepted_callback_carries_its_header_values_sealed() {
+        let config = Config::test_with(&[]);
+        let body = serde_json::json!({
+            "event_type": "job.done",
+            "data": {},
+            "callback": {"url": "https://example.com/cb",
+                         "headers": {"Authorization": "Bearer tok-1"}},
+        });
+        let event = Draft::from_json(&serde_json::to_vec(&body).unwrap())
+            .unwrap()
+            .accept("acme", || "evt_1".into(), 1, &config)
+            .unwrap();
+        // As stored on EVENTS and in job-callbacks, no value is in the clear.
+        assert!(!String::from_utf8_lossy(&event.encode()).contains("tok-1"));
+        let callback = event.callback.unwrap();
+        assert!(!String::from_utf8_lossy(&callback.encode()).contains("tok-1"));
+        let stored = &callback.headers.stored()["Authorization"];
+        assert!(stored.starts_with("v1:"), "{stored}");
+        let opened = callback.headers.open(&|v| config.cipher.open(v));
+        assert_eq!(opened["Authorization"], "Bearer tok-1");
+    }
 }
