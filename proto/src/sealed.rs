@@ -7,8 +7,9 @@
 //! like any other field. Values are sealed by the service that accepted them
 //! (ingest), carried as they are through every message and bucket, and opened only
 //! by the dispatcher for the request that sends them. The sealing itself is the
-//! caller's (a cipher this crate does not know); this type only makes sure a
-//! sealed value is never sent and a value in the clear is never stored by mistake.
+//! caller's (a cipher this crate does not know); this type keeps stored values
+//! apart from sendable ones, so that no code sends the one or stores the other
+//! without saying so.
 //!
 //! Values written before header values were sealed are in the clear. A value that
 //! does not open is therefore taken as it is: such a value, not the sealed text of
