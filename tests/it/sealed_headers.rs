@@ -339,3 +339,47 @@ async fn entries_with_header_values_in_the_clear_from_before_still_deliver_them(
         "Bearer old-token-4444",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_echoes_the_request_puts_no_header_value_into_the_record() {
+    let nats = NatsServer::start();
+    let wiretap = Wiretap::start(&nats).await;
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    receiver.reply_with(vec![Reply {
+        status: 400,
+        body: "refused: Authorization: Bearer echo-token-6666".into(),
+        headers: Vec::new(),
+    }]);
+    let (status, webhook) = api
+        .post(
+            "/v1/webhooks",
+            json!({"url": receiver.url("/"), "events": ["job.*"],
+                   "headers": {"Authorization": "Bearer echo-token-6666"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{webhook}");
+    let id = webhook["webhook_id"].as_str().unwrap();
+    api.post(
+        "/v1/events",
+        json!({"event_type": "job.completed", "data": {}}),
+    )
+    .await;
+    let delivery = api
+        .logged_delivery(id, "the retry to succeed", |d| d["status"] == "success")
+        .await;
+    let delivery_id = delivery["delivery_id"].as_str().unwrap();
+    let (_, delivery) = api.get(&format!("/v1/deliveries/{delivery_id}")).await;
+    let failed = delivery["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["status"] == "failed")
+        .unwrap_or_else(|| panic!("{delivery}"));
+    assert_eq!(
+        failed["response_body"], "refused: Authorization: [redacted]",
+        "{failed}"
+    );
+    wiretap.assert_never_carried("echo-token");
+}
