@@ -1,12 +1,11 @@
 //! [`DeliveryTask`]: one event for one target; [`DeliveryAttempt`]: the record of
 //! one HTTP try at it.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use prost::Message;
 
 use crate::event::Event;
+use crate::sealed::SealedHeaders;
 use crate::{DecodeError, wire};
 
 /// The body shape a receiver gets.
@@ -79,7 +78,8 @@ impl Trigger {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CallbackTarget {
     pub url: String,
-    pub headers: BTreeMap<String, String>,
+    /// As the job's callback carries them: sealed; opened only to send.
+    pub headers: SealedHeaders,
     pub payload_format: PayloadFormat,
 }
 
@@ -194,7 +194,7 @@ impl DeliveryTask {
             trigger: self.trigger.to_wire(),
             callback: self.callback.as_ref().map(|c| wire::CallbackTarget {
                 url: c.url.clone(),
-                headers: c.headers.clone().into_iter().collect(),
+                headers: c.headers.stored().clone().into_iter().collect(),
                 payload_format: c.payload_format.as_str().to_owned(),
             }),
             traceparent: self.traceparent.clone().unwrap_or_default(),
@@ -240,7 +240,7 @@ impl TryFrom<wire::DeliveryTask> for DeliveryTask {
             .map(|c| {
                 Ok::<_, DecodeError>(CallbackTarget {
                     url: c.url,
-                    headers: c.headers.into_iter().collect(),
+                    headers: SealedHeaders::from_stored(c.headers.into_iter().collect()),
                     payload_format: PayloadFormat::parse(&c.payload_format)
                         .map_err(|r| DecodeError::invalid("callback.payload_format", r))?,
                 })

@@ -34,6 +34,8 @@ pub struct Endpoint {
     pub url: String,
     pub events: Vec<EventPattern>,
     pub secret: String,
+    /// Sent with every delivery. Their values are sealed at rest like the secrets;
+    /// the names are not (see [`crate::sealed`]).
     pub headers: BTreeMap<String, String>,
     pub description: String,
     pub status: EndpointStatus,
@@ -86,7 +88,8 @@ impl Endpoint {
         self.status == EndpointStatus::Active && self.events.iter().any(|p| p.matches(event_type))
     }
 
-    /// Encodes with every secret passed through `seal` (encryption at rest).
+    /// Encodes with every secret and every header value passed through `seal`
+    /// (encryption at rest).
     pub fn encode_with(&self, seal: &dyn Fn(&str) -> String) -> Bytes {
         let status = match self.status {
             EndpointStatus::Active => wire::EndpointStatus::Active,
@@ -99,7 +102,11 @@ impl Endpoint {
                 url: self.url.clone(),
                 events: self.events.iter().map(|p| p.to_string()).collect(),
                 secret: seal(&self.secret),
-                headers: self.headers.clone().into_iter().collect(),
+                headers: self
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.clone(), seal(value)))
+                    .collect(),
                 description: self.description.clone(),
                 status: status as i32,
                 created_at_ms: self.created_at_ms,
@@ -129,7 +136,9 @@ impl Endpoint {
         )
     }
 
-    /// Decodes, passing every secret through `open` (decryption).
+    /// Decodes, passing every secret and every header value through `open`
+    /// (decryption). A secret must open; a header value that does not is taken as it
+    /// is: entries written before header values were sealed hold them in the clear.
     pub fn decode_with(
         bytes: &[u8],
         open: &dyn Fn(&str) -> Result<String, String>,
@@ -140,10 +149,13 @@ impl Endpoint {
             retiring.secret =
                 open(&retiring.secret).map_err(|r| DecodeError::invalid("secret", r))?;
         }
+        for value in wire.headers.values_mut() {
+            *value = crate::sealed::open_or_as_is(value, open);
+        }
         Endpoint::try_from(wire)
     }
 
-    /// Encodes with secrets in the clear (tests and tools only).
+    /// Encodes with secrets and header values in the clear (tests and tools only).
     pub fn encode(&self) -> Bytes {
         self.encode_with(&|s| s.to_owned())
     }
@@ -213,9 +225,8 @@ impl TryFrom<wire::Endpoint> for Endpoint {
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trips_and_matches_only_when_active() {
-        let mut endpoint = Endpoint {
+    fn sample() -> Endpoint {
+        Endpoint {
             id: "wh_1".into(),
             tenant: "acme".into(),
             url: "https://example.com/hook".into(),
@@ -235,27 +246,57 @@ mod tests {
                 secret: "whsec_old".into(),
                 expires_at_ms: 100,
             }],
-        };
+        }
+    }
+
+    fn seal(s: &str) -> String {
+        format!("sealed:{s}")
+    }
+
+    fn open(s: &str) -> Result<String, String> {
+        s.strip_prefix("sealed:")
+            .map(str::to_owned)
+            .ok_or_else(|| "not sealed".into())
+    }
+
+    #[test]
+    fn round_trips_and_matches_only_when_active() {
+        let mut endpoint = sample();
         assert_eq!(Endpoint::decode(&endpoint.encode()).unwrap(), endpoint);
         assert_eq!(endpoint.signing_secrets(50), ["whsec_abc", "whsec_old"]);
         assert_eq!(endpoint.signing_secrets(100), ["whsec_abc"]);
-        let sealed = endpoint.encode_with(&|s| format!("sealed:{s}"));
+        let sealed = endpoint.encode_with(&seal);
         assert!(
             Endpoint::decode(&sealed)
                 .unwrap()
                 .secret
                 .starts_with("sealed:")
         );
-        let opened = Endpoint::decode_with(&sealed, &|s| {
-            s.strip_prefix("sealed:")
-                .map(str::to_owned)
-                .ok_or_else(|| "not sealed".into())
-        });
-        assert_eq!(opened.unwrap(), endpoint);
+        assert_eq!(Endpoint::decode_with(&sealed, &open).unwrap(), endpoint);
         assert!(Endpoint::decode_with(&endpoint.encode(), &|_| Err("no".into())).is_err());
         assert!(endpoint.subscribes_to("job.failed"));
         assert!(!endpoint.subscribes_to("vision.completed"));
         endpoint.status = EndpointStatus::Disabled;
         assert!(!endpoint.subscribes_to("job.failed"));
+    }
+
+    #[test]
+    fn header_values_are_sealed_and_clear_ones_from_before_still_read() {
+        let endpoint = sample();
+        let sealed = endpoint.encode_with(&seal);
+        let stored = Endpoint::decode(&sealed).unwrap();
+        assert_eq!(stored.headers["Authorization"], "sealed:Bearer x");
+        assert_eq!(Endpoint::decode_with(&sealed, &open).unwrap(), endpoint);
+
+        // As earlier releases wrote it: secrets sealed, header values in the clear.
+        let mut legacy = wire::Endpoint::decode(&sealed[..]).unwrap();
+        legacy.headers = [("Authorization".to_owned(), "Bearer x".to_owned())].into();
+        let legacy = Bytes::from(legacy.encode_to_vec());
+        assert_eq!(Endpoint::decode_with(&legacy, &open).unwrap(), endpoint);
+        // A secret, unlike a header value, must open.
+        let mut clear_secret = wire::Endpoint::decode(&sealed[..]).unwrap();
+        clear_secret.secret = "whsec_abc".into();
+        let clear_secret = Bytes::from(clear_secret.encode_to_vec());
+        assert!(Endpoint::decode_with(&clear_secret, &open).is_err());
     }
 }

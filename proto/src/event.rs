@@ -1,7 +1,5 @@
 //! [`Event`]: one state change of a job, as carried on `events.<tenant>.<event_type>`.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use prost::Message;
 use serde_json::value::RawValue;
@@ -9,6 +7,7 @@ use serde_json::value::RawValue;
 use crate::delivery::PayloadFormat;
 use crate::ids::{check_event_id, check_tenant};
 use crate::pattern::EventType;
+use crate::sealed::SealedHeaders;
 use crate::{DecodeError, wire};
 
 /// A validated event. `data` holds the producer's JSON bytes exactly as sent.
@@ -31,7 +30,8 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Callback {
     pub url: String,
-    pub headers: BTreeMap<String, String>,
+    /// Sealed by ingest when it accepts the event; opened only to send.
+    pub headers: SealedHeaders,
     pub payload_format: PayloadFormat,
 }
 
@@ -51,7 +51,7 @@ impl Event {
             tenant: self.tenant.clone(),
             callback: self.callback.as_ref().map(|c| wire::Callback {
                 url: c.url.clone(),
-                headers: c.headers.clone().into_iter().collect(),
+                headers: c.headers.stored().clone().into_iter().collect(),
                 payload_format: c.payload_format.as_str().to_owned(),
             }),
             accepted_at_ms: self.accepted_at_ms,
@@ -165,7 +165,7 @@ impl TryFrom<wire::Event> for Event {
             .map(|c| {
                 Ok::<_, DecodeError>(Callback {
                     url: c.url,
-                    headers: c.headers.into_iter().collect(),
+                    headers: SealedHeaders::from_stored(c.headers.into_iter().collect()),
                     payload_format: PayloadFormat::parse(&c.payload_format)
                         .map_err(|r| DecodeError::invalid("callback.payload_format", r))?,
                 })
@@ -190,7 +190,7 @@ impl Callback {
         Bytes::from(
             wire::Callback {
                 url: self.url.clone(),
-                headers: self.headers.clone().into_iter().collect(),
+                headers: self.headers.stored().clone().into_iter().collect(),
                 payload_format: self.payload_format.as_str().to_owned(),
             }
             .encode_to_vec(),
@@ -204,7 +204,7 @@ impl Callback {
         }
         Ok(Callback {
             url: wire.url,
-            headers: wire.headers.into_iter().collect(),
+            headers: SealedHeaders::from_stored(wire.headers.into_iter().collect()),
             payload_format: PayloadFormat::parse(&wire.payload_format)
                 .map_err(|r| DecodeError::invalid("payload_format", r))?,
         })

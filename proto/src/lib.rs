@@ -8,6 +8,7 @@
 //! - [`endpoint`]: [`Endpoint`], a customer's subscription.
 //! - [`delivery`]: [`DeliveryTask`] and [`DeliveryAttempt`].
 //! - [`pattern`]: event types and the NATS-style patterns endpoints subscribe with.
+//! - [`sealed`]: a job callback's headers, their values sealed wherever stored.
 //! - [`query`]: the request/reply messages between ingest and the status-tracker.
 //!
 //! Every conversion from wire bytes goes through `TryFrom` and rejects malformed
@@ -21,6 +22,7 @@ pub mod event;
 pub mod ids;
 pub mod pattern;
 pub mod query;
+pub mod sealed;
 
 pub use delivery::{
     AttemptOutcome, DELIVERY_PARTITIONS, DeliveryAttempt, DeliveryTask, FanOut, PayloadFormat,
@@ -29,6 +31,7 @@ pub use delivery::{
 pub use endpoint::{Endpoint, EndpointStatus, RetiringSecret};
 pub use event::{Callback, Event};
 pub use pattern::{EventPattern, EventType};
+pub use sealed::SealedHeaders;
 
 /// The generated protobuf types of package `herald.v1`.
 #[allow(clippy::all, missing_docs)]

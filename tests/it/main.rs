@@ -20,6 +20,7 @@ mod nats_auth;
 mod nats_intake;
 mod readiness;
 mod retries;
+mod sealed_headers;
 mod signing;
 mod store;
 mod store_queries;

@@ -32,10 +32,12 @@ pub enum RegistryError {
     Contended { key: String },
 }
 
-/// How a service treats the secrets inside entries.
+/// How a service treats the secrets and header values inside entries.
 #[derive(Clone)]
 pub enum Secrets {
-    /// Opened on read and sealed on write (ingest, dispatcher).
+    /// Opened on read and sealed on write (ingest, dispatcher). Header values an
+    /// earlier release stored in the clear are read as they are, and sealed when the
+    /// entry is next written.
     Open(Cipher),
     /// Kept sealed, copied as they are (a service without `HERALD_SECRET_KEY`).
     Sealed,
@@ -262,5 +264,63 @@ mod tests {
         ] {
             assert!(!key_is_valid(key), "{key}");
         }
+    }
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            id: "wh_1".into(),
+            tenant: "acme".into(),
+            url: "https://example.com/hook".into(),
+            events: vec![herald_proto::EventPattern::parse("job.*").unwrap()],
+            secret: "whsec_current".into(),
+            headers: [("Authorization".to_owned(), "Bearer tok-7".to_owned())].into(),
+            description: String::new(),
+            status: herald_proto::EndpointStatus::Active,
+            created_at_ms: 1,
+            updated_at_ms: 1,
+            disabled_reason: None,
+            timeout: None,
+            rate_limit_per_sec: None,
+            payload_format: herald_proto::PayloadFormat::Envelope,
+            retry_schedule: Vec::new(),
+            retiring_secrets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn header_values_are_sealed_on_write_and_kept_sealed_without_the_key() {
+        let cipher = Cipher::new(&[3; 32]).unwrap();
+        let open = Secrets::Open(cipher.clone());
+        let bytes = open.encode(&endpoint());
+        let raw = String::from_utf8_lossy(&bytes);
+        assert!(
+            !raw.contains("tok-7") && !raw.contains("whsec_current"),
+            "{raw}"
+        );
+        assert!(raw.contains("Authorization"), "names stay readable");
+        assert_eq!(open.decode(&bytes).unwrap(), endpoint());
+        // A service without the key writes back what it read, still sealed.
+        let copied = Secrets::Sealed.encode(&Secrets::Sealed.decode(&bytes).unwrap());
+        assert!(!String::from_utf8_lossy(&copied).contains("tok-7"));
+        assert_eq!(open.decode(&copied).unwrap(), endpoint());
+    }
+
+    #[test]
+    fn an_entry_with_header_values_in_the_clear_reads_and_is_sealed_when_written() {
+        let cipher = Cipher::new(&[3; 32]).unwrap();
+        let open = Secrets::Open(cipher.clone());
+        // As earlier releases wrote it: the secret sealed, header values in the clear.
+        let legacy = endpoint().encode_with(&|s| {
+            if s.starts_with("whsec_") {
+                cipher.seal(s)
+            } else {
+                s.to_owned()
+            }
+        });
+        assert!(String::from_utf8_lossy(&legacy).contains("Bearer tok-7"));
+        let read = open.decode(&legacy).unwrap();
+        assert_eq!(read, endpoint());
+        let written = open.encode(&read);
+        assert!(!String::from_utf8_lossy(&written).contains("tok-7"));
     }
 }

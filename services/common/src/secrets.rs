@@ -1,8 +1,13 @@
-//! Encryption at rest for webhook signing secrets. Secrets are sealed with
-//! XChaCha20-Poly1305 under the key in `HERALD_SECRET_KEY` (base64 of 32 bytes)
-//! before they are written to a KV bucket, and opened when read.
+//! Encryption at rest for signing secrets and header values. Webhook secrets, the
+//! tenants' callback secrets, and the values of webhooks' static headers and of job
+//! callbacks' headers are sealed with XChaCha20-Poly1305 under the key in
+//! `HERALD_SECRET_KEY` (base64 of 32 bytes) before they are written to the broker,
+//! and opened only where they are used.
 //!
-//! A sealed value is `v1:` + base64(24-byte random nonce ‖ ciphertext ‖ tag).
+//! A sealed value is `v1:` + base64(24-byte random nonce ‖ ciphertext ‖ tag). A
+//! secret that is not sealed is refused ([`Cipher::open`]); a header value that does
+//! not open was written in the clear before header values were sealed, and is taken
+//! as it is ([`herald_proto::sealed`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -33,7 +38,7 @@ impl Cipher {
         let value = get(env, VAR).ok_or_else(|| {
             ConfigError::new(
                 VAR,
-                "must be set to base64 of 32 random bytes (e.g. `openssl rand -base64 32`); it encrypts webhook secrets at rest",
+                "must be set to base64 of 32 random bytes (e.g. `openssl rand -base64 32`); it encrypts webhook secrets and header values at rest",
             )
         })?;
         let key = STANDARD
@@ -96,6 +101,34 @@ mod tests {
         let other = Cipher::new(&[8; 32]).unwrap();
         assert!(other.open(&sealed).is_err());
         assert!(cipher.open("whsec_plain").is_err());
+    }
+
+    #[test]
+    fn header_values_are_sealed_and_values_from_before_read_as_they_are() {
+        use herald_proto::SealedHeaders;
+        use std::collections::BTreeMap;
+
+        let cipher = Cipher::new(&[7; 32]).unwrap();
+        let clear = BTreeMap::from([("Authorization".to_owned(), "Bearer tok-9".to_owned())]);
+        let sealed = SealedHeaders::seal(&clear, &|v| cipher.seal(v));
+        let stored = &sealed.stored()["Authorization"];
+        assert!(
+            stored.starts_with("v1:") && !stored.contains("tok-9"),
+            "{stored}"
+        );
+        assert_eq!(sealed.open(&|v| cipher.open(v)), clear);
+
+        // Written in the clear by an earlier release, one of them in a shape like
+        // the sealed one.
+        let legacy = BTreeMap::from([
+            ("Authorization".to_owned(), "Bearer tok-9".to_owned()),
+            (
+                "X-Token".to_owned(),
+                format!("v1:{}", STANDARD.encode([1u8; 64])),
+            ),
+        ]);
+        let opened = SealedHeaders::from_stored(legacy.clone()).open(&|v| cipher.open(v));
+        assert_eq!(opened, legacy);
     }
 
     #[test]

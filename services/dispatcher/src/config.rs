@@ -45,7 +45,8 @@ pub struct Config {
     pub partition_lease: Duration,
     /// `HERALD_REPLICA_ID`: this replica's name among the dispatchers.
     pub replica_id: String,
-    /// `HERALD_SECRET_KEY`: opens the webhook secrets stored in the registry.
+    /// `HERALD_SECRET_KEY`: opens the webhook secrets and header values stored in the
+    /// registry, and job callbacks' header values.
     pub cipher: herald_common::secrets::Cipher,
 }
 

@@ -3,6 +3,7 @@
 //! crash between the attempt and the ack repeats the attempt (at least once); the
 //! receiver tells repeats apart by `webhook-id`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,7 +30,8 @@ pub enum DeliverError {
 /// Where and how a task is delivered.
 pub struct Target {
     pub url: String,
-    pub headers: std::collections::BTreeMap<String, String>,
+    /// The static or callback headers, their values opened: only for the request.
+    pub headers: BTreeMap<String, String>,
     pub secrets: Vec<String>,
     pub format: PayloadFormat,
     pub timeout: Duration,
@@ -139,9 +141,10 @@ pub async fn target(state: &State, task: &DeliveryTask) -> Result<Target, Delive
         let refusal = secret
             .is_none()
             .then(|| "refused: the tenant has no callback secret".to_owned());
+        let cipher = &state.config.cipher;
         return Ok(Target {
             url: callback.url.clone(),
-            headers: callback.headers.clone(),
+            headers: callback.headers.open(&|value| cipher.open(value)),
             secrets: secret.into_iter().collect(),
             format: callback.payload_format,
             timeout: state.config.delivery_timeout,
@@ -242,6 +245,35 @@ pub async fn attempt(state: &State, task: &DeliveryTask, target: &Target) -> Res
     if let Some(error) = &response.error {
         span.record("error.type", error.as_str());
     }
+    redact(response, &target.headers)
+}
+
+/// Header values shorter than this are not looked for in a response: they are
+/// rarely credentials, and blotting out every `1` or `prod` would spoil excerpts.
+const MIN_REDACTED: usize = 8;
+
+/// `response` with every header value of the request (of [`MIN_REDACTED`] bytes or
+/// more) blotted out of its excerpt, also when the excerpt ends partway into one: a
+/// receiver that echoes the request (an echo service, a verbose error page) must not
+/// put a credential into the attempt record, which the broker and the status store
+/// keep and the API shows.
+fn redact(mut response: Response, headers: &BTreeMap<String, String>) -> Response {
+    const BLOT: &str = "[redacted]";
+    for value in headers.values().filter(|v| v.len() >= MIN_REDACTED) {
+        if response.excerpt.contains(value.as_str()) {
+            response.excerpt = response.excerpt.replace(value.as_str(), BLOT);
+        }
+        // The excerpt is cut at its bound, perhaps inside a value.
+        let cut = (MIN_REDACTED..value.len())
+            .rev()
+            .filter(|&end| value.is_char_boundary(end))
+            .find(|&end| response.excerpt.ends_with(&value[..end]));
+        if let Some(end) = cut {
+            let keep = response.excerpt.len() - end;
+            response.excerpt.truncate(keep);
+            response.excerpt.push_str(BLOT);
+        }
+    }
     response
 }
 
@@ -292,4 +324,40 @@ pub async fn record(
         .publish(record.subject(), &record.message_id(), record.encode())
         .await?;
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn excerpt(text: &str) -> Response {
+        Response {
+            status_code: Some(500),
+            duration_ms: 1,
+            error: Some("HTTP 500".into()),
+            excerpt: text.to_owned(),
+            retry_after_secs: None,
+            refused: false,
+        }
+    }
+
+    #[test]
+    fn header_values_echoed_by_the_receiver_are_blotted_out() {
+        let headers = BTreeMap::from([
+            ("Authorization".to_owned(), "Bearer tok-123456".to_owned()),
+            ("X-Env".to_owned(), "prod".to_owned()),
+        ]);
+        let echoed = redact(
+            excerpt("got Authorization: Bearer tok-123456, X-Env: prod"),
+            &headers,
+        );
+        assert_eq!(echoed.excerpt, "got Authorization: [redacted], X-Env: prod");
+        // Cut at the excerpt's bound partway into a value.
+        let cut = redact(excerpt("echo: Bearer tok-12"), &headers);
+        assert_eq!(cut.excerpt, "echo: [redacted]");
+        // Shorter endings are words, not values.
+        let plain = redact(excerpt("a Bearer"), &headers);
+        assert_eq!(plain.excerpt, "a Bearer");
+        assert_eq!(redact(excerpt(""), &headers).excerpt, "");
+    }
 }

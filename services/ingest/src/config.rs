@@ -22,7 +22,8 @@ pub struct Config {
     /// `HERALD_ALLOWED_PORTS`: the only ports webhook and callback URLs may use
     /// (any when unset); the dispatcher refuses other ports too.
     pub allowed_ports: Option<BTreeSet<u16>>,
-    /// `HERALD_SECRET_KEY`: seals webhook secrets before they are stored.
+    /// `HERALD_SECRET_KEY`: seals webhook secrets and the values of webhook and
+    /// callback headers before they are stored.
     pub cipher: herald_common::secrets::Cipher,
     /// `HERALD_SECRET_ROTATION_GRACE`: how long a rotated-out secret keeps signing.
     pub rotation_grace: std::time::Duration,

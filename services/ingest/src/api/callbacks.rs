@@ -1,17 +1,22 @@
 //! Per-job callbacks: an event may carry `callback: {"url", "headers",
 //! "payload_format"}` (a job started with its own `webhook_url`), and every event
 //! of that job then goes there too, signed with the tenant's callback secret.
+//!
+//! The callback's header values are sealed here, as soon as they are checked: the
+//! event on `EVENTS`, the job's entry in `job-callbacks`, every delivery task and
+//! attempt record carry them sealed, and only the dispatcher opens them to send.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use herald_proto::{Callback, PayloadFormat};
+use herald_proto::{Callback, PayloadFormat, SealedHeaders};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::webhooks::{check_headers, check_url, generate_secret};
 use super::{ApiError, AppState, Tenant};
+use crate::intake::MAX_CALLBACK_BYTES;
 
 /// The `callback` object of an event.
 #[derive(Debug, Deserialize)]
@@ -24,6 +29,8 @@ pub struct CallbackInput {
 }
 
 impl CallbackInput {
+    /// The callback, checked and bounded ([`MAX_CALLBACK_BYTES`]), its header values
+    /// sealed.
     pub fn check(self, config: &crate::Config) -> Result<Callback, ApiError> {
         let prefix = |e: ApiError| match e {
             ApiError::Unprocessable(detail) => {
@@ -31,11 +38,25 @@ impl CallbackInput {
             }
             other => other,
         };
+        let url = check_url(&self.url, config).map_err(prefix)?;
+        let headers = check_headers(self.headers).map_err(prefix)?;
+        let payload_format = PayloadFormat::parse(self.payload_format.as_deref().unwrap_or(""))
+            .map_err(|r| ApiError::Unprocessable(format!("callback.payload_format {r}")))?;
+        let size = url.len()
+            + headers
+                .iter()
+                .map(|(name, value)| name.len() + value.len())
+                .sum::<usize>();
+        if size > MAX_CALLBACK_BYTES {
+            return Err(ApiError::Unprocessable(format!(
+                "callback takes {size} bytes (url, header names and values); \
+                 the most is {MAX_CALLBACK_BYTES}"
+            )));
+        }
         Ok(Callback {
-            url: check_url(&self.url, config).map_err(prefix)?,
-            headers: check_headers(self.headers).map_err(prefix)?,
-            payload_format: PayloadFormat::parse(self.payload_format.as_deref().unwrap_or(""))
-                .map_err(|r| ApiError::Unprocessable(format!("callback.payload_format {r}")))?,
+            url,
+            headers: SealedHeaders::seal(&headers, &|value| config.cipher.seal(value)),
+            payload_format,
         })
     }
 }
