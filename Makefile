@@ -24,7 +24,7 @@ built = python3 -c 'import json, sys; exe = next((m["executable"] for m in map(j
 RUN_NATS_PORT ?= 4333
 RUN_HTTP_ADDR ?= 127.0.0.1:8080
 RUN_API_KEY ?= dev-key-0123456789abcdef
-# Encrypts webhook secrets at rest in ./data; for local use only.
+# Seals webhook secrets and header values at rest; for local use only.
 RUN_SECRET_KEY ?= ZGV2LW9ubHktc2VjcmV0LWtleS0zMi1ieXRlcyEhISE=
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 

@@ -10,7 +10,7 @@
 #   RUN_NATS_PORT  NATS port on 127.0.0.1
 #   RUN_HTTP_ADDR  Herald's API address, host:port
 #   RUN_API_KEY    the dev API key, for tenant `dev`
-#   RUN_SECRET_KEY the key webhook secrets are sealed with (local use only)
+#   RUN_SECRET_KEY the key webhook secrets and header values are sealed with (local use only)
 #   RUN_DATA_DIR   NATS store, its log and the SQLite file (default: data)
 
 set -uo pipefail

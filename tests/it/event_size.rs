@@ -134,6 +134,7 @@ async fn a_nats_event_larger_than_the_limit_is_parked_with_the_reason() {
 
 #[test]
 fn herald_starts_on_a_stock_server_and_logs_the_event_limit_once() {
+    herald_common::telemetry::init_crypto();
     let nats = NatsServer::start_stock();
     let dir = tempfile::tempdir().unwrap();
     let env = Herald::test_env(&nats.url(), dir.path());
