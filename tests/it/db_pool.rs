@@ -37,6 +37,8 @@ async fn the_status_tracker_holds_at_most_its_pool_size_of_postgresql_connection
         &[
             ("DATABASE_URL", database_url.as_str()),
             ("HERALD_DB_POOL_SIZE", &POOL_SIZE.to_string()),
+            // The clients ask as fast as they can.
+            ("HERALD_API_RATE_LIMIT", "0"),
         ],
     )
     .await;
