@@ -8,16 +8,22 @@
    strict mode (unknown fields are errors), for each of KUBERNETES_VERSIONS.
    KEDA's ScaledObject is a custom resource kubernetes-validate has no schema
    for: it is checked against SCALED_OBJECT_SCHEMA below, a hand-written subset
-   of KEDA's CRD (the fields used here, and the nats-jetstream trigger's).
+   of KEDA's CRD (the fields used here, and the prometheus and cpu triggers').
 3. Checks what the schemas cannot: that the four services are wired the way
    Herald needs (arguments, probes, security context, secrets, Services, PDBs,
-   NetworkPolicies, autoscalers and their JetStream consumers), that
-   HERALD_ALLOWED_PORTS lists exactly the ports the dispatcher's NetworkPolicy
-   lets it reach on the internet, and what each overlay promises (replicas,
-   HERALD_STREAM_REPLICAS).
+   NetworkPolicies), that each scales on the work really waiting for it (the
+   num_pending of exactly its consumers, never num_ack_pending; CPU for ingest,
+   attempts in flight for the dispatcher), that HERALD_ALLOWED_PORTS lists
+   exactly the ports the dispatcher's NetworkPolicy lets it reach on the
+   internet, that every variable set is one README.md's Configuration table
+   documents (and the table matches the code), and what each overlay promises
+   (replicas, HERALD_STREAM_REPLICAS, who owns the namespace, PostgreSQL
+   connections).
 4. Checks deploy/nats/values.yaml for the settings Herald depends on (the chart
-   itself is not rendered: it cannot be fetched offline) and that
-   deploy/Dockerfile copies every workspace member.
+   itself is not rendered: it cannot be fetched offline), scheduling and
+   GOMEMLIMIT included; that deploy/Dockerfile copies every workspace member,
+   pins its base images and gives `herald all` a writable data directory; and
+   renders the event-type component on the base.
 5. Checks that every relative link in README.md and deploy/README.md resolves
    (the file exists; an anchor names a heading of it), and that every repository
    path they name in `code` exists.
@@ -61,26 +67,38 @@ SECRET_KEYS = {
     "retry-scheduler": set(),
     "status-tracker": {"DATABASE_URL"},
 }
-# The durable consumers each autoscaled service reads (stream, consumer).
+# The durable consumers each service reads (stream, consumer): its ScaledObject
+# must scale on the messages waiting for every one of them and for no other
+# service's. Checked against consumers() in services/common/src/nats.rs.
 CONSUMERS = {
+    "ingest": {("INGEST", "ingest")},
     "dispatcher": {("EVENTS", "dispatcher-fanout")}
     | {("DELIVERIES", f"dispatcher-p{p:02d}") for p in range(32)},
     "retry-scheduler": {("OUTCOMES", "retry-scheduler")},
-    "status-tracker": {("OUTCOMES", "status-tracker")},
+    "status-tracker": {("OUTCOMES", "status-tracker"), ("EVENTS", "status-tracker-events")},
 }
-# Every variable Herald reads (README.md, Configuration, and the services'
-# config code); a ConfigMap key that is not here is a typo.
-HERALD_ENV = {
-    "HERALD_ENDPOINT_CONCURRENCY", "HERALD_SECRET_ROTATION_GRACE",
-    "HERALD_NATS_URL", "HERALD_HTTP_ADDR", "HERALD_API_KEYS", "HERALD_SECRET_KEY",
-    "DATABASE_URL", "HERALD_ALLOWED_TARGETS", "HERALD_REQUIRE_HTTPS",
-    "HERALD_USER_AGENT", "HERALD_DELIVERY_TIMEOUT", "HERALD_MAX_IN_FLIGHT",
-    "HERALD_RETRY_SCHEDULE", "HERALD_DEDUPE_WINDOW", "HERALD_STREAM_REPLICAS",
-    "HERALD_SHUTDOWN_TIMEOUT", "RUST_LOG", "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "HERALD_TENANT_MAX_IN_FLIGHT", "HERALD_DISPATCH_MEMORY", "HERALD_DISPATCH_QUEUE",
-    "HERALD_ENDPOINT_IDLE", "HERALD_PARTITION_LEASE", "HERALD_REPLICA_ID",
-    "OTEL_SERVICE_NAME", "HERALD_ALLOWED_PORTS", "HERALD_NATS_USER", "HERALD_NATS_PASSWORD",
-}
+NATS_RS = ROOT / "services" / "common" / "src" / "nats.rs"
+METRICS_RS = ROOT / "services" / "common" / "src" / "metrics.rs"
+DELIVERY_RS = ROOT / "proto" / "src" / "delivery.rs"
+# The prometheus-nats-exporter's gauge of a consumer's messages not yet handed
+# out (jsz collector, `jetstream_consumer_num_pending`, renamed by the NATS
+# chart's `-prefix=nats`), labelled stream_name and consumer_name. Only the
+# consumer's leader reports it; the other servers read 0. Its companion
+# nats_consumer_num_ack_pending counts tasks a dispatcher holds for a busy
+# endpoint on purpose: it must never drive scaling.
+PENDING_METRIC = "nats_consumer_num_pending"
+NOT_SCALING_METRICS = {"nats_consumer_num_ack_pending", "herald_consumer_ack_pending"}
+# Herald's own gauge the dispatcher also scales on (with service="dispatcher").
+IN_FLIGHT_METRIC = "herald_attempts_in_flight"
+# README.md's Configuration table is the list of the variables Herald reads;
+# the OpenTelemetry SDK's standard OTEL_* variables apply too (README,
+# Operations, Traces).
+README = ROOT / "README.md"
+OTEL_PREFIX = "OTEL_"
+# Where the status-tracker's default pool size is written.
+STATUS_TRACKER_CONFIG_RS = ROOT / "services" / "status-tracker" / "src" / "config.rs"
+# The example event-type catalogue and the component that mounts it into ingest.
+EVENT_TYPES_COMPONENT = K8S / "components" / "event-types"
 # NATS authorization: each service's user (its name) and the key of its password
 # in the Secret NATS_SECRET_NAME, which the NATS servers read as the environment
 # variable of that name (deploy/nats/herald-auth.conf).
@@ -94,11 +112,18 @@ AUTH_INCLUDE = "../herald-auth/herald-auth.conf"
 # The documents whose links must resolve.
 LINKED_DOCS = [ROOT / "README.md", DEPLOY / "README.md"]
 # What each overlay promises.
+# owns_namespace: whether the overlay creates its Namespace. Production does not:
+# the namespace holds the Secrets made out of band, which `kubectl delete -k`
+# would delete with it. db_connections: what the status-tracker's replicas may
+# hold together at most (maxReplicaCount x HERALD_DB_POOL_SIZE), to fit a small
+# managed PostgreSQL (max_connections 100, 10 kept for administration and
+# migrations).
 OVERLAYS = {
     "dev": {"stream_replicas": "1", "autoscaling": False, "secret_in_render": True,
-            "nats_auth": False},
+            "nats_auth": False, "owns_namespace": True},
     "production": {"stream_replicas": "3", "autoscaling": True, "secret_in_render": False,
-                   "min_replicas": 2, "nats_auth": True},
+                   "min_replicas": 2, "nats_auth": True, "owns_namespace": False,
+                   "db_connections": 90},
 }
 
 SCALED_OBJECT_SCHEMA = {
@@ -163,22 +188,33 @@ SCALED_OBJECT_SCHEMA = {
                                          "additionalProperties": {"type": "string"}},
                         },
                         "additionalProperties": False,
-                        # The nats-jetstream scaler's parameters (KEDA docs).
-                        "if": {"properties": {"type": {"const": "nats-jetstream"}}},
-                        "then": {"properties": {"metadata": {
-                            "required": ["natsServerMonitoringEndpoint", "account",
-                                         "stream", "consumer", "lagThreshold"],
-                            "properties": {
-                                "natsServerMonitoringEndpoint": {"pattern": r"^[^/:]+(:\d+)?$"},
-                                "lagThreshold": {"pattern": r"^[1-9][0-9]*$"},
-                                "activationLagThreshold": {"pattern": r"^[0-9]+$"},
-                                "useHttps": {"enum": ["true", "false"]},
-                            },
-                            "propertyNames": {"enum": [
-                                "natsServerMonitoringEndpoint", "account", "stream",
-                                "consumer", "lagThreshold", "activationLagThreshold",
-                                "useHttps"]},
-                        }}},
+                        "allOf": [
+                            # The prometheus scaler's parameters (KEDA docs, Prometheus scaler).
+                            {"if": {"properties": {"type": {"const": "prometheus"}}},
+                             "then": {"properties": {"metadata": {
+                                 "required": ["serverAddress", "query", "threshold"],
+                                 "properties": {
+                                     "serverAddress": {"pattern": r"^https?://[^/\s]+(/\S*)?$"},
+                                     "threshold": {"pattern": r"^[0-9]+(\.[0-9]+)?$"},
+                                     "activationThreshold": {"pattern": r"^[0-9]+(\.[0-9]+)?$"},
+                                     "ignoreNullValues": {"enum": ["true", "false"]},
+                                     "unsafeSsl": {"enum": ["true", "false"]},
+                                 },
+                                 "propertyNames": {"enum": [
+                                     "serverAddress", "query", "threshold", "activationThreshold",
+                                     "namespace", "customHeaders", "ignoreNullValues",
+                                     "queryParameters", "unsafeSsl", "timeout"]},
+                             }}}},
+                            # The cpu scaler: metricType on the trigger, the target in metadata.
+                            {"if": {"properties": {"type": {"const": "cpu"}}},
+                             "then": {"required": ["metricType"],
+                                      "properties": {"metricType": {"enum": ["Utilization", "AverageValue"]},
+                                                     "metadata": {
+                                                         "required": ["value"],
+                                                         "properties": {"value": {"pattern": r"^[1-9][0-9]*$"}},
+                                                         "propertyNames": {"enum": ["value", "containerName"]},
+                                                     }}}},
+                        ],
                     },
                 },
             },
@@ -255,6 +291,188 @@ def validate_schemas(r: Report, where: str, docs: list[dict]) -> None:
                 r.check(False, name, f"no schema: {e.message}")
 
 
+
+# ---------------------------------------------------------------- sources of truth
+
+
+@functools.cache
+def readme_variables() -> frozenset[str]:
+    """The variables of README.md's Configuration table: every `NAME` in the first
+    column of its rows (one row may name two, as `HERALD_NATS_USER`,
+    `HERALD_NATS_PASSWORD`)."""
+    text = README.read_text()
+    section = text.split("\n## Configuration\n", 1)[-1].split("\n## ", 1)[0]
+    names = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names |= set(re.findall(r"`([A-Z][A-Z0-9_]*)`", line.split("|")[1]))
+    return frozenset(names)
+
+
+def is_herald_variable(name: str) -> bool:
+    """A variable Herald reads: in README's Configuration table, or a standard
+    OpenTelemetry one."""
+    return name in readme_variables() or name.startswith(OTEL_PREFIX)
+
+
+def code_variables() -> set[str]:
+    """The HERALD_* variables and DATABASE_URL the services' code names."""
+    names: set[str] = set()
+    for path in sorted((ROOT / "services").glob("*/src/**/*.rs")):
+        names |= set(re.findall(r'"(HERALD_[A-Z0-9_]+|DATABASE_URL)"', path.read_text()))
+    return names
+
+
+def check_variables(r: Report) -> None:
+    """README's Configuration table and the code name the same variables, so the
+    table can be the list check_wiring holds ConfigMaps and env entries to."""
+    at = "README.md Configuration"
+    documented, read = readme_variables(), code_variables()
+    r.check({"HERALD_NATS_URL", "DATABASE_URL", "RUST_LOG"} <= documented, at,
+            f"the table could not be read (found {sorted(documented)})")
+    r.check(read <= documented, at,
+            f"read by the services but not in the table: {sorted(read - documented)}")
+    stale = {v for v in documented - read if v != "RUST_LOG"}
+    r.check(not stale, at, f"in the table but read by no service: {sorted(stale)}")
+
+
+@functools.cache
+def code_consumers() -> frozenset[tuple[str, str]]:
+    """(stream, consumer) of every durable consumer in consumers() of
+    services/common/src/nats.rs, the partition consumers included."""
+    text = NATS_RS.read_text()
+    streams = dict(re.findall(r'pub const ([A-Z_]+_STREAM): &str = "([A-Z]+)";', text))
+    body = re.search(r"pub fn consumers\(\)[^{]*\{(.*?)\n\}\n", text, re.S)
+    if not body:
+        return frozenset()
+    found = {(streams.get(c, c), n) for c, n in re.findall(r'\(\s*([A-Z_]+_STREAM),\s*"([a-z0-9-]+)"', body.group(1))}
+    if "partition_consumer(p)" in body.group(1):
+        count = re.search(r"pub const DELIVERY_PARTITIONS: u32 = (\d+);", DELIVERY_RS.read_text())
+        fmt = re.search(r'format!\("dispatcher-p\{partition:02\}"\)', text)
+        if count and fmt:
+            found |= {("DELIVERIES", f"dispatcher-p{p:02d}") for p in range(int(count.group(1)))}
+    return frozenset(found)
+
+
+def check_consumers(r: Report) -> None:
+    at = "deploy/check.py CONSUMERS"
+    every = set().union(*CONSUMERS.values())
+    code = set(code_consumers())
+    r.check(every == code, at,
+            f"must list every durable consumer of consumers() in services/common/src/nats.rs: "
+            f"missing {sorted(code - every)}, unknown {sorted(every - code)}")
+
+
+@functools.cache
+def herald_metrics() -> frozenset[str]:
+    """Herald's gauge names as Prometheus sees them (prefix herald_)."""
+    text = METRICS_RS.read_text()
+    return frozenset("herald_" + m for m in re.findall(r'registry\.register\(\s*"([a-z_]+)"', text))
+
+
+@functools.cache
+def default_db_pool_size() -> int:
+    m = re.search(r"pub const DEFAULT_DB_POOL_SIZE: u32 = (\d+);", STATUS_TRACKER_CONFIG_RS.read_text())
+    return int(m.group(1)) if m else 0
+
+
+# ---------------------------------------------------------------- autoscaling signals
+
+SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}")
+MATCHER = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+
+
+def selectors(query: str, metric: str) -> list[dict[str, tuple[str, str]]]:
+    """The label matchers of each `metric{...}` selector in a PromQL query."""
+    return [{m[0]: (m[1], m[2]) for m in MATCHER.findall(body)}
+            for name, body in SELECTOR.findall(query) if name == metric]
+
+
+def label_matches(matcher: tuple[str, str] | None, value: str) -> bool:
+    """Whether a Prometheus matcher (= or =~, fully anchored) accepts value."""
+    if matcher is None:
+        return False
+    op, want = matcher
+    if op == "=":
+        return value == want
+    if op == "=~":
+        try:
+            return re.fullmatch(want, value) is not None
+        except re.error:
+            return False
+    return False
+
+
+def pending_coverage(query: str) -> set[tuple[str, str]]:
+    """The consumers whose num_pending the query reads."""
+    every = set().union(*CONSUMERS.values())
+    covered = set()
+    for sel in selectors(query, PENDING_METRIC):
+        covered |= {(stream, consumer) for stream, consumer in every
+                    if label_matches(sel.get("stream_name"), stream)
+                    and label_matches(sel.get("consumer_name"), consumer)}
+    return covered
+
+
+def check_scaled_object(r: Report, at: str, svc: str, so: dict, data: dict) -> None:
+    """The triggers scale on work that is really waiting for this service: the
+    num_pending of each of its consumers (never num_ack_pending), plus CPU for
+    ingest and attempts in flight for the dispatcher."""
+    triggers = so["spec"].get("triggers") or []
+    kinds = [t.get("type") for t in triggers]
+    r.check("nats-jetstream" not in kinds, at,
+            "no nats-jetstream trigger: it scales on num_pending + num_ack_pending, and tasks held "
+            "for a busy endpoint are ack-pending on purpose (docs/isolation.md)")
+    r.check(set(kinds) <= {"prometheus", "cpu"}, at, f"triggers must be prometheus or cpu, got {kinds}")
+    covered: set[tuple[str, str]] = set()
+    in_flight = False
+    for t in triggers:
+        if t.get("type") != "prometheus":
+            continue
+        name = t.get("name", "?")
+        meta = t.get("metadata") or {}
+        query = meta.get("query", "")
+        used = [m for m in NOT_SCALING_METRICS if m in query]
+        r.check(not used, at, f"trigger {name}: {used} counts work held on purpose, never a scaling signal")
+        r.check(meta.get("ignoreNullValues") == "false", at,
+                f"trigger {name}: ignoreNullValues \"false\", so a lost target is an error (fallback), not 0")
+        if PENDING_METRIC in query:
+            cov = pending_coverage(query)
+            r.check(bool(cov), at, f"trigger {name}: {PENDING_METRIC} must name stream_name and "
+                    f"consumer_name (= or =~) of at least one consumer, got {query!r}")
+            r.check(cov <= CONSUMERS[svc], at,
+                    f"trigger {name}: reads other services' consumers {sorted(cov - CONSUMERS[svc])}")
+            # Only the consumer's leader reports num_pending (the others read 0):
+            # take the max over the servers for each consumer.
+            r.check(re.search(r"max(\s+by\s*\(\s*consumer_name\s*\))?\s*\(\s*" + PENDING_METRIC, query)
+                    is not None, at, f"trigger {name}: take max over the servers of each consumer's "
+                    f"{PENDING_METRIC} (only its leader reports it)")
+            covered |= cov
+        elif IN_FLIGHT_METRIC in query:
+            sel = selectors(query, IN_FLIGHT_METRIC)
+            r.check(svc == "dispatcher" and bool(sel) and all(s.get("service") == ("=", "dispatcher") for s in sel),
+                    at, f"trigger {name}: {IN_FLIGHT_METRIC}{{service=\"dispatcher\"}} is the dispatcher's signal")
+            max_in_flight = int(str(data.get("HERALD_MAX_IN_FLIGHT", "512")))
+            threshold = float(meta.get("threshold", "0") or 0)
+            r.check(0 < threshold <= max_in_flight, at,
+                    f"trigger {name}: threshold {threshold:g} must be within one replica's "
+                    f"HERALD_MAX_IN_FLIGHT ({max_in_flight})")
+            in_flight = True
+        else:
+            r.check(False, at, f"trigger {name}: unknown signal {query!r}")
+        for metric in set(re.findall(r"\bherald_[a-z_]+", query)):
+            r.check(metric in herald_metrics(), at, f"trigger {name}: Herald has no metric {metric}")
+    r.check(covered == CONSUMERS[svc], at,
+            f"the triggers must read num_pending of every consumer of {svc}: missing "
+            f"{sorted(covered ^ CONSUMERS[svc])}")
+    if svc == "ingest":
+        r.check(any(t.get("type") == "cpu" and t.get("metricType") == "Utilization" for t in triggers), at,
+                "ingest also scales on CPU (its API)")
+    if svc == "dispatcher":
+        r.check(in_flight, at, f"the dispatcher also scales on {IN_FLIGHT_METRIC}: with every slot busy, "
+                "tasks wait in memory or PARKED, outside any consumer's num_pending")
+
+
 # ---------------------------------------------------------------- wiring
 
 
@@ -308,14 +526,21 @@ def check_wiring(r: Report, where: str, docs: list[dict], overlay: dict | None) 
         r.check(namespaces == {None}, where, f"the base must be namespace-agnostic, has {namespaces}")
     else:
         ns_objs = [d["metadata"]["name"] for d in by_kind.get("Namespace", [])]
-        r.check(len(namespaces) == 1 and None not in namespaces and list(namespaces) == ns_objs,
-                where, f"every object in one namespace, created by the overlay: {namespaces} vs {ns_objs}")
+        one = len(namespaces) == 1 and None not in namespaces
+        if overlay["owns_namespace"]:
+            r.check(one and list(namespaces) == ns_objs, where,
+                    f"every object in one namespace, created by the overlay: {namespaces} vs {ns_objs}")
+        else:
+            r.check(one and not ns_objs, where,
+                    f"every object in one namespace, which the overlay must not own (its Secrets are "
+                    f"created out of band, and `kubectl delete -k` would delete them with it): "
+                    f"{namespaces}, Namespace objects {ns_objs}")
 
     config = named("ConfigMap", CONFIGMAP_NAME)
     if not r.check(config is not None, where, f"ConfigMap {CONFIGMAP_NAME} missing"):
         return
     data = config.get("data") or {}
-    unknown = set(data) - HERALD_ENV
+    unknown = {k for k in data if not is_herald_variable(k)}
     r.check(not unknown, f"{where} ConfigMap/{CONFIGMAP_NAME}", f"not Herald variables: {sorted(unknown)}")
     r.check(data.get("HERALD_HTTP_ADDR") == "0.0.0.0:8080", f"{where} ConfigMap/{CONFIGMAP_NAME}",
             "HERALD_HTTP_ADDR must be 0.0.0.0:8080")
@@ -335,6 +560,9 @@ def check_wiring(r: Report, where: str, docs: list[dict], overlay: dict | None) 
     for so in by_kind.get("ScaledObject", []):
         so_targets.append(so["spec"]["scaleTargetRef"]["name"])
     targets = hpa_targets + so_targets
+    servers = {t["metadata"].get("serverAddress") for so in by_kind.get("ScaledObject", [])
+               for t in so["spec"].get("triggers") or [] if t.get("type") == "prometheus"}
+    r.check(len(servers) <= 1, where, f"every trigger must ask the same Prometheus, got {sorted(map(str, servers))}")
     r.check(len(targets) == len(set(targets)), where,
             f"a Deployment is targeted by more than one autoscaler (HPA and ScaledObject): {targets}")
 
@@ -391,6 +619,8 @@ def check_wiring(r: Report, where: str, docs: list[dict], overlay: dict | None) 
         vols = {v["name"]: v for v in pod.get("volumes") or []}
         r.check("/tmp" in mounts and "emptyDir" in vols.get(mounts["/tmp"], {}), at, "emptyDir at /tmp")
 
+        strange = [e["name"] for e in c.get("env") or [] if not is_herald_variable(e["name"])]
+        r.check(not strange, at, f"env entries that are not Herald variables (README.md, Configuration): {strange}")
         env_from = [e.get("configMapRef", {}).get("name") for e in c.get("envFrom") or []]
         r.check(env_from == [CONFIGMAP_NAME], at, f"envFrom must be ConfigMap {CONFIGMAP_NAME}")
         refs = {}
@@ -426,26 +656,21 @@ def check_wiring(r: Report, where: str, docs: list[dict], overlay: dict | None) 
         sos = [s for s in by_kind.get("ScaledObject", []) if s["spec"]["scaleTargetRef"]["name"] == name]
         autoscaled = bool(hpa or sos)
         if overlay is None or overlay["autoscaling"]:
-            if svc == "ingest":
-                r.check(len(hpa) == 1 and not sos, at, "ingest scales with one HPA on CPU")
-                if hpa:
-                    metrics = hpa[0]["spec"].get("metrics") or []
-                    r.check(any(m.get("type") == "Resource" and m["resource"]["name"] == "cpu" for m in metrics),
-                            at, "the HPA scales on CPU")
-            else:
-                r.check(len(sos) == 1 and not hpa, at, "one KEDA ScaledObject expected")
-                for so in sos:
-                    trig = so["spec"]["triggers"]
-                    got = {(t["metadata"].get("stream"), t["metadata"].get("consumer")) for t in trig
-                           if t.get("type") == "nats-jetstream"}
-                    r.check(all(t.get("type") == "nats-jetstream" for t in trig) and got == CONSUMERS[svc],
-                            at, f"ScaledObject consumers must be {sorted(CONSUMERS[svc])}, got {sorted(got)}")
-                    r.check(all(t["metadata"].get("account") == "$G" for t in trig), at, 'account "$G"')
+            r.check(len(sos) == 1 and not hpa, at,
+                    "one KEDA ScaledObject expected (it makes the HPA; no HorizontalPodAutoscaler of our own)")
+            for so in sos:
+                check_scaled_object(r, f"{where} ScaledObject/{so['metadata']['name']}", svc, so, data)
             r.check("replicas" not in dep["spec"], at,
                     "an autoscaled Deployment must not set replicas (kubectl apply would fight the autoscaler)")
             if overlay and "min_replicas" in overlay:
-                low = hpa[0]["spec"].get("minReplicas", 1) if hpa else (sos[0]["spec"].get("minReplicaCount", 0) if sos else 0)
+                low = sos[0]["spec"].get("minReplicaCount", 0) if sos else 0
                 r.check(low >= overlay["min_replicas"], at, f"at least {overlay['min_replicas']} replicas, got {low}")
+            if svc == "status-tracker" and overlay and "db_connections" in overlay and sos:
+                pool = int(str(data.get("HERALD_DB_POOL_SIZE", default_db_pool_size())))
+                most = sos[0]["spec"].get("maxReplicaCount", 100) * pool
+                r.check(0 < most <= overlay["db_connections"], at,
+                        f"maxReplicaCount x HERALD_DB_POOL_SIZE = {most} PostgreSQL connections, more than "
+                        f"the {overlay['db_connections']} a small managed database leaves (deploy/README.md, Sizing)")
         else:
             r.check(not autoscaled, at, "this overlay has no autoscalers")
             r.check(dep["spec"].get("replicas") == 1, at, "one replica")
@@ -607,6 +832,8 @@ def check_nats_values(r: Report) -> None:
     r.check(mount is not None and volume is not None
             and (volume.get("configMap") or {}).get("name") == "herald-nats-auth", at,
             f"herald-auth.conf mounted at {AUTH_MOUNT} from the ConfigMap herald-nats-auth")
+    check_nats_scheduling(r, at, v)
+    check_gomemlimit(r, at, container)
     dev = load_file(DEPLOY / "nats" / "values-dev.yaml")[0]
     r.check("$include" in ((dev.get("config") or {}).get("merge") or {})
             and dev["config"]["merge"]["$include"] is None
@@ -619,6 +846,48 @@ def check_nats_values(r: Report) -> None:
             f"keys must be {sorted(NATS_PASSWORD_KEYS.values())}, got {sorted(keys)}")
     r.note("deploy/nats/values.yaml: the NATS chart is not rendered (not available offline); "
            "only the values Herald depends on are checked")
+
+
+# The NATS chart's selector labels of its server pods (release `nats`).
+NATS_POD_LABELS = {"app.kubernetes.io/name": "nats", "app.kubernetes.io/instance": "nats",
+                   "app.kubernetes.io/component": "nats"}
+
+
+def check_nats_scheduling(r: Report, at: str, v: dict) -> None:
+    """Never two NATS servers on one node: a required pod anti-affinity on the
+    host name (a topology spread with maxSkew 1 allows two of three on one node
+    when only two nodes fit), selecting the chart's server pods."""
+    tpl = v.get("podTemplate") or {}
+    anti = ((((tpl.get("merge") or {}).get("spec") or {}).get("affinity") or {}).get("podAntiAffinity") or {})
+    terms = anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+    r.check(any(t.get("topologyKey") == "kubernetes.io/hostname"
+                and ((t.get("labelSelector") or {}).get("matchLabels") or {}) == NATS_POD_LABELS
+                for t in terms), at,
+            "podTemplate.merge.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution: "
+            f"one server per kubernetes.io/hostname, selecting {NATS_POD_LABELS}")
+    spread = tpl.get("topologySpreadConstraints") or {}
+    r.check("kubernetes.io/hostname" not in spread, at,
+            "no topology spread on kubernetes.io/hostname: the anti-affinity rules the host")
+
+
+def go_bytes(text: str) -> float | None:
+    """A GOMEMLIMIT value (bytes, or with a B, KiB, MiB, GiB or TiB suffix)."""
+    m = re.fullmatch(r"(\d+)(B|KiB|MiB|GiB|TiB)?", text.strip())
+    if not m:
+        return None
+    return int(m.group(1)) * {None: 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[m.group(2)]
+
+
+def check_gomemlimit(r: Report, at: str, container: dict) -> None:
+    """GOMEMLIMIT at 70-95 % of the container's memory limit: the Go runtime then
+    collects harder near the limit instead of the server being OOM-killed."""
+    entry = (container.get("env") or {}).get("GOMEMLIMIT")
+    value = entry.get("value") if isinstance(entry, dict) else entry
+    soft = go_bytes(str(value)) if value is not None else None
+    limit = quantity((((container.get("merge") or {}).get("resources") or {}).get("limits") or {}).get("memory"))
+    r.check(soft is not None and limit is not None and 0.70 * limit <= soft <= 0.95 * limit, at,
+            f"container.env.GOMEMLIMIT ({value!r}) must be 70-95 % of container.merge.resources.limits.memory")
+    r.check(isinstance(entry, dict), at, "container.env.GOMEMLIMIT as a map ({value: ...}), as the chart's schema wants")
 
 
 def auth_conf_users(text: str) -> tuple[dict[str, str], list[str]]:
@@ -689,8 +958,65 @@ def check_dockerfile(r: Report) -> None:
     r.check({"Cargo.toml", "Cargo.lock"} <= copied, at, "Cargo.toml and Cargo.lock must be copied")
     r.check(re.search(r"^USER\s+(nonroot|65532)", text, re.M) is not None, at, "runs as nonroot")
     r.check('ENTRYPOINT ["/usr/local/bin/herald"]' in text, at, "ENTRYPOINT herald")
+    # Base images pinned: by digest, or by an exact version tag (x.y.z).
+    for image in re.findall(r"^FROM\s+(\S+)", text, re.M):
+        r.check("@sha256:" in image or re.search(r":\d+\.\d+\.\d+(-[\w.]+)?$", image) is not None, at,
+                f"base image {image} must be pinned by digest or exact version tag")
+    # `herald all` keeps SQLite where the non-root user can write: a data directory
+    # owned by it, the working directory and a volume, with DATABASE_URL there.
+    m = re.search(r"^ENV\s+DATABASE_URL=sqlite://(/\S+)/[^/?\s]+\?mode=rwc\s*$", text, re.M)
+    data_dir = m.group(1) if m else None
+    r.check(data_dir is not None, at, "ENV DATABASE_URL=sqlite://<data directory>/<file>?mode=rwc")
+    if data_dir:
+        r.check(re.search(rf"^COPY\s+--from=\S+\s+--chown=(65532|nonroot):(65532|nonroot)\s+\S+\s+{re.escape(data_dir)}/?\s*$",
+                          text, re.M) is not None, at, f"{data_dir} created owned by nonroot (COPY --chown)")
+        r.check(re.search(rf"^WORKDIR\s+{re.escape(data_dir)}\s*$", text, re.M) is not None, at,
+                f"WORKDIR {data_dir}")
+        r.check(re.search(rf'^VOLUME\s+\[?"?{re.escape(data_dir)}"?\]?\s*$', text, re.M) is not None, at,
+                f"VOLUME {data_dir}")
     r.note("deploy/Dockerfile: not built (no container engine); its COPY lines are checked against "
-           "the workspace members")
+           "the workspace members, its base images for pins, its data directory statically")
+
+
+def check_event_types(r: Report, kubectl: str) -> None:
+    """components/event-types mounts the catalogue into ingest: rendered on the base
+    (from a kustomization in a temporary directory), the ConfigMap holds the file as
+    it is, ingest mounts it read-only and HERALD_EVENT_TYPES names it."""
+    import tempfile
+    at = "components/event-types"
+    with tempfile.TemporaryDirectory() as tmp:
+        rel = lambda p: os.path.relpath(p, tmp)
+        Path(tmp, "kustomization.yaml").write_text(
+            f"resources:\n  - {rel(K8S / 'base')}\ncomponents:\n  - {rel(EVENT_TYPES_COMPONENT)}\n")
+        try:
+            docs = render(kubectl, Path(tmp))
+        except RuntimeError as e:
+            r.check(False, at, f"kustomize failed: {e}")
+            return
+    validate_schemas(r, at, docs)
+    source = (EVENT_TYPES_COMPONENT / "event-types.yaml").read_text()
+    maps = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("herald-event-types")]
+    if not r.check(len(maps) == 1 and (maps[0].get("data") or {}).get("event-types.yaml") == source, at,
+                   "one ConfigMap herald-event-types-<hash> holding event-types.yaml as it is"):
+        return
+    catalogue = yaml.safe_load(source) or {}
+    r.check(bool(catalogue.get("event_types")), at, "event-types.yaml declares event_types")
+    dep = next((d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "herald-ingest"), None)
+    if not r.check(dep is not None, at, "Deployment herald-ingest missing"):
+        return
+    pod = dep["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    volume = next((v for v in pod.get("volumes") or []
+                   if (v.get("configMap") or {}).get("name") == maps[0]["metadata"]["name"]), None)
+    mount = next((m for m in c.get("volumeMounts") or [] if volume and m.get("name") == volume["name"]), None)
+    env = {e["name"]: e.get("value") for e in c.get("env") or []}
+    r.check(mount is not None and mount.get("readOnly") is True, at, "ingest mounts the ConfigMap read-only")
+    r.check(mount is not None and env.get("HERALD_EVENT_TYPES") == f"{mount['mountPath']}/event-types.yaml", at,
+            f"HERALD_EVENT_TYPES must name the mounted file, got {env.get('HERALD_EVENT_TYPES')!r}")
+    others = [d["metadata"]["name"] for d in docs if d["kind"] == "Deployment" and d is not dep
+              and any(e["name"] == "HERALD_EVENT_TYPES" for cc in d["spec"]["template"]["spec"]["containers"]
+                      for e in cc.get("env") or [])]
+    r.check(not others, at, f"only ingest reads the catalogue, not {others}")
 
 
 MD_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
@@ -778,6 +1104,16 @@ def main() -> int:
     validate_schemas(r, "base/secret.example.yaml", load_file(example))
     nats_example = K8S / "overlays" / "production" / "nats-passwords.example.yaml"
     validate_schemas(r, "overlays/production/nats-passwords.example.yaml", load_file(nats_example))
+    namespace = load_file(K8S / "overlays" / "production" / "namespace.yaml")
+    validate_schemas(r, "overlays/production/namespace.yaml", namespace)
+    kustomization = load_file(K8S / "overlays" / "production" / "kustomization.yaml")[0]
+    r.check([d["metadata"]["name"] for d in namespace] == [kustomization.get("namespace")]
+            and "namespace.yaml" not in (kustomization.get("resources") or []),
+            "overlays/production/namespace.yaml", "the overlay's namespace, applied once on its own "
+            "(not a resource of the overlay)")
+    check_variables(r)
+    check_consumers(r)
+    check_event_types(r, args.kubectl)
     check_nats_values(r)
     check_dockerfile(r)
     check_links(r)

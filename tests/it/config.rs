@@ -18,6 +18,7 @@ fn invalid_configuration_exits_64_naming_the_variable() {
         ("DATABASE_URL", "mysql://localhost/herald"),
         ("HERALD_SECRET_KEY", "c2hvcnQ="),
         ("HERALD_DELIVERY_TIMEOUT", "2m"),
+        ("HERALD_DB_POOL_SIZE", "0"),
     ];
     for (var, value) in cases {
         let output = Command::new(binary())

@@ -227,7 +227,7 @@ async fn the_delivery_log_speaks_pending_success_retrying_and_failed() {
 async fn a_catalogue_is_listed_and_enforced() {
     let nats = NatsServer::start();
     let catalogue = format!(
-        "{}/deploy/event-types.yaml",
+        "{}/deploy/k8s/components/event-types/event-types.yaml",
         herald_tests::workspace_root().display()
     );
     let herald = Herald::start(&nats.url(), &[("HERALD_EVENT_TYPES", &catalogue)]).await;

@@ -3,6 +3,7 @@
 
 mod api_errors;
 mod config;
+mod db_pool;
 mod delivery;
 mod drain;
 mod engine;

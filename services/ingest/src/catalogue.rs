@@ -229,10 +229,10 @@ event_types:
 
 #[cfg(test)]
 mod shipped {
-    /// The example catalogue in `deploy/` loads, examples included.
+    /// The example catalogue in `deploy/k8s/components/event-types/` loads, examples included.
     #[test]
     fn the_example_catalogue_is_valid() {
-        let text = include_str!("../../../deploy/event-types.yaml");
+        let text = include_str!("../../../deploy/k8s/components/event-types/event-types.yaml");
         let catalogue = super::Catalogue::parse(text).unwrap();
         let listed = catalogue.list();
         let names: Vec<&str> = listed["event_types"]

@@ -2,7 +2,7 @@
 //! ingest over NATS request/reply. Only this service touches the store.
 //!
 //! # Layout
-//! - [`config`]: the store location (`DATABASE_URL`).
+//! - [`config`]: the store location (`DATABASE_URL`) and its pool size.
 //! - [`store`]: SQLite or PostgreSQL through sqlx, the same migrations and queries.
 //! - [`recorder`]: the consumers of `outcomes.>` and `events.>`, writing in batches.
 //! - [`jobs`]: what an event says about its job.
@@ -46,7 +46,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
     let js = jetstream::new(client.clone());
     let topology = Topology::new(&config.common);
     topology.provision(&js).await?;
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect_pooled(&config.database_url, config.db_pool_size).await?;
     let outcomes = recorder::outcomes_consumer()
         .provision(&js, &topology)
         .await?;

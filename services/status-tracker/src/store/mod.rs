@@ -65,14 +65,21 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://...` or `postgres://...`) and migrates.
+    /// Connects to `url` (`sqlite://...` or `postgres://...`) with the default pool
+    /// size and migrates.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_pooled(url, crate::config::DEFAULT_DB_POOL_SIZE).await
+    }
+
+    /// Connects to `url` and migrates, holding at most `pool_size` connections to
+    /// PostgreSQL (`HERALD_DB_POOL_SIZE`); SQLite gets one whatever `pool_size` says.
+    pub async fn connect_pooled(url: &str, pool_size: u32) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let is_sqlite = url.starts_with("sqlite:");
         let options = AnyConnectOptions::from_str(url)?;
         let pool = AnyPoolOptions::new()
             // SQLite has one writer; more connections only wait on each other.
-            .max_connections(if is_sqlite { 1 } else { 8 })
+            .max_connections(if is_sqlite { 1 } else { pool_size.max(1) })
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
