@@ -13,8 +13,9 @@
    Herald needs (arguments, probes, security context, secrets, Services, PDBs,
    NetworkPolicies, autoscalers and their JetStream consumers), that
    HERALD_ALLOWED_PORTS lists exactly the ports the dispatcher's NetworkPolicy
-   lets it reach on the internet, and what each overlay promises (replicas,
-   HERALD_STREAM_REPLICAS).
+   lets it reach on the internet, that every pod's grace period covers its
+   drain budget (preStop + HERALD_SHUTDOWN_TIMEOUT + trace flush), and what each
+   overlay promises (replicas, HERALD_STREAM_REPLICAS).
 4. Checks deploy/nats/values.yaml for the settings Herald depends on (the chart
    itself is not rendered: it cannot be fetched offline) and that
    deploy/Dockerfile copies every workspace member.
@@ -61,6 +62,12 @@ SECRET_KEYS = {
     "retry-scheduler": set(),
     "status-tracker": {"DATABASE_URL"},
 }
+# The drain budget (services/common/src/shutdown.rs and telemetry.rs): the
+# longest delivery attempt, what the drain keeps to record it and hand the rest
+# back, and the bound of the trace flush that follows the drain, in seconds.
+LONGEST_ATTEMPT = 30
+FINISH_RESERVE = 5
+TRACE_FLUSH = 5
 # The durable consumers each autoscaled service reads (stream, consumer).
 CONSUMERS = {
     "dispatcher": {("EVENTS", "dispatcher-fanout")}
@@ -80,6 +87,7 @@ HERALD_ENV = {
     "HERALD_TENANT_MAX_IN_FLIGHT", "HERALD_DISPATCH_MEMORY", "HERALD_DISPATCH_QUEUE",
     "HERALD_ENDPOINT_IDLE", "HERALD_PARTITION_LEASE", "HERALD_REPLICA_ID",
     "OTEL_SERVICE_NAME", "HERALD_ALLOWED_PORTS", "HERALD_NATS_USER", "HERALD_NATS_PASSWORD",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
 }
 # NATS authorization: each service's user (its name) and the key of its password
 # in the Secret NATS_SECRET_NAME, which the NATS servers read as the environment
@@ -319,7 +327,12 @@ def check_wiring(r: Report, where: str, docs: list[dict], overlay: dict | None) 
     r.check(not unknown, f"{where} ConfigMap/{CONFIGMAP_NAME}", f"not Herald variables: {sorted(unknown)}")
     r.check(data.get("HERALD_HTTP_ADDR") == "0.0.0.0:8080", f"{where} ConfigMap/{CONFIGMAP_NAME}",
             "HERALD_HTTP_ADDR must be 0.0.0.0:8080")
-    shutdown = duration_seconds(data.get("HERALD_SHUTDOWN_TIMEOUT", "30s"))
+    shutdown = duration_seconds(data.get("HERALD_SHUTDOWN_TIMEOUT", "40s"))
+    # An attempt in flight at SIGTERM finishes and is recorded only if the drain
+    # outlasts the longest attempt by the reserve (services/common/src/shutdown.rs).
+    r.check(shutdown >= LONGEST_ATTEMPT + FINISH_RESERVE, f"{where} ConfigMap/{CONFIGMAP_NAME}",
+            f"HERALD_SHUTDOWN_TIMEOUT ({shutdown:g}s) must be at least the longest attempt "
+            f"({LONGEST_ATTEMPT}s) + {FINISH_RESERVE}s to record it")
     dispatcher_policy = named("NetworkPolicy", "herald-dispatcher")
     if dispatcher_policy is not None:
         check_allowed_ports(r, f"{where} ConfigMap/{CONFIGMAP_NAME}", data, dispatcher_policy)
@@ -358,9 +371,9 @@ def check_wiring(r: Report, where: str, docs: list[dict], overlay: dict | None) 
             continue
         c = containers[0]
         pre_stop = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds", 0)
-        r.check(grace > shutdown + pre_stop, at,
-                f"terminationGracePeriodSeconds {grace} must exceed HERALD_SHUTDOWN_TIMEOUT {shutdown:g}s "
-                f"+ preStop {pre_stop}s")
+        r.check(grace > pre_stop + shutdown + TRACE_FLUSH, at,
+                f"terminationGracePeriodSeconds {grace} must exceed preStop {pre_stop}s "
+                f"+ HERALD_SHUTDOWN_TIMEOUT {shutdown:g}s + trace flush {TRACE_FLUSH}s")
         r.check(c.get("image", "").startswith(IMAGE + ":") or c.get("image", "").startswith(IMAGE + "@"),
                 at, f"image {c.get('image')}")
         r.check(c.get("args") == [svc] and "command" not in c, at, f"args must be [{svc}], got {c.get('args')}")
