@@ -15,10 +15,11 @@
    num_pending of exactly its consumers, never num_ack_pending; CPU for ingest,
    attempts in flight for the dispatcher), that HERALD_ALLOWED_PORTS lists
    exactly the ports the dispatcher's NetworkPolicy lets it reach on the
-   internet, that every variable set is one README.md's Configuration table
-   documents (and the table matches the code), and what each overlay promises
-   (replicas, HERALD_STREAM_REPLICAS, who owns the namespace, PostgreSQL
-   connections).
+   internet, that every pod's grace period covers its drain budget (preStop +
+   HERALD_SHUTDOWN_TIMEOUT + trace flush), that every variable set is one
+   README.md's Configuration table documents (and the table matches the code),
+   and what each overlay promises (replicas, HERALD_STREAM_REPLICAS, who owns the
+   namespace, PostgreSQL connections).
 4. Checks deploy/nats/values.yaml for the settings Herald depends on (the chart
    itself is not rendered: it cannot be fetched offline), scheduling and
    GOMEMLIMIT included; that deploy/Dockerfile copies every workspace member,
@@ -67,6 +68,12 @@ SECRET_KEYS = {
     "retry-scheduler": set(),
     "status-tracker": {"DATABASE_URL"},
 }
+# The drain budget (services/common/src/shutdown.rs and telemetry.rs): the
+# longest delivery attempt, what the drain keeps to record it and hand the rest
+# back, and the bound of the trace flush that follows the drain, in seconds.
+LONGEST_ATTEMPT = 30
+FINISH_RESERVE = 5
+TRACE_FLUSH = 5
 # The durable consumers each service reads (stream, consumer): its ScaledObject
 # must scale on the messages waiting for every one of them and for no other
 # service's. Checked against consumers() in services/common/src/nats.rs.
@@ -544,7 +551,12 @@ def check_wiring(r: Report, where: str, docs: list[dict], overlay: dict | None) 
     r.check(not unknown, f"{where} ConfigMap/{CONFIGMAP_NAME}", f"not Herald variables: {sorted(unknown)}")
     r.check(data.get("HERALD_HTTP_ADDR") == "0.0.0.0:8080", f"{where} ConfigMap/{CONFIGMAP_NAME}",
             "HERALD_HTTP_ADDR must be 0.0.0.0:8080")
-    shutdown = duration_seconds(data.get("HERALD_SHUTDOWN_TIMEOUT", "30s"))
+    shutdown = duration_seconds(data.get("HERALD_SHUTDOWN_TIMEOUT", "40s"))
+    # An attempt in flight at SIGTERM finishes and is recorded only if the drain
+    # outlasts the longest attempt by the reserve (services/common/src/shutdown.rs).
+    r.check(shutdown >= LONGEST_ATTEMPT + FINISH_RESERVE, f"{where} ConfigMap/{CONFIGMAP_NAME}",
+            f"HERALD_SHUTDOWN_TIMEOUT ({shutdown:g}s) must be at least the longest attempt "
+            f"({LONGEST_ATTEMPT}s) + {FINISH_RESERVE}s to record it")
     dispatcher_policy = named("NetworkPolicy", "herald-dispatcher")
     if dispatcher_policy is not None:
         check_allowed_ports(r, f"{where} ConfigMap/{CONFIGMAP_NAME}", data, dispatcher_policy)
@@ -586,9 +598,9 @@ def check_wiring(r: Report, where: str, docs: list[dict], overlay: dict | None) 
             continue
         c = containers[0]
         pre_stop = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds", 0)
-        r.check(grace > shutdown + pre_stop, at,
-                f"terminationGracePeriodSeconds {grace} must exceed HERALD_SHUTDOWN_TIMEOUT {shutdown:g}s "
-                f"+ preStop {pre_stop}s")
+        r.check(grace > pre_stop + shutdown + TRACE_FLUSH, at,
+                f"terminationGracePeriodSeconds {grace} must exceed preStop {pre_stop}s "
+                f"+ HERALD_SHUTDOWN_TIMEOUT {shutdown:g}s + trace flush {TRACE_FLUSH}s")
         r.check(c.get("image", "").startswith(IMAGE + ":") or c.get("image", "").startswith(IMAGE + "@"),
                 at, f"image {c.get('image')}")
         r.check(c.get("args") == [svc] and "command" not in c, at, f"args must be [{svc}], got {c.get('args')}")

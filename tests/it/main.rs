@@ -25,6 +25,7 @@ mod sealed_headers;
 mod signing;
 mod store;
 mod store_queries;
+mod telemetry;
 mod test_deliveries;
 mod trace_urls;
 mod traces;

@@ -132,6 +132,7 @@ impl Drop for Herald {
 
 /// Waits until `GET {base_url}/readyz` answers 2xx.
 pub async fn wait_ready(base_url: &str) {
+    herald_common::telemetry::init_crypto();
     let http = reqwest::Client::new();
     let url = format!("{base_url}/readyz");
     crate::eventually(crate::PATIENCE, "Herald to be ready", || {
@@ -176,13 +177,31 @@ impl Process {
 
     /// Starts `herald <service>` with `env` as given, `HERALD_HTTP_ADDR` included.
     pub fn spawn_at(service: &str, env: &MapEnv) -> Self {
+        Self::spawn_with(service, env, std::process::Stdio::null())
+    }
+
+    /// Starts `herald <service>` on a free loopback port, its log (stdout) written to
+    /// `log`, and says which port: for a test that reads what the process logged.
+    pub fn spawn_logging(
+        service: &str,
+        env: &MapEnv,
+        log: &std::path::Path,
+    ) -> (Self, std::net::SocketAddr) {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], crate::free_port()));
+        let mut env = env.clone();
+        env.set("HERALD_HTTP_ADDR", addr.to_string());
+        let file = std::fs::File::create(log).expect("create the log file");
+        (Self::spawn_with(service, &env, file.into()), addr)
+    }
+
+    fn spawn_with(service: &str, env: &MapEnv, stdout: std::process::Stdio) -> Self {
         let binary = binary();
         let mut command = std::process::Command::new(&binary);
         command
             .arg(service)
             .env_clear()
             .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null());
+            .stdout(stdout);
         for (key, value) in &env.0 {
             command.env(key, value);
         }

@@ -70,6 +70,14 @@ pub async fn serve(router: axum::Router) -> (std::net::SocketAddr, CancellationT
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
+    serve_on(listener, router)
+}
+
+/// Serves `router` on `listener` until the returned token is cancelled.
+pub fn serve_on(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+) -> (std::net::SocketAddr, CancellationToken) {
     let addr = listener.local_addr().expect("address");
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();

@@ -1,5 +1,6 @@
-//! An OTLP/HTTP trace receiver on `127.0.0.1:0`: it decodes every export
-//! (`POST /v1/traces`, protobuf) and keeps the spans.
+//! An OTLP/HTTP trace receiver on `127.0.0.1:0` (or on a given port): it decodes
+//! every export (`POST /v1/traces`, protobuf or JSON by its content type) and keeps
+//! the spans.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -7,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -42,16 +43,53 @@ pub struct Collector {
 
 impl Collector {
     pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        Self::start_on(listener)
+    }
+
+    /// A collector listening on `port` — the one a manifest names — on a loopback
+    /// address of its own (`127.x.y.z`; Linux routes all of 127/8 to loopback), so
+    /// it cannot collide with anything else on that port.
+    pub async fn start_on_port(port: u16) -> Self {
+        let seed = std::process::id() as u64
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64;
+        for n in 0..64u64 {
+            let x = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(n * 1442695040888963407);
+            let ip = std::net::Ipv4Addr::new(
+                127,
+                (x >> 8) as u8 | 1,
+                (x >> 16) as u8,
+                (x >> 24) as u8 | 1,
+            );
+            if let Ok(listener) = tokio::net::TcpListener::bind((ip, port)).await {
+                return Self::start_on(listener);
+            }
+        }
+        panic!("no loopback address free on port {port}");
+    }
+
+    fn start_on(listener: tokio::net::TcpListener) -> Self {
         let spans = Arc::new(Mutex::new(Vec::new()));
         let router = Router::new()
             .route("/v1/traces", post(export))
             .with_state(spans.clone());
-        let (addr, shutdown) = crate::serve(router).await;
+        let (addr, shutdown) = crate::serve_on(listener, router);
         Collector {
             addr,
             spans,
             shutdown,
         }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT`.
@@ -87,8 +125,20 @@ fn text(value: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> Str
     }
 }
 
-async fn export(State(spans): State<Arc<Mutex<Vec<Span>>>>, body: Bytes) -> StatusCode {
-    let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+async fn export(
+    State(spans): State<Arc<Mutex<Vec<Span>>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let json = headers
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let request = if json {
+        serde_json::from_slice::<ExportTraceServiceRequest>(&body).ok()
+    } else {
+        ExportTraceServiceRequest::decode(body).ok()
+    };
+    let Some(request) = request else {
         return StatusCode::BAD_REQUEST;
     };
     let mut spans = spans.lock().unwrap();

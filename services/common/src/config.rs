@@ -344,8 +344,10 @@ impl CommonConfig {
             Duration::from_secs(600),
             Duration::from_secs(1)..=Duration::from_secs(7 * 86_400),
         )?;
+        // The longest attempt (30 s) and 5 s to record it, hand back the rest and
+        // flush: see `shutdown::work_window`.
         let shutdown_timeout =
-            duration_or(env, "HERALD_SHUTDOWN_TIMEOUT", Duration::from_secs(30))?;
+            duration_or(env, "HERALD_SHUTDOWN_TIMEOUT", Duration::from_secs(40))?;
         let defaults = crate::consume::Redelivery::default();
         let max_deliveries = parse_in(
             env,
@@ -452,6 +454,6 @@ mod tests {
         let config = CommonConfig::from_env(&MapEnv::default()).unwrap();
         assert_eq!(config.nats_url, "nats://127.0.0.1:4222");
         assert_eq!(config.stream_replicas, 1);
-        assert_eq!(config.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(40));
     }
 }

@@ -1,10 +1,40 @@
-//! The signal that starts a drain, and serving HTTP until it.
+//! The signal that starts a drain, serving HTTP until it, and the drain's budget.
+//!
+//! A drain of `HERALD_SHUTDOWN_TIMEOUT` is split in two: work in flight (an HTTP
+//! request, a delivery attempt) may run on for the first part, [`work_window`];
+//! the rest, [`finish_reserve`], is for what follows it (recording an attempt,
+//! acknowledging, handing back what is left, flushing the NATS connection). The
+//! trace flush comes after the drain and takes at most
+//! [`crate::telemetry::TRACE_FLUSH`]. So a pod's grace period must exceed its
+//! preStop pause + `HERALD_SHUTDOWN_TIMEOUT` + the trace flush, and
+//! `HERALD_SHUTDOWN_TIMEOUT` should exceed [`LONGEST_ATTEMPT`] + the reserve for
+//! an attempt in flight at SIGTERM to finish rather than be cut.
 
 use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// The longest one delivery attempt may take: the upper bound of both
+/// `HERALD_DELIVERY_TIMEOUT` and a webhook's `timeout_ms`.
+pub const LONGEST_ATTEMPT: Duration = Duration::from_secs(30);
+
+/// The most a drain keeps for finishing up after work in flight has had its time.
+const FINISH_RESERVE: Duration = Duration::from_secs(5);
+
+/// How much of a drain of `shutdown_timeout` is kept for finishing up after the
+/// work in flight: 5 s, or a quarter of a shorter drain.
+pub fn finish_reserve(shutdown_timeout: Duration) -> Duration {
+    FINISH_RESERVE.min(shutdown_timeout / 4)
+}
+
+/// How long work in flight at SIGTERM may run on: the drain less
+/// [`finish_reserve`]. Work still running then is cut and handed back (a delivery
+/// task is offered again), so the drain still ends within `shutdown_timeout`.
+pub fn work_window(shutdown_timeout: Duration) -> Duration {
+    shutdown_timeout - finish_reserve(shutdown_timeout)
+}
 
 /// Completes on SIGTERM or Ctrl-C.
 pub async fn signal() {
@@ -50,5 +80,19 @@ pub async fn serve(
             tracing::warn!(?grace, "HTTP connections still open after the drain's grace are cut");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_drain_lets_the_longest_attempt_finish() {
+        let default = Duration::from_secs(40);
+        assert_eq!(work_window(default), Duration::from_secs(35));
+        assert!(work_window(default) > LONGEST_ATTEMPT);
+        // A short drain keeps a quarter for finishing up.
+        assert_eq!(work_window(Duration::from_secs(8)), Duration::from_secs(6));
     }
 }

@@ -70,7 +70,7 @@ impl Config {
             env,
             "HERALD_DELIVERY_TIMEOUT",
             Duration::from_secs(30),
-            Duration::from_secs(1)..=Duration::from_secs(30),
+            Duration::from_secs(1)..=herald_common::shutdown::LONGEST_ATTEMPT,
         )?;
         let max_in_flight = at_least(env, "HERALD_MAX_IN_FLIGHT", 512usize, 1)?;
         let endpoint_concurrency = at_least(env, "HERALD_ENDPOINT_CONCURRENCY", 10usize, 1)?;

@@ -11,6 +11,7 @@ use herald_proto::{
     AttemptOutcome, DeliveryAttempt, DeliveryTask, Endpoint, EndpointStatus, PayloadFormat, Trigger,
 };
 
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::State;
@@ -25,6 +26,10 @@ pub enum DeliverError {
     Reject(String),
     #[error("cannot look the target up: {0}")]
     Lookup(String),
+    /// The drain's time for attempts in flight ran out: the attempt was abandoned
+    /// unrecorded, and the task is handed back to be tried again.
+    #[error("the attempt was cut by the drain")]
+    Cut,
 }
 
 /// Where and how a task is delivered.
@@ -46,11 +51,14 @@ pub struct Target {
 /// acknowledges it. `traceparent` is the one its message carried, for tasks whose
 /// body carries none. `sent` runs as soon as the endpoint has answered (or was
 /// not asked), before the record is written: the endpoint is free from then on.
+/// When `cut` fires while the endpoint has not answered, the attempt is abandoned
+/// with [`DeliverError::Cut`]; a record being written is always finished.
 pub async fn deliver(
     state: &State,
     subject: &str,
     payload: Bytes,
     traceparent: Option<&str>,
+    cut: &CancellationToken,
     sent: impl FnOnce(),
 ) -> Result<(), DeliverError> {
     let task = match DeliveryTask::decode_shared(payload.clone()) {
@@ -81,12 +89,15 @@ pub async fn deliver(
         }
         None => herald_common::trace::adopt(&span, None),
     }
-    attempt_and_record(state, task, sent).instrument(span).await
+    attempt_and_record(state, task, cut, sent)
+        .instrument(span)
+        .await
 }
 
 async fn attempt_and_record(
     state: &State,
     task: DeliveryTask,
+    cut: &CancellationToken,
     sent: impl FnOnce(),
 ) -> Result<(), DeliverError> {
     let target = match target(state, &task).await {
@@ -97,10 +108,16 @@ async fn attempt_and_record(
         }
     };
     let response = match target.refusal.clone() {
-        Some(reason) => Response::refused(reason),
-        None => attempt(state, &task, &target).await,
+        Some(reason) => Some(Response::refused(reason)),
+        None => tokio::select! {
+            response = attempt(state, &task, &target) => Some(response),
+            () = cut.cancelled() => None,
+        },
     };
     sent();
+    let Some(response) = response else {
+        return Err(DeliverError::Cut);
+    };
     let record = record(state, task, response)
         .await
         .map_err(DeliverError::Record)?;

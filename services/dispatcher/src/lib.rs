@@ -212,6 +212,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
         usize::try_from(config.queue_bytes / 1024).unwrap_or(usize::MAX),
     ));
     let (replica_id, lease) = (config.replica_id.clone(), config.partition_lease);
+    let config_shutdown_timeout = config.common.shutdown_timeout;
     let state = State {
         config: Arc::new(config),
         jetstream: js,
@@ -222,12 +223,25 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Starte
         sender,
         fan_out_budget: Arc::new(tokio::sync::Semaphore::new(FAN_OUT_BUDGET_KIB)),
     };
+    // Attempts in flight at SIGTERM get the drain's work window; those still
+    // running then are cut, so the drain ends within HERALD_SHUTDOWN_TIMEOUT.
+    let cut = CancellationToken::new();
+    tokio::spawn({
+        let (shutdown, cut) = (shutdown.clone(), cut.clone());
+        let window = herald_common::shutdown::work_window(config_shutdown_timeout);
+        async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(window).await;
+            cut.cancel();
+        }
+    });
     let shared = partition::Shared {
         state: state.clone(),
         slots: slots.clone(),
         queue_tasks: queue_tasks.clone(),
         queue_kib,
         parked,
+        cut,
     };
     let start_partition: ownership::Start = {
         let shutdown = shutdown.clone();

@@ -67,6 +67,9 @@ pub struct Shared {
     pub queue_tasks: Arc<Semaphore>,
     pub queue_kib: Arc<Semaphore>,
     pub parked: Parked,
+    /// Fires when the drain's time for attempts in flight is over: attempts still
+    /// waiting for their endpoint are abandoned and their tasks handed back.
+    pub cut: CancellationToken,
 }
 
 /// A partition this replica owns, running until [`Partition::stop`].
@@ -518,9 +521,22 @@ impl Partition {
             &subject,
             work.payload,
             work.traceparent.as_deref(),
+            &self.shared.cut,
             sent,
         )
         .await;
+        if let Err(crate::deliver::DeliverError::Cut) = done {
+            // Offered again at once, to the partition's next owner; a parked task
+            // simply stays parked.
+            tracing::warn!(
+                partition = self.number,
+                "an attempt still in flight when the drain's time ran out is abandoned; its task is offered again"
+            );
+            if let Origin::Consumer { acker, .. } = work.origin {
+                let _ = acker.ack_with(AckKind::Nak(None)).await;
+            }
+            return;
+        }
         match (done, work.origin) {
             (Ok(()), Origin::Consumer { acker, .. }) => {
                 if let Err(err) = acker.ack().await {

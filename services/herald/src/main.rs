@@ -26,7 +26,13 @@ async fn main() -> ExitCode {
         },
         _ => return usage(),
     };
-    let mut telemetry = herald_common::telemetry::init(args[0].as_str());
+    let mut telemetry = match herald_common::telemetry::init(args[0].as_str()) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("herald: {err}");
+            return ExitCode::from(64);
+        }
+    };
     let configs = match Configs::load(&[mode], &SystemEnv) {
         Ok(configs) => configs,
         Err(err) => {
@@ -52,7 +58,7 @@ async fn main() -> ExitCode {
         }
     }
     let drained = tokio::time::timeout(shutdown_timeout, running).await;
-    // Spans of the drain itself go out too.
+    // Spans of the drain itself go out too, within TRACE_FLUSH.
     telemetry.shutdown();
     match drained {
         Ok(result) => exit(result),

@@ -50,10 +50,11 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     Ok(())
 }
 
-/// How long open HTTP requests may run on after shutdown: two thirds of the drain,
-/// so the process still exits cleanly within `HERALD_SHUTDOWN_TIMEOUT`.
+/// How long open HTTP requests may run on after shutdown: the drain's work window
+/// (`HERALD_SHUTDOWN_TIMEOUT` less 5 s), so a request in flight at SIGTERM is
+/// answered and the process still exits cleanly within the timeout.
 pub fn http_grace(shutdown_timeout: std::time::Duration) -> std::time::Duration {
-    shutdown_timeout * 2 / 3
+    herald_common::shutdown::work_window(shutdown_timeout)
 }
 
 /// A started ingest: its API state, readiness and the running NATS intake.

@@ -23,7 +23,7 @@ const SUBJECT: &str = "herald.dispatch.test";
 /// The longest an attempt may take: the upper bound of both a webhook's
 /// `timeout_ms` and `HERALD_DELIVERY_TIMEOUT`, the dispatcher's default for a
 /// webhook without one (which ingest does not know).
-const MAX_ATTEMPT: Duration = Duration::from_secs(30);
+const MAX_ATTEMPT: Duration = herald_common::shutdown::LONGEST_ATTEMPT;
 
 /// What the answer may take beyond the attempt: the request to the dispatcher, its
 /// lookup of the webhook, and the reply.
