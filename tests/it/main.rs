@@ -22,6 +22,7 @@ mod readiness;
 mod retries;
 mod sealed_headers;
 mod signing;
+mod storage;
 mod store;
 mod store_queries;
 mod test_deliveries;
