@@ -372,12 +372,14 @@ impl Topology {
         for config in self.streams() {
             let name = config.name.clone();
             warn_if_above_limit(js, &config).await;
+            let limit = config.max_bytes;
             js.create_or_update_stream(config)
                 .await
                 .map_err(|e| Error::Provision {
                     what: format!("stream {name}"),
                     reason: storage_hint(e),
                 })?;
+            record_limit(name, limit);
         }
         // Every durable consumer exists before anything is published: OUTCOMES keeps
         // a message only for the consumers that exist when it arrives.
@@ -450,21 +452,24 @@ impl Topology {
         max_age: Duration,
         max_bytes: i64,
     ) -> Result<kv::Store> {
-        js.create_or_update_key_value(kv::Config {
-            bucket: name.to_owned(),
-            description: description.to_owned(),
-            history: 1,
-            max_age,
-            max_bytes,
-            num_replicas: self.replicas,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| Error::Provision {
-            what: format!("bucket {name}"),
-            reason: e.to_string(),
-        })
+        let store = js
+            .create_or_update_key_value(kv::Config {
+                bucket: name.to_owned(),
+                description: description.to_owned(),
+                history: 1,
+                max_age,
+                max_bytes,
+                num_replicas: self.replicas,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Provision {
+                what: format!("bucket {name}"),
+                reason: e.to_string(),
+            })?;
+        record_limit(format!("KV_{name}"), max_bytes);
+        Ok(store)
     }
 
     /// The endpoint registry bucket, created when missing.
@@ -483,7 +488,17 @@ impl Topology {
             what: format!("bucket {ENDPOINTS_BUCKET}"),
             reason: e.to_string(),
         })
+        .inspect(|_| record_limit(format!("KV_{ENDPOINTS_BUCKET}"), ENDPOINTS_MAX_BYTES))
     }
+}
+
+/// Exposes a stream's byte limit as `herald_stream_limit_bytes`, for the storage
+/// panel and alert to compare the stream's size with.
+pub fn record_limit(stream: String, max_bytes: i64) {
+    crate::metrics::metrics()
+        .stream_limit_bytes
+        .get_or_create(&crate::metrics::StreamLabel { stream })
+        .set(max_bytes);
 }
 
 /// Says, before a stream's limit is applied, when the stream already holds more

@@ -61,6 +61,7 @@ pub async fn bucket(
     })
     .await
     .map_err(|e| e.to_string())
+    .inspect(|_| herald_common::nats::record_limit(format!("KV_{LEASES_BUCKET}"), LEASES_MAX_BYTES))
 }
 
 struct Held {
