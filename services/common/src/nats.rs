@@ -371,14 +371,15 @@ impl Topology {
     pub async fn provision(&self, js: &jetstream::Context) -> Result<()> {
         for config in self.streams() {
             let name = config.name.clone();
-            warn_if_above_limit(js, &config).await;
             let limit = config.max_bytes;
-            js.create_or_update_stream(config)
+            let info = js
+                .create_or_update_stream(config)
                 .await
                 .map_err(|e| Error::Provision {
                     what: format!("stream {name}"),
                     reason: storage_hint(e),
                 })?;
+            warn_if_above_limit(&info);
             record_limit(name, limit);
         }
         // Every durable consumer exists before anything is published: OUTCOMES keeps
@@ -501,34 +502,19 @@ pub fn record_limit(stream: String, max_bytes: i64) {
         .set(max_bytes);
 }
 
-/// Says, before a stream's limit is applied, when the stream already holds more
-/// than it: a replay stream then drops its oldest messages down to the limit; a
-/// work stream keeps them all and refuses new ones until it has drained below.
-async fn warn_if_above_limit(js: &jetstream::Context, config: &stream::Config) {
-    let Ok(mut stream) = js.get_stream(&config.name).await else {
-        return; // new, or the update below reports the error
-    };
-    let Ok(info) = stream.info().await else {
-        return;
-    };
+/// Says when a stream holds more than its limit after the update. A replay
+/// stream (discard old) cannot: the server removed its oldest messages down to
+/// the limit. A work stream keeps them all (nothing is dropped to make room) and
+/// refuses new ones until it has drained below the limit.
+fn warn_if_above_limit(info: &stream::Info) {
+    let limit = u64::try_from(info.config.max_bytes).unwrap_or(0);
     let held = info.state.bytes;
-    let limit = u64::try_from(config.max_bytes).unwrap_or(0);
-    if limit == 0 || held <= limit || info.config.max_bytes == config.max_bytes {
-        return;
-    }
-    if config.discard == stream::DiscardPolicy::Old {
+    if limit > 0 && held > limit {
         tracing::warn!(
-            stream = %config.name,
+            stream = %info.config.name,
             held,
             limit,
-            "the stream holds more than its new limit: its oldest messages beyond it are removed now"
-        );
-    } else {
-        tracing::warn!(
-            stream = %config.name,
-            held,
-            limit,
-            "the stream holds more than its new limit: nothing is removed, and new messages are \
+            "the stream holds more than its limit: nothing is removed, and new messages are \
              refused (and retried by their publishers) until it has drained below the limit"
         );
     }
