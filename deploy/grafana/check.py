@@ -36,6 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 PROVISIONING = HERE / "provisioning"
+ALERTING = PROVISIONING / "alerting"
 DASHBOARDS = HERE / "dashboards"
 README = ROOT / "deploy" / "README.md"
 
@@ -52,6 +53,8 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "herald_delivery_attempts_total": ("counter", {"status"}),
     "herald_delivery_attempt_duration_seconds": ("histogram", {"status"}),
     "herald_delivery_latency_seconds": ("histogram", set()),
+    "herald_delivery_first_attempt_latency_seconds": ("histogram", set()),
+    "herald_stream_limit_bytes": ("gauge", {"stream"}),
     "herald_events_total": ("counter", {"source", "result"}),
     "herald_retries_scheduled_total": ("counter", set()),
     "herald_deliveries_exhausted_total": ("counter", set()),
@@ -62,6 +65,16 @@ METRICS: dict[str, tuple[str, set[str]]] = {
 }
 # Every series also has these (the scrape's job/instance, Herald's service).
 COMMON_LABELS = {"job", "instance", "service"}
+# What the NATS chart's exporter sidecar (prometheus-nats-exporter with
+# -prefix=nats -jsz=all) exposes and Herald's panels use: name -> (type, labels).
+_NATS_SERVER_LABELS = {"server_id", "server_name", "cluster", "domain", "meta_leader",
+                       "is_meta_leader", "job", "instance"}
+NATS_METRICS: dict[str, tuple[str, set[str]]] = {
+    "nats_server_total_message_bytes": ("gauge", _NATS_SERVER_LABELS),
+    "nats_server_max_storage": ("gauge", _NATS_SERVER_LABELS),
+    "nats_stream_total_bytes": ("gauge", _NATS_SERVER_LABELS | {
+        "account", "account_id", "stream_name", "stream_leader", "is_stream_leader"}),
+}
 # Labels with a closed set of values.
 LABEL_VALUES = {
     "status": {"success", "failed"},
@@ -93,6 +106,7 @@ def series_catalogue() -> dict[str, tuple[str, set[str]]]:
             out[name + "_count"] = ("counter", labels | COMMON_LABELS)
         else:
             out[name] = (kind, labels | COMMON_LABELS)
+    out.update(NATS_METRICS)
     return out
 
 
@@ -123,8 +137,8 @@ def rel(path: Path) -> str:
 # ---------------------------------------------------------------- PromQL
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
-_METRIC = re.compile(r"\bherald_[a-z_]+")
-_SELECTOR = re.compile(r"\b(herald_[a-z_]+)\s*(\{[^}]*\})?")
+_METRIC = re.compile(r"\b(?:herald|nats)_[a-z_]+")
+_SELECTOR = re.compile(r"\b((?:herald|nats)_[a-z_]+)\s*(\{[^}]*\})?")
 _MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^()]*)\)")
 _CALL = re.compile(r"\b(rate|irate|increase|histogram_quantile)\s*\(")
@@ -163,9 +177,9 @@ def check_promql(r: Report, where: str, expr: str) -> None:
         return
     r.check(balanced(expr), where, f"unbalanced brackets or quotes in {expr!r}")
     names = _METRIC.findall(expr)
-    r.check(bool(names), where, f"names no Herald metric: {expr!r}")
+    r.check(bool(names), where, f"names no Herald or NATS metric: {expr!r}")
     unknown = sorted({n for n in names if n not in SERIES})
-    r.check(not unknown, where, f"unknown metric(s) {unknown}: not in METRICS "
+    r.check(not unknown, where, f"unknown metric(s) {unknown}: not in METRICS or NATS_METRICS "
             "(a histogram is queried as <name>_bucket, _sum or _count)")
     known = [n for n in names if n in SERIES]
 
@@ -452,6 +466,50 @@ def check_dashboard(r: Report, path: Path, uids: dict[str, str], seen_uids: set[
         r.check(name in defined, where, f"${name} is used but not defined in templating")
 
 
+def check_alerting(r: Report, files: list[Path], uids: dict[str, str]) -> None:
+    """Alert rules: apiVersion 1, groups with a name, folder and interval, rules with
+    a unique uid, a title, a `for`, a summary, and a condition naming one of their
+    queries; each query on a provisioned data source (or Grafana's expressions,
+    __expr__) and each PromQL checked as in the dashboards."""
+    seen: set[str] = set()
+    for path in files:
+        where = rel(path)
+        doc = load_yaml(r, path, ["apiVersion", "groups", "rules", "uid", "condition"])
+        if doc is None:
+            continue
+        groups = doc.get("groups")
+        if not r.check(isinstance(groups, list) and groups, where, "no groups list"):
+            continue
+        for g in groups:
+            gat = f"{where}: group {g.get('name')!r}"
+            for key in ("name", "folder", "interval"):
+                r.check(bool(g.get(key)), gat, f"no {key}")
+            for rule in g.get("rules") or []:
+                at = f"{gat} rule {rule.get('uid')!r}"
+                uid = rule.get("uid")
+                r.check(isinstance(uid, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,40}", uid or "")
+                        is not None and uid not in seen, at, "uid: unique, 1-40 of [A-Za-z0-9_-]")
+                seen.add(uid)
+                r.check(bool(rule.get("title")), at, "no title")
+                r.check(bool(rule.get("for")), at, "no for")
+                r.check(bool((rule.get("annotations") or {}).get("summary")), at, "no summary")
+                refs = set()
+                for q in rule.get("data") or []:
+                    qat = f"{at} query {q.get('refId')}"
+                    refs.add(q.get("refId"))
+                    source = q.get("datasourceUid")
+                    if source == "__expr__":
+                        r.check((q.get("model") or {}).get("type") in
+                                ("reduce", "threshold", "math", "classic_conditions", "resample"),
+                                qat, "unknown expression type")
+                        continue
+                    if r.check(source in uids, qat, f"datasourceUid {source!r} is not provisioned"):
+                        if uids[source] == "prometheus":
+                            check_promql(r, qat, (q.get("model") or {}).get("expr", ""))
+                r.check(rule.get("condition") in refs, at,
+                        f"condition {rule.get('condition')!r} is none of its queries {sorted(refs)}")
+
+
 def main() -> int:
     r = Report()
     ds_files = sorted((PROVISIONING / "datasources").glob("*.y*ml"))
@@ -468,6 +526,7 @@ def main() -> int:
     seen: set[str] = set()
     for path in dashboards:
         check_dashboard(r, path, uids, seen)
+    check_alerting(r, sorted(ALERTING.glob("*.y*ml")), uids)
 
     print(f"grafana-check: {r.passed} passed, {len(r.failed)} failed")
     return 1 if r.failed else 0

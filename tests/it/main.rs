@@ -23,6 +23,7 @@ mod readiness;
 mod retries;
 mod sealed_headers;
 mod signing;
+mod storage;
 mod store;
 mod store_queries;
 mod telemetry;

@@ -85,6 +85,16 @@ async fn metrics_parse_and_move_when_deliveries_happen() {
     grew("herald_delivery_attempts_total", 3.0);
     grew("herald_delivery_attempt_duration_seconds_count", 3.0);
     grew("herald_delivery_latency_seconds_count", 3.0);
+    grew("herald_delivery_first_attempt_latency_seconds_count", 3.0);
+    // Each stream's limit, for the storage panel: EVENTS at its default of 3 GiB.
+    assert!(
+        after
+            .iter()
+            .any(|(k, v)| k.starts_with("herald_stream_limit_bytes{")
+                && k.contains(r#"stream="EVENTS""#)
+                && *v == (3u64 << 30) as f64),
+        "herald_stream_limit_bytes for EVENTS"
+    );
     grew("herald_events_total", 3.0);
     assert!(
         after

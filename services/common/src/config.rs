@@ -233,8 +233,42 @@ pub fn bytes_or(env: &dyn Env, key: &str, default: u64) -> Result<u64, ConfigErr
     read_or(env, key, default, parse_bytes)
 }
 
-/// Parses `64MiB`, `512KiB`, `1GiB` (also `KB`, `MB`, `GB` as the same powers of
-/// 1024) or a plain number of bytes.
+/// A size within `range`, or `default` when unset; outside it, `must be between
+/// 8MiB and 16TiB` (the bounds as [`parse_bytes`] reads them).
+pub fn bytes_in(
+    env: &dyn Env,
+    key: &str,
+    default: u64,
+    range: RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let value = bytes_or(env, key, default)?;
+    if !range.contains(&value) {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "must be between {} and {}",
+                format_bytes(*range.start()),
+                format_bytes(*range.end())
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// `bytes` in its largest whole binary unit, as [`parse_bytes`] reads it: `16TiB`,
+/// `8MiB`, `1500B`.
+pub fn format_bytes(bytes: u64) -> String {
+    for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        let size = 1u64 << shift;
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes}B")
+}
+
+/// Parses `64MiB`, `512KiB`, `1GiB`, `2TiB` (also `KB`, `MB`, `GB`, `TB` as the
+/// same powers of 1024) or a plain number of bytes.
 pub fn parse_bytes(value: &str) -> Result<u64, String> {
     let value = value.trim();
     let split = value
@@ -249,9 +283,10 @@ pub fn parse_bytes(value: &str) -> Result<u64, String> {
         "KiB" | "KB" | "K" => 1 << 10,
         "MiB" | "MB" | "M" => 1 << 20,
         "GiB" | "GB" | "G" => 1 << 30,
+        "TiB" | "TB" | "T" => 1 << 40,
         _ => {
             return Err(format!(
-                "`{value}` has an unknown unit (use KiB, MiB or GiB)"
+                "`{value}` has an unknown unit (use KiB, MiB, GiB or TiB)"
             ));
         }
     };
@@ -310,6 +345,87 @@ pub struct CommonConfig {
     /// `HERALD_MAX_DELIVERIES` and `HERALD_REDELIVERY_BACKOFF_MAX`: how often a
     /// message that cannot be processed is tried before it is parked in `REJECTED`.
     pub redelivery: crate::consume::Redelivery,
+    /// `HERALD_<STREAM>_MAX_BYTES`: how many bytes each stream may hold, so that
+    /// together they never fill the broker's store (see [`StorageLimits`]).
+    pub storage: StorageLimits,
+}
+
+/// The byte limit of every stream and bucket whose size depends on traffic, one
+/// variable each (`docs/storage.md`). The broker reserves each limit on every
+/// server holding a replica, so their sum must fit the servers' `max_file_store`;
+/// with every stream limited, none can take another's room.
+///
+/// `EVENTS` and `REJECTED` are kept for replay: at their limit the oldest
+/// messages go first. The others hold work: at their limit a publish is refused,
+/// which the publisher handles as it does any failed publish (it tries again
+/// later), so no work is dropped to make room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageLimits {
+    /// `HERALD_INGEST_MAX_BYTES`: producers' events not yet validated.
+    pub ingest: u64,
+    /// `HERALD_EVENTS_MAX_BYTES`: accepted events, kept 7 days for replay.
+    pub events: u64,
+    /// `HERALD_DELIVERIES_MAX_BYTES`: delivery tasks and held retries.
+    pub deliveries: u64,
+    /// `HERALD_PARKED_MAX_BYTES`: tasks waiting for a busy endpoint.
+    pub parked: u64,
+    /// `HERALD_OUTCOMES_MAX_BYTES`: attempt records not yet read by all readers.
+    pub outcomes: u64,
+    /// `HERALD_REJECTED_MAX_BYTES`: messages that could not be accepted, kept 30 days.
+    pub rejected: u64,
+    /// `HERALD_JOB_CALLBACKS_MAX_BYTES`: per-job callback targets, kept 7 days.
+    pub job_callbacks: u64,
+}
+
+impl StorageLimits {
+    /// The variables, in stream order, with their defaults: 7.75 GiB in all, with
+    /// the fixed buckets' 160 MiB under 8 GiB, which fits the NATS chart's stock
+    /// 10Gi volume and a developer's disk.
+    pub const VARIABLES: [(&'static str, u64); 7] = [
+        ("HERALD_INGEST_MAX_BYTES", 512 << 20),
+        ("HERALD_EVENTS_MAX_BYTES", 3 << 30),
+        ("HERALD_DELIVERIES_MAX_BYTES", 2 << 30),
+        ("HERALD_PARKED_MAX_BYTES", 512 << 20),
+        ("HERALD_OUTCOMES_MAX_BYTES", 1 << 30),
+        ("HERALD_REJECTED_MAX_BYTES", 512 << 20),
+        ("HERALD_JOB_CALLBACKS_MAX_BYTES", 256 << 20),
+    ];
+    /// The smallest limit: room for eight of the largest messages (1 MiB events
+    /// in their envelope).
+    pub const MIN: u64 = 8 << 20;
+    /// The largest limit.
+    pub const MAX: u64 = 16 << 40;
+
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let mut values = [0u64; 7];
+        for (value, (var, default)) in values.iter_mut().zip(Self::VARIABLES) {
+            *value = bytes_in(env, var, default, Self::MIN..=Self::MAX)?;
+        }
+        let [
+            ingest,
+            events,
+            deliveries,
+            parked,
+            outcomes,
+            rejected,
+            job_callbacks,
+        ] = values;
+        Ok(StorageLimits {
+            ingest,
+            events,
+            deliveries,
+            parked,
+            outcomes,
+            rejected,
+            job_callbacks,
+        })
+    }
+}
+
+impl Default for StorageLimits {
+    fn default() -> Self {
+        Self::from_env(&MapEnv::default()).expect("the defaults are within range")
+    }
 }
 
 impl std::fmt::Debug for CommonConfig {
@@ -323,6 +439,7 @@ impl std::fmt::Debug for CommonConfig {
             .field("dedupe_window", &self.dedupe_window)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("redelivery", &self.redelivery)
+            .field("storage", &self.storage)
             .finish()
     }
 }
@@ -361,7 +478,9 @@ impl CommonConfig {
             defaults.backoff_max,
             Duration::from_millis(100)..=Duration::from_secs(3600),
         )?;
+        let storage = StorageLimits::from_env(env)?;
         Ok(CommonConfig {
+            storage,
             redelivery: crate::consume::Redelivery {
                 max_deliveries,
                 backoff_max,
@@ -433,6 +552,34 @@ mod tests {
         assert_eq!(parse_bytes("1048576").unwrap(), 1 << 20);
         assert!(parse_bytes("64 parsecs").is_err());
         assert!(parse_bytes("MiB").is_err());
+        assert_eq!(parse_bytes("2TiB").unwrap(), 2 << 40);
+        assert!(parse_bytes("99999999TiB").is_err(), "no overflow");
+        for (bytes, text) in [(8 << 20, "8MiB"), (16 << 40, "16TiB"), (1500, "1500B")] {
+            assert_eq!(format_bytes(bytes), text);
+            assert_eq!(parse_bytes(text).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn storage_limits_are_sizes_within_range() {
+        let limits = StorageLimits::default();
+        assert_eq!(limits.events, 3 << 30);
+        assert_eq!(limits.rejected, 512 << 20);
+        let env = MapEnv::new([
+            ("HERALD_EVENTS_MAX_BYTES", "40GiB"),
+            ("HERALD_DELIVERIES_MAX_BYTES", "64MiB"),
+        ]);
+        let limits = StorageLimits::from_env(&env).unwrap();
+        assert_eq!((limits.events, limits.deliveries), (40 << 30, 64 << 20));
+        let env = MapEnv::new([("HERALD_REJECTED_MAX_BYTES", "1MiB")]);
+        let err = CommonConfig::from_env(&env).unwrap_err();
+        assert_eq!(err.var, "HERALD_REJECTED_MAX_BYTES");
+        assert_eq!(err.reason, "must be between 8MiB and 16TiB");
+        let env = MapEnv::new([("HERALD_OUTCOMES_MAX_BYTES", "lots")]);
+        assert_eq!(
+            CommonConfig::from_env(&env).unwrap_err().var,
+            "HERALD_OUTCOMES_MAX_BYTES"
+        );
     }
 
     #[test]

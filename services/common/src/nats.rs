@@ -45,6 +45,14 @@ pub const TENANT_SECRETS_BUCKET: &str = "tenant-secrets";
 pub const REGISTRY_REVISION_HEADER: &str = "Herald-Registry-Revision";
 /// How long a job's callback target is remembered after it was last given.
 pub const JOB_CALLBACK_TTL: Duration = Duration::from_secs(7 * 86_400);
+/// Byte limit of the `endpoints` bucket: at most 1 000 webhooks per tenant by
+/// default, a few KiB each, five revisions kept.
+pub const ENDPOINTS_MAX_BYTES: i64 = 128 << 20;
+/// Byte limit of the `tenant-secrets` bucket: one small value per tenant.
+pub const TENANT_SECRETS_MAX_BYTES: i64 = 16 << 20;
+/// Byte limit of the `dispatcher-leases` bucket: one entry per replica and per
+/// partition, each a few bytes.
+pub const LEASES_MAX_BYTES: i64 = 16 << 20;
 
 /// The subject a retry is held on until due: one per delivery, so a newer retry
 /// replaces an older one, and one prefix per webhook, so all of a webhook's held
@@ -267,6 +275,8 @@ pub struct Topology {
     pub replicas: usize,
     pub dedupe_window: Duration,
     pub redelivery: crate::consume::Redelivery,
+    /// Each stream's byte limit (`docs/storage.md`).
+    pub storage: crate::config::StorageLimits,
 }
 
 impl Topology {
@@ -275,21 +285,37 @@ impl Topology {
             replicas: config.stream_replicas,
             dedupe_window: config.dedupe_window,
             redelivery: config.redelivery,
+            storage: config.storage,
         }
     }
 
-    /// The configuration of each stream, by name.
+    /// The configuration of each stream, by name. Every stream has a byte limit,
+    /// because the broker refuses every write, to every stream, once the store is
+    /// full, and a stream without a limit can fill it past what the others have
+    /// reserved. The replay streams (`EVENTS`, `REJECTED`) drop their oldest
+    /// messages at the limit; the work streams refuse new ones, which their
+    /// publishers retry, so no work is dropped.
     pub fn streams(&self) -> Vec<stream::Config> {
         const WEEK: Duration = Duration::from_secs(7 * 86_400);
-        let base = |name: &str, subjects: &[&str], retention, max_age| stream::Config {
-            name: name.to_owned(),
-            subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
-            retention,
-            max_age,
-            storage: stream::StorageType::File,
-            num_replicas: self.replicas,
-            duplicate_window: self.dedupe_window.min(max_age),
-            ..Default::default()
+        let limits = &self.storage;
+        let base = |name: &str, subjects: &[&str], retention, max_age, max_bytes: u64| {
+            let replay = matches!(name, EVENTS_STREAM | REJECTED_STREAM);
+            stream::Config {
+                name: name.to_owned(),
+                subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
+                retention,
+                max_age,
+                max_bytes: i64::try_from(max_bytes).unwrap_or(i64::MAX),
+                discard: if replay {
+                    stream::DiscardPolicy::Old
+                } else {
+                    stream::DiscardPolicy::New
+                },
+                storage: stream::StorageType::File,
+                num_replicas: self.replicas,
+                duplicate_window: self.dedupe_window.min(max_age),
+                ..Default::default()
+            }
         };
         vec![
             base(
@@ -297,12 +323,14 @@ impl Topology {
                 &["ingest.>"],
                 stream::RetentionPolicy::WorkQueue,
                 WEEK,
+                limits.ingest,
             ),
             base(
                 EVENTS_STREAM,
                 &["events.>"],
                 stream::RetentionPolicy::Limits,
                 WEEK,
+                limits.events,
             ),
             stream::Config {
                 allow_message_schedules: true,
@@ -311,6 +339,7 @@ impl Topology {
                     &["deliveries.>", "schedules.>"],
                     stream::RetentionPolicy::WorkQueue,
                     Duration::from_secs(30 * 86_400),
+                    limits.deliveries,
                 )
             },
             base(
@@ -318,18 +347,21 @@ impl Topology {
                 &["parked.>"],
                 stream::RetentionPolicy::Limits,
                 Duration::from_secs(30 * 86_400),
+                limits.parked,
             ),
             base(
                 OUTCOMES_STREAM,
                 &["outcomes.>"],
                 stream::RetentionPolicy::Interest,
                 WEEK,
+                limits.outcomes,
             ),
             base(
                 REJECTED_STREAM,
                 &["rejected.>"],
                 stream::RetentionPolicy::Limits,
                 Duration::from_secs(30 * 86_400),
+                limits.rejected,
             ),
         ]
     }
@@ -339,12 +371,16 @@ impl Topology {
     pub async fn provision(&self, js: &jetstream::Context) -> Result<()> {
         for config in self.streams() {
             let name = config.name.clone();
-            js.create_or_update_stream(config)
+            let limit = config.max_bytes;
+            let info = js
+                .create_or_update_stream(config)
                 .await
                 .map_err(|e| Error::Provision {
                     what: format!("stream {name}"),
-                    reason: e.to_string(),
+                    reason: storage_hint(e),
                 })?;
+            warn_if_above_limit(&info);
+            record_limit(name, limit);
         }
         // Every durable consumer exists before anything is published: OUTCOMES keeps
         // a message only for the consumers that exist when it arrives.
@@ -393,6 +429,7 @@ impl Topology {
             JOB_CALLBACKS_BUCKET,
             "Herald per-job callback targets",
             JOB_CALLBACK_TTL,
+            i64::try_from(self.storage.job_callbacks).unwrap_or(i64::MAX),
         )
         .await?;
         self.bucket(
@@ -400,33 +437,40 @@ impl Topology {
             TENANT_SECRETS_BUCKET,
             "Herald per-tenant secrets",
             Duration::ZERO,
+            TENANT_SECRETS_MAX_BYTES,
         )
         .await?;
         Ok(())
     }
 
-    /// A bucket with one value per key; `max_age` zero keeps values forever.
+    /// A bucket with one value per key; `max_age` zero keeps values forever. At
+    /// `max_bytes` a write is refused (a bucket never drops values to make room).
     pub async fn bucket(
         &self,
         js: &jetstream::Context,
         name: &str,
         description: &str,
         max_age: Duration,
+        max_bytes: i64,
     ) -> Result<kv::Store> {
-        js.create_or_update_key_value(kv::Config {
-            bucket: name.to_owned(),
-            description: description.to_owned(),
-            history: 1,
-            max_age,
-            num_replicas: self.replicas,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| Error::Provision {
-            what: format!("bucket {name}"),
-            reason: e.to_string(),
-        })
+        let store = js
+            .create_or_update_key_value(kv::Config {
+                bucket: name.to_owned(),
+                description: description.to_owned(),
+                history: 1,
+                max_age,
+                max_bytes,
+                num_replicas: self.replicas,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Provision {
+                what: format!("bucket {name}"),
+                reason: e.to_string(),
+            })?;
+        record_limit(format!("KV_{name}"), max_bytes);
+        Ok(store)
     }
 
     /// The endpoint registry bucket, created when missing.
@@ -435,6 +479,7 @@ impl Topology {
             bucket: ENDPOINTS_BUCKET.to_owned(),
             description: "Herald endpoint definitions".to_owned(),
             history: 5,
+            max_bytes: ENDPOINTS_MAX_BYTES,
             num_replicas: self.replicas,
             storage: stream::StorageType::File,
             ..Default::default()
@@ -444,6 +489,55 @@ impl Topology {
             what: format!("bucket {ENDPOINTS_BUCKET}"),
             reason: e.to_string(),
         })
+        .inspect(|_| record_limit(format!("KV_{ENDPOINTS_BUCKET}"), ENDPOINTS_MAX_BYTES))
+    }
+}
+
+/// Exposes a stream's byte limit as `herald_stream_limit_bytes`, for the storage
+/// panel and alert to compare the stream's size with.
+pub fn record_limit(stream: String, max_bytes: i64) {
+    crate::metrics::metrics()
+        .stream_limit_bytes
+        .get_or_create(&crate::metrics::StreamLabel { stream })
+        .set(max_bytes);
+}
+
+/// Says when a stream holds more than its limit after the update. A replay
+/// stream (discard old) cannot: the server removed its oldest messages down to
+/// the limit. A work stream keeps them all (nothing is dropped to make room) and
+/// refuses new ones until it has drained below the limit.
+fn warn_if_above_limit(info: &stream::Info) {
+    let limit = u64::try_from(info.config.max_bytes).unwrap_or(0);
+    let held = info.state.bytes;
+    if limit > 0 && held > limit {
+        tracing::warn!(
+            stream = %info.config.name,
+            held,
+            limit,
+            "the stream holds more than its limit: nothing is removed, and new messages are \
+             refused (and retried by their publishers) until it has drained below the limit"
+        );
+    }
+}
+
+/// The error of a stream's creation or update, with what to do when the servers
+/// cannot reserve its limit.
+fn storage_hint(error: jetstream::context::CreateStreamError) -> String {
+    use jetstream::ErrorCode;
+    use jetstream::context::CreateStreamErrorKind;
+    match error.kind() {
+        CreateStreamErrorKind::JetStream(e)
+            if e.error_code() == ErrorCode::STORAGE_RESOURCES_EXCEEDED
+                || e.error_code() == ErrorCode::INSUFFICIENT_RESOURCES =>
+        {
+            format!(
+                "{error}: the servers cannot reserve the stream limits \
+                 (HERALD_*_MAX_BYTES together, on every server holding a replica) within \
+                 their JetStream storage (max_file_store); lower the limits or enlarge the \
+                 volume (docs/storage.md)"
+            )
+        }
+        _ => error.to_string(),
     }
 }
 
@@ -494,6 +588,60 @@ impl DurableConsumer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_stream_has_a_byte_limit_and_only_replay_streams_drop_old_messages() {
+        let env = crate::config::MapEnv::new([
+            ("HERALD_EVENTS_MAX_BYTES", "40GiB"),
+            ("HERALD_REJECTED_MAX_BYTES", "2GiB"),
+            ("HERALD_DELIVERIES_MAX_BYTES", "16GiB"),
+        ]);
+        let topology = Topology::new(&CommonConfig::from_env(&env).unwrap());
+        let streams = topology.streams();
+        assert_eq!(streams.len(), 6);
+        let limits = topology.storage;
+        for config in &streams {
+            let expected = match config.name.as_str() {
+                INGEST_STREAM => limits.ingest,
+                EVENTS_STREAM => 40 << 30,
+                DELIVERIES_STREAM => 16 << 30,
+                PARKED_STREAM => limits.parked,
+                OUTCOMES_STREAM => limits.outcomes,
+                REJECTED_STREAM => 2 << 30,
+                other => panic!("unexpected stream {other}"),
+            };
+            assert_eq!(config.max_bytes, expected as i64, "{}", config.name);
+            let replay = [EVENTS_STREAM, REJECTED_STREAM].contains(&config.name.as_str());
+            let discard = if replay {
+                stream::DiscardPolicy::Old
+            } else {
+                stream::DiscardPolicy::New
+            };
+            assert_eq!(config.discard, discard, "{}", config.name);
+        }
+    }
+
+    #[test]
+    fn default_limits_fit_a_10_gib_volume_with_headroom() {
+        let limits = crate::config::StorageLimits::default();
+        let streams: i64 = Topology {
+            replicas: 1,
+            dedupe_window: Duration::from_secs(600),
+            redelivery: Default::default(),
+            storage: limits,
+        }
+        .streams()
+        .iter()
+        .map(|s| s.max_bytes)
+        .sum();
+        let buckets = limits.job_callbacks as i64
+            + ENDPOINTS_MAX_BYTES
+            + TENANT_SECRETS_MAX_BYTES
+            + LEASES_MAX_BYTES;
+        // deploy/nats/values.yaml's arithmetic: at most 8 GiB reserved, the rest
+        // of 10 GiB for the servers' own files.
+        assert!(streams + buckets <= 8 << 30, "{}", streams + buckets);
+    }
 
     #[test]
     fn version_check_accepts_2_12_and_later() {

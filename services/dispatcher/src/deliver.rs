@@ -322,10 +322,11 @@ pub async fn record(
             .observe(response.duration_ms as f64 / 1000.0);
     }
     if outcome == AttemptOutcome::Succeeded {
-        let waited = herald_proto::now_ms() - task.event.accepted_at_ms;
-        metrics
-            .delivery_latency
-            .observe(waited.max(0) as f64 / 1000.0);
+        let waited = (herald_proto::now_ms() - task.event.accepted_at_ms).max(0) as f64 / 1000.0;
+        metrics.delivery_latency.observe(waited);
+        if task.attempt == 1 && task.trigger == Trigger::Auto {
+            metrics.first_attempt_latency.observe(waited);
+        }
     }
     let record = DeliveryAttempt {
         task,

@@ -21,7 +21,7 @@ use async_nats::jetstream::kv::{self, UpdateErrorKind};
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use herald_common::mirror::Mirror;
-use herald_common::nats::LEASES_BUCKET;
+use herald_common::nats::{LEASES_BUCKET, LEASES_MAX_BYTES};
 use herald_proto::DELIVERY_PARTITIONS;
 use herald_proto::delivery::fnv1a;
 use tokio::task::JoinHandle;
@@ -54,12 +54,14 @@ pub async fn bucket(
         max_age: lease,
         // Expired entries leave a marker, so watchers learn a replica is gone.
         limit_markers: Some(lease.max(Duration::from_secs(1))),
+        max_bytes: LEASES_MAX_BYTES,
         num_replicas: replicas,
         storage: stream::StorageType::File,
         ..Default::default()
     })
     .await
     .map_err(|e| e.to_string())
+    .inspect(|_| herald_common::nats::record_limit(format!("KV_{LEASES_BUCKET}"), LEASES_MAX_BYTES))
 }
 
 struct Held {
