@@ -193,11 +193,14 @@ pub struct Connection {
     pub last_error: crate::nats_auth::LastError,
 }
 
-/// Connects to NATS with the configured credential and TLS, and checks that the
-/// server can run Herald: JetStream enabled, version 2.12 or newer, `max_payload`
-/// of at least [`MIN_MAX_PAYLOAD`] (the stock 1 MB is enough; it sizes the largest
-/// event, see [`max_event_bytes`]). A credential or certificate the server refuses
-/// is [`Error::Refused`], naming the variable to change.
+/// Connects to NATS with the configured credential and TLS — to the first of the
+/// seed URLs that answers — and checks that the server can run Herald: JetStream
+/// enabled, version 2.12 or newer, `max_payload` of at least [`MIN_MAX_PAYLOAD`]
+/// (the stock 1 MB is enough; it sizes the largest event, see
+/// [`max_event_bytes`]). A credential or certificate the server refuses is
+/// [`Error::Refused`], naming the variable to change; an unreachable server is
+/// [`Error::Connect`], worth trying again. Whether JetStream answers yet is
+/// [`jetstream_ready`]'s to say.
 pub async fn connect(config: &CommonConfig, name: &str) -> Result<Connection> {
     let url = crate::nats_auth::redact_url(&config.nats_url);
     let auth = config.nats_auth.clone();
@@ -222,7 +225,7 @@ pub async fn connect(config: &CommonConfig, name: &str) -> Result<Connection> {
     );
     let client = auth
         .apply(options)
-        .connect(crate::nats_auth::strip_credential(&config.nats_url).as_str())
+        .connect(config.nats_servers.clone())
         .await
         .map_err(|e| match auth.refusal(&url, &e) {
             Some(reason) => Error::Refused { reason },
@@ -232,6 +235,12 @@ pub async fn connect(config: &CommonConfig, name: &str) -> Result<Connection> {
             },
         })?;
     let info = client.server_info();
+    // The server reached, when there is a choice.
+    let url = if config.nats_servers.len() > 1 {
+        format!("nats://{}:{}", info.host, info.port)
+    } else {
+        url
+    };
     if !version_at_least(&info.version, 2, 12) {
         return Err(Error::ServerTooOld {
             url,
@@ -244,11 +253,56 @@ pub async fn connect(config: &CommonConfig, name: &str) -> Result<Connection> {
             max_payload: info.max_payload,
         });
     }
-    let js = jetstream::new(client.clone());
-    if js.query_account().await.is_err() {
+    if !info.jetstream {
         return Err(Error::NoJetStream { url });
     }
     Ok(Connection { client, last_error })
+}
+
+/// Whether JetStream answers on `client`: a server of a cluster still forming
+/// (no meta leader yet) does not, which is worth waiting for; an account without
+/// JetStream is [`Error::NoJetStream`].
+pub async fn jetstream_ready(js: &jetstream::Context) -> Result<()> {
+    use jetstream::context::AccountErrorKind;
+    match js.query_account().await {
+        Ok(_) => Ok(()),
+        Err(err) => match err.kind() {
+            AccountErrorKind::JetStream(e)
+                if e.error_code() == jetstream::ErrorCode::JETSTREAM_NOT_ENABLED_FOR_ACCOUNT
+                    || e.error_code() == jetstream::ErrorCode::JETSTREAM_NOT_ENABLED =>
+            {
+                let info = js.client().server_info();
+                Err(Error::NoJetStream {
+                    url: format!("nats://{}:{}", info.host, info.port),
+                })
+            }
+            _ => Err(Error::Nats(format!(
+                "JetStream is not available yet: {err}"
+            ))),
+        },
+    }
+}
+
+/// Connects to NATS and provisions the [`Topology`], each step tried again while
+/// it fails for a reason that may pass (see [`crate::startup`]): a server not up
+/// yet, JetStream or a stream leader not elected, too few peers for the replicas.
+pub async fn start(
+    config: &CommonConfig,
+    name: &str,
+    startup: &crate::startup::Startup,
+) -> Result<(Connection, jetstream::Context, Topology)> {
+    let connection = startup
+        .retry("connecting to NATS", || connect(config, name))
+        .await?;
+    let js = jetstream::new(connection.client.clone());
+    let topology = Topology::new(config);
+    startup
+        .retry("provisioning streams", || async {
+            jetstream_ready(&js).await?;
+            topology.provision(&js).await
+        })
+        .await?;
+    Ok((connection, js, topology))
 }
 
 /// Whether a server version string such as `2.12.1` is at least `major.minor`.
@@ -341,9 +395,24 @@ impl Topology {
             let name = config.name.clone();
             js.create_or_update_stream(config)
                 .await
-                .map_err(|e| Error::Provision {
-                    what: format!("stream {name}"),
-                    reason: e.to_string(),
+                .map_err(|e| match e.kind() {
+                    jetstream::context::CreateStreamErrorKind::JetStream(err)
+                        if err.error_code()
+                            == jetstream::ErrorCode::STREAM_REPLICAS_NOT_SUPPORTED =>
+                    {
+                        Error::Config(crate::config::ConfigError::new(
+                            "HERALD_STREAM_REPLICAS",
+                            format!(
+                                "is {} but the NATS server is not part of a cluster; set 1, \
+                                 or run a cluster of at least that many servers",
+                                self.replicas
+                            ),
+                        ))
+                    }
+                    _ => Error::Provision {
+                        what: format!("stream {name}"),
+                        reason: e.to_string(),
+                    },
                 })?;
         }
         // Every durable consumer exists before anything is published: OUTCOMES keeps
