@@ -19,6 +19,12 @@ use serde_json::json;
 /// down, a third after it is back.
 const EVENTS: usize = 150;
 
+/// How long the services may take to start. Provisioning R3 streams on a cluster
+/// that has only just elected its JetStream leader takes a server round per stream
+/// and consumer; on a machine busy with the whole suite a JetStream request there
+/// can time out (10 s) several times before every stream exists.
+const STARTING: Duration = Duration::from_secs(2 * PATIENCE.as_secs());
+
 fn event_id(n: usize) -> String {
     format!("evt_cluster_{n:04}")
 }
@@ -79,22 +85,38 @@ async fn herald_starts_on_a_forming_cluster_and_loses_nothing_when_a_node_dies()
         .iter()
         .map(|service| Process::spawn_listening(service, &env))
         .collect();
+    let started = Instant::now();
     for (service, (process, addr)) in SERVICES.iter().zip(processes.iter_mut()) {
-        let url = format!("http://{addr}");
-        eventually(PATIENCE, &format!("{service} to be ready"), || {
+        let url = format!("http://{addr}/readyz");
+        let waited_for = Arc::new(std::sync::Mutex::new(Vec::<(String, u64)>::new()));
+        eventually(STARTING, &format!("{service} to be ready"), || {
             let exited = process.exit_status();
             assert!(
                 exited.is_none(),
                 "{service} exited while starting: {exited:?}"
             );
-            let http = reqwest::Client::new();
-            let url = format!("{url}/readyz");
+            let (url, waited_for) = (url.clone(), waited_for.clone());
             async move {
-                let response = http.get(&url).send().await.ok()?;
-                response.status().is_success().then_some(())
+                let response = reqwest::get(&url).await.ok()?;
+                if response.status().is_success() {
+                    return Some(());
+                }
+                let reason = response.text().await.unwrap_or_default();
+                let mut seen = waited_for.lock().unwrap();
+                if !seen.iter().any(|(known, _)| *known == reason) {
+                    // Said as it happens, so a start-up that times out shows why.
+                    eprintln!("{service} at {:?}: {reason}", started.elapsed());
+                    seen.push((reason, started.elapsed().as_secs()));
+                }
+                None
             }
         })
         .await;
+        eprintln!(
+            "{service} ready after {:?}, having waited for (reason, seconds) {:?}",
+            started.elapsed(),
+            waited_for.lock().unwrap()
+        );
     }
     let api = Api::new(format!("http://{}", processes[0].1), API_KEY);
     let receiver = Receiver::start().await;
@@ -147,6 +169,11 @@ async fn herald_starts_on_a_forming_cluster_and_loses_nothing_when_a_node_dies()
     )
     .await;
 
+    eprintln!(
+        "restarting node {} after {:?}",
+        victim + 1,
+        started.elapsed()
+    );
     cluster.nodes[victim].restart();
     publisher.await.expect("every event was accepted");
 
