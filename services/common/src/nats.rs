@@ -216,13 +216,6 @@ pub async fn connect(config: &CommonConfig, name: &str) -> Result<Connection> {
                 async move { last_error.record(&auth, event) }
             }
         });
-    tracing::info!(
-        url = %url,
-        credential = auth.credential.vars(),
-        tls_ca = auth.tls.ca.is_some(),
-        client_certificate = auth.tls.client.is_some(),
-        "connecting to NATS"
-    );
     let client = auth
         .apply(options)
         .connect(config.nats_servers.clone())
@@ -291,6 +284,15 @@ pub async fn start(
     name: &str,
     startup: &crate::startup::Startup,
 ) -> Result<(Connection, jetstream::Context, Topology)> {
+    let auth = &config.nats_auth;
+    // Once: the attempts that follow are logged only when they fail.
+    tracing::info!(
+        url = %crate::nats_auth::redact_url(&config.nats_url),
+        credential = auth.credential.vars(),
+        tls_ca = auth.tls.ca.is_some(),
+        client_certificate = auth.tls.client.is_some(),
+        "connecting to NATS"
+    );
     let connection = startup
         .retry("connecting to NATS", || connect(config, name))
         .await?;
