@@ -1,12 +1,14 @@
 //! Herald refuses to start on bad configuration or a NATS server without what it
-//! needs, saying why.
+//! needs, saying why; a NATS server not there yet it waits for, answering
+//! `/healthz` and saying in `/readyz` what it waits for.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use herald_common::config::MapEnv;
-use herald_tests::herald::binary;
-use herald_tests::{Herald, NatsServer};
+use herald_tests::herald::{Process, binary, wait_ready};
+use herald_tests::{Herald, NatsServer, PATIENCE, eventually};
+use reqwest::StatusCode;
 
 #[test]
 fn invalid_configuration_exits_64_naming_the_variable() {
@@ -78,26 +80,120 @@ fn a_port_in_use_exits_71_naming_the_address() {
     assert!(stderr.contains(&addr), "{stderr}");
 }
 
-#[test]
-fn an_unreachable_nats_server_exits_1() {
+/// `herald all` against `nats_url` as a process of its own, on a free port.
+fn spawn_all(nats_url: &str, dir: &std::path::Path) -> (Process, String) {
+    let env = Herald::test_env(nats_url, dir);
+    let (process, addr) = Process::spawn_listening("all", &env);
+    (process, format!("http://{addr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_nats_server_is_waited_for_while_health_answers() {
+    herald_common::telemetry::init_crypto();
+    let port = herald_tests::free_port();
     let dir = tempfile::tempdir().unwrap();
+    let (mut herald, base) = spawn_all(&format!("nats://127.0.0.1:{port}"), dir.path());
+    let waiting = eventually(PATIENCE, "/readyz to say what start-up waits for", || {
+        let base = base.clone();
+        async move {
+            let health = reqwest::get(format!("{base}/healthz")).await.ok()?;
+            let ready = reqwest::get(format!("{base}/readyz")).await.ok()?;
+            (health.status() == StatusCode::OK && ready.status() == StatusCode::SERVICE_UNAVAILABLE)
+                .then_some(ready.text().await.ok()?)
+                .filter(|reason| reason.contains("cannot connect"))
+        }
+    })
+    .await;
+    assert!(waiting.starts_with("connecting to NATS: "), "{waiting}");
+    assert!(waiting.contains(&port.to_string()), "{waiting}");
+    // The API says only that Herald is starting.
+    let api = herald_tests::Api::new(&base, herald_tests::herald::API_KEY);
+    let (status, body) = api.get("/v1/webhooks").await;
+    herald_tests::api::assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+    assert!(!body.to_string().contains("connect"), "{body}");
+    assert!(herald.exit_status().is_none(), "it waits rather than exits");
+
+    // The server comes; Herald starts without a restart.
+    let _nats = NatsServer::start_on(port);
+    wait_ready(&base).await;
+    let status = tokio::task::spawn_blocking(move || herald.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_waiting_for_nats_exits_promptly() {
+    herald_common::telemetry::init_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = format!("nats://127.0.0.1:{}", herald_tests::free_port());
+    let (mut herald, base) = spawn_all(&nowhere, dir.path());
+    // Long enough to be in the backoff between attempts.
+    eventually(PATIENCE, "start-up to have failed a few times", || {
+        let base = base.clone();
+        async move {
+            let ready = reqwest::get(format!("{base}/readyz")).await.ok()?;
+            ready
+                .text()
+                .await
+                .ok()?
+                .contains("cannot connect")
+                .then_some(())
+        }
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let asked = std::time::Instant::now();
+    let status = tokio::task::spawn_blocking(move || herald.terminate())
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "a shutdown while starting is clean: {status}"
+    );
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(5),
+        "exited {:?} after SIGTERM",
+        asked.elapsed()
+    );
+}
+
+#[test]
+fn replicas_beyond_a_single_server_exit_64_naming_the_variable() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(binary())
+        .arg("all")
+        .env_clear()
+        .envs(Herald::test_env(&nats.url(), dir.path()).0)
+        .env("HERALD_STREAM_REPLICAS", "3")
+        .output()
+        .expect("run herald");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("HERALD_STREAM_REPLICAS"), "{stderr}");
+}
+
+#[test]
+fn a_seed_url_that_is_not_one_exits_64_naming_the_variable() {
     let output = Command::new(binary())
         .arg("all")
         .env_clear()
         .env("HERALD_API_KEYS", "acme:acme-key-0123456789")
         .env("HERALD_SECRET_KEY", herald_tests::herald::SECRET_KEY)
-        .env("HERALD_HTTP_ADDR", "127.0.0.1:0")
         .env(
             "HERALD_NATS_URL",
-            format!("nats://127.0.0.1:{}", herald_tests::free_port()),
-        )
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", dir.path().join("h.db").display()),
+            "nats://herald:hunter2@127.0.0.1:4222,nats://herald:hunter2@127.0.0.1:notaport",
         )
         .output()
         .expect("run herald");
-    assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cannot connect to NATS"), "{stderr}");
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("HERALD_NATS_URL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }

@@ -211,6 +211,11 @@ impl Process {
         Process { child }
     }
 
+    /// How the process ended, or `None` while it runs.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// The process id, to read its memory from `/proc`.
     pub fn pid(&self) -> u32 {
         self.child.id()

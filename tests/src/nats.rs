@@ -5,6 +5,9 @@
 //!
 //! Tests run it with `max_payload: 8MB`, as `deploy/nats/values.yaml` does, so
 //! events of 1 MiB fit; [`NatsServer::start_stock`] keeps the stock 1 MB.
+//!
+//! [`NatsCluster`] runs three of them as one cluster on loopback, as production
+//! does, with a node that can be killed and restarted.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,6 +25,8 @@ pub struct NatsServer {
     env: Vec<(String, String)>,
     /// `log_file: ...` when the server logs to a file, kept across reloads.
     log_line: String,
+    /// Its monitoring port (`/connz`, `/jsz`), when it serves one.
+    monitor_port: Option<u16>,
 }
 
 impl NatsServer {
@@ -63,6 +68,7 @@ impl NatsServer {
             dir,
             child: None,
             port: 0,
+            monitor_port: None,
             env: env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -82,19 +88,32 @@ impl NatsServer {
         Self::start_configured(binary, "max_payload: 8MB\n".to_owned())
     }
 
+    /// Starts the pinned nats-server on `port`, for a test where Herald was told
+    /// the address before the server was there.
+    pub fn start_on(port: u16) -> Self {
+        let mut server = Self::unstarted(binary(), "max_payload: 8MB\n".to_owned());
+        server.spawn(Some(port));
+        server
+    }
+
     fn start_configured(binary: PathBuf, config: String) -> Self {
+        let mut server = Self::unstarted(binary, config);
+        server.spawn(None);
+        server
+    }
+
+    fn unstarted(binary: PathBuf, config: String) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut server = NatsServer {
+        NatsServer {
             binary,
             config,
             dir,
             child: None,
             port: 0,
+            monitor_port: None,
             env: Vec::new(),
             log_line: String::new(),
-        };
-        server.spawn(None);
-        server
+        }
     }
 
     pub fn url(&self) -> String {
@@ -163,7 +182,28 @@ impl NatsServer {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.binary.display()));
         self.child = Some(child);
-        self.port = read_port(&ports_dir);
+        let ports = read_ports(&ports_dir);
+        self.port = port_of(&ports["nats"]).expect("a client port");
+        self.monitor_port = port_of(&ports["monitoring"]);
+    }
+
+    /// The names of the clients connected to this server (`/connz` of its
+    /// monitoring port; empty when it has none or is down).
+    pub async fn client_names(&self) -> Vec<String> {
+        let Some(port) = self.monitor_port.filter(|_| self.child.is_some()) else {
+            return Vec::new();
+        };
+        let url = format!("http://127.0.0.1:{port}/connz?limit=1024");
+        let Ok(response) = reqwest::get(&url).await else {
+            return Vec::new();
+        };
+        let connz: serde_json::Value = response.json().await.unwrap_or_default();
+        connz["connections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect()
     }
 }
 
@@ -173,7 +213,8 @@ impl Drop for NatsServer {
     }
 }
 
-fn read_port(dir: &Path) -> u16 {
+/// What the server wrote in its ports file: `{"nats": [url], "monitoring": [url]}`.
+fn read_ports(dir: &Path) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let found = std::fs::read_dir(dir)
@@ -185,15 +226,83 @@ fn read_port(dir: &Path) -> u16 {
         if let Some(entry) = found
             && let Ok(text) = std::fs::read_to_string(entry.path())
             && let Ok(ports) = serde_json::from_str::<serde_json::Value>(&text)
-            && let Some(url) = ports["nats"][0].as_str()
-            && let Some(port) = url.rsplit(':').next().and_then(|p| p.parse().ok())
+            && port_of(&ports["nats"]).is_some()
         {
-            return port;
+            return ports;
         }
         if Instant::now() > deadline {
             panic!("nats-server did not report its port");
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The port of the first URL in a list of the ports file.
+fn port_of(urls: &serde_json::Value) -> Option<u16> {
+    urls[0].as_str()?.rsplit(':').next()?.parse().ok()
+}
+
+/// Three `nats-server`s on loopback forming one cluster (`herald-test`): routes
+/// between them, JetStream on each with a store of its own, server names `n1` to
+/// `n3`. [`NatsCluster::start`] returns as soon as each listens, before the
+/// cluster has formed or elected a JetStream leader, as in a fresh deployment.
+pub struct NatsCluster {
+    pub nodes: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    pub fn start() -> Self {
+        const SIZE: usize = 3;
+        let cluster_ports: Vec<u16> = (0..SIZE).map(|_| crate::free_port()).collect();
+        let routes = cluster_ports
+            .iter()
+            .map(|port| format!("nats-route://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let nodes = cluster_ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| {
+                NatsServer::start_configured(
+                    binary(),
+                    format!(
+                        "max_payload: 8MB\n\
+                         server_name: n{}\n\
+                         http: \"127.0.0.1:-1\"\n\
+                         cluster {{\n  name: herald-test\n  listen: \"127.0.0.1:{port}\"\n  \
+                         routes: [{routes}]\n}}\n",
+                        i + 1
+                    ),
+                )
+            })
+            .collect();
+        NatsCluster { nodes }
+    }
+
+    /// Every node's client URL, comma-separated, as `HERALD_NATS_URL` takes them.
+    pub fn seed_urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The node a client named `name` is connected to, once one is.
+    pub async fn node_serving(&self, name: &str) -> usize {
+        crate::eventually(
+            crate::PATIENCE,
+            &format!("{name} to be connected"),
+            || async {
+                for (i, node) in self.nodes.iter().enumerate() {
+                    if node.client_names().await.iter().any(|n| n == name) {
+                        return Some(i);
+                    }
+                }
+                None
+            },
+        )
+        .await
     }
 }
 

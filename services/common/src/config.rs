@@ -327,8 +327,13 @@ fn parse_ports(value: &str) -> Result<std::collections::BTreeSet<u16>, String> {
 /// Settings every service shares.
 #[derive(Clone)]
 pub struct CommonConfig {
-    /// `HERALD_NATS_URL`: the NATS server (or cluster seed) to use.
+    /// `HERALD_NATS_URL`: the NATS server, or the cluster's seed URLs separated by
+    /// commas, as given (it may hold a credential: show it with
+    /// [`redact_url`](crate::nats_auth::redact_url)).
     pub nats_url: String,
+    /// The seed URLs of `HERALD_NATS_URL` without their credential: what the client
+    /// connects to (the first it reaches; the rest of the cluster it learns then).
+    pub nats_servers: Vec<async_nats::ServerAddr>,
     /// `HERALD_NATS_CREDS`, `HERALD_NATS_NKEY_SEED`, `HERALD_NATS_USER` and
     /// `HERALD_NATS_PASSWORD`, `HERALD_NATS_TOKEN`, `HERALD_NATS_TLS_*`: how Herald
     /// proves itself to NATS and checks the server, files read and checked here.
@@ -448,6 +453,7 @@ impl CommonConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let nats_url =
             get(env, "HERALD_NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+        let nats_servers = crate::nats_auth::server_addrs(&nats_url)?;
         let nats_auth = crate::nats_auth::NatsAuth::from_env(env, &nats_url)?;
         let http_addr = parse_or(
             env,
@@ -486,6 +492,7 @@ impl CommonConfig {
                 backoff_max,
             },
             nats_url,
+            nats_servers,
             nats_auth,
             http_addr,
             stream_replicas,

@@ -98,7 +98,8 @@ pub fn routes(readiness: Readiness) -> Router {
         .with_state(readiness)
 }
 
-async fn metrics() -> impl axum::response::IntoResponse {
+/// `/metrics`: every metric of this process, in the OpenMetrics text format.
+pub async fn metrics() -> impl axum::response::IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,

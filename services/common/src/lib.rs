@@ -18,6 +18,7 @@
 //! - [`health`]: `/healthz`, `/readyz` and `/metrics`.
 //! - [`metrics`]: the Prometheus metrics every service records.
 //! - [`shutdown`]: the signal that starts a drain, and serving HTTP until it.
+//! - [`startup`]: each start-up step tried again until NATS is ready.
 //! - [`service`]: a started service and running it.
 //! - [`reply`]: request/reply responders.
 //! - [`telemetry`]: structured logs and OpenTelemetry traces.
@@ -37,6 +38,7 @@ pub mod reply;
 pub mod secrets;
 pub mod service;
 pub mod shutdown;
+pub mod startup;
 pub mod telemetry;
 pub mod trace;
 
@@ -69,6 +71,9 @@ pub enum Error {
     Nats(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// Shutdown was asked for before the service had started.
+    #[error("shut down while starting")]
+    Stopped,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -201,11 +201,14 @@ pub struct Connection {
     pub last_error: crate::nats_auth::LastError,
 }
 
-/// Connects to NATS with the configured credential and TLS, and checks that the
-/// server can run Herald: JetStream enabled, version 2.12 or newer, `max_payload`
-/// of at least [`MIN_MAX_PAYLOAD`] (the stock 1 MB is enough; it sizes the largest
-/// event, see [`max_event_bytes`]). A credential or certificate the server refuses
-/// is [`Error::Refused`], naming the variable to change.
+/// Connects to NATS with the configured credential and TLS — to the first of the
+/// seed URLs that answers — and checks that the server can run Herald: JetStream
+/// enabled, version 2.12 or newer, `max_payload` of at least [`MIN_MAX_PAYLOAD`]
+/// (the stock 1 MB is enough; it sizes the largest event, see
+/// [`max_event_bytes`]). A credential or certificate the server refuses is
+/// [`Error::Refused`], naming the variable to change; an unreachable server is
+/// [`Error::Connect`], worth trying again. Whether JetStream answers yet is
+/// [`jetstream_ready`]'s to say.
 pub async fn connect(config: &CommonConfig, name: &str) -> Result<Connection> {
     let url = crate::nats_auth::redact_url(&config.nats_url);
     let auth = config.nats_auth.clone();
@@ -221,16 +224,9 @@ pub async fn connect(config: &CommonConfig, name: &str) -> Result<Connection> {
                 async move { last_error.record(&auth, event) }
             }
         });
-    tracing::info!(
-        url = %url,
-        credential = auth.credential.vars(),
-        tls_ca = auth.tls.ca.is_some(),
-        client_certificate = auth.tls.client.is_some(),
-        "connecting to NATS"
-    );
     let client = auth
         .apply(options)
-        .connect(crate::nats_auth::strip_credential(&config.nats_url).as_str())
+        .connect(config.nats_servers.clone())
         .await
         .map_err(|e| match auth.refusal(&url, &e) {
             Some(reason) => Error::Refused { reason },
@@ -240,6 +236,12 @@ pub async fn connect(config: &CommonConfig, name: &str) -> Result<Connection> {
             },
         })?;
     let info = client.server_info();
+    // The server reached, when there is a choice.
+    let url = if config.nats_servers.len() > 1 {
+        format!("nats://{}:{}", info.host, info.port)
+    } else {
+        url
+    };
     if !version_at_least(&info.version, 2, 12) {
         return Err(Error::ServerTooOld {
             url,
@@ -252,11 +254,65 @@ pub async fn connect(config: &CommonConfig, name: &str) -> Result<Connection> {
             max_payload: info.max_payload,
         });
     }
-    let js = jetstream::new(client.clone());
-    if js.query_account().await.is_err() {
+    if !info.jetstream {
         return Err(Error::NoJetStream { url });
     }
     Ok(Connection { client, last_error })
+}
+
+/// Whether JetStream answers on `client`: a server of a cluster still forming
+/// (no meta leader yet) does not, which is worth waiting for; an account without
+/// JetStream is [`Error::NoJetStream`].
+pub async fn jetstream_ready(js: &jetstream::Context) -> Result<()> {
+    use jetstream::context::AccountErrorKind;
+    match js.query_account().await {
+        Ok(_) => Ok(()),
+        Err(err) => match err.kind() {
+            AccountErrorKind::JetStream(e)
+                if e.error_code() == jetstream::ErrorCode::JETSTREAM_NOT_ENABLED_FOR_ACCOUNT
+                    || e.error_code() == jetstream::ErrorCode::JETSTREAM_NOT_ENABLED =>
+            {
+                let info = js.client().server_info();
+                Err(Error::NoJetStream {
+                    url: format!("nats://{}:{}", info.host, info.port),
+                })
+            }
+            _ => Err(Error::Nats(format!(
+                "JetStream is not available yet: {err}"
+            ))),
+        },
+    }
+}
+
+/// Connects to NATS and provisions the [`Topology`], each step tried again while
+/// it fails for a reason that may pass (see [`crate::startup`]): a server not up
+/// yet, JetStream or a stream leader not elected, too few peers for the replicas.
+pub async fn start(
+    config: &CommonConfig,
+    name: &str,
+    startup: &crate::startup::Startup,
+) -> Result<(Connection, jetstream::Context, Topology)> {
+    let auth = &config.nats_auth;
+    // Once: the attempts that follow are logged only when they fail.
+    tracing::info!(
+        url = %crate::nats_auth::redact_url(&config.nats_url),
+        credential = auth.credential.vars(),
+        tls_ca = auth.tls.ca.is_some(),
+        client_certificate = auth.tls.client.is_some(),
+        "connecting to NATS"
+    );
+    let connection = startup
+        .retry("connecting to NATS", || connect(config, name))
+        .await?;
+    let js = jetstream::new(connection.client.clone());
+    let topology = Topology::new(config);
+    startup
+        .retry("provisioning streams", || async {
+            jetstream_ready(&js).await?;
+            topology.provision(&js).await
+        })
+        .await?;
+    Ok((connection, js, topology))
 }
 
 /// Whether a server version string such as `2.12.1` is at least `major.minor`.
@@ -375,9 +431,32 @@ impl Topology {
             let info = js
                 .create_or_update_stream(config)
                 .await
-                .map_err(|e| Error::Provision {
-                    what: format!("stream {name}"),
-                    reason: storage_hint(e),
+                .map_err(|e| match e.kind() {
+                    jetstream::context::CreateStreamErrorKind::JetStream(err)
+                        if err.error_code()
+                            == jetstream::ErrorCode::STREAM_REPLICAS_NOT_SUPPORTED =>
+                    {
+                        Error::Config(crate::config::ConfigError::new(
+                            "HERALD_STREAM_REPLICAS",
+                            format!(
+                                "is {} but the NATS server is not part of a cluster; set 1, \
+                                 or run a cluster of at least that many servers",
+                                self.replicas
+                            ),
+                        ))
+                    }
+                    jetstream::context::CreateStreamErrorKind::JetStream(err)
+                        if err.error_code() == jetstream::ErrorCode::STORAGE_RESOURCES_EXCEEDED =>
+                    {
+                        Error::Config(crate::config::ConfigError::new(
+                            "HERALD_*_MAX_BYTES",
+                            storage_hint(e),
+                        ))
+                    }
+                    _ => Error::Provision {
+                        what: format!("stream {name}"),
+                        reason: storage_hint(e),
+                    },
                 })?;
             warn_if_above_limit(&info);
             record_limit(name, limit);

@@ -101,7 +101,8 @@ pub struct NatsAuth {
 
 impl NatsAuth {
     /// Reads and checks the variables and the files they name; `url` is
-    /// `HERALD_NATS_URL`, which may carry a credential of its own.
+    /// `HERALD_NATS_URL` (one or more seed URLs), which may carry a credential of
+    /// its own.
     pub fn from_env(env: &dyn Env, url: &str) -> Result<Self, ConfigError> {
         let user = get(env, USER);
         // Secrets are taken exactly as given: no white space is trimmed.
@@ -109,7 +110,7 @@ impl NatsAuth {
         let token = env.var(TOKEN).filter(|t| !t.is_empty());
         let creds = get(env, CREDS);
         let seed = get(env, NKEY_SEED);
-        let in_url = url_credential(url);
+        let in_url = urls_credential(url)?;
 
         let mut set: Vec<&str> = Vec::new();
         if creds.is_some() {
@@ -315,6 +316,75 @@ impl NatsAuth {
     }
 }
 
+/// The seed URLs of `HERALD_NATS_URL`: one URL, or several separated by commas
+/// (`nats://a:4222,nats://b:4222`), as NATS clients take them. Blanks around the
+/// commas are ignored.
+pub fn seed_urls(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+}
+
+/// The addresses to connect to: every seed URL of `HERALD_NATS_URL`, without its
+/// credential. A URL that is not one is refused naming the variable, shown
+/// without its secret.
+pub fn server_addrs(value: &str) -> Result<Vec<ServerAddr>, ConfigError> {
+    let addrs = seed_urls(value)
+        .map(|url| {
+            strip_credential(url).parse::<ServerAddr>().map_err(|e| {
+                ConfigError::new(URL, format!("`{}` is not a NATS URL: {e}", redact_url(url)))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if addrs.is_empty() {
+        return Err(ConfigError::new(
+            URL,
+            "names no server; give one URL or several separated by commas",
+        ));
+    }
+    Ok(addrs)
+}
+
+/// The credential the seed URLs carry: the same one in every URL, or none in
+/// any. URLs that disagree are refused, since the client sends one credential to
+/// whichever server it reaches.
+fn urls_credential(value: &str) -> Result<Option<Credential>, ConfigError> {
+    let mut found: Option<Option<Credential>> = None;
+    for url in seed_urls(value) {
+        let credential = url_credential(url);
+        match &found {
+            None => found = Some(credential),
+            Some(first) if same_credential(first.as_ref(), credential.as_ref()) => {}
+            Some(_) => {
+                return Err(ConfigError::new(
+                    URL,
+                    "its seed URLs carry different credentials; give every URL the same \
+                     one, or none",
+                ));
+            }
+        }
+    }
+    Ok(found.flatten())
+}
+
+fn same_credential(a: Option<&Credential>, b: Option<&Credential>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (
+            Some(Credential::UrlUserPassword { user, password }),
+            Some(Credential::UrlUserPassword {
+                user: other_user,
+                password: other_password,
+            }),
+        ) => user == other_user && password.expose() == other_password.expose(),
+        (Some(Credential::UrlToken(token)), Some(Credential::UrlToken(other))) => {
+            token.expose() == other.expose()
+        }
+        _ => false,
+    }
+}
+
 /// The credential in `nats://user:password@host` or `nats://token@host`.
 fn url_credential(url: &str) -> Option<Credential> {
     let addr: ServerAddr = url.parse().ok()?;
@@ -328,8 +398,12 @@ fn url_credential(url: &str) -> Option<Credential> {
     })
 }
 
-/// `url` with its password or token replaced by `***`, for messages.
+/// `url` — one URL or a comma-separated list — with each password or token
+/// replaced by `***`, for messages.
 pub fn redact_url(url: &str) -> String {
+    if url.contains(',') {
+        return seed_urls(url).map(redact_url).collect::<Vec<_>>().join(",");
+    }
     match split_userinfo(url) {
         Some((scheme, userinfo, rest)) => {
             let shown = match userinfo.split_once(':') {
@@ -637,6 +711,40 @@ mod tests {
             "nats://host:4222"
         );
         assert_eq!(strip_credential("tls://host"), "tls://host");
+    }
+
+    #[test]
+    fn seed_urls_share_one_credential() {
+        let addrs = server_addrs(" nats://a:4222, nats://b:4222 ,nats://c:4222").unwrap();
+        assert_eq!(addrs.len(), 3);
+        assert_eq!(addrs[1].host(), "b");
+        let err = server_addrs("nats://a:4222,nats://b:notaport").unwrap_err();
+        assert_eq!(err.var, URL);
+        assert_eq!(server_addrs(" , ").unwrap_err().var, URL);
+
+        let both = "nats://herald:hunter2@a:4222,nats://herald:hunter2@b:4222";
+        let auth = NatsAuth::from_env(&MapEnv::default(), both).unwrap();
+        assert!(
+            matches!(auth.credential, Credential::UrlUserPassword { ref user, .. } if user == "herald")
+        );
+        let stripped = server_addrs(both).unwrap();
+        assert!(stripped.iter().all(|a| a.username().is_none()));
+        assert_eq!(
+            redact_url(both),
+            "nats://herald:***@a:4222,nats://herald:***@b:4222"
+        );
+        for disagreeing in [
+            "nats://herald:hunter2@a:4222,nats://herald:other@b:4222",
+            "nats://herald:hunter2@a:4222,nats://b:4222",
+            "nats://t0ken@a:4222,nats://herald:hunter2@b:4222",
+        ] {
+            let err = NatsAuth::from_env(&MapEnv::default(), disagreeing).unwrap_err();
+            assert_eq!(err.var, URL, "{disagreeing}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        let err =
+            server_addrs("nats://herald:hunter2@a:4222,nats://herald:hunter2@b:x").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     #[test]

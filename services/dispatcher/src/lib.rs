@@ -39,8 +39,9 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, kv};
 use herald_common::health::Readiness;
 use herald_common::mirror::Mirror;
-use herald_common::nats::{self, Topology};
+use herald_common::nats;
 use herald_common::registry::{Registry, Secrets};
+use herald_common::startup::Startup;
 use herald_proto::Endpoint;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -135,48 +136,87 @@ impl State {
     }
 }
 
-pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Started> {
-    let connection = nats::connect(&config.common, "herald-dispatcher").await?;
+impl herald_common::startup::StartError for Error {
+    fn is_transient(&self) -> bool {
+        match self {
+            Error::Common(e) => e.is_transient(),
+            Error::Parked(_) | Error::Leases(_) => true,
+            Error::Client(_) => false,
+        }
+    }
+}
+
+/// Connects and provisions, each step tried again while NATS is not ready (see
+/// [`Startup`]), and prepares fan-out, the delivery partitions and test deliveries.
+pub async fn start(
+    config: Config,
+    startup: &Startup,
+    shutdown: CancellationToken,
+) -> Result<Started> {
+    let (connection, js, topology) =
+        nats::start(&config.common, "herald-dispatcher", startup).await?;
     let client = connection.client.clone();
-    let js = jetstream::new(client.clone());
-    let topology = Topology::new(&config.common);
-    topology.provision(&js).await?;
-    let registry = Registry::open(&js, &topology, Secrets::Open(config.cipher.clone()))
-        .await?
-        .mirrored(shutdown.clone());
-    let tenant_secrets_store = js
-        .get_key_value(nats::TENANT_SECRETS_BUCKET)
-        .await
-        .map_err(herald_common::Error::nats)?;
+    let sender = sender::Sender::new(
+        ssrf::Policy::new(config.allowed_targets.clone()),
+        &config.user_agent,
+    )
+    .map_err(|e| Error::Client(e.to_string()))?;
+    let ack_wait = config.task_ack_wait();
+    let opened = startup
+        .retry("opening buckets and consumers", || async {
+            let registry =
+                Registry::open(&js, &topology, Secrets::Open(config.cipher.clone())).await?;
+            let bucket = |name: &'static str| {
+                let js = js.clone();
+                async move {
+                    js.get_key_value(name)
+                        .await
+                        .map_err(herald_common::Error::nats)
+                }
+            };
+            let tenant_secrets_store = bucket(nats::TENANT_SECRETS_BUCKET).await?;
+            let job_callbacks = bucket(nats::JOB_CALLBACKS_BUCKET).await?;
+            let fanout = fanout::consumer().provision(&js, &topology).await?;
+            let mut partition_consumers = Vec::new();
+            for number in 0..herald_proto::DELIVERY_PARTITIONS {
+                partition_consumers.push(
+                    partition::consumer(number, ack_wait, config.max_in_flight, config.queue_tasks)
+                        .provision(&js, &topology)
+                        .await?,
+                );
+            }
+            let parked = parked::Parked::open(&js).await?;
+            let leases =
+                ownership::bucket(&js, config.partition_lease, config.common.stream_replicas)
+                    .await
+                    .map_err(Error::Leases)?;
+            Ok::<_, Error>(Opened {
+                registry,
+                tenant_secrets_store,
+                job_callbacks,
+                fanout,
+                partition_consumers,
+                parked,
+                leases,
+            })
+        })
+        .await?;
+    let Opened {
+        registry,
+        tenant_secrets_store,
+        job_callbacks,
+        fanout,
+        partition_consumers,
+        parked,
+        leases,
+    } = opened;
+    let registry = registry.mirrored(shutdown.clone());
     let cipher = config.cipher.clone();
     let tenant_secrets = Mirror::start(
         tenant_secrets_store.clone(),
         Arc::new(move |bytes: &[u8]| open_secret(&cipher, bytes)),
         shutdown.clone(),
     );
-    let job_callbacks = js
-        .get_key_value(nats::JOB_CALLBACKS_BUCKET)
-        .await
-        .map_err(herald_common::Error::nats)?;
-    let sender = sender::Sender::new(
-        ssrf::Policy::new(config.allowed_targets.clone()),
-        &config.user_agent,
-    )
-    .map_err(|e| Error::Client(e.to_string()))?;
-    let fanout = fanout::consumer().provision(&js, &topology).await?;
-    let ack_wait = config.task_ack_wait();
-    let mut partition_consumers = Vec::new();
-    for number in 0..herald_proto::DELIVERY_PARTITIONS {
-        partition_consumers.push(
-            partition::consumer(number, ack_wait, config.max_in_flight, config.queue_tasks)
-                .provision(&js, &topology)
-                .await?,
-        );
-    }
-    let parked = parked::Parked::open(&js).await?;
-    let leases = ownership::bucket(&js, config.partition_lease, config.common.stream_replicas)
-        .await
-        .map_err(Error::Leases)?;
     let tests = test_delivery::subscribe(&client)
         .await
         .map_err(herald_common::Error::nats)?;
@@ -290,11 +330,26 @@ pub async fn run(
     listener: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    start(config, shutdown.clone())
-        .await?
-        .run(listener, shutdown)
-        .await;
-    Ok(())
+    let startup = Startup::new(shutdown.clone());
+    match start(config, &startup, shutdown.clone()).await {
+        Err(Error::Common(herald_common::Error::Stopped)) => Ok(()),
+        started => {
+            startup.finish();
+            started?.run(listener, shutdown).await;
+            Ok(())
+        }
+    }
+}
+
+/// What start-up opens on the broker, in one step tried again as a whole.
+struct Opened {
+    registry: Registry,
+    tenant_secrets_store: kv::Store,
+    job_callbacks: kv::Store,
+    fanout: async_nats::jetstream::consumer::PullConsumer,
+    partition_consumers: Vec<async_nats::jetstream::consumer::PullConsumer>,
+    parked: parked::Parked,
+    leases: kv::Store,
 }
 
 /// Keeps the `attempts_in_flight` and `tasks_waiting` gauges current.

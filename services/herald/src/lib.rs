@@ -4,9 +4,14 @@
 
 #![forbid(unsafe_code)]
 
+mod starting;
+
+use std::sync::{Arc, OnceLock};
+
 use herald_common::config::{ConfigError, Env};
 use herald_common::health::Router;
 use herald_common::service::Work;
+use herald_common::startup::Startup;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -55,20 +60,27 @@ pub enum Error {
 }
 
 impl Error {
+    /// The shared infrastructure's error behind this one, if it is one.
+    fn common(&self) -> Option<&herald_common::Error> {
+        match self {
+            Error::Ingest(herald_ingest::Error::Common(e))
+            | Error::Dispatcher(herald_dispatcher::Error::Common(e))
+            | Error::RetryScheduler(e)
+            | Error::StatusTracker(herald_status_tracker::Error::Common(e)) => Some(e),
+            _ => None,
+        }
+    }
+
     /// The process's exit status for this error: 64 when the fix is in the
     /// configuration (a bad value, a credential or certificate NATS refused), 71
     /// when the listener cannot be bound, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
-        let common = match self {
-            Error::Config(_) => return 64,
-            Error::Listen { .. } => return 71,
-            Error::Ingest(herald_ingest::Error::Common(e))
-            | Error::Dispatcher(herald_dispatcher::Error::Common(e))
-            | Error::RetryScheduler(e)
-            | Error::StatusTracker(herald_status_tracker::Error::Common(e)) => e,
-            _ => return 1,
-        };
-        if common.is_configuration() { 64 } else { 1 }
+        match self {
+            Error::Config(_) => 64,
+            Error::Listen { .. } => 71,
+            _ if self.common().is_some_and(|e| e.is_configuration()) => 64,
+            _ => 1,
+        }
     }
 }
 
@@ -129,7 +141,10 @@ impl Configs {
 }
 
 /// Starts what `configs` holds and runs it until `shutdown`. The listener serves
-/// the API (when ingest runs) and the health routes.
+/// the API (when ingest runs) and the health routes; it answers from the start:
+/// while the services wait for NATS (see [`herald_common::startup`]), `/healthz`
+/// says the process runs and `/readyz` what it waits for. Shutdown during that
+/// wait ends the run at once, as a success.
 pub async fn run(
     configs: Configs,
     listener: TcpListener,
@@ -137,6 +152,42 @@ pub async fn run(
 ) -> Result<(), Error> {
     herald_common::metrics::init(configs.service_name());
     let grace = herald_ingest::http_grace(configs.shutdown_timeout());
+    let startup = Startup::new(shutdown.clone());
+    let app = Arc::new(OnceLock::new());
+    // Cancelled with `shutdown`, or alone when start-up fails.
+    let serving = shutdown.child_token();
+    let server = tokio::spawn(herald_common::shutdown::serve(
+        listener,
+        starting::router(startup.clone(), app.clone()),
+        serving.clone(),
+        grace,
+    ));
+    let works = match start(configs, &startup, &shutdown).await {
+        Ok((works, router)) => {
+            let _ = app.set(router);
+            startup.finish();
+            works
+        }
+        Err(err) => {
+            serving.cancel();
+            let _ = server.await;
+            return match err.common() {
+                Some(herald_common::Error::Stopped) => Ok(()),
+                _ => Err(err),
+            };
+        }
+    };
+    let (served, ()) = tokio::join!(server, join_all(works));
+    served.unwrap_or(Ok(())).map_err(Error::Serve)
+}
+
+/// Starts each service of `configs` in turn; returns their work and the router of
+/// the API and the health routes.
+async fn start(
+    configs: Configs,
+    startup: &Startup,
+    shutdown: &CancellationToken,
+) -> Result<(Vec<Work>, Router), Error> {
     let mut works: Vec<Work> = Vec::new();
     let mut readiness = None;
     let mut router = Router::new();
@@ -148,22 +199,22 @@ pub async fn run(
     };
     // The status-tracker first: ingest's queries need it, and it owns the store.
     if let Some(config) = configs.status_tracker {
-        let started = herald_status_tracker::start(config, shutdown.clone()).await?;
+        let started = herald_status_tracker::start(config, startup, shutdown.clone()).await?;
         merge(started.readiness);
         works.push(started.work);
     }
     if let Some(config) = configs.retry_scheduler {
-        let started = herald_retry_scheduler::start(config, shutdown.clone()).await?;
+        let started = herald_retry_scheduler::start(config, startup, shutdown.clone()).await?;
         merge(started.readiness);
         works.push(started.work);
     }
     if let Some(config) = configs.dispatcher {
-        let started = herald_dispatcher::start(config, shutdown.clone()).await?;
+        let started = herald_dispatcher::start(config, startup, shutdown.clone()).await?;
         merge(started.readiness);
         works.push(started.work);
     }
     if let Some(config) = configs.ingest {
-        let started = herald_ingest::start(&config, shutdown.clone()).await?;
+        let started = herald_ingest::start(&config, startup, shutdown.clone()).await?;
         merge(started.readiness);
         router = herald_ingest::api::app(started.state);
         works.push(started.intake);
@@ -171,10 +222,7 @@ pub async fn run(
     if let Some(readiness) = readiness {
         router = router.merge(herald_common::health::routes(readiness));
     }
-    let server = herald_common::shutdown::serve(listener, router, shutdown.clone(), grace);
-    let all_work = join_all(works);
-    let (served, ()) = tokio::join!(server, all_work);
-    served.map_err(Error::Serve)
+    Ok((works, router))
 }
 
 /// Binds the listener for `configs`.

@@ -1,5 +1,6 @@
 //! `herald <ingest|dispatcher|retry-scheduler|status-tracker|all>`: configuration
-//! from the environment, start, wait for SIGTERM or Ctrl-C, drain within
+//! from the environment, start (waiting for NATS as long as it takes, see
+//! `docs/startup.md`), wait for SIGTERM or Ctrl-C, drain within
 //! `HERALD_SHUTDOWN_TIMEOUT`, exit. Bad configuration, or a credential or
 //! certificate the NATS server refuses, exits with status 64.
 

@@ -19,10 +19,10 @@ pub mod config;
 pub mod intake;
 pub mod nats_intake;
 
-use async_nats::jetstream;
 use herald_common::health::Readiness;
-use herald_common::nats::{self, Topology};
+use herald_common::nats;
 use herald_common::registry::{Registry, Secrets};
+use herald_common::startup::Startup;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +41,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Connects, provisions, and serves the API on `listener` and the NATS intake until
 /// `shutdown`. Returns the readiness checks so a combined process can serve them.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
-    let service = start(&config, shutdown.clone()).await?;
+    let startup = Startup::new(shutdown.clone());
+    let service = match start(&config, &startup, shutdown.clone()).await {
+        Err(Error::Common(herald_common::Error::Stopped)) => return Ok(()),
+        started => started?,
+    };
+    startup.finish();
     let router = api::app(service.state).merge(herald_common::health::routes(service.readiness));
     let intake = tokio::spawn(service.intake);
     let grace = http_grace(config.common.shutdown_timeout);
@@ -64,9 +69,14 @@ pub struct Started {
     pub intake: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
-/// Connects and provisions, and prepares the API state and the intake consumer.
-pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Started> {
-    let connection = nats::connect(&config.common, "herald-ingest").await?;
+/// Connects and provisions, and prepares the API state and the intake consumer;
+/// each step is tried again while NATS is not ready (see [`Startup`]).
+pub async fn start(
+    config: &Config,
+    startup: &Startup,
+    shutdown: CancellationToken,
+) -> Result<Started> {
+    let (connection, js, topology) = nats::start(&config.common, "herald-ingest", startup).await?;
     let client = connection.client.clone();
     let max_payload = client.server_info().max_payload;
     let config = &config.clone().fit_to_nats(max_payload);
@@ -77,13 +87,27 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
         config.max_body_bytes,
         max_payload
     );
-    let js = jetstream::new(client.clone());
-    let topology = Topology::new(&config.common);
-    topology.provision(&js).await?;
-    let registry = Registry::open(&js, &topology, Secrets::Open(config.cipher.clone()))
-        .await?
-        .mirrored(shutdown.clone());
-    let consumer = nats_intake::consumer().provision(&js, &topology).await?;
+    let (registry, consumer, buckets) = startup
+        .retry("opening buckets and consumers", || async {
+            let registry =
+                Registry::open(&js, &topology, Secrets::Open(config.cipher.clone())).await?;
+            let consumer = nats_intake::consumer().provision(&js, &topology).await?;
+            let bucket = |name: &'static str| {
+                let js = js.clone();
+                async move {
+                    js.get_key_value(name)
+                        .await
+                        .map_err(herald_common::Error::nats)
+                }
+            };
+            let buckets = api::Buckets {
+                tenant_secrets: bucket(nats::TENANT_SECRETS_BUCKET).await?,
+                job_callbacks: bucket(nats::JOB_CALLBACKS_BUCKET).await?,
+            };
+            Ok::<_, herald_common::Error>((registry, consumer, buckets))
+        })
+        .await?;
+    let registry = registry.mirrored(shutdown.clone());
     let readiness = Readiness::new(
         connection,
         &[
@@ -105,18 +129,6 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> Result<Start
             }
         }
     });
-    let bucket = |name: &'static str| {
-        let js = js.clone();
-        async move {
-            js.get_key_value(name)
-                .await
-                .map_err(herald_common::Error::nats)
-        }
-    };
-    let buckets = api::Buckets {
-        tenant_secrets: bucket(nats::TENANT_SECRETS_BUCKET).await?,
-        job_callbacks: bucket(nats::JOB_CALLBACKS_BUCKET).await?,
-    };
     let state = api::AppState::new(config.clone(), client, registry, buckets, shutdown.clone());
     let intake = Box::pin(nats_intake::run(consumer, state.clone(), shutdown));
     Ok(Started {

@@ -17,10 +17,10 @@ pub mod scheduler;
 
 use std::sync::Arc;
 
-use async_nats::jetstream;
 use herald_common::health::Readiness;
-use herald_common::nats::{self, Topology};
+use herald_common::nats;
 use herald_common::registry::{Registry, Secrets};
+use herald_common::startup::Startup;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -31,17 +31,24 @@ pub use herald_common::Error;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Started> {
-    let connection = nats::connect(&config.common, "herald-retry-scheduler").await?;
-    let client = connection.client.clone();
-    let js = jetstream::new(client.clone());
-    let topology = Topology::new(&config.common);
-    topology.provision(&js).await?;
-    let consumer = scheduler::consumer().provision(&js, &topology).await?;
-    // Secrets are never opened here; the registry keeps them sealed.
-    let registry = Registry::open(&js, &topology, Secrets::Sealed)
-        .await?
-        .mirrored(shutdown.clone());
+/// Connects and provisions, each step tried again while NATS is not ready (see
+/// [`Startup`]), and prepares the consumer of failed attempts.
+pub async fn start(
+    config: Config,
+    startup: &Startup,
+    shutdown: CancellationToken,
+) -> Result<Started> {
+    let (connection, js, topology) =
+        nats::start(&config.common, "herald-retry-scheduler", startup).await?;
+    let (consumer, registry) = startup
+        .retry("opening buckets and consumers", || async {
+            let consumer = scheduler::consumer().provision(&js, &topology).await?;
+            // Secrets are never opened here; the registry keeps them sealed.
+            let registry = Registry::open(&js, &topology, Secrets::Sealed).await?;
+            Ok::<_, Error>((consumer, registry))
+        })
+        .await?;
+    let registry = registry.mirrored(shutdown.clone());
     let readiness = Readiness::new(
         connection,
         &[nats::OUTCOMES_STREAM, nats::DELIVERIES_STREAM],
@@ -71,9 +78,13 @@ pub async fn run(
     listener: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    start(config, shutdown.clone())
-        .await?
-        .run(listener, shutdown)
-        .await;
-    Ok(())
+    let startup = Startup::new(shutdown.clone());
+    match start(config, &startup, shutdown.clone()).await {
+        Err(Error::Stopped) => Ok(()),
+        started => {
+            startup.finish();
+            started?.run(listener, shutdown).await;
+            Ok(())
+        }
+    }
 }

@@ -18,9 +18,9 @@ pub mod recorder;
 pub mod retention;
 pub mod store;
 
-use async_nats::jetstream;
 use herald_common::health::Readiness;
-use herald_common::nats::{self, Topology};
+use herald_common::nats;
+use herald_common::startup::Startup;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -40,18 +40,27 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Started> {
-    let connection = nats::connect(&config.common, "herald-status-tracker").await?;
+/// Connects and provisions, each step tried again while NATS is not ready (see
+/// [`Startup`]), opens the store, and prepares the consumers and responders.
+pub async fn start(
+    config: Config,
+    startup: &Startup,
+    shutdown: CancellationToken,
+) -> Result<Started> {
+    let (connection, js, topology) =
+        nats::start(&config.common, "herald-status-tracker", startup).await?;
     let client = connection.client.clone();
-    let js = jetstream::new(client.clone());
-    let topology = Topology::new(&config.common);
-    topology.provision(&js).await?;
     let store = Store::connect_pooled(&config.database_url, config.db_pool_size).await?;
-    let outcomes = recorder::outcomes_consumer()
-        .provision(&js, &topology)
-        .await?;
-    let events = recorder::events_consumer()
-        .provision(&js, &topology)
+    let (outcomes, events) = startup
+        .retry("opening consumers", || async {
+            let outcomes = recorder::outcomes_consumer()
+                .provision(&js, &topology)
+                .await?;
+            let events = recorder::events_consumer()
+                .provision(&js, &topology)
+                .await?;
+            Ok::<_, herald_common::Error>((outcomes, events))
+        })
         .await?;
     let responder = queries::subscribe(&client)
         .await
@@ -101,9 +110,13 @@ pub async fn run(
     listener: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    start(config, shutdown.clone())
-        .await?
-        .run(listener, shutdown)
-        .await;
-    Ok(())
+    let startup = Startup::new(shutdown.clone());
+    match start(config, &startup, shutdown.clone()).await {
+        Err(Error::Common(herald_common::Error::Stopped)) => Ok(()),
+        started => {
+            startup.finish();
+            started?.run(listener, shutdown).await;
+            Ok(())
+        }
+    }
 }
