@@ -114,11 +114,25 @@ where
     T: FromStr + PartialOrd + std::fmt::Display,
     T::Err: std::fmt::Display,
 {
-    let value = parse_or(env, key, default)?;
+    within(key, parse_or(env, key, default)?, &range, T::to_string)
+}
+
+/// `value` when `range` holds it; otherwise `must be between <start> and <end>`,
+/// each bound written by `show` as the variable takes it.
+fn within<T: PartialOrd>(
+    key: &str,
+    value: T,
+    range: &RangeInclusive<T>,
+    show: impl Fn(&T) -> String,
+) -> Result<T, ConfigError> {
     if !range.contains(&value) {
         return Err(ConfigError::new(
             key,
-            format!("must be between {} and {}", range.start(), range.end()),
+            format!(
+                "must be between {} and {}",
+                show(range.start()),
+                show(range.end())
+            ),
         ));
     }
     Ok(value)
@@ -168,18 +182,9 @@ pub fn duration_in(
     default: Duration,
     range: RangeInclusive<Duration>,
 ) -> Result<Duration, ConfigError> {
-    let value = duration_or(env, key, default)?;
-    if !range.contains(&value) {
-        return Err(ConfigError::new(
-            key,
-            format!(
-                "must be between {} and {}",
-                format_duration(*range.start()),
-                format_duration(*range.end())
-            ),
-        ));
-    }
-    Ok(value)
+    within(key, duration_or(env, key, default)?, &range, |d| {
+        format_duration(*d)
+    })
 }
 
 /// `duration` in its largest whole unit, as [`parse_duration`] reads it: `7d`,
@@ -241,18 +246,9 @@ pub fn bytes_in(
     default: u64,
     range: RangeInclusive<u64>,
 ) -> Result<u64, ConfigError> {
-    let value = bytes_or(env, key, default)?;
-    if !range.contains(&value) {
-        return Err(ConfigError::new(
-            key,
-            format!(
-                "must be between {} and {}",
-                format_bytes(*range.start()),
-                format_bytes(*range.end())
-            ),
-        ));
-    }
-    Ok(value)
+    within(key, bytes_or(env, key, default)?, &range, |b| {
+        format_bytes(*b)
+    })
 }
 
 /// `bytes` in its largest whole binary unit, as [`parse_bytes`] reads it: `16TiB`,
