@@ -178,7 +178,12 @@ pub async fn run(
         }
     };
     let (served, ()) = tokio::join!(server, join_all(works));
-    served.unwrap_or(Ok(())).map_err(Error::Serve)
+    match served {
+        Ok(result) => result.map_err(Error::Serve),
+        // The listener's task panicked: fail the run as if it had served inline.
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Starts each service of `configs` in turn; returns their work and the router of
