@@ -66,17 +66,17 @@ fn slow_env(
     env
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_attempt_in_flight_at_sigterm_is_finished_recorded_and_not_repeated() {
-    let nats = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    // 12 s of drain: 9 s for attempts in flight, 3 s to record them.
-    let env = slow_env(&nats, dir.path(), "12s");
-    let (herald, mut dispatcher) = Herald::start_apart("dispatcher", &env, dir).await;
+/// Herald with the dispatcher as a process of its own, and one event's attempt in
+/// flight to a receiver that answers after `delay`; returns the webhook's id too.
+async fn attempt_in_flight(
+    env: &herald_common::config::MapEnv,
+    dir: tempfile::TempDir,
+    delay: Duration,
+) -> (Herald, Process, Receiver, String) {
+    let (herald, dispatcher) = Herald::start_apart("dispatcher", env, dir).await;
     let api = herald.api();
     let receiver = Receiver::start().await;
-    // Slower than a few seconds, within the webhook's 10 s.
-    receiver.delay(Duration::from_secs(6));
+    receiver.delay(delay);
     let webhook = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
     let id = webhook["webhook_id"].as_str().unwrap().to_owned();
     api.post(
@@ -85,6 +85,19 @@ async fn a_slow_attempt_in_flight_at_sigterm_is_finished_recorded_and_not_repeat
     )
     .await;
     receiver.wait_for(1, PATIENCE).await;
+    (herald, dispatcher, receiver, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_attempt_in_flight_at_sigterm_is_finished_recorded_and_not_repeated() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // 12 s of drain: 9 s for attempts in flight, 3 s to record them.
+    let env = slow_env(&nats, dir.path(), "12s");
+    // Slower than a few seconds, within the webhook's 10 s.
+    let (herald, mut dispatcher, receiver, id) =
+        attempt_in_flight(&env, dir, Duration::from_secs(6)).await;
+    let api = herald.api();
 
     let asked = Instant::now();
     let status = dispatcher.terminate();
@@ -112,18 +125,9 @@ async fn an_attempt_outlasting_the_drain_is_handed_back_and_the_exit_is_clean() 
     let dir = tempfile::tempdir().unwrap();
     // 4 s of drain: 3 s for attempts in flight, less than the receiver takes.
     let env = slow_env(&nats, dir.path(), "4s");
-    let (herald, mut dispatcher) = Herald::start_apart("dispatcher", &env, dir).await;
+    let (herald, mut dispatcher, receiver, id) =
+        attempt_in_flight(&env, dir, Duration::from_secs(8)).await;
     let api = herald.api();
-    let receiver = Receiver::start().await;
-    receiver.delay(Duration::from_secs(8));
-    let webhook = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
-    let id = webhook["webhook_id"].as_str().unwrap().to_owned();
-    api.post(
-        "/v1/events",
-        json!({"event_type": "job.completed", "data": {"n": 1}}),
-    )
-    .await;
-    receiver.wait_for(1, PATIENCE).await;
 
     let asked = Instant::now();
     let status = dispatcher.terminate();
