@@ -8,20 +8,11 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use herald_proto::wire;
 use herald_tests::PATIENCE;
-use herald_tests::{Herald, NatsServer, Receiver};
 use prost::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_events_follow_the_http_rules() {
-    let nats = NatsServer::start();
-    let herald = Herald::start(&nats.url(), &[]).await;
-    let receiver = Receiver::start().await;
-    herald
-        .api()
-        .create_webhook(&receiver.url("/"), &["job.*"])
-        .await;
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
+    let (_nats, _herald, receiver, js) = herald_tests::herald::with_producer().await;
 
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let json_bodies = [

@@ -4,20 +4,10 @@
 
 use herald_tests::PATIENCE;
 use herald_tests::nats::{ALL_CONSUMERS, wait_idle};
-use herald_tests::{Herald, NatsServer, Receiver};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_messages_are_parked_with_their_reason() {
-    let nats = NatsServer::start();
-    let herald = Herald::start(&nats.url(), &[]).await;
-    let receiver = Receiver::start().await;
-    herald
-        .api()
-        .create_webhook(&receiver.url("/"), &["job.*"])
-        .await;
-
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
+    let (nats, _herald, receiver, js) = herald_tests::herald::with_producer().await;
     let bad: [(&str, &[u8]); 4] = [
         ("ingest.acme.job.done", b"{not json"),
         ("ingest.acme.job.done", br#"{"event_type":"job.done"}"#),
@@ -87,15 +77,7 @@ async fn invalid_messages_are_parked_with_their_reason() {
 async fn a_tenant_named_in_the_body_is_refused() {
     use prost::Message;
 
-    let nats = NatsServer::start();
-    let herald = Herald::start(&nats.url(), &[]).await;
-    let receiver = Receiver::start().await;
-    herald
-        .api()
-        .create_webhook(&receiver.url("/"), &["job.*"])
-        .await;
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
+    let (nats, _herald, receiver, js) = herald_tests::herald::with_producer().await;
     js.publish(
         "ingest.acme.job.done",
         bytes::Bytes::from_static(br#"{"tenant":"globex","data":{}}"#),

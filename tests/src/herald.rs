@@ -241,3 +241,25 @@ impl Drop for Process {
         self.kill();
     }
 }
+
+/// What a producer test needs: a broker, Herald on it, a receiver subscribed to
+/// `job.*`, and a JetStream context to publish on `ingest.>` as a producer would.
+pub async fn with_producer() -> (
+    crate::NatsServer,
+    Herald,
+    crate::Receiver,
+    async_nats::jetstream::Context,
+) {
+    let nats = crate::NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let receiver = crate::Receiver::start().await;
+    herald
+        .api()
+        .create_webhook(&receiver.url("/"), &["job.*"])
+        .await;
+    let client = async_nats::connect(nats.url())
+        .await
+        .expect("connect to NATS");
+    let js = async_nats::jetstream::new(client);
+    (nats, herald, receiver, js)
+}
