@@ -422,6 +422,49 @@ impl Topology {
         ]
     }
 
+    /// Why the server refused stream `name`: replicas or byte limits it cannot give
+    /// are configuration errors, naming the variable to change; anything else is
+    /// a provisioning error, tried again while start-up waits.
+    fn refused(&self, name: &str, error: jetstream::context::CreateStreamError) -> Error {
+        use jetstream::ErrorCode;
+        use jetstream::context::CreateStreamErrorKind;
+        let code = match error.kind() {
+            CreateStreamErrorKind::JetStream(e) => Some(e.error_code()),
+            _ => None,
+        };
+        let storage = || {
+            format!(
+                "{error}: the servers cannot reserve the stream limits \
+                 (HERALD_*_MAX_BYTES together, on every server holding a replica) within \
+                 their JetStream storage (max_file_store); lower the limits or enlarge the \
+                 volume (docs/storage.md)"
+            )
+        };
+        match code {
+            Some(ErrorCode::STREAM_REPLICAS_NOT_SUPPORTED) => {
+                Error::Config(crate::config::ConfigError::new(
+                    "HERALD_STREAM_REPLICAS",
+                    format!(
+                        "is {} but the NATS server is not part of a cluster; set 1, \
+                         or run a cluster of at least that many servers",
+                        self.replicas
+                    ),
+                ))
+            }
+            Some(ErrorCode::STORAGE_RESOURCES_EXCEEDED) => Error::Config(
+                crate::config::ConfigError::new("HERALD_*_MAX_BYTES", storage()),
+            ),
+            Some(ErrorCode::INSUFFICIENT_RESOURCES) => Error::Provision {
+                what: format!("stream {name}"),
+                reason: storage(),
+            },
+            _ => Error::Provision {
+                what: format!("stream {name}"),
+                reason: error.to_string(),
+            },
+        }
+    }
+
     /// Creates every stream and bucket, or brings an existing one to this
     /// configuration. Safe to run from every replica at once.
     pub async fn provision(&self, js: &jetstream::Context) -> Result<()> {
@@ -431,33 +474,7 @@ impl Topology {
             let info = js
                 .create_or_update_stream(config)
                 .await
-                .map_err(|e| match e.kind() {
-                    jetstream::context::CreateStreamErrorKind::JetStream(err)
-                        if err.error_code()
-                            == jetstream::ErrorCode::STREAM_REPLICAS_NOT_SUPPORTED =>
-                    {
-                        Error::Config(crate::config::ConfigError::new(
-                            "HERALD_STREAM_REPLICAS",
-                            format!(
-                                "is {} but the NATS server is not part of a cluster; set 1, \
-                                 or run a cluster of at least that many servers",
-                                self.replicas
-                            ),
-                        ))
-                    }
-                    jetstream::context::CreateStreamErrorKind::JetStream(err)
-                        if err.error_code() == jetstream::ErrorCode::STORAGE_RESOURCES_EXCEEDED =>
-                    {
-                        Error::Config(crate::config::ConfigError::new(
-                            "HERALD_*_MAX_BYTES",
-                            storage_hint(e),
-                        ))
-                    }
-                    _ => Error::Provision {
-                        what: format!("stream {name}"),
-                        reason: storage_hint(e),
-                    },
-                })?;
+                .map_err(|e| self.refused(&name, e))?;
             warn_if_above_limit(&info);
             record_limit(name, limit);
         }
@@ -601,25 +618,6 @@ fn warn_if_above_limit(info: &stream::Info) {
 
 /// The error of a stream's creation or update, with what to do when the servers
 /// cannot reserve its limit.
-fn storage_hint(error: jetstream::context::CreateStreamError) -> String {
-    use jetstream::ErrorCode;
-    use jetstream::context::CreateStreamErrorKind;
-    match error.kind() {
-        CreateStreamErrorKind::JetStream(e)
-            if e.error_code() == ErrorCode::STORAGE_RESOURCES_EXCEEDED
-                || e.error_code() == ErrorCode::INSUFFICIENT_RESOURCES =>
-        {
-            format!(
-                "{error}: the servers cannot reserve the stream limits \
-                 (HERALD_*_MAX_BYTES together, on every server holding a replica) within \
-                 their JetStream storage (max_file_store); lower the limits or enlarge the \
-                 volume (docs/storage.md)"
-            )
-        }
-        _ => error.to_string(),
-    }
-}
-
 /// A durable pull consumer shared by every replica of a service.
 #[derive(Debug, Clone)]
 pub struct DurableConsumer {
