@@ -398,13 +398,18 @@ impl Topology {
                     limits.deliveries,
                 )
             },
-            base(
-                PARKED_STREAM,
-                &["parked.>"],
-                stream::RetentionPolicy::Limits,
-                Duration::from_secs(30 * 86_400),
-                limits.parked,
-            ),
+            stream::Config {
+                // A busy endpoint's parked tasks are read back many at a time, with
+                // batched direct gets.
+                allow_direct: true,
+                ..base(
+                    PARKED_STREAM,
+                    &["parked.>"],
+                    stream::RetentionPolicy::Limits,
+                    Duration::from_secs(30 * 86_400),
+                    limits.parked,
+                )
+            },
             base(
                 OUTCOMES_STREAM,
                 &["outcomes.>"],

@@ -19,6 +19,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
+use crate::parked::ParkedTask;
+
 /// How far ahead a lane keeps work in memory.
 pub const QUEUE_HORIZON: Duration = Duration::from_secs(5);
 /// The response time assumed for an endpoint not heard from yet.
@@ -83,7 +85,9 @@ pub enum Placement {
 /// What a lane's driver takes next.
 pub enum Next {
     Queued(Work),
-    /// The next parked task, at or after this sequence.
+    /// A parked task read back already.
+    Fetched(ParkedTask),
+    /// Parked tasks are to be read back, from this sequence on.
     Parked(u64),
     /// Tasks are being parked; wait for them to land.
     Wait,
@@ -101,8 +105,10 @@ pub struct Lane {
     pub permits: Arc<Semaphore>,
     concurrency: usize,
     pub queue: VecDeque<Work>,
-    /// Tasks of this lane in `PARKED` not yet taken.
+    /// Tasks of this lane in `PARKED` not yet read back.
     pub parked: u64,
+    /// Parked tasks read back and not yet started, in order (at most one batch).
+    pub fetched: VecDeque<ParkedTask>,
     /// Tasks being parked now.
     pub parking: u32,
     /// The `PARKED` sequence to read from next.
@@ -130,6 +136,7 @@ impl Lane {
             concurrency,
             queue: VecDeque::new(),
             parked: 0,
+            fetched: VecDeque::new(),
             parking: 0,
             cursor: 0,
             landed: Arc::new(Notify::new()),
@@ -144,7 +151,8 @@ impl Lane {
     /// Where a new task goes: behind the parked ones if there are any (first in,
     /// first out), in memory while the lane expects to start it soon, else parked.
     pub fn place(&self, now: Instant) -> Placement {
-        if self.parked + u64::from(self.parking) > 0 || self.queue.len() >= self.queue_limit(now) {
+        let parked_ahead = self.parked + u64::from(self.parking) > 0 || !self.fetched.is_empty();
+        if parked_ahead || self.queue.len() >= self.queue_limit(now) {
             Placement::Park
         } else {
             Placement::Queue
@@ -168,13 +176,15 @@ impl Lane {
         ((per_sec * QUEUE_HORIZON.as_secs_f64()) as usize).max(1)
     }
 
-    /// What the driver takes next.
+    /// What the driver takes next: tasks in memory are older than parked ones.
     pub fn take_next(&mut self) -> Next {
         if let Some(work) = self.queue.pop_front() {
             return Next::Queued(work);
         }
+        if let Some(task) = self.fetched.pop_front() {
+            return Next::Fetched(task);
+        }
         if self.parked > 0 {
-            self.parked -= 1;
             return Next::Parked(self.cursor);
         }
         if self.parking > 0 {
@@ -225,9 +235,28 @@ impl Lane {
         self.last_active = now;
     }
 
+    /// Parked tasks read back from `PARKED`: they are next, and reading goes on
+    /// after the last of them.
+    pub fn fetched(&mut self, tasks: Vec<ParkedTask>) {
+        if let Some(last) = tasks.last() {
+            self.cursor = last.sequence + 1;
+        }
+        self.parked = self.parked.saturating_sub(tasks.len() as u64);
+        self.fetched.extend(tasks);
+    }
+
+    /// The parked task at `sequence` must run again: it is read back once more,
+    /// with the tasks read back after it.
+    pub fn reread(&mut self, sequence: u64) {
+        self.parked += 1 + self.fetched.len() as u64;
+        self.fetched.clear();
+        self.cursor = self.cursor.min(sequence);
+    }
+
     /// Whether nothing is left of the lane but its remembered pace.
     pub fn is_idle(&self) -> bool {
         self.queue.is_empty()
+            && self.fetched.is_empty()
             && self.started.is_empty()
             && self.parked == 0
             && self.parking == 0
@@ -283,6 +312,15 @@ mod tests {
         lane.parked = 1;
         assert_eq!(lane.place(Instant::now()), Placement::Park);
         assert!(matches!(lane.take_next(), Next::Parked(0)));
+        lane.fetched(vec![ParkedTask {
+            sequence: 7,
+            payload: Bytes::new(),
+            traceparent: None,
+        }]);
+        // Read back but not started: new tasks still go behind it.
+        assert_eq!(lane.place(Instant::now()), Placement::Park);
+        assert!(matches!(lane.take_next(), Next::Fetched(t) if t.sequence == 7));
+        assert_eq!(lane.cursor, 8);
         assert!(matches!(lane.take_next(), Next::Done));
         assert!(lane.is_idle());
     }

@@ -28,8 +28,9 @@ const PULL_BATCH: usize = 256;
 /// Bytes asked for in one pull: room for the largest task (a 1 MiB event and its
 /// envelope).
 const PULL_BYTES: usize = 2 << 20;
-/// The share of the slots assumed for a parked task before it is read.
-const LARGEST_TASK: u64 = 2 << 20;
+/// Parked tasks read back at once, at most (and about
+/// [`FETCH_BYTES`](crate::parked::FETCH_BYTES)).
+const FETCH_BATCH: usize = 256;
 /// Tasks being parked at once per partition.
 const PARKING: usize = 64;
 /// How long a task waits for room in memory before it is parked instead.
@@ -401,7 +402,7 @@ impl Partition {
                 permit = permits.clone().acquire_owned() => permit.expect("never closed"),
             };
             let next = lane.lock().expect("lane lock").take_next();
-            let (queued, cursor) = match next {
+            let work = match next {
                 Next::Done => return,
                 Next::Wait => {
                     drop(permit);
@@ -413,9 +414,22 @@ impl Partition {
                 }
                 Next::Queued(mut work) => {
                     work.reserved = None;
-                    (Some(work), 0)
+                    work
                 }
-                Next::Parked(cursor) => (None, cursor),
+                Next::Fetched(task) => Work {
+                    payload: task.payload,
+                    traceparent: task.traceparent,
+                    origin: Origin::Parked(task.sequence),
+                    progressed: Instant::now(),
+                    reserved: None,
+                },
+                Next::Parked(cursor) => {
+                    drop(permit);
+                    if !self.read_back(&lane, &parked_subject, cursor).await {
+                        break;
+                    }
+                    continue;
+                }
             };
             let rate = self
                 .shared
@@ -424,55 +438,15 @@ impl Partition {
                 .get(&registry_key)
                 .and_then(|e| e.rate_limit_per_sec);
             if !self.wait_for_rate(&lane, rate).await {
-                if let Some(work) = queued {
-                    work.release().await;
-                }
+                work.release().await;
                 break;
             }
-            let bytes = queued
-                .as_ref()
-                .map_or(LARGEST_TASK, |w| w.payload.len() as u64);
-            let mut slot = tokio::select! {
+            let slot = tokio::select! {
                 _ = self.stop.cancelled() => {
-                    if let Some(work) = queued {
-                        work.release().await;
-                    }
+                    work.release().await;
                     break;
                 }
-                slot = self.shared.slots.acquire(&tenant, bytes) => slot,
-            };
-            let work = match queued {
-                Some(work) => work,
-                None => match self.shared.parked.next(&parked_subject, cursor).await {
-                    Ok(Some(task)) => {
-                        lane.lock().expect("lane lock").cursor = task.sequence + 1;
-                        slot.shrink_to(task.payload.len() as u64);
-                        Work {
-                            payload: task.payload,
-                            traceparent: task.traceparent,
-                            origin: Origin::Parked(task.sequence),
-                            progressed: Instant::now(),
-                            reserved: None,
-                        }
-                    }
-                    Ok(None) => {
-                        let mut guard = lane.lock().expect("lane lock");
-                        if guard.parking == 0 {
-                            guard.parked = 0;
-                        }
-                        continue;
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "cannot read a parked task; retrying");
-                        lane.lock().expect("lane lock").parked += 1;
-                        drop((permit, slot));
-                        tokio::select! {
-                            _ = self.stop.cancelled() => break,
-                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        }
-                        continue;
-                    }
-                },
+                slot = self.shared.slots.acquire(&tenant, work.payload.len() as u64) => slot,
             };
             let started = Instant::now();
             lane.lock().expect("lane lock").started(started);
@@ -484,6 +458,33 @@ impl Partition {
             });
         }
         lane.lock().expect("lane lock").driving = false;
+    }
+
+    /// Reads the lane's next parked tasks back from `PARKED` (a batch, as many as
+    /// are counted there and one read gives); `false` when the partition stopped
+    /// while a read failed.
+    async fn read_back(&self, lane: &Mutex<Lane>, subject: &str, cursor: u64) -> bool {
+        let wanted = lane.lock().expect("lane lock").parked;
+        let wanted = usize::try_from(wanted).unwrap_or(usize::MAX).min(FETCH_BATCH);
+        match self.shared.parked.next_batch(subject, cursor, wanted).await {
+            Ok(tasks) if tasks.is_empty() => {
+                // What was counted is not there: read already, or a count that
+                // drifted (the sweep recounts).
+                lane.lock().expect("lane lock").parked = 0;
+                true
+            }
+            Ok(tasks) => {
+                lane.lock().expect("lane lock").fetched(tasks);
+                true
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read parked tasks; retrying");
+                tokio::select! {
+                    _ = self.stop.cancelled() => false,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => true,
+                }
+            }
+        }
     }
 
     /// Waits until the endpoint's rate limit lets an attempt start; `false` when the
@@ -573,8 +574,7 @@ impl Partition {
                 tracing::warn!(error = %err, "the parked task will run again");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let mut guard = lane.lock().expect("lane lock");
-                guard.parked += 1;
-                guard.cursor = guard.cursor.min(sequence);
+                guard.reread(sequence);
                 self.drive(lane, &mut guard);
             }
         }
