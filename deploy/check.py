@@ -27,7 +27,8 @@
    the chart merges it, with values-dev.yaml on top too); that deploy/Dockerfile copies every workspace member,
    pins its base images and gives `herald all` a writable data directory; and
    renders the event-type component on the base.
-5. Checks that every relative link in README.md and deploy/README.md resolves
+5. Checks that every relative link in README.md, deploy/README.md and
+   docs/durability.md resolves
    (the file exists; an anchor names a heading of it), and that every repository
    path they name in `code` exists.
 
@@ -119,7 +120,7 @@ AUTH_CONF = DEPLOY / "nats" / "herald-auth.conf"
 AUTH_MOUNT = "/etc/herald-auth"
 AUTH_INCLUDE = "../herald-auth/herald-auth.conf"
 # The documents whose links must resolve.
-LINKED_DOCS = [ROOT / "README.md", DEPLOY / "README.md"]
+LINKED_DOCS = [ROOT / "README.md", DEPLOY / "README.md", ROOT / "docs" / "durability.md"]
 # What each overlay promises.
 # owns_namespace: whether the overlay creates its Namespace. Production does not:
 # the namespace holds the Secrets made out of band, which `kubectl delete -k`
