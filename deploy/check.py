@@ -21,11 +21,14 @@
    and what each overlay promises (replicas, HERALD_STREAM_REPLICAS, who owns the
    namespace, PostgreSQL connections).
 4. Checks deploy/nats/values.yaml for the settings Herald depends on (the chart
-   itself is not rendered: it cannot be fetched offline), scheduling and
-   GOMEMLIMIT included; that deploy/Dockerfile copies every workspace member,
+   itself is not rendered: it cannot be fetched offline), scheduling,
+   GOMEMLIMIT and the durability profile included (the one value that sets
+   JetStream's sync_interval, and that it reaches the servers' configuration as
+   the chart merges it, with values-dev.yaml on top too); that deploy/Dockerfile copies every workspace member,
    pins its base images and gives `herald all` a writable data directory; and
    renders the event-type component on the base.
-5. Checks that every relative link in README.md and deploy/README.md resolves
+5. Checks that every relative link in README.md, deploy/README.md and
+   docs/durability.md resolves
    (the file exists; an anchor names a heading of it), and that every repository
    path they name in `code` exists.
 
@@ -117,7 +120,7 @@ AUTH_CONF = DEPLOY / "nats" / "herald-auth.conf"
 AUTH_MOUNT = "/etc/herald-auth"
 AUTH_INCLUDE = "../herald-auth/herald-auth.conf"
 # The documents whose links must resolve.
-LINKED_DOCS = [ROOT / "README.md", DEPLOY / "README.md"]
+LINKED_DOCS = [ROOT / "README.md", DEPLOY / "README.md", ROOT / "docs" / "durability.md"]
 # What each overlay promises.
 # owns_namespace: whether the overlay creates its Namespace. Production does not:
 # the namespace holds the Secrets made out of band, which `kubectl delete -k`
@@ -851,6 +854,7 @@ def check_nats_values(r: Report) -> None:
             and dev["config"]["merge"]["$include"] is None
             and "env" in (dev.get("container") or {}) and dev["container"]["env"] is None, at.replace(
                 "values.yaml", "values-dev.yaml"), "values-dev.yaml turns authorization off")
+    check_durability(r, at, v, dev)
     example = {d["metadata"]["name"]: d for d in load_file(K8S / "overlays" / "production"
                                                           / "nats-passwords.example.yaml")}
     keys = set(((example.get(NATS_SECRET_NAME) or {}).get("stringData") or {}))
@@ -880,6 +884,64 @@ def check_nats_scheduling(r: Report, at: str, v: dict) -> None:
     spread = tpl.get("topologySpreadConstraints") or {}
     r.check("kubernetes.io/hostname" not in spread, at,
             "no topology spread on kubernetes.io/hostname: the anti-affinity rules the host")
+
+
+# JetStream's fsync setting as nats-server reads it in the `jetstream` block (the
+# key and its alias), and the values it accepts besides `always`: Go durations.
+SYNC_KEYS = ("sync_interval", "sync")
+GO_DURATION = re.compile(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+")
+
+
+def helm_merge(base, overlay):
+    """Two values files as Helm combines them: maps merge key by key, the later
+    file's value replaces the earlier one's, and null removes the key."""
+    if not (isinstance(base, dict) and isinstance(overlay, dict)):
+        return overlay
+    merged = dict(base)
+    for key, value in overlay.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = helm_merge(base.get(key), value)
+    return merged
+
+
+def rendered_sync(values: dict) -> dict:
+    """The fsync settings the chart renders into the servers' `jetstream` block:
+    config.jetstream.merge merged into the block, then config.merge into the whole
+    configuration (the chart's nats.loadMergePatch). Its own block sets none."""
+    cfg = values.get("config") or {}
+    block = helm_merge({}, (cfg.get("jetstream") or {}).get("merge") or {})
+    block = helm_merge(block, (cfg.get("merge") or {}).get("jetstream") or {})
+    if not isinstance(block, dict):
+        return {}
+    return {key: block[key] for key in SYNC_KEYS if key in block}
+
+
+def jetstream_patches(values: dict) -> list:
+    """JSON patches that could change the rendered `jetstream` block, which
+    rendered_sync does not apply."""
+    cfg = values.get("config") or {}
+    return list((cfg.get("jetstream") or {}).get("patch") or []) + [
+        p for p in cfg.get("patch") or [] if str(p.get("path", "")).startswith("/jetstream")]
+
+
+def check_durability(r: Report, at: str, values: dict, dev: dict) -> None:
+    """The durability profile (docs/durability.md) is one explicit value,
+    config.jetstream.merge.sync_interval: `always` or a duration nats-server
+    accepts. Nothing else sets, removes or patches it, so the servers run what it
+    says, installed with values.yaml alone or with values-dev.yaml on top."""
+    chosen = (((values.get("config") or {}).get("jetstream") or {}).get("merge") or {}).get("sync_interval")
+    r.check(isinstance(chosen, str) and (chosen == "always" or GO_DURATION.fullmatch(chosen) is not None), at,
+            f"config.jetstream.merge.sync_interval must be set, to `always` or a duration such as `2m`, got {chosen!r}")
+    for where, merged in ((at, values), (at.replace("values.yaml", "values-dev.yaml"), helm_merge(values, dev))):
+        rendered = rendered_sync(merged)
+        r.check(rendered == {"sync_interval": chosen}, where,
+                f"the servers' jetstream block must get sync_interval {chosen!r} from "
+                f"config.jetstream.merge and from nowhere else, renders {rendered}")
+        r.check(not jetstream_patches(merged), where,
+                "no config.jetstream.patch or config.patch on /jetstream: the durability profile is "
+                "config.jetstream.merge.sync_interval")
 
 
 def go_bytes(text: str) -> float | None:
