@@ -4,7 +4,7 @@
 //! that scenario alone), with `herald all` and with the four services apart, and under
 //! both NATS durability profiles.
 //!
-//! Sizes fit the whole run in about twelve minutes on 2 cores with today's Herald;
+//! Sizes fit the whole run in about 11 minutes on 2 cores with today's Herald;
 //! `--scale` multiplies them (the fixed-rate scenarios only ever shrink).
 
 use crate::bare::{Bare, Yardstick};
