@@ -4,8 +4,13 @@
 //! second, end-to-end latency (the producer's send time, carried in each event's
 //! `data`, to the receiver's clock), and the peak memory and CPU time of every process.
 //!
-//! `make bench` runs [`plan::bench`] through the `herald-loadgen` binary; the smoke
-//! test in `tests/smoke.rs` runs one small scenario as part of `make test`.
+//! Beside Herald it measures bare yardsticks — nats-server and this load generator
+//! alone — so every Herald number is also read as a ratio to what the same machine
+//! did in the same session, and judged against the targets.
+//!
+//! `make bench` runs [`plan::yardsticks`] and then [`plan::bench`] through the
+//! `herald-loadgen` binary; the smoke test in `tests/smoke.rs` runs small scenarios
+//! and the bare delivery loop as part of `make test`.
 //!
 //! # Layout
 //! - [`stack`]: nats-server and Herald (`herald all`, or the four services apart) as
@@ -15,11 +20,15 @@
 //! - [`publisher`]: events stamped with their send time, over NATS or HTTP, at a fixed
 //!   rate or as fast as a bounded number in flight allows.
 //! - [`scenario`]: one measured run: register webhooks, load, wait for every delivery.
-//! - [`report`]: results, as JSON and as a Markdown table.
-//! - [`plan`]: the scenarios and stacks `make bench` runs.
+//! - [`bare`]: the yardsticks: a bare pull-POST-ack delivery loop, and bare
+//!   JetStream publishes.
+//! - [`targets`]: ratios to the yardsticks and the targets, PASS or MISS.
+//! - [`report`]: results, as JSON and as Markdown tables.
+//! - [`plan`]: the yardsticks, scenarios and stacks `make bench` runs.
 
 #![forbid(unsafe_code)]
 
+pub mod bare;
 pub mod plan;
 pub mod procstat;
 pub mod publisher;
@@ -27,6 +36,7 @@ pub mod receiver;
 pub mod report;
 pub mod scenario;
 pub mod stack;
+pub mod targets;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

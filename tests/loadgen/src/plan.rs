@@ -1,11 +1,13 @@
-//! What `make bench` measures: five scenarios, each on a fresh stack (a new
-//! nats-server store and new Herald processes, so peak memory and CPU belong to that
-//! scenario alone), with `herald all` and with the four services apart, and under
+//! What `make bench` measures: first the bare yardsticks (nats-server and the load
+//! generator alone, one fresh server each), then the scenarios, each on a fresh stack
+//! (a new nats-server store and new Herald processes, so peak memory and CPU belong to
+//! that scenario alone), with `herald all` and with the four services apart, and under
 //! both NATS durability profiles.
 //!
-//! Sizes fit the whole run in about five minutes on 2 cores with today's Herald;
-//! `--scale` multiplies them (the fixed-rate scenario only ever shrinks).
+//! Sizes fit the whole run in about 11 minutes on 2 cores with today's Herald;
+//! `--scale` multiplies them (the fixed-rate scenarios only ever shrink).
 
+use crate::bare::{Bare, Yardstick};
 use crate::publisher::Transport;
 use crate::scenario::Scenario;
 use crate::stack::{Durability, Layout};
@@ -83,6 +85,17 @@ pub fn scenarios(scale: f64) -> Vec<Scenario> {
             )
         },
         Scenario {
+            rate: Some(5_000),
+            events: scaled(50_000, scale.min(1.0)),
+            ..base(
+                "s3-rate-5k",
+                "1 endpoint, 1 KB, fixed 5 000 events/s (latency)",
+                Transport::Nats,
+                50_000,
+                1,
+            )
+        },
+        Scenario {
             failing: 2,
             ..base(
                 "s4-failing",
@@ -126,6 +139,7 @@ pub fn bench(scale: f64) -> Vec<Planned> {
         "s1-http",
         "s2-fanout",
         "s3-rate",
+        "s3-rate-5k",
         "s4-failing",
         "s5-baseline",
         "s5-isolation",
@@ -149,6 +163,28 @@ pub fn bench(scale: f64) -> Vec<Planned> {
         .collect()
 }
 
+/// The bare yardsticks, run before Herald's scenarios. The delivery loop carries the
+/// s1 scenarios' number of events; the publish run also their publish concurrency.
+pub fn yardsticks(scale: f64) -> Vec<Yardstick> {
+    let s1 = scenarios(scale)
+        .into_iter()
+        .find(|s| s.name == "s1-nats")
+        .expect("the plan has s1-nats");
+    let yardstick = |durability, bare, concurrency| Yardstick {
+        durability,
+        bare,
+        messages: s1.events,
+        payload_bytes: s1.payload_bytes,
+        concurrency,
+    };
+    vec![
+        yardstick(Durability::Default, Bare::Loop, 64),
+        yardstick(Durability::Always, Bare::Loop, 64),
+        yardstick(Durability::Default, Bare::Publish, s1.concurrency),
+        yardstick(Durability::Always, Bare::Publish, s1.concurrency),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +198,9 @@ mod tests {
             "split/default/s2-fanout",
             "all/always/s1-nats",
             "split/always/s1-nats",
+            "all/default/s3-rate-5k",
+            "split/default/s3-rate-5k",
+            "all/always/s3-rate",
         ] {
             assert!(ids.iter().any(|i| i == id), "{id} missing from {ids:?}");
         }
@@ -180,7 +219,31 @@ mod tests {
     fn scale_shrinks_but_never_to_nothing() {
         assert!(scenarios(0.0).iter().all(|s| s.events == 1));
         assert_eq!(scenarios(0.5)[0].events, 1_500);
-        let rated = |scale| scenarios(scale).into_iter().find(|s| s.rate.is_some());
-        assert!(rated(10.0).is_some_and(|s| s.events == 10_000));
+        let rated = |scale| scenarios(scale).into_iter().filter(|s| s.rate.is_some());
+        // Ten seconds each at scale 1 and above, five at scale 0.5.
+        for (scale, seconds) in [(10.0, 10), (1.0, 10), (0.5, 5)] {
+            for s in rated(scale) {
+                assert_eq!(s.events, u64::from(s.rate.unwrap()) * seconds, "{}", s.name);
+            }
+        }
+    }
+
+    #[test]
+    fn yardsticks_carry_the_s1_load() {
+        let ids: Vec<String> = yardsticks(0.5).iter().map(Yardstick::id).collect();
+        assert_eq!(
+            ids,
+            [
+                "bare/default/loop",
+                "bare/always/loop",
+                "bare/default/publish",
+                "bare/always/publish"
+            ]
+        );
+        for y in yardsticks(0.5) {
+            assert_eq!((y.messages, y.payload_bytes), (1_500, 1024));
+        }
+        let publish = &yardsticks(1.0)[3];
+        assert_eq!(publish.concurrency, 256);
     }
 }

@@ -1,6 +1,6 @@
-//! What a process has cost, read from `/proc`: its peak resident memory (`VmHWM` in
-//! `/proc/<pid>/status`) and its CPU time (`utime + stime` in `/proc/<pid>/stat`, in
-//! clock ticks of `getconf CLK_TCK`).
+//! What a process has cost, read from `/proc`: its resident memory now and at its peak
+//! (`VmRSS` and `VmHWM` in `/proc/<pid>/status`) and its CPU time (`utime + stime` in
+//! `/proc/<pid>/stat`, in clock ticks of `getconf CLK_TCK`).
 
 use std::sync::OnceLock;
 
@@ -31,8 +31,17 @@ impl Watched {
 
     /// Peak resident set size in MiB.
     pub fn peak_rss_mib(&self) -> Option<f64> {
+        self.status_mib("VmHWM:")
+    }
+
+    /// Resident set size now, in MiB.
+    pub fn rss_mib(&self) -> Option<f64> {
+        self.status_mib("VmRSS:")
+    }
+
+    fn status_mib(&self, field: &str) -> Option<f64> {
         let status = std::fs::read_to_string(self.proc_path("status")).ok()?;
-        parse_vm_hwm_kib(&status).map(|kib| kib as f64 / 1024.0)
+        parse_status_kib(&status, field).map(|kib| kib as f64 / 1024.0)
     }
 }
 
@@ -40,32 +49,38 @@ impl Watched {
 #[derive(Debug, Clone, Serialize)]
 pub struct Usage {
     pub name: String,
+    /// Resident set size when the load began: the stack started and its webhooks
+    /// warmed up, nothing else yet.
+    pub idle_rss_mib: f64,
     /// Peak RSS over the process's life (it was started for this scenario).
     pub peak_rss_mib: f64,
     /// CPU seconds spent between the start and the end of the load.
     pub cpu_seconds: f64,
 }
 
-/// CPU time of each watched process at one moment.
+/// CPU time and resident memory of each watched process at one moment.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     cpu: Vec<Option<f64>>,
+    rss_mib: Vec<Option<f64>>,
 }
 
 impl Snapshot {
     pub fn take(processes: &[Watched]) -> Self {
         Snapshot {
             cpu: processes.iter().map(Watched::cpu_seconds).collect(),
+            rss_mib: processes.iter().map(Watched::rss_mib).collect(),
         }
     }
 
-    /// Each process's peak RSS now, and its CPU seconds since `self`.
+    /// Each process's RSS at `self`, its peak RSS now, and its CPU seconds since `self`.
     pub fn usage_since(&self, processes: &[Watched]) -> Vec<Usage> {
         processes
             .iter()
-            .zip(&self.cpu)
-            .map(|(process, before)| Usage {
+            .zip(self.cpu.iter().zip(&self.rss_mib))
+            .map(|(process, (before, idle))| Usage {
                 name: process.name.clone(),
+                idle_rss_mib: round2(idle.unwrap_or(0.0)),
                 peak_rss_mib: round2(process.peak_rss_mib().unwrap_or(0.0)),
                 cpu_seconds: round2(
                     (process.cpu_seconds().unwrap_or(0.0) - before.unwrap_or(0.0)).max(0.0),
@@ -102,11 +117,11 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// `VmHWM` in KiB from the text of `/proc/<pid>/status`.
-fn parse_vm_hwm_kib(status: &str) -> Option<u64> {
+/// A field such as `VmHWM:` in KiB from the text of `/proc/<pid>/status`.
+fn parse_status_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
 }
@@ -127,9 +142,11 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_peak_rss() {
+    fn reads_the_peak_and_the_current_rss() {
         let status = "Name:\therald\nVmPeak:\t  900 kB\nVmHWM:\t   51200 kB\nVmRSS:\t 40000 kB\n";
-        assert_eq!(parse_vm_hwm_kib(status), Some(51_200));
+        assert_eq!(parse_status_kib(status, "VmHWM:"), Some(51_200));
+        assert_eq!(parse_status_kib(status, "VmRSS:"), Some(40_000));
+        assert_eq!(parse_status_kib(status, "VmSwap:"), None);
     }
 
     #[test]
@@ -139,6 +156,7 @@ mod tests {
             pid: None,
         };
         assert!(me.peak_rss_mib().is_some_and(|m| m > 0.0));
+        assert!(me.rss_mib().is_some_and(|m| m > 0.0));
         assert!(me.cpu_seconds().is_some());
     }
 }

@@ -1,14 +1,17 @@
-//! Results: one [`ScenarioResult`] per measured run, the [`Machine`] they came from,
-//! written as JSON (`results.json`) and as Markdown tables (`results.md`).
+//! Results: one [`YardstickResult`] per bare yardstick, one [`ScenarioResult`] per
+//! measured Herald run, the [`Machine`] they came from, and the targets judged on
+//! them, written as JSON (`results.json`) and as Markdown tables (`results.md`).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
 
+use crate::bare::Bare;
 use crate::procstat::Usage;
 use crate::publisher::Transport;
 use crate::stack::{Durability, Layout};
+use crate::targets::{self, Check, Ratio, Verdict};
 use crate::{Error, Result};
 
 /// End-to-end latency (producer's send → receiver's receipt), in milliseconds.
@@ -62,6 +65,43 @@ pub struct ScenarioResult {
     /// Every expected delivery arrived.
     pub complete: bool,
     pub processes: Vec<Usage>,
+    /// Deliveries per second against the run's yardstick; set by [`Report::judge`].
+    pub ratio: Option<Ratio>,
+}
+
+impl ScenarioResult {
+    /// `<layout>/<durability>/<scenario>`, as the plan names the run.
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.layout, self.durability, self.scenario)
+    }
+}
+
+/// One bare yardstick's run.
+#[derive(Debug, Clone, Serialize)]
+pub struct YardstickResult {
+    /// `bare/<durability>/<loop|publish>`.
+    pub id: String,
+    pub durability: Durability,
+    pub bare: Bare,
+    pub messages: u64,
+    pub payload_bytes: usize,
+    /// Requests (loop) or publishes (publish) awaiting their answer at once.
+    pub concurrency: usize,
+    /// Loop: deliveries per second, from the first pull to the last receipt.
+    /// Publish: acknowledged publishes per second.
+    pub per_sec: f64,
+    /// Loop only: each message's time from the first pull to its receipt.
+    pub latency_ms: Option<Latency>,
+    /// Loop: messages received (each once); publish: publishes acknowledged.
+    pub done: u64,
+    pub duplicates: u64,
+    /// Loop: POSTs without a 2xx or acks that failed; publish: publishes that failed.
+    pub errors: u64,
+    /// Every message was received (loop) or acknowledged (publish).
+    pub complete: bool,
+    pub duration_s: f64,
+    /// nats-server and the load generator.
+    pub processes: Vec<Usage>,
 }
 
 /// The machine the numbers came from.
@@ -108,10 +148,30 @@ impl Machine {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub machine: Machine,
+    pub yardsticks: Vec<YardstickResult>,
     pub results: Vec<ScenarioResult>,
+    /// Set by [`Report::judge`].
+    pub targets: Vec<Check>,
 }
 
 impl Report {
+    pub fn new(machine: Machine) -> Self {
+        Report {
+            machine,
+            yardsticks: Vec::new(),
+            results: Vec::new(),
+            targets: Vec::new(),
+        }
+    }
+
+    /// Gives every run its ratio to its yardstick and checks every target.
+    pub fn judge(&mut self) {
+        for result in &mut self.results {
+            result.ratio = targets::ratio(result, &self.yardsticks);
+        }
+        self.targets = targets::checks(&self.results, &self.yardsticks);
+    }
+
     /// Writes `results.json` and `results.md` into `dir`.
     pub fn write(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(Error::io(dir.display().to_string()))?;
@@ -126,7 +186,8 @@ impl Report {
         std::fs::write(&md_path, self.markdown()).map_err(Error::io(md_path.display().to_string()))
     }
 
-    /// The machine, a summary table, and each run's processes.
+    /// The machine, the yardsticks, a summary of Herald's runs, the targets, and
+    /// each run's processes.
     pub fn markdown(&self) -> String {
         let m = &self.machine;
         let mut out = String::new();
@@ -140,12 +201,61 @@ impl Report {
             "Software: {}, {}. Measured {}.\n",
             m.herald, m.nats_server, m.date
         );
+        if !self.yardsticks.is_empty() {
+            self.yardsticks_table(&mut out);
+        }
+        if !self.results.is_empty() {
+            self.results_table(&mut out);
+        }
+        if !self.targets.is_empty() {
+            self.targets_table(&mut out);
+        }
+        self.processes_table(&mut out);
+        out
+    }
+
+    fn yardsticks_table(&self, out: &mut String) {
         out.push_str(
-            "| layout | fsync | scenario | via | events | endpoints | accepted ev/s | deliveries/s \
-             | per endpoint/s | p50 ms | p95 ms | p99 ms | complete | Herald CPU s | Herald peak RSS MiB \
+            "Yardsticks (nats-server and the load generator alone):\n\n\
+             | yardstick | messages | in flight | per s | p50 ms | p99 ms | complete \
              | nats CPU s | nats peak RSS MiB | loadgen CPU s |\n",
         );
-        out.push_str(&"|---".repeat(18));
+        out.push_str(&"|---".repeat(10));
+        out.push_str("|\n");
+        for y in &self.yardsticks {
+            let find = |name: &str| y.processes.iter().find(|p| p.name == name);
+            let nats = find("nats-server");
+            let loadgen = find("herald-loadgen");
+            let ms = |q: fn(&Latency) -> f64| {
+                y.latency_ms
+                    .as_ref()
+                    .map_or("—".into(), |l| format!("{:.1}", q(l)))
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.0} | {} | {} | {} | {:.1} | {:.0} | {:.1} |",
+                y.id,
+                y.messages,
+                y.concurrency,
+                y.per_sec,
+                ms(|l| l.p50),
+                ms(|l| l.p99),
+                if y.complete { "yes" } else { "**no**" },
+                nats.map_or(0.0, |p| p.cpu_seconds),
+                nats.map_or(0.0, |p| p.peak_rss_mib),
+                loadgen.map_or(0.0, |p| p.cpu_seconds),
+            );
+        }
+        out.push('\n');
+    }
+
+    fn results_table(&self, out: &mut String) {
+        out.push_str(
+            "| layout | fsync | scenario | via | events | endpoints | accepted ev/s | deliveries/s \
+             | ratio to yardstick | per endpoint/s | p50 ms | p95 ms | p99 ms | complete | Herald CPU s \
+             | Herald peak RSS MiB | nats CPU s | nats peak RSS MiB | loadgen CPU s |\n",
+        );
+        out.push_str(&"|---".repeat(19));
         out.push_str("|\n");
         for r in &self.results {
             let herald = r.processes.iter().filter(|p| p.name.starts_with("herald "));
@@ -171,9 +281,13 @@ impl Report {
             } else {
                 format!("{} ({})", r.scenario, r.env.join(" "))
             };
+            let ratio = r.ratio.as_ref().map_or("—".into(), |ratio| {
+                let bare = ratio.yardstick.rsplit('/').next().unwrap_or_default();
+                format!("{:.2} ({bare})", ratio.value)
+            });
             let _ = writeln!(
                 out,
-                "| {} | {} | {name} | {} | {events} | {endpoints} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.0} | {:.1} | {:.0} | {:.1} |",
+                "| {} | {} | {name} | {} | {events} | {endpoints} | {} | {} | {ratio} | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.0} | {:.1} | {:.0} | {:.1} |",
                 r.layout,
                 r.durability,
                 match r.transport {
@@ -194,28 +308,64 @@ impl Report {
                 loadgen.map_or(0.0, |p| p.cpu_seconds),
             );
         }
-        out.push_str("\nPer process (CPU seconds during the load / peak RSS MiB):\n\n");
-        for r in &self.results {
-            let parts: Vec<String> = r
-                .processes
-                .iter()
-                .map(|p| {
-                    format!(
-                        "{} {:.1} s / {:.0} MiB",
-                        p.name, p.cpu_seconds, p.peak_rss_mib
-                    )
-                })
-                .collect();
+        out.push('\n');
+    }
+
+    fn targets_table(&self, out: &mut String) {
+        out.push_str(
+            "Targets:\n\n| target | run | measured | limit | result |\n|---|---|---|---|---|\n",
+        );
+        for c in &self.targets {
+            let value = c.value.map_or("—".into(), |v| v.to_string());
+            let verdict = match c.verdict {
+                Verdict::Pass => "PASS",
+                Verdict::Miss => "**MISS**",
+                Verdict::Unmeasured => "— (no yardstick)",
+            };
             let _ = writeln!(
                 out,
-                "- {} {} {}: {}",
-                r.layout,
-                r.durability,
-                r.scenario,
-                parts.join(", ")
+                "| {} | {} | {value} {} | {} | {verdict} |",
+                c.target, c.run, c.unit, c.limit
             );
         }
-        out
+        out.push('\n');
+    }
+
+    /// One row per run, one column per Herald process: idle RSS (after start-up and
+    /// warm-up, before the load) / peak RSS, and CPU seconds during the load.
+    fn processes_table(&self, out: &mut String) {
+        const PROCESSES: [&str; 5] = [
+            "herald all",
+            "herald ingest",
+            "herald dispatcher",
+            "herald retry-scheduler",
+            "herald status-tracker",
+        ];
+        out.push_str(
+            "Herald per process: idle RSS / peak RSS MiB, CPU s during the load:\n\n| run |",
+        );
+        for name in PROCESSES {
+            let _ = write!(out, " {} |", name.trim_start_matches("herald "));
+        }
+        out.push('\n');
+        out.push_str(&"|---".repeat(PROCESSES.len() + 1));
+        out.push_str("|\n");
+        for r in &self.results {
+            let _ = write!(out, "| {} |", r.id());
+            for name in PROCESSES {
+                match r.processes.iter().find(|p| p.name == name) {
+                    Some(p) => {
+                        let _ = write!(
+                            out,
+                            " {:.1} / {:.1}, {:.1} s |",
+                            p.idle_rss_mib, p.peak_rss_mib, p.cpu_seconds
+                        );
+                    }
+                    None => out.push_str(" |"),
+                }
+            }
+            out.push('\n');
+        }
     }
 }
 

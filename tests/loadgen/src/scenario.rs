@@ -1,7 +1,8 @@
 //! One measured run against a running [`Stack`]: register the webhooks (pointing at
 //! a fresh [`Receiver`]), warm each up with a test delivery (which also proves the
-//! dispatcher knows it), publish the load, wait until every expected delivery has
-//! arrived (or nothing has moved for [`STALL`]), and sum up.
+//! dispatcher knows it), note every process's idle memory, publish the load, wait
+//! until every expected delivery has arrived (or nothing has moved for [`STALL`]),
+//! and sum up.
 
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,7 @@ pub async fn run(
         name: "herald-loadgen".into(),
         pid: None,
     });
+    // Idle memory and the CPU clocks, before any load.
     let before = Snapshot::take(&processes);
     let accepted = watch_accepted(stack.nats_url(), scenario.events).await?;
     let started = Instant::now();
@@ -149,10 +151,12 @@ pub async fn run(
         duration_s: crate::procstat::round2(started.elapsed().as_secs_f64()),
         complete,
         processes: usage,
+        ratio: None,
     })
 }
 
-fn per_sec(count: u64, secs: f64) -> f64 {
+/// `count` per second over `secs`, rounded; 0 for no time at all.
+pub(crate) fn per_sec(count: u64, secs: f64) -> f64 {
     if secs <= 0.0 {
         return 0.0;
     }

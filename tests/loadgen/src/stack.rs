@@ -1,7 +1,8 @@
 //! The system under test, as child processes in one temporary directory: a
-//! `nats-server` with JetStream on a port it picks itself, and Herald — `herald all`,
-//! or the four services as processes of their own, each with its own
+//! [`Broker`] (`nats-server` with JetStream on a port it picks itself), and Herald —
+//! `herald all`, or the four services as processes of their own, each with its own
 //! `HERALD_HTTP_ADDR`. Every process is killed, and the directory removed, on drop.
+//! The bare yardsticks start a [`Broker`] alone.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -75,13 +76,45 @@ impl Drop for Process {
     }
 }
 
+/// A running nats-server with its JetStream store in a temporary directory.
+pub struct Broker {
+    // Dropped in order: the server, then its directory.
+    nats: Process,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Broker {
+    /// Starts `nats_server` with JetStream writing to disk as `durability` says.
+    pub async fn start(nats_server: &Path, durability: Durability) -> Result<Self> {
+        let dir = tempfile::tempdir().map_err(Error::io("temporary directory"))?;
+        let (nats, url) = start_nats(nats_server, durability, dir.path()).await?;
+        Ok(Broker { nats, url, dir })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server process, to measure.
+    pub fn process(&self) -> Watched {
+        Watched {
+            name: self.nats.name.clone(),
+            pid: Some(self.nats.child.id()),
+        }
+    }
+
+    /// The temporary directory, which lives as long as the broker.
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// A running nats-server and Herald.
 pub struct Stack {
-    // Dropped in order: Herald, then the broker, then their directory.
+    // Dropped in order: Herald, then the broker and its directory.
     herald: Vec<(Process, String)>,
-    nats: Process,
-    nats_url: String,
-    dir: tempfile::TempDir,
+    broker: Broker,
 }
 
 const SERVICES: [&str; 4] = ["status-tracker", "retry-scheduler", "dispatcher", "ingest"];
@@ -90,9 +123,7 @@ impl Stack {
     /// Starts nats-server, then Herald, and waits until every Herald process answers
     /// `GET /readyz` with 200.
     pub async fn start(config: &StackConfig) -> Result<Self> {
-        let dir = tempfile::tempdir().map_err(Error::io("temporary directory"))?;
-        let (nats, nats_url) =
-            start_nats(&config.nats_server, config.durability, dir.path()).await?;
+        let broker = Broker::start(&config.nats_server, config.durability).await?;
         let services: &[&str] = match config.layout {
             Layout::All => &["all"],
             Layout::Split => &SERVICES,
@@ -100,21 +131,16 @@ impl Stack {
         let mut herald = Vec::new();
         for service in services {
             let addr = free_addr()?;
-            let process = spawn_herald(config, service, &addr, &nats_url, dir.path())?;
+            let process = spawn_herald(config, service, &addr, broker.url(), broker.dir())?;
             herald.push((process, format!("http://{addr}")));
         }
-        let mut stack = Stack {
-            herald,
-            nats,
-            nats_url,
-            dir,
-        };
+        let mut stack = Stack { herald, broker };
         stack.wait_ready().await?;
         Ok(stack)
     }
 
     pub fn nats_url(&self) -> &str {
-        &self.nats_url
+        self.broker.url()
     }
 
     /// The base URL of the public API (ingest's listener).
@@ -136,10 +162,7 @@ impl Stack {
                 pid: Some(p.child.id()),
             })
             .collect();
-        all.push(Watched {
-            name: self.nats.name.clone(),
-            pid: Some(self.nats.child.id()),
-        });
+        all.push(self.broker.process());
         all
     }
 
@@ -156,7 +179,7 @@ impl Stack {
                 }
                 let (process, _) = &mut self.herald[index];
                 if let Ok(Some(status)) = process.child.try_wait() {
-                    let log = tail(&self.dir.path().join(log_name(&process.name)));
+                    let log = tail(&self.broker.dir().join(log_name(&process.name)));
                     return Err(Error::Start {
                         what: process.name.clone(),
                         reason: format!("exited with {status}: {log}"),

@@ -1,10 +1,12 @@
 //! A short run of the load generator against a real Herald, part of `make test`:
 //! `target/<profile>/herald all` (which `make test` builds first) and the pinned
 //! nats-server (`HERALD_TEST_NATS_SERVER`). Every event must reach every endpoint
-//! exactly once and the report must add up; nothing here asserts on timing.
+//! exactly once and the report must add up; nothing here asserts on timing. The bare
+//! delivery loop, the yardstick Herald is read against, runs the same way.
 
 use std::path::{Path, PathBuf};
 
+use herald_loadgen::bare::{self, Bare, Yardstick};
 use herald_loadgen::publisher::Transport;
 use herald_loadgen::report::ScenarioResult;
 use herald_loadgen::scenario::{self, Scenario};
@@ -68,8 +70,43 @@ fn check(result: &ScenarioResult, events: u64, healthy: u64) {
     for process in ["herald all", "nats-server", "herald-loadgen"] {
         let usage = result.processes.iter().find(|p| p.name == process);
         assert!(
-            usage.is_some_and(|u| u.peak_rss_mib > 0.0 && u.cpu_seconds >= 0.0),
+            usage.is_some_and(|u| u.idle_rss_mib > 0.0
+                && u.peak_rss_mib >= u.idle_rss_mib
+                && u.cpu_seconds >= 0.0),
             "{name}: {process} in {:?}",
+            result.processes
+        );
+    }
+}
+
+fn nats_server() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    stack::locate_nats_server(&workspace)
+        .expect("no nats-server: run with `make test`, which sets HERALD_TEST_NATS_SERVER")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bare_delivery_loop_delivers_every_message_once() {
+    let yardstick = Yardstick {
+        durability: Durability::Default,
+        bare: Bare::Loop,
+        messages: 200,
+        payload_bytes: 1024,
+        concurrency: 64,
+    };
+    let result = bare::run(&yardstick, &nats_server())
+        .await
+        .expect("bare loop");
+    assert!(result.complete, "{result:#?}");
+    assert_eq!((result.done, result.duplicates, result.errors), (200, 0, 0));
+    assert!(result.per_sec > 0.0);
+    let latency = result.latency_ms.expect("the loop measures latency");
+    assert!(latency.p50 <= latency.p99 && latency.p99 <= latency.max);
+    for process in ["nats-server", "herald-loadgen"] {
+        let usage = result.processes.iter().find(|p| p.name == process);
+        assert!(
+            usage.is_some_and(|u| u.idle_rss_mib > 0.0 && u.peak_rss_mib >= u.idle_rss_mib),
+            "{process} in {:?}",
             result.processes
         );
     }
@@ -77,9 +114,7 @@ fn check(result: &ScenarioResult, events: u64, healthy: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_reaches_every_endpoint_exactly_once() {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let nats_server = stack::locate_nats_server(&workspace)
-        .expect("no nats-server: run with `make test`, which sets HERALD_TEST_NATS_SERVER");
+    let nats_server = nats_server();
     let config = StackConfig {
         herald: herald_binary(),
         nats_server,
