@@ -338,9 +338,22 @@ pub async fn record(
         attempted_at_ms: herald_proto::now_ms(),
         retry_after_secs: response.retry_after_secs,
     };
-    state
-        .publish(record.subject(), &record.message_id(), record.encode())
-        .await?;
+    if outcome == AttemptOutcome::Succeeded {
+        // Only the status tracker reads these: they may go in a bundle.
+        state
+            .records
+            .publish(
+                &record.task.event.tenant,
+                record.subject(),
+                record.message_id(),
+                record.encode(),
+            )
+            .await?;
+    } else {
+        state
+            .publish(record.subject(), &record.message_id(), record.encode())
+            .await?;
+    }
     Ok(record)
 }
 

@@ -103,7 +103,13 @@ async fn fan_out(state: &State, message: jetstream::Message) {
                 .collect(),
         };
         if let Err(err) = state
-            .publish(fan_out.subject(), &fan_out.message_id(), fan_out.encode())
+            .records
+            .publish(
+                &event.tenant,
+                fan_out.subject(),
+                fan_out.message_id(),
+                fan_out.encode(),
+            )
             .await
         {
             tracing::warn!(error = %err, "cannot record the fan-out");

@@ -79,6 +79,8 @@ pub struct State {
     pub sender: sender::Sender,
     /// KiB of delivery tasks being published by fan-outs at once.
     pub fan_out_budget: Arc<tokio::sync::Semaphore>,
+    /// Publishes fan-out records and succeeded attempts, bundled under load.
+    pub records: herald_common::bundle::Bundler,
 }
 
 /// KiB of tasks all fan-outs together publish at once: a fan-out to many webhooks
@@ -253,6 +255,7 @@ pub async fn start(
     ));
     let (replica_id, lease) = (config.replica_id.clone(), config.partition_lease);
     let config_shutdown_timeout = config.common.shutdown_timeout;
+    let records = herald_common::bundle::Bundler::start(js.clone());
     let state = State {
         config: Arc::new(config),
         jetstream: js,
@@ -262,6 +265,7 @@ pub async fn start(
         job_callbacks,
         sender,
         fan_out_budget: Arc::new(tokio::sync::Semaphore::new(FAN_OUT_BUDGET_KIB)),
+        records,
     };
     // Attempts in flight at SIGTERM get the drain's work window; those still
     // running then are cut, so the drain ends within HERALD_SHUTDOWN_TIMEOUT.

@@ -117,7 +117,9 @@ impl Parked {
                 Some(204 | 404) => return Ok(tasks),
                 Some(code) => {
                     let why = reply.description.unwrap_or_default();
-                    return Err(ParkError::Stream(format!("batched read refused: {code} {why}")));
+                    return Err(ParkError::Stream(format!(
+                        "batched read refused: {code} {why}"
+                    )));
                 }
                 None => {}
             }
@@ -156,7 +158,9 @@ impl Parked {
             Some(code) if code == jetstream::ErrorCode::NO_MESSAGE_FOUND.0 => Ok(()),
             _ => Err(ParkError::Stream(format!(
                 "cannot remove a parked task: {}",
-                answer["error"]["description"].as_str().unwrap_or("no reason given")
+                answer["error"]["description"]
+                    .as_str()
+                    .unwrap_or("no reason given")
             ))),
         }
     }

@@ -465,7 +465,9 @@ impl Partition {
     /// while a read failed.
     async fn read_back(&self, lane: &Mutex<Lane>, subject: &str, cursor: u64) -> bool {
         let wanted = lane.lock().expect("lane lock").parked;
-        let wanted = usize::try_from(wanted).unwrap_or(usize::MAX).min(FETCH_BATCH);
+        let wanted = usize::try_from(wanted)
+            .unwrap_or(usize::MAX)
+            .min(FETCH_BATCH);
         match self.shared.parked.next_batch(subject, cursor, wanted).await {
             Ok(tasks) if tasks.is_empty() => {
                 // What was counted is not there: read already, or a count that

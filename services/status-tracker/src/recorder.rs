@@ -12,6 +12,7 @@ use futures::future::join_all;
 
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::{Consumer, pull};
+use herald_common::bundle;
 use herald_common::consume::{Redelivery, retry_later, run_batched};
 use herald_common::nats::{DurableConsumer, EVENTS_STREAM, OUTCOMES_STREAM};
 use herald_proto::query::job_changes_subject;
@@ -73,22 +74,33 @@ async fn write(
     messages: Vec<jetstream::Message>,
 ) {
     let mut records = Vec::with_capacity(messages.len());
+    // Which of `kept` each record came in (a bundle holds many).
+    let mut owners = Vec::with_capacity(messages.len());
     let mut kept = Vec::with_capacity(messages.len());
     // One span per record, in its producer's trace, lasting until it is stored.
     let mut spans = Vec::with_capacity(messages.len());
     for message in messages {
         match decode(&message) {
-            Ok(record) => {
-                let span = tracing::info_span!(
-                    "status.record",
-                    otel.kind = "consumer",
-                    subject = %message.subject,
-                    batch = tracing::field::Empty,
-                    trace_id = tracing::field::Empty,
-                );
-                herald_common::trace::adopt(&span, message.headers.as_ref());
-                spans.push(span);
-                records.push(record);
+            Ok(decoded) => {
+                for (record, traceparent) in decoded {
+                    let span = tracing::info_span!(
+                        "status.record",
+                        otel.kind = "consumer",
+                        subject = %message.subject,
+                        batch = tracing::field::Empty,
+                        trace_id = tracing::field::Empty,
+                    );
+                    match traceparent {
+                        Some(traceparent) => herald_common::trace::adopt_pairs(
+                            &span,
+                            &[("traceparent", traceparent.as_str())],
+                        ),
+                        None => herald_common::trace::adopt(&span, message.headers.as_ref()),
+                    }
+                    spans.push(span);
+                    records.push(record);
+                    owners.push(kept.len());
+                }
                 kept.push(message);
             }
             Err(reason) => {
@@ -105,8 +117,9 @@ async fn write(
     match store.record_batch(&records).await {
         Ok(written) => {
             let mut jobs = BTreeSet::new();
-            let mut acks = Vec::with_capacity(kept.len());
-            for ((message, record), written) in kept.iter().zip(&records).zip(written) {
+            // A message is done when every record it holds is.
+            let mut settled = vec![Written::Done; kept.len()];
+            for ((record, written), owner) in records.iter().zip(written).zip(&owners) {
                 if written == Written::Done {
                     count(record);
                     if let Record::Event(event) = record
@@ -114,10 +127,16 @@ async fn write(
                     {
                         jobs.insert((event.tenant.clone(), job_id.clone()));
                     }
+                } else {
+                    settled[*owner] = written;
                 }
-                acks.push(settle(message, written, redelivery));
             }
-            join_all(acks).await;
+            join_all(
+                kept.iter()
+                    .zip(settled)
+                    .map(|(message, written)| settle(message, written, redelivery)),
+            )
+            .await;
             // Each job moved by the batch is announced once, in its state after it.
             for (tenant, job_id) in jobs {
                 announce(store, client, &tenant, &job_id).await;
@@ -143,20 +162,49 @@ fn count(record: &Record) {
         .inc();
 }
 
-fn decode(message: &jetstream::Message) -> Result<Record, String> {
-    let subject = message.subject.as_str();
-    if subject.starts_with("events.") {
-        Event::decode(&message.payload).map(|e| Record::Event(Box::new(e)))
-    } else if subject.ends_with("._fanout.pending") {
-        FanOut::decode(&message.payload).map(Record::FanOut)
-    } else if subject.ends_with(".scheduled") || subject.ends_with(".exhausted") {
-        RetryDecision::decode(&message.payload).map(Record::Decision)
-    } else {
-        let sequence = message
+/// The records `message` holds: one, or a bundle's (each with the trace context
+/// it was published in).
+fn decode(message: &jetstream::Message) -> Result<Vec<(Record, Option<String>)>, String> {
+    let sequence = || {
+        message
             .info()
-            .map_err(|e| format!("no stream sequence: {e}"))?
-            .stream_sequence;
-        DeliveryAttempt::decode(&message.payload).map(|a| Record::Attempt(Box::new(a), sequence))
+            .map(|info| info.stream_sequence)
+            .map_err(|e| format!("no stream sequence: {e}"))
+    };
+    let subject = message.subject.as_str();
+    if !bundle::is_bundle(subject) {
+        return Ok(vec![(
+            decode_one(subject, &message.payload, sequence)?,
+            None,
+        )]);
+    }
+    bundle::unbundle(&message.payload)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|bundled| {
+            let record = decode_one(&bundled.subject, &bundled.payload, sequence)?;
+            Ok((record, Some(bundled.traceparent).filter(|t| !t.is_empty())))
+        })
+        .collect()
+}
+
+/// One record that came (or would have come) alone on `subject`. Attempts are
+/// ordered by their message's `OUTCOMES` sequence; the attempts of one bundle
+/// share it.
+fn decode_one(
+    subject: &str,
+    payload: &[u8],
+    sequence: impl Fn() -> Result<u64, String>,
+) -> Result<Record, String> {
+    if subject.starts_with("events.") {
+        Event::decode(payload).map(|e| Record::Event(Box::new(e)))
+    } else if subject.ends_with("._fanout.pending") {
+        FanOut::decode(payload).map(Record::FanOut)
+    } else if subject.ends_with(".scheduled") || subject.ends_with(".exhausted") {
+        RetryDecision::decode(payload).map(Record::Decision)
+    } else {
+        let sequence = sequence()?;
+        DeliveryAttempt::decode(payload).map(|a| Record::Attempt(Box::new(a), sequence))
     }
     .map_err(|e| e.to_string())
 }

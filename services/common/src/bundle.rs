@@ -1,0 +1,228 @@
+//! Records for `OUTCOMES` that only the status tracker reads — fan-outs and
+//! succeeded attempts — published many to a message when they come faster than the
+//! broker stores them. A record that arrives while fewer than
+//! [`PUBLISHES_AT_ONCE`] publishes are in flight goes out at once and alone, on its
+//! own subject, as it always did; the ones that arrive while the broker is busy wait
+//! for the next free publish and go together in a [`Bundle`] on
+//! `outcomes.<tenant>._bundle.records`. Under load one broker write (one fsync on a
+//! durable broker) then stores many records, and the status tracker reads one
+//! message instead of many.
+//!
+//! Each caller still waits until its own record is stored; a bundle publish that
+//! fails fails every record in it, and each caller tries again as before.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream;
+use bytes::Bytes;
+use herald_proto::wire::{Bundle, BundledRecord};
+use prost::Message as _;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+/// Header on a bundle: how many records it holds.
+pub const BUNDLE_HEADER: &str = "Herald-Bundle";
+/// Publishes of records or bundles in flight at once; more records wait and go
+/// together.
+pub const PUBLISHES_AT_ONCE: usize = 8;
+/// Records in one bundle, at most.
+const MAX_RECORDS: usize = 256;
+/// Bytes of records in one bundle, at most (a larger record goes alone).
+const MAX_BYTES: usize = 512 << 10;
+/// Records waiting for a publish, at most; callers wait beyond it.
+const QUEUE: usize = 4096;
+
+/// The subject of a tenant's bundles.
+pub fn bundle_subject(tenant: &str) -> String {
+    format!("outcomes.{tenant}._bundle.records")
+}
+
+/// Whether a message on `subject` is a bundle.
+pub fn is_bundle(subject: &str) -> bool {
+    subject.ends_with("._bundle.records")
+}
+
+struct Item {
+    tenant: String,
+    subject: String,
+    message_id: String,
+    traceparent: Option<String>,
+    payload: Bytes,
+    stored: oneshot::Sender<Result<(), String>>,
+}
+
+/// A handle on the bundling publisher. Cloning is cheap; the publisher stops when
+/// the last handle is dropped, after the publishes in flight.
+#[derive(Clone)]
+pub struct Bundler {
+    queue: mpsc::Sender<Item>,
+}
+
+impl Bundler {
+    pub fn start(jetstream: jetstream::Context) -> Self {
+        let (queue, items) = mpsc::channel(QUEUE);
+        tokio::spawn(run(jetstream, items));
+        Bundler { queue }
+    }
+
+    /// Publishes one record of `tenant` that would go alone on `subject` with
+    /// `message_id`, in the current span's trace; returns once it is stored.
+    pub async fn publish(
+        &self,
+        tenant: &str,
+        subject: String,
+        message_id: String,
+        payload: Bytes,
+    ) -> Result<(), String> {
+        let (stored, outcome) = oneshot::channel();
+        let item = Item {
+            tenant: tenant.to_owned(),
+            subject,
+            message_id,
+            traceparent: crate::trace::traceparent(&tracing::Span::current()),
+            payload,
+            stored,
+        };
+        self.queue
+            .send(item)
+            .await
+            .map_err(|_| "the record publisher stopped".to_owned())?;
+        outcome
+            .await
+            .map_err(|_| "the record publisher stopped".to_owned())?
+    }
+}
+
+async fn run(jetstream: jetstream::Context, mut queue: mpsc::Receiver<Item>) {
+    let permits = Arc::new(Semaphore::new(PUBLISHES_AT_ONCE));
+    let mut items = Vec::with_capacity(MAX_RECORDS);
+    loop {
+        // Waiting for a free publish first lets records gather meanwhile.
+        let permit = permits.clone().acquire_owned().await.expect("never closed");
+        if queue.recv_many(&mut items, MAX_RECORDS).await == 0 {
+            return;
+        }
+        let mut permit = Some(permit);
+        for group in groups(std::mem::take(&mut items)) {
+            let permit = match permit.take() {
+                Some(permit) => permit,
+                None => permits.clone().acquire_owned().await.expect("never closed"),
+            };
+            let jetstream = jetstream.clone();
+            tokio::spawn(async move {
+                publish(&jetstream, group).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// `items` by tenant, in arrival order, each group within [`MAX_BYTES`].
+fn groups(items: Vec<Item>) -> Vec<Vec<Item>> {
+    let mut by_tenant: HashMap<String, Vec<Vec<Item>>> = HashMap::new();
+    let mut order = Vec::new();
+    for item in items {
+        let groups = by_tenant.entry(item.tenant.clone()).or_insert_with(|| {
+            order.push(item.tenant.clone());
+            vec![Vec::new()]
+        });
+        let last = groups.last_mut().expect("never empty");
+        let bytes: usize = last.iter().map(|i| i.payload.len()).sum();
+        if !last.is_empty() && bytes + item.payload.len() > MAX_BYTES {
+            groups.push(vec![item]);
+        } else {
+            last.push(item);
+        }
+    }
+    order
+        .into_iter()
+        .flat_map(|tenant| by_tenant.remove(&tenant).unwrap_or_default())
+        .collect()
+}
+
+/// Publishes one record alone, or many as a bundle, and tells each caller.
+async fn publish(jetstream: &jetstream::Context, mut group: Vec<Item>) {
+    let mut headers = HeaderMap::new();
+    let (subject, payload) = if group.len() == 1 {
+        let item = &mut group[0];
+        headers.insert("Nats-Msg-Id", item.message_id.as_str());
+        if let Some(traceparent) = &item.traceparent {
+            headers.insert("traceparent", traceparent.as_str());
+        }
+        (item.subject.clone(), std::mem::take(&mut item.payload))
+    } else {
+        // The same records bundled again (a publish tried again) are stored once.
+        let id = format!("bundle:{}:{}", group[0].message_id, group.len());
+        headers.insert("Nats-Msg-Id", id.as_str());
+        headers.insert(BUNDLE_HEADER, group.len().to_string().as_str());
+        let bundle = Bundle {
+            records: group
+                .iter_mut()
+                .map(|item| BundledRecord {
+                    subject: std::mem::take(&mut item.subject),
+                    traceparent: item.traceparent.take().unwrap_or_default(),
+                    payload: std::mem::take(&mut item.payload),
+                })
+                .collect(),
+        };
+        (
+            bundle_subject(&group[0].tenant),
+            Bytes::from(bundle.encode_to_vec()),
+        )
+    };
+    let outcome = match jetstream
+        .publish_with_headers(subject, headers, payload)
+        .await
+    {
+        Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+        Err(err) => Err(err.to_string()),
+    };
+    for item in group {
+        let _ = item.stored.send(outcome.clone());
+    }
+}
+
+/// The records of a bundle: each one's subject alone, trace context and payload.
+pub fn unbundle(payload: &[u8]) -> Result<Vec<BundledRecord>, prost::DecodeError> {
+    Bundle::decode(payload).map(|bundle| bundle.records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(tenant: &str, bytes: usize) -> Item {
+        Item {
+            tenant: tenant.into(),
+            subject: format!("outcomes.{tenant}.wh.succeeded"),
+            message_id: "id".into(),
+            traceparent: None,
+            payload: Bytes::from(vec![0; bytes]),
+            stored: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn records_are_grouped_by_tenant_in_order_and_within_the_byte_bound() {
+        let items = vec![
+            item("acme", 10),
+            item("globex", 10),
+            item("acme", 10),
+            item("acme", MAX_BYTES),
+        ];
+        let groups = groups(items);
+        let shape: Vec<(String, usize)> = groups
+            .iter()
+            .map(|g| (g[0].tenant.clone(), g.len()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("acme".to_owned(), 2),
+                ("acme".to_owned(), 1),
+                ("globex".to_owned(), 1)
+            ]
+        );
+    }
+}
