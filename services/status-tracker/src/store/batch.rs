@@ -1,0 +1,173 @@
+//! A batch written kind by kind rather than record by record: its records are cut
+//! into runs in which writing all fan-outs, then all attempts, then all decisions,
+//! then all events stores exactly what writing them one by one in order would.
+//! Each run then costs a few multi-row statements instead of several statements a
+//! record.
+//!
+//! Within a run, a delivery is touched in the order of those kinds and by at most
+//! one fan-out and one attempt; a record that would break this (an attempt after a
+//! decision about its delivery, a second attempt of a delivery, a fan-out after an
+//! attempt) starts the next run. An event is in a run once, and a
+//! `webhook.disabled` event, which fails deliveries of its webhook, ends its run.
+
+use std::collections::{HashMap, HashSet};
+
+use herald_proto::Event;
+use sqlx::AnyConnection;
+
+use super::rows::{self, Attempt};
+use super::{Record, StoreError, Written, writes};
+
+/// Splits `records` into runs, in order, that [`write_run`] may write kind by kind.
+pub fn runs(records: &[Record]) -> Vec<&[Record]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut touched = Touched::default();
+    for (i, record) in records.iter().enumerate() {
+        if !touched.admits(record) {
+            runs.push(&records[start..i]);
+            start = i;
+            touched = Touched::default();
+        }
+        touched.add(record);
+        if let Record::Event(event) = record
+            && fails_deliveries(event)
+        {
+            runs.push(&records[start..=i]);
+            start = i + 1;
+            touched = Touched::default();
+        }
+    }
+    if start < records.len() {
+        runs.push(&records[start..]);
+    }
+    runs
+}
+
+/// In the order a run writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    FanOut,
+    Attempt,
+    Decision,
+}
+
+/// What the records of a run so far have touched.
+#[derive(Debug, Default)]
+struct Touched<'a> {
+    /// Each delivery, by tenant and id, and the latest step that touches it.
+    deliveries: HashMap<(&'a str, &'a str), Step>,
+    /// The sequences of its attempts, which tell which ones were new.
+    sequences: HashSet<i64>,
+    /// Its events, by tenant and id.
+    events: HashSet<(&'a str, &'a str)>,
+}
+
+impl<'a> Touched<'a> {
+    fn admits(&self, record: &Record) -> bool {
+        match record {
+            Record::FanOut(fan_out) => fan_out
+                .deliveries
+                .iter()
+                .all(|(id, _)| !self.deliveries.contains_key(&(&fan_out.tenant, id))),
+            Record::Attempt(attempt, sequence) => {
+                let task = &attempt.task;
+                let step = self
+                    .deliveries
+                    .get(&(&task.event.tenant, &task.delivery_id));
+                step.is_none_or(|step| *step == Step::FanOut)
+                    && !self.sequences.contains(&sequence_of(*sequence))
+            }
+            Record::Decision(_) => true,
+            Record::Event(event) => !self.events.contains(&(&event.tenant, &event.event_id)),
+        }
+    }
+
+    fn add(&mut self, record: &'a Record) {
+        match record {
+            Record::FanOut(fan_out) => {
+                for (id, _) in &fan_out.deliveries {
+                    self.touch(&fan_out.tenant, id, Step::FanOut);
+                }
+            }
+            Record::Attempt(attempt, sequence) => {
+                let task = &attempt.task;
+                self.touch(&task.event.tenant, &task.delivery_id, Step::Attempt);
+                self.sequences.insert(sequence_of(*sequence));
+            }
+            Record::Decision(decision) => {
+                self.touch(&decision.tenant, &decision.delivery_id, Step::Decision);
+            }
+            Record::Event(event) => {
+                self.events.insert((&event.tenant, &event.event_id));
+            }
+        }
+    }
+
+    fn touch(&mut self, tenant: &'a str, delivery_id: &'a str, step: Step) {
+        let latest = self.deliveries.entry((tenant, delivery_id)).or_insert(step);
+        *latest = (*latest).max(step);
+    }
+}
+
+/// A sequence as the store keeps it.
+fn sequence_of(sequence: u64) -> i64 {
+    i64::try_from(sequence).unwrap_or(i64::MAX)
+}
+
+/// Herald's own event that fails the retrying deliveries of a webhook.
+fn fails_deliveries(event: &Event) -> bool {
+    event.event_type.as_str() == "webhook.disabled"
+}
+
+/// Writes one run of [`runs`], kind by kind, and appends what became of each of its
+/// records to `written`, in order.
+pub async fn write_run(
+    conn: &mut AnyConnection,
+    run: &[Record],
+    written: &mut Vec<Written>,
+) -> Result<(), StoreError> {
+    let mut fan_outs = Vec::new();
+    let mut attempts = Vec::new();
+    let mut plain_events = Vec::new();
+    for record in run {
+        match record {
+            Record::FanOut(fan_out) => {
+                fan_outs.extend(fan_out.deliveries.iter().map(|row| (fan_out, row)));
+            }
+            Record::Attempt(attempt, sequence) => attempts.push(Attempt::new(attempt, *sequence)),
+            Record::Event(event) if event.job_id.is_none() && !fails_deliveries(event) => {
+                plain_events.push(&**event);
+            }
+            Record::Decision(_) | Record::Event(_) => {}
+        }
+    }
+    rows::fan_outs(conn, &fan_outs).await?;
+    let inserted = rows::attempts(conn, &attempts).await?;
+    // Only a new attempt moves its delivery.
+    let (keeping, ending): (Vec<&Attempt>, Vec<&Attempt>) = attempts
+        .iter()
+        .filter(|attempt| inserted.contains(&attempt.sequence))
+        .partition(|attempt| attempt.keeps_course());
+    rows::moves(conn, &ending, false).await?;
+    rows::moves(conn, &keeping, true).await?;
+    rows::events(conn, &plain_events).await?;
+    // Decisions and the events that move more than their own row, one by one in order.
+    for record in run {
+        written.push(match record {
+            Record::Decision(decision) => {
+                if writes::decision(conn, decision).await? {
+                    Written::Done
+                } else {
+                    Written::Later
+                }
+            }
+            Record::Event(event) if event.job_id.is_some() || fails_deliveries(event) => {
+                writes::event(conn, event).await?;
+                Written::Done
+            }
+            Record::FanOut(_) | Record::Attempt(..) | Record::Event(_) => Written::Done,
+        });
+    }
+    Ok(())
+}
