@@ -171,3 +171,111 @@ pub async fn write_run(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use herald_proto::{
+        AttemptOutcome, DeliveryAttempt, DeliveryTask, EventType, FanOut, RetryDecision, Trigger,
+    };
+
+    use super::*;
+
+    fn event(id: &str, event_type: &str) -> Event {
+        Event {
+            event_id: id.into(),
+            tenant: "acme".into(),
+            event_type: EventType::parse(event_type).unwrap(),
+            data: Bytes::from_static(b"{}"),
+            job_id: None,
+            timestamp_ms: 1,
+            accepted_at_ms: 1,
+            callback: None,
+        }
+    }
+
+    fn fan_out(delivery: &str) -> Record {
+        Record::FanOut(FanOut {
+            tenant: "acme".into(),
+            event_id: "evt".into(),
+            event_type: "order.created".into(),
+            job_id: None,
+            accepted_at_ms: 1,
+            deliveries: vec![(delivery.into(), "wh_1".into())],
+        })
+    }
+
+    fn attempt(delivery: &str, sequence: u64) -> Record {
+        let attempt = DeliveryAttempt {
+            task: DeliveryTask {
+                delivery_id: delivery.into(),
+                endpoint_id: "wh_1".into(),
+                attempt: 1,
+                event: event("evt", "order.created"),
+                trigger: Trigger::Auto,
+                callback: None,
+                traceparent: None,
+                run_id: None,
+            },
+            outcome: AttemptOutcome::Failed,
+            status_code: Some(500),
+            duration_ms: 1,
+            error: None,
+            response_excerpt: String::new(),
+            attempted_at_ms: 2,
+            retry_after_secs: None,
+        };
+        Record::Attempt(Box::new(attempt), sequence)
+    }
+
+    fn decision(delivery: &str) -> Record {
+        Record::Decision(RetryDecision {
+            delivery_id: delivery.into(),
+            tenant: "acme".into(),
+            endpoint_id: "wh_1".into(),
+            event_id: "evt".into(),
+            attempt: 1,
+            attempt_sequence: 1,
+            next_attempt_at_ms: None,
+        })
+    }
+
+    fn lengths(records: &[Record]) -> Vec<usize> {
+        runs(records).iter().map(|run| run.len()).collect()
+    }
+
+    #[test]
+    fn fan_outs_attempts_and_decisions_in_step_order_share_a_run() {
+        let records = [
+            fan_out("d1"),
+            attempt("d1", 1),
+            decision("d1"),
+            fan_out("d2"),
+            attempt("d2", 2),
+            decision("d1"),
+        ];
+        assert_eq!(lengths(&records), [6]);
+        assert!(lengths(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_record_a_run_would_write_too_early_starts_the_next() {
+        // A second attempt of a delivery, a fan-out after an attempt, an attempt
+        // after a decision, and a sequence seen before.
+        assert_eq!(lengths(&[attempt("d1", 1), attempt("d1", 2)]), [1, 1]);
+        assert_eq!(lengths(&[attempt("d1", 1), fan_out("d1")]), [1, 1]);
+        assert_eq!(lengths(&[decision("d1"), attempt("d1", 1)]), [1, 1]);
+        assert_eq!(lengths(&[attempt("d1", 1), attempt("d2", 1)]), [1, 1]);
+    }
+
+    #[test]
+    fn an_event_is_in_a_run_once_and_a_disabled_webhook_ends_its_run() {
+        let plain = || Record::Event(Box::new(event("evt_1", "order.created")));
+        let disabled = Record::Event(Box::new(event("evt_2", "webhook.disabled")));
+        assert_eq!(lengths(&[plain(), plain()]), [1, 1]);
+        assert_eq!(
+            lengths(&[attempt("d1", 1), disabled, attempt("d2", 2)]),
+            [2, 1]
+        );
+    }
+}

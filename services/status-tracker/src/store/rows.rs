@@ -40,32 +40,15 @@ struct Texts {
 
 impl Texts {
     /// `sql(values)` where `values` is `VALUES` and copies of `row`, whose
-    /// parameters `$1`-`$width` each appear once, in order.
+    /// parameters must be `$1`-`$width`, each once and in order, as the rows'
+    /// values are bound one after another.
     fn new(row: &str, width: usize, sql: impl Fn(&str) -> String) -> Self {
+        let numbers: Vec<usize> = parameters(row).map(|(_, number)| number).collect();
+        assert!(numbers.iter().copied().eq(1..=width), "parameters of {row}");
         Texts {
             numbered: CHUNKS.map(|rows| sql(&values(row, rows, |n| format!("${n}")))),
             anonymous: CHUNKS.map(|rows| sql(&values(row, rows, |_| "?".to_owned()))),
         }
-        .checked(width)
-    }
-
-    /// Makes sure the first row numbers `width` parameters in order, as binding
-    /// them one after another assumes.
-    fn checked(self, width: usize) -> Self {
-        let first = &self.numbered[0];
-        let expected: Vec<String> = (1..=width).map(|n| format!("${n}")).collect();
-        let found: Vec<&str> = first
-            .match_indices('$')
-            .map(|(at, _)| {
-                let digits = first[at + 1..]
-                    .bytes()
-                    .take_while(u8::is_ascii_digit)
-                    .count();
-                &first[at..at + 1 + digits]
-            })
-            .collect();
-        assert_eq!(found, expected, "parameters of {first}");
-        self
     }
 
     /// The text for `chunk`, a chunk of [`chunks`], on `conn`'s backend.
@@ -79,8 +62,17 @@ impl Texts {
     }
 }
 
-/// `VALUES` and `rows` copies of `row`, each of its parameters `$n` written as
-/// `name(n)` with `n` counted on from one copy to the next.
+/// The parameters of `sql`: where each `$n` is and `n`.
+fn parameters(sql: &str) -> impl Iterator<Item = (std::ops::Range<usize>, usize)> + '_ {
+    sql.match_indices('$').map(|(at, _)| {
+        let digits = sql[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        let end = at + 1 + digits;
+        (at..end, sql[at + 1..end].parse().unwrap_or(0))
+    })
+}
+
+/// `VALUES` and `rows` copies of `row`, each of its parameters written as `name(n)`
+/// with `n` counted on from one copy to the next.
 fn values(row: &str, rows: usize, name: impl Fn(usize) -> String) -> String {
     let mut values = String::from("VALUES ");
     let mut number = 0;
@@ -88,18 +80,14 @@ fn values(row: &str, rows: usize, name: impl Fn(usize) -> String) -> String {
         if copy > 0 {
             values.push_str(", ");
         }
-        let mut rest = row;
-        while let Some(at) = rest.find('$') {
-            values.push_str(&rest[..at]);
-            let digits = rest[at + 1..]
-                .bytes()
-                .take_while(u8::is_ascii_digit)
-                .count();
+        let mut copied = 0;
+        for (at, _) in parameters(row) {
+            values.push_str(&row[copied..at.start]);
             number += 1;
             values.push_str(&name(number));
-            rest = &rest[at + 1 + digits..];
+            copied = at.end;
         }
-        values.push_str(rest);
+        values.push_str(&row[copied..]);
     }
     values
 }
