@@ -110,6 +110,11 @@ fn mixed_records() -> Vec<Record> {
     let mut manual = attempt("evt_1", "wh_1", 1, AttemptOutcome::Failed, 11);
     manual.task.trigger = Trigger::Manual;
     manual.task.run_id = Some("run_1".into());
+    // A failed manual attempt keeps a pending delivery pending, so its fan-out
+    // must not be written before it.
+    let mut unannounced = attempt("evt_7", "wh_1", 1, AttemptOutcome::Failed, 13);
+    unannounced.task.trigger = Trigger::Manual;
+    unannounced.task.run_id = Some("run_2".into());
     let mut legacy = decision(&early, 8, None);
     legacy.attempt_sequence = 0;
     let mut disabled = event("evt_9", "webhook.disabled", None);
@@ -133,6 +138,8 @@ fn mixed_records() -> Vec<Record> {
         fan_out("evt_3", &["wh_1", "wh_2"]),
         Record::Attempt(Box::new(manual), 11),
         Record::Decision(legacy),
+        Record::Attempt(Box::new(unannounced), 13),
+        fan_out("evt_7", &["wh_1"]),
         Record::Attempt(
             Box::new(attempt("evt_3", "wh_2", 1, AttemptOutcome::Refused, 12)),
             12,
