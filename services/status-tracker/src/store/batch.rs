@@ -120,6 +120,12 @@ fn fails_deliveries(event: &Event) -> bool {
     event.event_type.as_str() == "webhook.disabled"
 }
 
+/// An event that moves more than its own row (its job, or deliveries), and so is
+/// written on its own, in order.
+fn moves_more(event: &Event) -> bool {
+    event.job_id.is_some() || fails_deliveries(event)
+}
+
 /// Writes one run of [`runs`], kind by kind, and appends what became of each of its
 /// records to `written`, in order.
 pub async fn write_run(
@@ -136,7 +142,7 @@ pub async fn write_run(
                 fan_outs.extend(fan_out.deliveries.iter().map(|row| (fan_out, row)));
             }
             Record::Attempt(attempt, sequence) => attempts.push(Attempt::new(attempt, *sequence)),
-            Record::Event(event) if event.job_id.is_none() && !fails_deliveries(event) => {
+            Record::Event(event) if !moves_more(event) => {
                 plain_events.push(&**event);
             }
             Record::Decision(_) | Record::Event(_) => {}
@@ -145,11 +151,11 @@ pub async fn write_run(
     rows::fan_outs(conn, &fan_outs).await?;
     let inserted = rows::attempts(conn, &attempts).await?;
     // Only a new attempt moves its delivery.
-    let (keeping, ending): (Vec<&Attempt>, Vec<&Attempt>) = attempts
+    let (keeping, others): (Vec<&Attempt>, Vec<&Attempt>) = attempts
         .iter()
         .filter(|attempt| inserted.contains(&attempt.sequence))
         .partition(|attempt| attempt.keeps_course());
-    rows::moves(conn, &ending, false).await?;
+    rows::moves(conn, &others, false).await?;
     rows::moves(conn, &keeping, true).await?;
     rows::events(conn, &plain_events).await?;
     // Decisions and the events that move more than their own row, one by one in order.
@@ -162,7 +168,7 @@ pub async fn write_run(
                     Written::Later
                 }
             }
-            Record::Event(event) if event.job_id.is_some() || fails_deliveries(event) => {
+            Record::Event(event) if moves_more(event) => {
                 writes::event(conn, event).await?;
                 Written::Done
             }

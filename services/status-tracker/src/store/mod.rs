@@ -92,8 +92,9 @@ impl Store {
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
                         // A statement of many rows keeps the pages it changes until
-                        // it is done, in case it fails halfway; in memory, not in a
-                        // temporary file written and read back.
+                        // it is done, in case it fails halfway: in memory, not in a
+                        // temporary file written and read back (sorts still spill
+                        // to files).
                         conn.execute("PRAGMA temp_store = MEMORY").await?;
                     }
                     Ok(())

@@ -129,9 +129,9 @@ pub async fn fan_outs(
 /// and its id, which keys it.
 #[derive(Debug)]
 pub struct Attempt<'a> {
-    pub attempt: &'a DeliveryAttempt,
+    attempt: &'a DeliveryAttempt,
     pub sequence: i64,
-    pub record_id: String,
+    record_id: String,
 }
 
 impl<'a> Attempt<'a> {
