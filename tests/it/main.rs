@@ -26,6 +26,7 @@ mod sealed_headers;
 mod signing;
 mod storage;
 mod store;
+mod store_batches;
 mod store_queries;
 mod telemetry;
 mod test_deliveries;

@@ -3,11 +3,15 @@
 //! write is an idempotent upsert, so a message consumed twice changes nothing, and
 //! writes arrive in batches, one transaction each.
 //!
-//! - [`writes`]: attempts, retry decisions, events and jobs.
+//! - [`batch`]: a batch cut into runs that are written kind by kind.
+//! - [`rows`]: the multi-row statements of fan-outs, attempts and events.
+//! - [`writes`]: retry decisions, and events that move jobs or deliveries.
 //! - [`reads`]: the views the API shows, and what can be retried by hand.
 //! - [`sql`]: the statements of the hot paths, each answered by an index.
 
+mod batch;
 mod reads;
+mod rows;
 pub mod sql;
 mod writes;
 
@@ -87,6 +91,11 @@ impl Store {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        // A statement of many rows keeps the pages it changes until
+                        // it is done, in case it fails halfway: in memory, not in a
+                        // temporary file written and read back (sorts still spill
+                        // to files).
+                        conn.execute("PRAGMA temp_store = MEMORY").await?;
                     }
                     Ok(())
                 })
@@ -102,32 +111,13 @@ impl Store {
         Ok(())
     }
 
-    /// Writes `records` in one transaction, in order.
+    /// Writes `records` in one transaction, storing what writing them one by one in
+    /// order would, and says what became of each.
     pub async fn record_batch(&self, records: &[Record]) -> Result<Vec<Written>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut written = Vec::with_capacity(records.len());
-        for record in records {
-            written.push(match record {
-                Record::Attempt(attempt, sequence) => {
-                    writes::attempt(&mut tx, attempt, *sequence).await?;
-                    Written::Done
-                }
-                Record::Decision(decision) => {
-                    if writes::decision(&mut tx, decision).await? {
-                        Written::Done
-                    } else {
-                        Written::Later
-                    }
-                }
-                Record::Event(event) => {
-                    writes::event(&mut tx, event).await?;
-                    Written::Done
-                }
-                Record::FanOut(fan_out) => {
-                    writes::fan_out(&mut tx, fan_out).await?;
-                    Written::Done
-                }
-            });
+        for run in batch::runs(records) {
+            batch::write_run(&mut tx, run, &mut written).await?;
         }
         tx.commit().await?;
         Ok(written)
