@@ -204,12 +204,14 @@ pub async fn run<F, Fut>(
 }
 
 /// Like [`run`], but hands the handler every message that has arrived (up to
-/// `max_batch`) at once, so it can write them together. One batch is handled at a
-/// time; the handler acknowledges each message.
+/// `max_batch`) at once, so it can write them together: what arrives within
+/// `linger` of the first message joins it. One batch is handled at a time; the
+/// handler acknowledges each message.
 pub async fn run_batched<F, Fut>(
     name: &str,
     consumer: consumer::Consumer<consumer::pull::Config>,
     max_batch: usize,
+    linger: Duration,
     redelivery: Redelivery,
     shutdown: CancellationToken,
     handler: F,
@@ -229,9 +231,21 @@ pub async fn run_batched<F, Fut>(
                 _ = shutdown.cancelled() => break 'outer,
                 next = batches.next() => next,
             };
-            let Some(items) = next else { break };
+            let Some(mut items) = next else { break };
+            let deadline = tokio::time::Instant::now() + linger;
+            let mut ended = false;
+            while items.len() < max_batch {
+                match tokio::time::timeout_at(deadline, batches.next()).await {
+                    Ok(Some(more)) => items.extend(more),
+                    Ok(None) => {
+                        ended = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
             let mut batch = Vec::with_capacity(items.len());
-            let mut broken = false;
+            let mut broken = ended;
             for item in items {
                 match item {
                     Ok(message) => {
