@@ -2,6 +2,7 @@
 //! its own Herald and its own receiver.
 
 mod api_errors;
+mod backlog;
 mod cluster;
 mod config;
 mod db_pool;
