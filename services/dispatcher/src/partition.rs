@@ -460,14 +460,17 @@ impl Partition {
         lane.lock().expect("lane lock").driving = false;
     }
 
-    /// Reads the lane's next parked tasks back from `PARKED` (a batch, as many as
-    /// are counted there and one read gives); `false` when the partition stopped
-    /// while a read failed.
+    /// Reads the lane's next parked tasks back from `PARKED`: a batch of what the
+    /// lane expects to start soon (like the tasks it keeps in memory), at most
+    /// [`FETCH_BATCH`]; `false` when the partition stopped while a read failed.
     async fn read_back(&self, lane: &Mutex<Lane>, subject: &str, cursor: u64) -> bool {
-        let wanted = lane.lock().expect("lane lock").parked;
-        let wanted = usize::try_from(wanted)
-            .unwrap_or(usize::MAX)
-            .min(FETCH_BATCH);
+        let wanted = {
+            let guard = lane.lock().expect("lane lock");
+            usize::try_from(guard.parked)
+                .unwrap_or(usize::MAX)
+                .min(guard.queue_limit(Instant::now()))
+                .min(FETCH_BATCH)
+        };
         match self.shared.parked.next_batch(subject, cursor, wanted).await {
             Ok(tasks) if tasks.is_empty() => {
                 // What was counted is not there: read already, or a count that
