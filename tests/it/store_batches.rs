@@ -103,7 +103,7 @@ async fn dump(url: &str) -> Vec<Vec<Vec<Option<String>>>> {
 
 /// OUTCOMES and EVENTS records of every kind, in an order that makes writing them
 /// kind by kind hard: attempts before and after their fan-outs and decisions,
-/// repeats, manual attempts, job events and a disabled webhook.
+/// repeats, manual attempts, job events, a disabled webhook and a bundle.
 fn mixed_records() -> Vec<Record> {
     let failed = attempt("evt_1", "wh_1", 1, AttemptOutcome::Failed, 2);
     let early = attempt("evt_2", "wh_1", 1, AttemptOutcome::Failed, 8);
@@ -162,6 +162,16 @@ fn mixed_records() -> Vec<Record> {
             20,
         ),
         Record::Event(Box::new(event("evt_6", "order.created", None))),
+        // A bundle: two deliveries' attempts under one stream sequence.
+        fan_out("evt_8", &["wh_1", "wh_2"]),
+        Record::Attempt(
+            Box::new(attempt("evt_8", "wh_1", 1, AttemptOutcome::Succeeded, 30)),
+            30,
+        ),
+        Record::Attempt(
+            Box::new(attempt("evt_8", "wh_2", 1, AttemptOutcome::Succeeded, 30)),
+            30,
+        ),
     ]
 }
 

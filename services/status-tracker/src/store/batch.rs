@@ -57,8 +57,6 @@ enum Step {
 struct Touched<'a> {
     /// Each delivery, by tenant and id, and the latest step that touches it.
     deliveries: HashMap<(&'a str, &'a str), Step>,
-    /// The sequences of its attempts, which tell which ones were new.
-    sequences: HashSet<i64>,
     /// Its events, by tenant and id.
     events: HashSet<(&'a str, &'a str)>,
 }
@@ -70,13 +68,12 @@ impl<'a> Touched<'a> {
                 .deliveries
                 .iter()
                 .all(|(id, _)| !self.deliveries.contains_key(&(&fan_out.tenant, id))),
-            Record::Attempt(attempt, sequence) => {
+            Record::Attempt(attempt, _) => {
                 let task = &attempt.task;
                 let step = self
                     .deliveries
                     .get(&(&task.event.tenant, &task.delivery_id));
                 step.is_none_or(|step| *step == Step::FanOut)
-                    && !self.sequences.contains(&sequence_of(*sequence))
             }
             Record::Decision(_) => true,
             Record::Event(event) => !self.events.contains(&(&event.tenant, &event.event_id)),
@@ -90,10 +87,9 @@ impl<'a> Touched<'a> {
                     self.touch(&fan_out.tenant, id, Step::FanOut);
                 }
             }
-            Record::Attempt(attempt, sequence) => {
+            Record::Attempt(attempt, _) => {
                 let task = &attempt.task;
                 self.touch(&task.event.tenant, &task.delivery_id, Step::Attempt);
-                self.sequences.insert(sequence_of(*sequence));
             }
             Record::Decision(decision) => {
                 self.touch(&decision.tenant, &decision.delivery_id, Step::Decision);
@@ -108,11 +104,6 @@ impl<'a> Touched<'a> {
         let latest = self.deliveries.entry((tenant, delivery_id)).or_insert(step);
         *latest = (*latest).max(step);
     }
-}
-
-/// A sequence as the store keeps it.
-fn sequence_of(sequence: u64) -> i64 {
-    i64::try_from(sequence).unwrap_or(i64::MAX)
 }
 
 /// Herald's own event that fails the retrying deliveries of a webhook.
@@ -153,7 +144,7 @@ pub async fn write_run(
     // Only a new attempt moves its delivery.
     let (keeping, others): (Vec<&Attempt>, Vec<&Attempt>) = attempts
         .iter()
-        .filter(|attempt| inserted.contains(&attempt.sequence))
+        .filter(|attempt| inserted.contains(&attempt.record_id))
         .partition(|attempt| attempt.keeps_course());
     rows::moves(conn, &others, false).await?;
     rows::moves(conn, &keeping, true).await?;
@@ -267,11 +258,12 @@ mod tests {
     #[test]
     fn a_record_a_run_would_write_too_early_starts_the_next() {
         // A second attempt of a delivery, a fan-out after an attempt, an attempt
-        // after a decision, and a sequence seen before.
+        // after a decision.
         assert_eq!(lengths(&[attempt("d1", 1), attempt("d1", 2)]), [1, 1]);
         assert_eq!(lengths(&[attempt("d1", 1), fan_out("d1")]), [1, 1]);
         assert_eq!(lengths(&[decision("d1"), attempt("d1", 1)]), [1, 1]);
-        assert_eq!(lengths(&[attempt("d1", 1), attempt("d2", 1)]), [1, 1]);
+        // The attempts of one bundle share its sequence, and one run.
+        assert_eq!(lengths(&[attempt("d1", 1), attempt("d2", 1)]), [2]);
     }
 
     #[test]

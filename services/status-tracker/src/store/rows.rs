@@ -131,7 +131,7 @@ pub async fn fan_outs(
 pub struct Attempt<'a> {
     attempt: &'a DeliveryAttempt,
     pub sequence: i64,
-    record_id: String,
+    pub record_id: String,
 }
 
 impl<'a> Attempt<'a> {
@@ -166,12 +166,13 @@ impl<'a> Attempt<'a> {
     }
 }
 
-/// Inserts the attempts not recorded yet and returns the sequences of those it
-/// inserted. The sequences of `attempts` must differ, so each names one attempt.
+/// Inserts the attempts not recorded yet and returns the record ids of those it
+/// inserted (a record id names one attempt; the attempts of one bundle share a
+/// sequence).
 pub async fn attempts(
     conn: &mut AnyConnection,
     attempts: &[Attempt<'_>],
-) -> Result<HashSet<i64>, StoreError> {
+) -> Result<HashSet<String>, StoreError> {
     static TEXTS: LazyLock<Texts> = LazyLock::new(|| {
         Texts::new(
             "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -180,7 +181,7 @@ pub async fn attempts(
                 format!(
                     "INSERT INTO attempts (tenant, delivery_id, record_id, sequence, attempt, \
                      trigger_kind, outcome, status_code, duration_ms, error, response_excerpt, \
-                     attempted_at, endpoint_id) {values} ON CONFLICT DO NOTHING RETURNING sequence"
+                     attempted_at, endpoint_id) {values} ON CONFLICT DO NOTHING RETURNING record_id"
                 )
             },
         )
@@ -210,7 +211,7 @@ pub async fn attempts(
                 .bind(task.endpoint_id.as_str());
         }
         for returned in query.fetch_all(&mut *conn).await? {
-            inserted.insert(returned.try_get::<i64, _>(0)?);
+            inserted.insert(returned.try_get::<String, _>(0)?);
         }
     }
     Ok(inserted)
