@@ -120,25 +120,24 @@ async fn run(jetstream: jetstream::Context, mut queue: mpsc::Receiver<Item>) {
 
 /// `items` by tenant, in arrival order, each group within [`MAX_BYTES`].
 fn groups(items: Vec<Item>) -> Vec<Vec<Item>> {
-    let mut by_tenant: HashMap<String, Vec<Vec<Item>>> = HashMap::new();
-    let mut order = Vec::new();
+    // Per tenant, in order of first arrival: its groups, and the bytes of the last.
+    let mut tenants: Vec<(Vec<Vec<Item>>, usize)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for item in items {
-        let groups = by_tenant.entry(item.tenant.clone()).or_insert_with(|| {
-            order.push(item.tenant.clone());
-            vec![Vec::new()]
+        let slot = *index.entry(item.tenant.clone()).or_insert_with(|| {
+            tenants.push((vec![Vec::new()], 0));
+            tenants.len() - 1
         });
-        let last = groups.last_mut().expect("never empty");
-        let bytes: usize = last.iter().map(|i| i.payload.len()).sum();
-        if !last.is_empty() && bytes + item.payload.len() > MAX_BYTES {
-            groups.push(vec![item]);
-        } else {
-            last.push(item);
+        let (groups, bytes) = &mut tenants[slot];
+        let len = item.payload.len();
+        if *bytes > 0 && *bytes + len > MAX_BYTES {
+            groups.push(Vec::new());
+            *bytes = 0;
         }
+        *bytes += len;
+        groups.last_mut().expect("never empty").push(item);
     }
-    order
-        .into_iter()
-        .flat_map(|tenant| by_tenant.remove(&tenant).unwrap_or_default())
-        .collect()
+    tenants.into_iter().flat_map(|(groups, _)| groups).collect()
 }
 
 /// Publishes one record alone, or many as a bundle, and tells each caller.
@@ -152,9 +151,9 @@ async fn publish(jetstream: &jetstream::Context, mut group: Vec<Item>) {
         }
         (item.subject.clone(), std::mem::take(&mut item.payload))
     } else {
-        // The same records bundled again (a publish tried again) are stored once.
-        let id = format!("bundle:{}:{}", group[0].message_id, group.len());
-        headers.insert("Nats-Msg-Id", id.as_str());
+        // No message id: a bundle's records differ from one try to the next, and an
+        // id naming only some of them would drop the others as a repeat. The status
+        // tracker writes a record seen twice once, by its own id.
         headers.insert(BUNDLE_HEADER, group.len().to_string().as_str());
         let bundle = Bundle {
             records: group
