@@ -19,8 +19,6 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::parked::ParkedTask;
-
 /// How far ahead a lane keeps work in memory.
 pub const QUEUE_HORIZON: Duration = Duration::from_secs(5);
 /// The response time assumed for an endpoint not heard from yet.
@@ -85,8 +83,6 @@ pub enum Placement {
 /// What a lane's driver takes next.
 pub enum Next {
     Queued(Work),
-    /// A parked task read back already.
-    Fetched(ParkedTask),
     /// Parked tasks are to be read back, from this sequence on.
     Parked(u64),
     /// Tasks are being parked; wait for them to land.
@@ -108,7 +104,7 @@ pub struct Lane {
     /// Tasks of this lane in `PARKED` not yet read back.
     pub parked: u64,
     /// Parked tasks read back and not yet started, in order (at most one batch).
-    pub fetched: VecDeque<ParkedTask>,
+    pub fetched: VecDeque<Work>,
     /// Tasks being parked now.
     pub parking: u32,
     /// The `PARKED` sequence to read from next.
@@ -181,8 +177,8 @@ impl Lane {
         if let Some(work) = self.queue.pop_front() {
             return Next::Queued(work);
         }
-        if let Some(task) = self.fetched.pop_front() {
-            return Next::Fetched(task);
+        if let Some(work) = self.fetched.pop_front() {
+            return Next::Queued(work);
         }
         if self.parked > 0 {
             return Next::Parked(self.cursor);
@@ -235,11 +231,11 @@ impl Lane {
         self.last_active = now;
     }
 
-    /// Parked tasks read back from `PARKED`: they are next, and reading goes on
-    /// after the last of them.
-    pub fn fetched(&mut self, tasks: Vec<ParkedTask>) {
-        if let Some(last) = tasks.last() {
-            self.cursor = last.sequence + 1;
+    /// Parked tasks read back from `PARKED`, each with its room in memory: they
+    /// are next, and reading goes on after the last of them.
+    pub fn fetched(&mut self, tasks: Vec<Work>) {
+        if let Some(Origin::Parked(last)) = tasks.last().map(|w| &w.origin) {
+            self.cursor = last + 1;
         }
         self.parked = self.parked.saturating_sub(tasks.len() as u64);
         self.fetched.extend(tasks);
@@ -312,14 +308,19 @@ mod tests {
         lane.parked = 1;
         assert_eq!(lane.place(Instant::now()), Placement::Park);
         assert!(matches!(lane.take_next(), Next::Parked(0)));
-        lane.fetched(vec![ParkedTask {
-            sequence: 7,
-            payload: Bytes::new(),
-            traceparent: None,
+        lane.fetched(vec![Work {
+            origin: Origin::Parked(7),
+            ..queued()
         }]);
         // Read back but not started: new tasks still go behind it.
         assert_eq!(lane.place(Instant::now()), Placement::Park);
-        assert!(matches!(lane.take_next(), Next::Fetched(t) if t.sequence == 7));
+        assert!(matches!(
+            lane.take_next(),
+            Next::Queued(Work {
+                origin: Origin::Parked(7),
+                ..
+            })
+        ));
         assert_eq!(lane.cursor, 8);
         assert!(matches!(lane.take_next(), Next::Done));
         assert!(lane.is_idle());

@@ -168,16 +168,8 @@ pub async fn start(
         .retry("opening buckets and consumers", || async {
             let registry =
                 Registry::open(&js, &topology, Secrets::Open(config.cipher.clone())).await?;
-            let bucket = |name: &'static str| {
-                let js = js.clone();
-                async move {
-                    js.get_key_value(name)
-                        .await
-                        .map_err(herald_common::Error::nats)
-                }
-            };
-            let tenant_secrets_store = bucket(nats::TENANT_SECRETS_BUCKET).await?;
-            let job_callbacks = bucket(nats::JOB_CALLBACKS_BUCKET).await?;
+            let tenant_secrets_store = nats::bucket(&js, nats::TENANT_SECRETS_BUCKET).await?;
+            let job_callbacks = nats::bucket(&js, nats::JOB_CALLBACKS_BUCKET).await?;
             let fanout = fanout::consumer().provision(&js, &topology).await?;
             let mut partition_consumers = Vec::new();
             for number in 0..herald_proto::DELIVERY_PARTITIONS {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, AckKind, consumer};
 use futures::StreamExt;
 use herald_common::nats::{DELIVERIES_STREAM, DurableConsumer, partition_consumer};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -31,6 +31,10 @@ const PULL_BYTES: usize = 2 << 20;
 /// Parked tasks read back at once, at most (and about
 /// [`FETCH_BYTES`](crate::parked::FETCH_BYTES)).
 const FETCH_BATCH: usize = 256;
+/// KiB of memory one read of parked tasks takes before it knows their sizes: a
+/// batch stops at [`FETCH_BYTES`](crate::parked::FETCH_BYTES), or at its first task
+/// when that is larger (the largest task fits one pull).
+const READ_KIB: u32 = (PULL_BYTES / 1024) as u32;
 /// Tasks being parked at once per partition.
 const PARKING: usize = 64;
 /// How long a task waits for room in memory before it is parked instead.
@@ -416,13 +420,6 @@ impl Partition {
                     work.reserved = None;
                     work
                 }
-                Next::Fetched(task) => Work {
-                    payload: task.payload,
-                    traceparent: task.traceparent,
-                    origin: Origin::Parked(task.sequence),
-                    progressed: Instant::now(),
-                    reserved: None,
-                },
                 Next::Parked(cursor) => {
                     drop(permit);
                     if !self.read_back(&lane, &parked_subject, cursor).await {
@@ -462,24 +459,59 @@ impl Partition {
 
     /// Reads the lane's next parked tasks back from `PARKED`: a batch of what the
     /// lane expects to start soon (like the tasks it keeps in memory), at most
-    /// [`FETCH_BATCH`]; `false` when the partition stopped while a read failed.
+    /// [`FETCH_BATCH`], and only as many as there is room for in memory (each keeps
+    /// its share until it starts); `false` when the partition stopped meanwhile.
     async fn read_back(&self, lane: &Mutex<Lane>, subject: &str, cursor: u64) -> bool {
-        let wanted = {
+        let (counted, wanted) = {
             let guard = lane.lock().expect("lane lock");
-            usize::try_from(guard.parked)
+            let wanted = usize::try_from(guard.parked)
                 .unwrap_or(usize::MAX)
                 .min(guard.queue_limit(Instant::now()))
-                .min(FETCH_BATCH)
+                .min(FETCH_BATCH);
+            (guard.parked, wanted)
         };
+        let room = tokio::select! {
+            _ = self.stop.cancelled() => return false,
+            room = self.room_to_read(wanted) => room,
+        };
+        // No room for even one: the memory is full for a while; try again later.
+        let Some((mut tasks_room, mut kib_room)) = room else {
+            return true;
+        };
+        let wanted = tasks_room.num_permits();
         match self.shared.parked.next_batch(subject, cursor, wanted).await {
             Ok(tasks) if tasks.is_empty() => {
                 // What was counted is not there: read already, or a count that
-                // drifted (the sweep recounts).
-                lane.lock().expect("lane lock").parked = 0;
+                // drifted (the sweep recounts). Tasks parked during the read stay
+                // counted.
+                let mut guard = lane.lock().expect("lane lock");
+                guard.parked = guard.parked.saturating_sub(counted);
                 true
             }
             Ok(tasks) => {
-                lane.lock().expect("lane lock").fetched(tasks);
+                let now = Instant::now();
+                let works = tasks
+                    .into_iter()
+                    .map(|task| {
+                        let kib = task.payload.len().div_ceil(1024).max(1);
+                        let reserved =
+                            tasks_room
+                                .split(1)
+                                .zip(kib_room.split(kib))
+                                .map(|(tasks, kib)| Reserved {
+                                    _tasks: tasks,
+                                    _kib: kib,
+                                });
+                        Work {
+                            payload: task.payload,
+                            traceparent: task.traceparent,
+                            origin: Origin::Parked(task.sequence),
+                            progressed: now,
+                            reserved,
+                        }
+                    })
+                    .collect();
+                lane.lock().expect("lane lock").fetched(works);
                 true
             }
             Err(err) => {
@@ -490,6 +522,37 @@ impl Partition {
                 }
             }
         }
+    }
+
+    /// Room in memory for up to `wanted` parked tasks read back at once: the bytes
+    /// of one read and at least one task, waited for up to [`ROOM_WAIT`], and as many
+    /// more tasks as are free.
+    async fn room_to_read(
+        &self,
+        wanted: usize,
+    ) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let shared = &self.shared;
+        let room = async {
+            let kib = shared
+                .queue_kib
+                .clone()
+                .acquire_many_owned(READ_KIB)
+                .await
+                .ok()?;
+            let tasks = shared.queue_tasks.clone().acquire_owned().await.ok()?;
+            Some((tasks, kib))
+        };
+        let (mut tasks, kib) = tokio::time::timeout(ROOM_WAIT, room).await.ok().flatten()?;
+        let more = wanted
+            .saturating_sub(1)
+            .min(shared.queue_tasks.available_permits());
+        if let Ok(more) = u32::try_from(more)
+            && more > 0
+            && let Ok(permits) = shared.queue_tasks.clone().try_acquire_many_owned(more)
+        {
+            tasks.merge(permits);
+        }
+        Some((tasks, kib))
     }
 
     /// Waits until the endpoint's rate limit lets an attempt start; `false` when the
