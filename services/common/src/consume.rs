@@ -225,13 +225,21 @@ pub async fn run_batched<F, Fut>(
         else {
             continue;
         };
-        let mut batches = messages.ready_chunks(max_batch.max(1));
+        let max_batch = max_batch.max(1);
+        let mut batches = messages.ready_chunks(max_batch);
+        // What arrived past the last batch's bound: the start of the next.
+        let mut carried = Vec::new();
         loop {
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => break 'outer,
-                next = batches.next() => next,
+            let mut items = if carried.is_empty() {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => break 'outer,
+                    next = batches.next() => next,
+                };
+                let Some(items) = next else { break };
+                items
+            } else {
+                std::mem::take(&mut carried)
             };
-            let Some(mut items) = next else { break };
             let deadline = tokio::time::Instant::now() + linger;
             let mut ended = false;
             while items.len() < max_batch {
@@ -243,6 +251,9 @@ pub async fn run_batched<F, Fut>(
                     }
                     Err(_) => break,
                 }
+            }
+            if items.len() > max_batch {
+                carried = items.split_off(max_batch);
             }
             let mut batch = Vec::with_capacity(items.len());
             let mut broken = ended;
@@ -263,7 +274,8 @@ pub async fn run_batched<F, Fut>(
                 // Finish the batch even when shutdown comes meanwhile: it is being written.
                 handler(batch).await;
             }
-            if broken {
+            // Messages carried over are handled before the stream is opened again.
+            if broken && carried.is_empty() {
                 break;
             }
         }
