@@ -52,17 +52,11 @@ async fn a_burst_beyond_memory_is_parked_read_back_and_delivered_whole() {
         .collect();
     assert_eq!(delivered.len(), burst, "every event delivered");
 
-    let metrics = reqwest::get(format!("{}/metrics", herald.base_url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let parked: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("herald_tasks_parked_total"))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .sum();
+    let metrics = herald_tests::metrics::scrape(&herald.base_url).await;
+    let parked = metrics
+        .get("herald_tasks_parked_total")
+        .copied()
+        .unwrap_or_default();
     assert!(
         parked >= 200.0,
         "most of the burst went through PARKED ({parked})"

@@ -253,17 +253,11 @@ async fn the_four_services_each_with_only_its_own_user_run_the_whole_path() {
         .collect();
     burst.sort_unstable();
     assert_eq!(burst, (0..8).collect::<Vec<_>>());
-    let metrics = reqwest::get(format!("{}/metrics", bases["dispatcher"]))
+    let parked = herald_tests::metrics::scrape(&bases["dispatcher"])
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let parked: f64 = metrics
-        .lines()
-        .find(|l| l.contains("tasks_parked_total") && !l.starts_with('#'))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or_else(|| panic!("the dispatcher counts parked tasks:\n{metrics}"));
+        .get("herald_tasks_parked_total")
+        .copied()
+        .expect("the dispatcher counts parked tasks");
     assert!(parked > 0.0, "some of the burst was parked");
 
     // Nothing Herald did was refused by the broker. (The producer's refused

@@ -11,6 +11,7 @@ pub mod api;
 pub mod db;
 pub mod herald;
 pub mod jwt;
+pub mod metrics;
 pub mod nats;
 pub mod otlp;
 pub mod pki;

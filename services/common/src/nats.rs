@@ -78,6 +78,11 @@ pub async fn publish_once(
         .await
 }
 
+/// Opens the KV bucket `name`, which provisioning made.
+pub async fn bucket(js: &jetstream::Context, name: &str) -> Result<kv::Store> {
+    js.get_key_value(name).await.map_err(Error::nats)
+}
+
 /// Drops the retry held for one delivery (a manual attempt delivered it).
 pub async fn purge_held_retry(
     js: &jetstream::Context,
@@ -621,8 +626,6 @@ fn warn_if_above_limit(info: &stream::Info) {
     }
 }
 
-/// The error of a stream's creation or update, with what to do when the servers
-/// cannot reserve its limit.
 /// A durable pull consumer shared by every replica of a service.
 #[derive(Debug, Clone)]
 pub struct DurableConsumer {

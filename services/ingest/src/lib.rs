@@ -92,17 +92,9 @@ pub async fn start(
             let registry =
                 Registry::open(&js, &topology, Secrets::Open(config.cipher.clone())).await?;
             let consumer = nats_intake::consumer().provision(&js, &topology).await?;
-            let bucket = |name: &'static str| {
-                let js = js.clone();
-                async move {
-                    js.get_key_value(name)
-                        .await
-                        .map_err(herald_common::Error::nats)
-                }
-            };
             let buckets = api::Buckets {
-                tenant_secrets: bucket(nats::TENANT_SECRETS_BUCKET).await?,
-                job_callbacks: bucket(nats::JOB_CALLBACKS_BUCKET).await?,
+                tenant_secrets: nats::bucket(&js, nats::TENANT_SECRETS_BUCKET).await?,
+                job_callbacks: nats::bucket(&js, nats::JOB_CALLBACKS_BUCKET).await?,
             };
             Ok::<_, herald_common::Error>((registry, consumer, buckets))
         })
