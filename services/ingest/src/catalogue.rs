@@ -8,7 +8,7 @@ use std::path::Path;
 
 use herald_proto::{EventPattern, EventType};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Types Herald itself sends; always declared.
 const BUILT_IN: &[(&str, &str)] = &[
@@ -148,20 +148,18 @@ impl Catalogue {
     }
 
     /// The catalogue as `GET /v1/event-types` shows it.
-    pub fn list(&self) -> Value {
-        let types: Vec<Value> = self
+    pub fn list(&self) -> herald_model::EventTypes {
+        let event_types = self
             .types
             .iter()
-            .map(|t| {
-                json!({
-                    "name": t.name.as_str(),
-                    "description": t.description,
-                    "schema": t.schema,
-                    "example": t.example,
-                })
+            .map(|t| herald_model::EventTypeInfo {
+                name: t.name.as_str().to_owned(),
+                description: t.description.clone(),
+                schema: t.schema.clone(),
+                example: t.example.clone(),
             })
             .collect();
-        json!({ "event_types": types })
+        herald_model::EventTypes { event_types }
     }
 }
 
@@ -235,12 +233,7 @@ mod shipped {
         let text = include_str!("../../../deploy/k8s/components/event-types/event-types.yaml");
         let catalogue = super::Catalogue::parse(text).unwrap();
         let listed = catalogue.list();
-        let names: Vec<&str> = listed["event_types"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["name"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> = listed.event_types.iter().map(|t| t.name.as_str()).collect();
         for expected in [
             "job.completed",
             "training.progress",

@@ -34,15 +34,39 @@ impl Invalid {
     }
 }
 
-/// The JSON shape of an event, as posted to `/v1/events`.
-#[derive(Debug, Deserialize)]
+/// The JSON shape of an event, as posted to `/v1/events` (and published on NATS
+/// as JSON). `event_type` and `data` are required; they are `Option`s here so that
+/// their absence is told in words of the API, not of the parser.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "event_type": "job.completed",
+    "event_id": "order-42-done",
+    "job_id": "job_42",
+    "data": {"job_id": "job_42", "status": "completed", "result_url": "https://example.com/r/42"}
+}))]
 pub struct EventInput {
+    /// Dot-separated parts of letters, digits, `_` and `-`, such as `job.completed`;
+    /// with a catalogue, one it declares.
+    #[schema(
+        required = true,
+        max_length = 128,
+        pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+    )]
     pub event_type: Option<String>,
+    /// Any JSON value, delivered byte for byte; with a catalogue, it must pass the
+    /// type's schema.
+    #[schema(required = true, value_type = Object)]
     pub data: Option<Box<RawValue>>,
+    /// The producer's id for the event: a repeat within the dedupe window is stored
+    /// once. Made by Herald (`evt_` and a ULID) when left out.
+    #[schema(value_type = Option<herald_model::EventId>)]
     pub event_id: Option<String>,
+    /// The job the event belongs to: its events make up `GET /v1/jobs/{job_id}`.
+    #[schema(value_type = Option<herald_model::JobId>)]
     pub job_id: Option<String>,
     /// When it happened (RFC 3339); defaults to when Herald accepted it.
+    #[schema(format = DateTime)]
     pub timestamp: Option<String>,
     /// The job's own delivery target.
     pub callback: Option<CallbackInput>,

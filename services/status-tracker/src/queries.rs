@@ -7,7 +7,6 @@
 //! that never comes.
 
 use herald_proto::query::{self, RetryableRequest, RetryableResponse, StatusQuery, StatusReply};
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{DeliveryFilter, Retryable, Store, StoreError};
@@ -107,6 +106,11 @@ fn fitted<R: Reply>(answer: R, max_payload: usize, subject: &str) -> bytes::Byte
     ))
 }
 
+/// An answer as the JSON the API serves.
+fn to_json<T: serde::Serialize>(view: &T) -> Vec<u8> {
+    serde_json::to_vec(view).unwrap_or_default()
+}
+
 async fn status(store: &Store, payload: &[u8], budget: usize) -> StatusReply {
     let query: StatusQuery = match query::decode(payload) {
         Ok(query) => query,
@@ -129,17 +133,15 @@ async fn status(store: &Store, payload: &[u8], budget: usize) -> StatusReply {
                 cursor: some(&query.cursor),
             })
             .await
-            .map(|page| {
-                Some(json!({
-                    "deliveries": page.deliveries,
-                    "total": page.total,
-                    "total_exact": page.total_exact,
-                    "limit": query.limit,
-                    "next_cursor": page.next_cursor,
-                }))
-            }),
-        "delivery.get" => store.delivery(tenant, &query.delivery_id, budget).await,
-        "event.get" => store.event(tenant, &query.event_id, budget).await,
+            .map(|page| Some(to_json(&page))),
+        "delivery.get" => store
+            .delivery(tenant, &query.delivery_id, budget)
+            .await
+            .map(|view| view.map(|v| to_json(&v))),
+        "event.get" => store
+            .event(tenant, &query.event_id, budget)
+            .await
+            .map(|view| view.map(|v| to_json(&v))),
         "job.get" => store
             .job(
                 tenant,
@@ -151,21 +153,22 @@ async fn status(store: &Store, payload: &[u8], budget: usize) -> StatusReply {
             .map(|page| {
                 page.map(|(view, next)| {
                     next_cursor = next.unwrap_or_default();
-                    view
+                    to_json(&view)
                 })
             }),
-        "job.state" => store.job_state(tenant, &query.job_id).await,
+        "job.state" => store
+            .job_state(tenant, &query.job_id)
+            .await
+            .map(|view| view.map(|v| to_json(&v))),
         "webhook.stats" => store
             .stats(tenant, &query.endpoint_id, query.since_ms)
             .await
-            .map(Some),
-        other => Err(StoreError::BadRequest(format!(
-            "unknown query kind `{other}`"
-        ))),
+            .map(|stats| Some(to_json(&stats))),
+        other => Err(StoreError::Invalid(format!("unknown query kind `{other}`"))),
     };
     match answer {
-        Ok(Some(view)) => StatusReply {
-            json: serde_json::to_vec(&view).unwrap_or_default().into(),
+        Ok(Some(json)) => StatusReply {
+            json: json.into(),
             next_cursor,
             ..Default::default()
         },
@@ -173,7 +176,7 @@ async fn status(store: &Store, payload: &[u8], budget: usize) -> StatusReply {
             not_found: true,
             ..Default::default()
         },
-        Err(StoreError::BadRequest(reason)) => StatusReply {
+        Err(StoreError::Invalid(reason)) => StatusReply {
             invalid: reason,
             ..Default::default()
         },

@@ -10,21 +10,30 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
+use herald_model::CallbackSecret;
 use herald_proto::{Callback, PayloadFormat, SealedHeaders};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::webhooks::{check_headers, check_url, generate_secret};
 use super::{ApiError, AppState, Tenant};
 use crate::intake::MAX_CALLBACK_BYTES;
 
 /// The `callback` object of an event.
-#[derive(Debug, Deserialize)]
+/// A job's own delivery target: every event of the job goes there too, signed with
+/// the tenant's callback secret (`GET /v1/callback-secret`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallbackInput {
+    /// An `http` or `https` URL, as a webhook's.
+    #[schema(
+        max_length = 2048,
+        pattern = r"^https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"
+    )]
     pub url: String,
+    /// Headers sent with each delivery, as a webhook's.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    #[schema(value_type = Option<herald_model::webhooks::PayloadFormat>)]
     pub payload_format: Option<String>,
 }
 
@@ -63,12 +72,18 @@ impl CallbackInput {
 
 /// `GET /v1/callback-secret`: the secret job callbacks are signed with; made on
 /// first use.
+/// The tenant's secret for job callbacks, made on first use. Callbacks are signed
+/// with it as webhooks are with theirs.
+#[utoipa::path(
+    get, path = "/v1/callback-secret", tag = "events",
+    responses((status = 200, description = "The secret", body = CallbackSecret))
+)]
 pub async fn secret(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CallbackSecret>, ApiError> {
     let secret = ensure_secret(&state, &tenant).await?;
-    Ok(Json(json!({ "secret": secret })))
+    Ok(Json(CallbackSecret { secret }))
 }
 
 /// The tenant's callback secret, creating it if it does not exist yet. Safe when

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use herald_model::ErrorBody;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -98,13 +98,20 @@ impl IntoResponse for ApiError {
         let (status, code) = self.parts();
         let detail = match &self {
             ApiError::Internal(cause) => {
-                tracing::error!(error = %cause, "internal error");
+                // The cause stays here, in the log, under the request's trace.
+                let trace_id = herald_common::trace::traceparent(&tracing::Span::current())
+                    .and_then(|tp| tp.split('-').nth(1).map(str::to_owned))
+                    .unwrap_or_default();
+                tracing::error!(error = %cause, %trace_id, "internal error");
                 "internal error".to_owned()
             }
             other => other.to_string(),
         };
-        let mut response =
-            (status, Json(json!({ "code": code, "detail": detail }))).into_response();
+        let body = ErrorBody {
+            code: code.to_owned(),
+            detail,
+        };
+        let mut response = (status, Json(body)).into_response();
         if let ApiError::TooManyRequests {
             retry_after: Some(seconds),
             ..

@@ -3,19 +3,33 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::{Value, json};
+use herald_model::{ErrorBody, EventAccepted, EventId};
 use tracing::Instrument;
 
 use super::json::AppJson;
 use super::{ApiError, AppState, Tenant};
 use crate::intake::{Draft, EventInput, new_event_id};
 
+/// Accepts an event for delivery to every webhook subscribed to its type. An
+/// event id seen before (within the dedupe window) is accepted again and stored
+/// once. A W3C `traceparent` header continues the producer's trace.
+#[utoipa::path(
+    post, path = "/v1/events", tag = "events", request_body = EventInput,
+    params(("traceparent" = Option<String>, Header, description = "W3C trace context of the producer")),
+    responses(
+        (status = 202, description = "Accepted and stored", body = EventAccepted),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+        (status = 422, description = "The event is invalid, or its data fails its type's schema", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     headers: HeaderMap,
     AppJson(input): AppJson<EventInput>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<EventAccepted>), ApiError> {
     let span = tracing::info_span!(
         "ingest.accept",
         otel.kind = "server",
@@ -38,7 +52,7 @@ async fn accept(
     state: AppState,
     tenant: String,
     input: EventInput,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<EventAccepted>), ApiError> {
     let event = Draft::try_from(input)
         .and_then(|draft| {
             draft.accept(
@@ -63,7 +77,9 @@ async fn accept(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "event_id": event.event_id })),
+        Json(EventAccepted {
+            event_id: EventId::from_record(event.event_id),
+        }),
     ))
 }
 

@@ -13,25 +13,36 @@ mod relay;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use futures::stream;
+use herald_model::deliveries::Job;
+use herald_model::payloads::EnvelopePayload;
+use herald_model::{ErrorBody, EventId, JobId};
 use herald_proto::query::job_changes_subject;
 use herald_proto::{Event, EventPattern};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::query::AppQuery;
 use super::{ApiError, AppState, Tenant};
 use relay::{Frame, Relay, Step};
 
-fn is_final(view: &Value) -> bool {
-    view["final"].as_bool().unwrap_or(false)
-}
-
-/// `GET /v1/jobs/{job_id}/stream`.
+/// Follows a job as Server-Sent Events: an event `job` with its state (as
+/// `GET /v1/jobs/{job_id}` without history) now and after every change; the stream
+/// ends after a final state.
+#[utoipa::path(
+    get, path = "/v1/jobs/{job_id}/stream", tag = "jobs",
+    params(("job_id" = JobId, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "A stream of `event: job` frames whose `data` is a Job", content_type = "text/event-stream", body = String),
+        (status = 404, description = "No event of this job", body = ErrorBody),
+        (status = 429, description = "The tenant has as many streams open as it may (`limit_exceeded`)", body = ErrorBody),
+    )
+)]
 pub async fn job(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(job_id): Path<String>,
+    Path(job_id): Path<JobId>,
 ) -> Result<Response, ApiError> {
+    let job_id = job_id.into_inner();
     let slot = state.limits().open_stream(&tenant)?;
     // Subscribe before reading the current state, so no change falls in between.
     let changes = state
@@ -39,15 +50,12 @@ pub async fn job(
         .subscribe(job_changes_subject(&tenant, &job_id))
         .await
         .map_err(ApiError::internal)?;
-    let current: Value = super::status::job_view(&state, "job.state", &tenant, &job_id)
+    let current = super::status::job_view(&state, "job.state", &tenant, &job_id)
         .await?
-        .map(|bytes| serde_json::from_slice(&bytes))
-        .transpose()
-        .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::NotFound(format!("no job `{job_id}`")))?;
-    let text = current.to_string();
+    let text = serde_json::to_string(&current).map_err(ApiError::internal)?;
     let first = Frame::new("job", None, &text).into_event();
-    let relay = if is_final(&current) {
+    let relay = if current.is_final {
         None
     } else {
         let mut last = Some(text);
@@ -55,16 +63,18 @@ pub async fn job(
             changes,
             &state.config().limits,
             move |message| {
-                let Ok(view) = serde_json::from_slice::<Value>(&message.payload) else {
+                let Ok(view) = serde_json::from_slice::<Job>(&message.payload) else {
                     return Step::Skip;
                 };
-                let text = view.to_string();
+                let Ok(text) = serde_json::to_string(&view) else {
+                    return Step::Skip;
+                };
                 if last.as_deref() == Some(text.as_str()) {
                     return Step::Skip;
                 }
                 let frame = Frame::new("job", None, &text);
                 last = Some(text);
-                if is_final(&view) {
+                if view.is_final {
                     Step::Last(frame)
                 } else {
                     Step::Send(frame)
@@ -80,14 +90,29 @@ pub async fn job(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
+    /// Comma-separated event types or patterns (`job.*`, `training.>`); all when
+    /// left out.
+    #[param(example = "job.*,training.>")]
     events: Option<String>,
 }
 
-/// `GET /v1/stream?events=job.*,training.>`: every event of the tenant whose type
-/// matches, as it is accepted, in the `envelope` shape.
+/// Follows the tenant's events as Server-Sent Events, as they are accepted: one
+/// frame per event whose type matches, named by its type, with its id, and the
+/// event in the `envelope` shape (with `job_id`, without `retry_count`) as `data`.
+/// The stream does not end by itself.
+#[utoipa::path(
+    get, path = "/v1/stream", tag = "events",
+    params(StreamQuery),
+    responses(
+        (status = 200, description = "A stream of frames whose `data` is an EnvelopePayload", content_type = "text/event-stream", body = String),
+        (status = 422, description = "A pattern is invalid", body = ErrorBody),
+        (status = 429, description = "Too many patterns, or as many streams open as the tenant may (`limit_exceeded`)", body = ErrorBody),
+    )
+)]
 pub async fn events(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -126,18 +151,22 @@ pub async fn events(
         let Ok(event) = Event::decode(&message.payload) else {
             return Step::Skip;
         };
-        let body = json!({
-            "event_id": event.event_id,
-            "event_type": event.event_type.as_str(),
-            "api_version": "v1",
-            "timestamp": herald_proto::rfc3339(event.timestamp_ms),
-            "job_id": event.job_id,
-            "data": serde_json::from_slice::<Value>(&event.data).unwrap_or(Value::Null),
-        });
+        let body = EnvelopePayload {
+            event_id: EventId::from_record(event.event_id.clone()),
+            event_type: event.event_type.as_str().to_owned(),
+            api_version: "v1".into(),
+            timestamp: herald_proto::rfc3339(event.timestamp_ms),
+            data: serde_json::from_slice::<Value>(&event.data).unwrap_or(Value::Null),
+            retry_count: None,
+            job_id: event.job_id.map(JobId::from_record),
+        };
+        let Ok(text) = serde_json::to_string(&body) else {
+            return Step::Skip;
+        };
         Step::Send(Frame::new(
             event.event_type.as_str(),
             Some(&event.event_id),
-            &body.to_string(),
+            &text,
         ))
     });
     Ok(relay::respond(

@@ -10,10 +10,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use futures::future::try_join_all;
+use herald_model::webhooks::{RecoverInput, Recovered, RetryAccepted, Webhook};
+use herald_model::{DeliveryId, ErrorBody, WebhookId};
 use herald_proto::query::{self, RetryableRequest, RetryableResponse};
 use herald_proto::{DeliveryTask, Endpoint, EndpointStatus, Event, Trigger};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::json::AppJson;
 use super::webhooks::{change, find, view};
@@ -23,12 +23,21 @@ use super::{ApiError, AppState, Tenant};
 const RECOVER_LIMIT: u32 = 10_000;
 
 /// `POST /v1/webhooks/{id}/enable`.
+/// Resumes deliveries to a disabled webhook.
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/enable", tag = "webhooks",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The webhook, active", body = Webhook),
+        (status = 404, description = "No such webhook of this tenant", body = ErrorBody),
+    )
+)]
 pub async fn enable(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    change(&state, &tenant, &id, |endpoint| {
+    Path(id): Path<WebhookId>,
+) -> Result<Json<Webhook>, ApiError> {
+    change(&state, &tenant, id.as_str(), |endpoint| {
         endpoint.status = EndpointStatus::Active;
         endpoint.disabled_reason = None;
         Ok(())
@@ -38,11 +47,25 @@ pub async fn enable(
 }
 
 /// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry`: one attempt, now.
+/// Attempts one delivery again now, whatever its status.
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/deliveries/{delivery_id}/retry", tag = "deliveries",
+    params(
+        ("id" = WebhookId, Path, description = "The webhook's id"),
+        ("delivery_id" = DeliveryId, Path, description = "The delivery's id"),
+    ),
+    responses(
+        (status = 202, description = "The attempt is queued", body = RetryAccepted),
+        (status = 404, description = "No such webhook, or no such delivery of it", body = ErrorBody),
+        (status = 409, description = "The webhook is disabled", body = ErrorBody),
+    )
+)]
 pub async fn retry(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path((id, delivery_id)): Path<(String, String)>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Path((id, delivery_id)): Path<(WebhookId, DeliveryId)>,
+) -> Result<(StatusCode, Json<RetryAccepted>), ApiError> {
+    let (id, delivery_id) = (id.into_inner(), delivery_id.into_inner());
     refuse_if_disabled(&find(&state, &tenant, &id).await?)?;
     let request = RetryableRequest {
         tenant,
@@ -63,24 +86,36 @@ pub async fn retry(
         .map_err(ApiError::internal)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "delivery_id": delivery_id, "attempt": task.attempt, "trigger": "manual" })),
+        Json(RetryAccepted {
+            delivery_id: DeliveryId::from_record(delivery_id),
+            attempt: task.attempt,
+            trigger: "manual".into(),
+        }),
     ))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Recover {
-    since: String,
-}
-
-/// `POST /v1/webhooks/{id}/recover` `{"since"}`: re-send every failed delivery whose
-/// last attempt was at or after `since`.
+/// Attempts again every failed delivery of a webhook whose last attempt was at or
+/// after `since` (at most 10 000).
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/recover", tag = "deliveries", request_body = RecoverInput,
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 202, description = "The attempts are queued", body = Recovered),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 404, description = "No such webhook of this tenant", body = ErrorBody),
+        (status = 409, description = "The webhook is disabled", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+        (status = 422, description = "`since` is not an RFC 3339 time", body = ErrorBody),
+    )
+)]
 pub async fn recover(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
-    AppJson(body): AppJson<Recover>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Path(id): Path<WebhookId>,
+    AppJson(body): AppJson<RecoverInput>,
+) -> Result<(StatusCode, Json<Recovered>), ApiError> {
+    let id = id.into_inner();
     refuse_if_disabled(&find(&state, &tenant, &id).await?)?;
     let since_ms = herald_proto::parse_rfc3339(&body.since)
         .map_err(|r| ApiError::Unprocessable(format!("since: {r}")))?;
@@ -114,7 +149,10 @@ pub async fn recover(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "recovered": ids.len(), "delivery_ids": ids })),
+        Json(Recovered {
+            recovered: ids.len() as u64,
+            delivery_ids: ids.into_iter().map(DeliveryId::from_record).collect(),
+        }),
     ))
 }
 

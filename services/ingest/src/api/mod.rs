@@ -14,6 +14,7 @@ mod json;
 mod limits;
 mod live;
 mod manual;
+pub mod openapi;
 mod query;
 mod status;
 mod test_delivery;
@@ -169,14 +170,21 @@ impl AppState {
     }
 }
 
-/// `GET /v1/event-types`: the catalogue, or an empty list without one.
+/// The event types the server declares (`HERALD_EVENT_CATALOGUE`), with their
+/// descriptions, schemas and examples; empty without a catalogue.
+#[utoipa::path(
+    get, path = "/v1/event-types", tag = "events",
+    responses((status = 200, description = "The catalogue", body = herald_model::EventTypes))
+)]
 async fn event_types(
     State(state): State<AppState>,
     _tenant: Tenant,
-) -> axum::Json<serde_json::Value> {
+) -> axum::Json<herald_model::EventTypes> {
     axum::Json(match &state.config().catalogue {
         Some(catalogue) => catalogue.list(),
-        None => serde_json::json!({ "event_types": [] }),
+        None => herald_model::EventTypes {
+            event_types: Vec::new(),
+        },
     })
 }
 
@@ -235,9 +243,16 @@ pub fn app(state: AppState) -> Router {
     let test = Router::new()
         .route("/v1/webhooks/{id}/test", post(test_delivery::send))
         .route_layer(within(test_delivery::ROUTE_TIME_LIMIT));
+    // The document and its reference need no key.
+    let document = Router::new()
+        .route("/openapi.json", get(openapi::json))
+        .route("/docs", get(openapi::page))
+        .route("/docs/reference.js", get(openapi::script))
+        .route("/docs/reference.css", get(openapi::style));
     routes
         .merge(test)
         .route_layer(middleware::from_fn_with_state(state.clone(), ids::check))
+        .merge(document)
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not take this method".into())
         })

@@ -4,11 +4,16 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::response::{IntoResponse, Response};
+use herald_model::deliveries::{
+    DeliveryDetail, DeliveryPage, DeliveryStatus, EventDetail, Job, JobHistoryPart, Stats,
+    WebhookStats,
+};
+use herald_model::{DeliveryId, ErrorBody, EventId, JobId, WebhookId};
 use herald_proto::query::{self, StatusQuery, StatusReply};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::duration;
 use super::query::AppQuery;
@@ -19,11 +24,48 @@ const MAX_LIMIT: u32 = 250;
 /// The shortest and longest `window` of the stats.
 const MIN_WINDOW: Duration = Duration::from_secs(60);
 const MAX_WINDOW: Duration = Duration::from_secs(90 * 86_400);
-const STATUSES: &[&str] = &["pending", "success", "retrying", "failed"];
-
 /// Sends `query` to the status-tracker; `Ok(None)` when nothing matched.
-pub async fn ask(state: &AppState, query: StatusQuery) -> Result<Option<bytes::Bytes>, ApiError> {
-    Ok(ask_reply(state, &query).await?.map(|reply| reply.json))
+async fn ask<T: DeserializeOwned>(
+    state: &AppState,
+    query: StatusQuery,
+) -> Result<Option<T>, ApiError> {
+    ask_reply(state, &query)
+        .await?
+        .map(|reply| answer(&reply))
+        .transpose()
+}
+
+/// The status tracker's answer to `query` as it is, for the client: the tracker
+/// makes it from the type the route documents (`T`). It is not parsed again here,
+/// so a record whose ids Herald would not accept from a client today can still be
+/// shown.
+async fn relay<T>(state: &AppState, query: StatusQuery) -> Result<Option<Relayed<T>>, ApiError> {
+    Ok(ask_reply(state, &query).await?.map(|reply| Relayed {
+        json: reply.json,
+        kind: std::marker::PhantomData,
+    }))
+}
+
+/// JSON of type `T`, made by the status tracker.
+pub struct Relayed<T> {
+    json: bytes::Bytes,
+    kind: std::marker::PhantomData<T>,
+}
+
+impl<T> axum::response::IntoResponse for Relayed<T> {
+    fn into_response(self) -> axum::response::Response {
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            self.json,
+        )
+            .into_response()
+    }
+}
+
+/// The answer a reply carries, as the type the API promises.
+fn answer<T: DeserializeOwned>(reply: &StatusReply) -> Result<T, ApiError> {
+    serde_json::from_slice(&reply.json)
+        .map_err(|e| ApiError::Internal(format!("the status store's answer does not fit: {e}")))
 }
 
 /// Sends `query` to the status-tracker and returns its whole reply (with the
@@ -53,10 +95,6 @@ async fn ask_reply(state: &AppState, query: &StatusQuery) -> Result<Option<Statu
     Ok((!reply.not_found).then_some(reply))
 }
 
-fn json(body: bytes::Bytes) -> Response {
-    ([(CONTENT_TYPE, "application/json")], body).into_response()
-}
-
 fn time(name: &str, value: Option<&str>) -> Result<i64, ApiError> {
     value
         .map(|v| {
@@ -67,24 +105,44 @@ fn time(name: &str, value: Option<&str>) -> Result<i64, ApiError> {
         .map(Option::unwrap_or_default)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Signed, so that `-1` is told it is out of range rather than not a number.
+    /// Deliveries per page, 1 to 250 (default 50). Signed, so that `-1` is told it
+    /// is out of range rather than not a number.
+    #[param(minimum = 1, maximum = 250)]
     limit: Option<i64>,
+    /// Only deliveries with this status.
+    #[param(value_type = Option<DeliveryStatus>)]
     status: Option<String>,
+    /// Only deliveries made at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
+    /// Only deliveries made before this time (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
+    /// The `next_cursor` of the page before.
     cursor: Option<String>,
 }
 
-/// `GET /v1/webhooks/{id}/deliveries?limit&status&since&until&cursor`.
+/// A webhook's deliveries, newest first, a page at a time.
+#[utoipa::path(
+    get, path = "/v1/webhooks/{id}/deliveries", tag = "deliveries",
+    params(("id" = WebhookId, Path, description = "The webhook's id"), ListQuery),
+    responses(
+        (status = 200, description = "A page of deliveries", body = DeliveryPage),
+        (status = 404, description = "No such webhook of this tenant", body = ErrorBody),
+        (status = 422, description = "A parameter is invalid, or the cursor is not one this API gave out", body = ErrorBody),
+    )
+)]
 pub async fn deliveries(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
+    Path(id): Path<WebhookId>,
     AppQuery(params): AppQuery<ListQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Relayed<DeliveryPage>, ApiError> {
+    let id = id.into_inner();
     super::webhooks::find(&state, &tenant, &id).await?;
     let limit = params
         .limit
@@ -95,7 +153,10 @@ pub async fn deliveries(
             ApiError::Unprocessable(format!("limit must be between 1 and {MAX_LIMIT}"))
         })?;
     let status = params.status.unwrap_or_default();
-    if !status.is_empty() && !STATUSES.contains(&status.as_str()) {
+    if !status.is_empty()
+        && serde_json::from_value::<DeliveryStatus>(serde_json::Value::String(status.clone()))
+            .is_err()
+    {
         return Err(ApiError::Unprocessable(
             "status must be one of pending, success, retrying, failed".into(),
         ));
@@ -111,67 +172,93 @@ pub async fn deliveries(
         cursor: params.cursor.unwrap_or_default(),
         ..Default::default()
     };
-    let body = ask(&state, query).await?.unwrap_or_default();
-    Ok(json(body))
+    relay(&state, query)
+        .await?
+        .ok_or_else(|| ApiError::Internal("the status store found no page".into()))
 }
 
-/// `GET /v1/deliveries/{delivery_id}`: the delivery with every attempt.
+/// A delivery with its attempts, oldest first.
+#[utoipa::path(
+    get, path = "/v1/deliveries/{delivery_id}", tag = "deliveries",
+    params(("delivery_id" = DeliveryId, Path, description = "The delivery's id")),
+    responses(
+        (status = 200, description = "The delivery", body = DeliveryDetail),
+        (status = 404, description = "No such delivery of this tenant", body = ErrorBody),
+    )
+)]
 pub async fn delivery(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(delivery_id): Path<String>,
-) -> Result<Response, ApiError> {
+    Path(delivery_id): Path<DeliveryId>,
+) -> Result<Relayed<DeliveryDetail>, ApiError> {
+    let delivery_id = delivery_id.into_inner();
     let query = StatusQuery {
         kind: "delivery.get".into(),
         tenant,
         delivery_id: delivery_id.clone(),
         ..Default::default()
     };
-    ask(&state, query)
+    relay(&state, query)
         .await?
-        .map(json)
         .ok_or_else(|| ApiError::NotFound(format!("no delivery `{delivery_id}`")))
 }
 
-/// `GET /v1/events/{event_id}`: the event with its delivery to each webhook.
+/// An event with its delivery to each webhook.
+#[utoipa::path(
+    get, path = "/v1/events/{event_id}", tag = "events",
+    params(("event_id" = EventId, Path, description = "The event's id")),
+    responses(
+        (status = 200, description = "The event", body = EventDetail),
+        (status = 404, description = "No such event of this tenant", body = ErrorBody),
+    )
+)]
 pub async fn event(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(event_id): Path<String>,
-) -> Result<Response, ApiError> {
+    Path(event_id): Path<EventId>,
+) -> Result<Relayed<EventDetail>, ApiError> {
+    let event_id = event_id.into_inner();
     let query = StatusQuery {
         kind: "event.get".into(),
         tenant,
         event_id: event_id.clone(),
         ..Default::default()
     };
-    ask(&state, query)
+    relay(&state, query)
         .await?
-        .map(json)
         .ok_or_else(|| ApiError::NotFound(format!("no event `{event_id}`")))
 }
 
-/// `GET /v1/jobs/{job_id}`: the polling fallback.
+/// A job's state and history, from its events: the polling fallback for
+/// customers who cannot receive webhooks.
+#[utoipa::path(
+    get, path = "/v1/jobs/{job_id}", tag = "jobs",
+    params(("job_id" = JobId, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job", body = Job),
+        (status = 404, description = "No event of this job", body = ErrorBody),
+    )
+)]
 pub async fn job(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(job_id): Path<String>,
-) -> Result<Response, ApiError> {
-    job_view(&state, "job.get", &tenant, &job_id)
+    Path(job_id): Path<JobId>,
+) -> Result<Json<Job>, ApiError> {
+    job_view(&state, "job.get", &tenant, job_id.as_str())
         .await?
-        .map(json)
+        .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no job `{job_id}`")))
 }
 
-/// A job as JSON: with its history (`job.get`) or its state alone (`job.state`).
-/// A history larger than one NATS message comes in parts, each asked for with the
+/// A job: with its history (`job.get`) or its state alone (`job.state`). A
+/// history larger than one NATS message comes in parts, each asked for with the
 /// cursor the previous one ended with, and is put back together here.
 pub async fn job_view(
     state: &AppState,
     kind: &str,
     tenant: &str,
     job_id: &str,
-) -> Result<Option<bytes::Bytes>, ApiError> {
+) -> Result<Option<Job>, ApiError> {
     let mut query = StatusQuery {
         kind: kind.into(),
         tenant: tenant.to_owned(),
@@ -181,11 +268,7 @@ pub async fn job_view(
     let Some(first) = ask_reply(state, &query).await? else {
         return Ok(None);
     };
-    if first.next_cursor.is_empty() {
-        return Ok(Some(first.json));
-    }
-    let mut view: serde_json::Value =
-        serde_json::from_slice(&first.json).map_err(ApiError::internal)?;
+    let mut view: Job = answer(&first)?;
     let mut cursor = first.next_cursor;
     while !cursor.is_empty() {
         query.cursor = std::mem::take(&mut cursor);
@@ -193,34 +276,41 @@ pub async fn job_view(
         let Some(part) = ask_reply(state, &query).await? else {
             break;
         };
-        let mut more: serde_json::Value =
-            serde_json::from_slice(&part.json).map_err(ApiError::internal)?;
-        if let (Some(history), Some(more)) = (
-            view["history"].as_array_mut(),
-            more["history"].as_array_mut(),
-        ) {
-            history.append(more);
+        let more: JobHistoryPart = answer(&part)?;
+        if let Some(history) = view.history.as_mut() {
+            history.extend(more.history);
         }
         cursor = part.next_cursor;
     }
-    let body = serde_json::to_vec(&view).map_err(ApiError::internal)?;
-    Ok(Some(body.into()))
+    Ok(Some(view))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
+    /// How far back: a duration between `1m` and `90d` (default `24h`).
+    #[param(example = "24h")]
     window: Option<String>,
 }
 
-/// `GET /v1/webhooks/{id}/stats?window=24h`.
+/// A webhook's attempts, success rate and response-time percentiles over a window.
+#[utoipa::path(
+    get, path = "/v1/webhooks/{id}/stats", tag = "webhooks",
+    params(("id" = WebhookId, Path, description = "The webhook's id"), StatsQuery),
+    responses(
+        (status = 200, description = "The statistics", body = WebhookStats),
+        (status = 404, description = "No such webhook of this tenant", body = ErrorBody),
+        (status = 422, description = "`window` is not a duration between 1m and 90d", body = ErrorBody),
+    )
+)]
 pub async fn stats(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
+    Path(id): Path<WebhookId>,
     AppQuery(params): AppQuery<StatsQuery>,
-) -> Result<Response, ApiError> {
-    super::webhooks::find(&state, &tenant, &id).await?;
+) -> Result<Json<WebhookStats>, ApiError> {
+    super::webhooks::find(&state, &tenant, id.as_str()).await?;
     let window = params.window.unwrap_or_else(|| "24h".into());
     let span = duration::parse_within(&window, MIN_WINDOW, MAX_WINDOW).ok_or_else(|| {
         ApiError::Unprocessable("window must be a duration between 1m and 90d, such as 24h".into())
@@ -228,14 +318,17 @@ pub async fn stats(
     let query = StatusQuery {
         kind: "webhook.stats".into(),
         tenant,
-        endpoint_id: id.clone(),
+        endpoint_id: id.to_string(),
         // At most 90 days back: no overflow.
         since_ms: herald_proto::now_ms() - i64::try_from(span.as_millis()).unwrap_or(i64::MAX),
         ..Default::default()
     };
-    let body = ask(&state, query).await?.unwrap_or_default();
-    let mut view: serde_json::Value = serde_json::from_slice(&body).map_err(ApiError::internal)?;
-    view["webhook_id"] = id.into();
-    view["window"] = window.into();
-    Ok(axum::Json(view).into_response())
+    let stats: Stats = ask(&state, query)
+        .await?
+        .ok_or_else(|| ApiError::Internal("the status store found no statistics".into()))?;
+    Ok(Json(WebhookStats {
+        webhook_id: id,
+        window,
+        stats,
+    }))
 }

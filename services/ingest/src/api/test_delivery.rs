@@ -12,8 +12,10 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use bytes::Bytes;
+use herald_model::webhooks::TestResult;
+use herald_model::{DeliveryId, ErrorBody, EventId, WebhookId};
 use herald_proto::{DeliveryAttempt, DeliveryTask, Event, EventType, Trigger, ids};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{ApiError, AppState, Tenant};
 
@@ -34,12 +36,22 @@ pub const ROUTE_TIME_LIMIT: Duration = MAX_ATTEMPT
     .saturating_add(REPLY_MARGIN)
     .saturating_add(REPLY_MARGIN);
 
+/// Sends a `webhook.test` event to the webhook now and answers with what the
+/// endpoint answered. The attempt is not retried and not in the delivery log.
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/test", tag = "webhooks",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The attempt was made (`success` says whether the endpoint took it)", body = TestResult),
+        (status = 404, description = "No such webhook of this tenant", body = ErrorBody),
+    )
+)]
 pub async fn send(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let endpoint = super::webhooks::find(&state, &tenant, &id).await?;
+    Path(id): Path<WebhookId>,
+) -> Result<Json<TestResult>, ApiError> {
+    let endpoint = super::webhooks::find(&state, &tenant, id.as_str()).await?;
     let now = herald_proto::now_ms();
     let event_id = crate::intake::new_event_id();
     let data = json!({
@@ -86,13 +98,13 @@ pub async fn send(
         })?;
     let attempt = DeliveryAttempt::decode(&reply.payload)
         .map_err(|_| ApiError::Internal("the dispatcher could not make the attempt".into()))?;
-    Ok(Json(json!({
-        "success": attempt.outcome == herald_proto::AttemptOutcome::Succeeded,
-        "delivery_id": attempt.task.delivery_id,
-        "event_id": attempt.task.event.event_id,
-        "status_code": attempt.status_code,
-        "response_time_ms": attempt.duration_ms,
-        "error": attempt.error,
-        "response_body": attempt.response_excerpt,
-    })))
+    Ok(Json(TestResult {
+        success: attempt.outcome == herald_proto::AttemptOutcome::Succeeded,
+        delivery_id: DeliveryId::from_record(attempt.task.delivery_id),
+        event_id: EventId::from_record(attempt.task.event.event_id),
+        status_code: attempt.status_code,
+        response_time_ms: attempt.duration_ms,
+        error: attempt.error,
+        response_body: attempt.response_excerpt,
+    }))
 }

@@ -11,10 +11,13 @@ use base64::engine::general_purpose::STANDARD;
 use std::time::Duration;
 
 use herald_common::registry::Write;
+use herald_model::webhooks::{
+    self as model, CreateWebhook, CreatedWebhook, EventPatternText, RotateSecretInput,
+    RotatedSecret, UpdateWebhook, Webhook, WebhookList, WebhookStatus,
+};
+use herald_model::{ErrorBody, WebhookId};
 use herald_proto::{Endpoint, EndpointStatus, EventPattern, PayloadFormat, RetiringSecret};
 use rand::RngCore;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::duration;
 use super::ids::shown;
@@ -56,83 +59,96 @@ const RESERVED_HEADERS: &[&str] = &[
     "x-timestamp",
 ];
 
-/// The body of `POST` (where `url` and `events` are required) and `PUT` (where every
-/// field is optional and the secret cannot be set) on `/v1/webhooks`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookInput {
-    url: Option<String>,
-    events: Option<Vec<String>>,
-    secret: Option<String>,
-    headers: Option<BTreeMap<String, String>>,
-    description: Option<String>,
-    timeout_ms: Option<u32>,
-    rate_limit_per_sec: Option<u32>,
-    payload_format: Option<String>,
-    retry_schedule: Option<Vec<String>>,
+/// Applies the given fields of `input` to `endpoint`, checking each.
+fn apply(input: UpdateWebhook, endpoint: &mut Endpoint, config: &Config) -> Result<(), ApiError> {
+    if let Some(url) = input.url {
+        endpoint.url = check_url(&url, config)?;
+    }
+    if let Some(events) = input.events {
+        endpoint.events = check_events(&events, config.catalogue.as_deref())?;
+    }
+    if let Some(headers) = input.headers {
+        endpoint.headers = check_headers(headers)?;
+    }
+    if let Some(description) = input.description {
+        endpoint.description = check_description(description)?;
+    }
+    if let Some(timeout_ms) = input.timeout_ms {
+        if !(1_000..=30_000).contains(&timeout_ms) {
+            return Err(ApiError::Unprocessable(
+                "timeout_ms must be between 1000 and 30000".into(),
+            ));
+        }
+        endpoint.timeout = Some(Duration::from_millis(u64::from(timeout_ms)));
+    }
+    if let Some(rate) = input.rate_limit_per_sec {
+        if rate > 10_000 {
+            return Err(ApiError::Unprocessable(
+                "rate_limit_per_sec must be at most 10000 (0 for no limit)".into(),
+            ));
+        }
+        endpoint.rate_limit_per_sec = Some(rate).filter(|r| *r > 0);
+    }
+    if let Some(format) = input.payload_format {
+        endpoint.payload_format = payload_format(format);
+    }
+    if let Some(schedule) = input.retry_schedule {
+        endpoint.retry_schedule = check_schedule(&schedule)?;
+    }
+    Ok(())
 }
 
-impl WebhookInput {
-    /// Applies the given fields to `endpoint`, checking each.
-    fn apply(self, endpoint: &mut Endpoint, config: &Config) -> Result<(), ApiError> {
-        if let Some(url) = self.url {
-            endpoint.url = check_url(&url, config)?;
-        }
-        if let Some(events) = self.events {
-            endpoint.events = check_events(&events, config.catalogue.as_deref())?;
-        }
-        if let Some(headers) = self.headers {
-            endpoint.headers = check_headers(headers)?;
-        }
-        if let Some(description) = self.description {
-            endpoint.description = check_description(description)?;
-        }
-        if let Some(timeout_ms) = self.timeout_ms {
-            if !(1_000..=30_000).contains(&timeout_ms) {
-                return Err(ApiError::Unprocessable(
-                    "timeout_ms must be between 1000 and 30000".into(),
-                ));
-            }
-            endpoint.timeout = Some(Duration::from_millis(u64::from(timeout_ms)));
-        }
-        if let Some(rate) = self.rate_limit_per_sec {
-            if rate > 10_000 {
-                return Err(ApiError::Unprocessable(
-                    "rate_limit_per_sec must be at most 10000 (0 for no limit)".into(),
-                ));
-            }
-            endpoint.rate_limit_per_sec = Some(rate).filter(|r| *r > 0);
-        }
-        if let Some(format) = self.payload_format {
-            endpoint.payload_format = PayloadFormat::parse(&format)
-                .map_err(|r| ApiError::Unprocessable(format!("payload_format {r}")))?;
-        }
-        if let Some(schedule) = self.retry_schedule {
-            endpoint.retry_schedule = check_schedule(&schedule)?;
-        }
-        Ok(())
+fn payload_format(format: model::PayloadFormat) -> PayloadFormat {
+    match format {
+        model::PayloadFormat::Envelope => PayloadFormat::Envelope,
+        model::PayloadFormat::EnvelopeCamel => PayloadFormat::EnvelopeCamel,
+        model::PayloadFormat::Data => PayloadFormat::Data,
     }
 }
 
+/// Registers a webhook. Its secret is in this answer only.
+#[utoipa::path(
+    post, path = "/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
+    responses(
+        (status = 201, description = "Made; the secret is shown this once", body = CreatedWebhook),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+        (status = 422, description = "A field is invalid (`validation`), or the tenant has as many webhooks as it may (`limit_exceeded`)", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    AppJson(mut input): AppJson<WebhookInput>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    AppJson(input): AppJson<CreateWebhook>,
+) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
     let now = herald_proto::now_ms();
-    let secret = match input.secret.take() {
+    let CreateWebhook {
+        url,
+        events,
+        secret,
+        headers,
+        description,
+        timeout_ms,
+        rate_limit_per_sec,
+        payload_format,
+        retry_schedule,
+    } = input;
+    let secret = match secret {
         Some(secret) => check_secret(&secret)?,
         None => generate_secret(),
     };
     let config = state.config();
-    let url = input
-        .url
-        .take()
-        .ok_or_else(|| ApiError::Unprocessable("url is missing".into()))?;
-    let events = input
-        .events
-        .take()
-        .ok_or_else(|| ApiError::Unprocessable("events is missing".into()))?;
+    let settings = UpdateWebhook {
+        url: None,
+        events: None,
+        headers,
+        description,
+        timeout_ms,
+        rate_limit_per_sec,
+        payload_format,
+        retry_schedule,
+    };
     let mut endpoint = Endpoint {
         id: format!("wh_{}", ulid::Ulid::new().to_string().to_ascii_lowercase()),
         tenant,
@@ -151,7 +167,7 @@ pub async fn create(
         retry_schedule: Vec::new(),
         retiring_secrets: Vec::new(),
     };
-    input.apply(&mut endpoint, config)?;
+    apply(settings, &mut endpoint, config)?;
     // One create of a tenant at a time on this replica, so two cannot both pass the
     // cap. The registry counts this replica's own writes at once and other
     // replicas' within milliseconds.
@@ -168,71 +184,103 @@ pub async fn create(
         .create(&endpoint)
         .await
         .map_err(ApiError::internal)?;
-    let mut body = view(&endpoint);
-    body["secret"] = Value::String(endpoint.secret.clone());
-    Ok((StatusCode::CREATED, Json(body)))
+    let secret = endpoint.secret.clone();
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedWebhook {
+            webhook: view(&endpoint),
+            secret,
+        }),
+    ))
 }
 
-pub async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> Json<Value> {
-    let webhooks: Vec<Value> = state
+/// The tenant's webhooks.
+#[utoipa::path(
+    get, path = "/v1/webhooks", tag = "webhooks",
+    responses((status = 200, description = "Every webhook of the tenant", body = WebhookList))
+)]
+pub async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> Json<WebhookList> {
+    let webhooks = state
         .registry()
         .list(&tenant)
         .iter()
         .map(|e| view(e))
         .collect();
-    Json(json!({ "webhooks": webhooks }))
+    Json(WebhookList { webhooks })
 }
 
+/// One webhook.
+#[utoipa::path(
+    get, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The webhook", body = Webhook),
+        (status = 404, description = "No such webhook of this tenant", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(view(&find(&state, &tenant, &id).await?)))
+    Path(id): Path<WebhookId>,
+) -> Result<Json<Webhook>, ApiError> {
+    Ok(Json(view(&find(&state, &tenant, id.as_str()).await?)))
 }
 
+/// Changes the fields given; the others keep their value. The secret is changed
+/// with `rotate-secret`.
+#[utoipa::path(
+    put, path = "/v1/webhooks/{id}", tag = "webhooks", request_body = UpdateWebhook,
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The webhook as changed", body = Webhook),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 404, description = "No such webhook of this tenant", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+        (status = 422, description = "A field is invalid, or `secret` was given", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
-    AppJson(input): AppJson<WebhookInput>,
-) -> Result<Json<Value>, ApiError> {
-    if input.secret.is_some() {
-        return Err(ApiError::Unprocessable(
-            "secret cannot be changed here; use POST /v1/webhooks/{id}/rotate-secret".into(),
-        ));
-    }
+    Path(id): Path<WebhookId>,
+    AppJson(input): AppJson<UpdateWebhook>,
+) -> Result<Json<Webhook>, ApiError> {
     // The change is applied to the webhook as stored when it is written, so an
     // automatic disable or a rotation in between is kept.
-    change(&state, &tenant, &id, |endpoint| {
-        input.clone().apply(endpoint, state.config())
+    change(&state, &tenant, id.as_str(), |endpoint| {
+        apply(input.clone(), endpoint, state.config())
     })
     .await
     .map(|endpoint| Json(view(&endpoint)))
 }
 
+/// Removes a webhook; retries held for it are dropped.
+#[utoipa::path(
+    delete, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such webhook of this tenant", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
+    Path(id): Path<WebhookId>,
 ) -> Result<StatusCode, ApiError> {
-    find(&state, &tenant, &id).await?;
+    let id = id.as_str();
+    find(&state, &tenant, id).await?;
     state
         .registry()
-        .delete(&tenant, &id)
+        .delete(&tenant, id)
         .await
         .map_err(ApiError::internal)?;
     // Retries held for it would only be dropped when due; drop them now.
-    herald_common::nats::purge_held_retries(state.jetstream(), &tenant, &id)
+    herald_common::nats::purge_held_retries(state.jetstream(), &tenant, id)
         .await
         .map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RotateSecret {
-    secret: Option<String>,
 }
 
 /// `POST /v1/webhooks/{id}/rotate-secret`: a new secret signs from now on; the one
@@ -240,12 +288,24 @@ pub struct RotateSecret {
 /// (`HERALD_SECRET_ROTATION_GRACE`) ends. Only that one: a secret replaced by an
 /// earlier rotation stops signing now, so a delivery carries two signatures at
 /// most, however often the secret is rotated.
+#[utoipa::path(
+    post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+    request_body(content = Option<RotateSecretInput>, description = "May be left out: Herald makes the new secret"),
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The new secret, shown this once", body = RotatedSecret),
+        (status = 400, description = "The body could not be read", body = ErrorBody),
+        (status = 404, description = "No such webhook of this tenant", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 422, description = "The body or the secret is invalid", body = ErrorBody),
+    )
+)]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
+    Path(id): Path<WebhookId>,
     body: Result<axum::body::Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RotatedSecret>, ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             too_large(state.config().max_body_bytes)
@@ -253,8 +313,8 @@ pub async fn rotate_secret(
             ApiError::BadRequest("the request body could not be read".into())
         }
     })?;
-    let request: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateSecret::default()
+    let request: RotateSecretInput = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateSecretInput::default()
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::Unprocessable(format!("body is not valid: {e}")))?
@@ -265,7 +325,7 @@ pub async fn rotate_secret(
     };
     let grace = i64::try_from(state.config().rotation_grace.as_millis()).unwrap_or(i64::MAX);
     let mut expires_at_ms = 0;
-    let endpoint = change(&state, &tenant, &id, |endpoint| {
+    let endpoint = change(&state, &tenant, id.as_str(), |endpoint| {
         let now = herald_proto::now_ms();
         expires_at_ms = now.saturating_add(grace);
         endpoint.retiring_secrets = vec![RetiringSecret {
@@ -275,11 +335,11 @@ pub async fn rotate_secret(
         Ok(())
     })
     .await?;
-    Ok(Json(json!({
-        "webhook_id": endpoint.id,
-        "secret": endpoint.secret,
-        "previous_secret_expires_at": herald_proto::rfc3339(expires_at_ms),
-    })))
+    Ok(Json(RotatedSecret {
+        webhook_id: webhook_id(&endpoint),
+        secret: endpoint.secret,
+        previous_secret_expires_at: herald_proto::rfc3339(expires_at_ms),
+    }))
 }
 
 /// Changes the tenant's webhook `id` with `apply`, compare-and-set (so a change
@@ -316,29 +376,43 @@ pub async fn find(state: &AppState, tenant: &str, id: &str) -> Result<Endpoint, 
 }
 
 /// The public view of a webhook. The secret is shown only when it is made.
-pub(crate) fn view(endpoint: &Endpoint) -> Value {
-    let mut body = json!({
-        "webhook_id": endpoint.id,
-        "url": endpoint.url,
-        "events": endpoint.events.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-        "status": endpoint.status.as_str(),
-        "headers": endpoint.headers,
-        "description": endpoint.description,
-        "created_at": herald_proto::rfc3339(endpoint.created_at_ms),
-        "updated_at": herald_proto::rfc3339(endpoint.updated_at_ms),
-        "timeout_ms": endpoint.timeout.map(|t| t.as_millis() as u64),
-        "rate_limit_per_sec": endpoint.rate_limit_per_sec,
-        "payload_format": endpoint.payload_format.as_str(),
-        "retry_schedule": endpoint
+pub(crate) fn view(endpoint: &Endpoint) -> Webhook {
+    Webhook {
+        webhook_id: webhook_id(endpoint),
+        url: endpoint.url.clone(),
+        events: endpoint
+            .events
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
+        status: match endpoint.status {
+            EndpointStatus::Active => WebhookStatus::Active,
+            EndpointStatus::Disabled => WebhookStatus::Disabled,
+        },
+        headers: endpoint.headers.clone(),
+        description: endpoint.description.clone(),
+        created_at: herald_proto::rfc3339(endpoint.created_at_ms),
+        updated_at: herald_proto::rfc3339(endpoint.updated_at_ms),
+        timeout_ms: endpoint
+            .timeout
+            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        rate_limit_per_sec: endpoint.rate_limit_per_sec,
+        payload_format: match endpoint.payload_format {
+            PayloadFormat::Envelope => model::PayloadFormat::Envelope,
+            PayloadFormat::EnvelopeCamel => model::PayloadFormat::EnvelopeCamel,
+            PayloadFormat::Data => model::PayloadFormat::Data,
+        },
+        retry_schedule: endpoint
             .retry_schedule
             .iter()
             .map(|d| duration::format(*d))
-            .collect::<Vec<_>>(),
-    });
-    if let Some(reason) = &endpoint.disabled_reason {
-        body["disabled_reason"] = Value::String(reason.clone());
+            .collect(),
+        disabled_reason: endpoint.disabled_reason.clone(),
     }
-    body
+}
+
+fn webhook_id(endpoint: &Endpoint) -> WebhookId {
+    WebhookId::from_record(endpoint.id.clone())
 }
 
 fn check_schedule(delays: &[String]) -> Result<Vec<Duration>, ApiError> {
@@ -390,7 +464,7 @@ pub(crate) fn check_url(value: &str, config: &Config) -> Result<String, ApiError
 }
 
 fn check_events(
-    events: &[String],
+    events: &[EventPatternText],
     catalogue: Option<&Catalogue>,
 ) -> Result<Vec<EventPattern>, ApiError> {
     if events.is_empty() {
@@ -405,7 +479,7 @@ fn check_events(
     }
     let mut seen = BTreeSet::new();
     let mut patterns = Vec::new();
-    for entry in events {
+    for EventPatternText(entry) in events {
         let pattern = EventPattern::parse(entry)
             .map_err(|r| ApiError::Unprocessable(format!("events entry `{entry}` {r}")))?;
         if let Some(catalogue) = catalogue {

@@ -22,7 +22,7 @@ use herald_proto::{DeliveryAttempt, Event, FanOut, RetryDecision};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use reads::{Page, Retryable, RetryablePage, TOTAL_CAP};
+pub use reads::{JobPage, Retryable, RetryablePage, TOTAL_CAP};
 pub use sql::DeliveryFilter;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +31,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The question cannot be answered as asked (a forged cursor, say): the
+    /// asker's mistake, told in words fit for the API's client.
     #[error("{0}")]
-    BadRequest(String),
+    Invalid(String),
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -1,4 +1,5 @@
-//! Reads: the JSON views the API shows, and what can be retried by hand. Every
+//! Reads: the views the API shows (the types of `herald_model`), and what can be
+//! retried by hand. Every
 //! answer that can grow — a job's history, what `recover` re-sends, a delivery's
 //! attempts, an event's deliveries — is paged or capped to a byte budget, so that it
 //! always fits in one NATS message.
@@ -6,10 +7,16 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::TryStreamExt;
+use herald_model::deliveries::{
+    Attempt, DeliveryDetail, DeliveryPage, DeliveryStatus, DeliverySummary, EventDetail, Job,
+    JobEvent, JobHistoryPart, Stats,
+};
+use herald_model::{DeliveryId, EventId, JobId, WebhookId};
 use herald_proto::query::RetryableDelivery;
 use herald_proto::{Event, EventType, rfc3339};
 use prost::Message;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -20,17 +27,13 @@ use super::{Store, StoreError, status};
 /// beyond, `total` says this many and `total_exact` is false.
 pub const TOTAL_CAP: u32 = 10_000;
 
-/// One page of deliveries, newest first.
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub deliveries: Vec<Value>,
-    /// How many deliveries match, counted on the first page only (`None` after it),
-    /// and at most [`TOTAL_CAP`].
-    pub total: Option<u64>,
-    /// Whether `total` is the exact count (false past [`TOTAL_CAP`] and on later pages).
-    pub total_exact: bool,
-    /// Present when more deliveries follow.
-    pub next_cursor: Option<String>,
+/// A job's history comes in parts when it does not fit in one answer: the first
+/// with the job's state, the next ones the history alone.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum JobPage {
+    First(Job),
+    More(JobHistoryPart),
 }
 
 /// Which deliveries may be attempted again by hand: the one named, or every
@@ -58,24 +61,34 @@ fn optional_time(row: &AnyRow, column: &str) -> Result<Option<String>, sqlx::Err
     Ok(row.try_get::<Option<i64>, _>(column)?.map(rfc3339))
 }
 
-fn summary(row: &AnyRow) -> Result<Value, sqlx::Error> {
-    Ok(json!({
-        "delivery_id": row.try_get::<String, _>("delivery_id")?,
-        "webhook_id": row.try_get::<String, _>("endpoint_id")?,
-        "event_id": row.try_get::<String, _>("event_id")?,
-        "event_type": row.try_get::<String, _>("event_type")?,
-        "status": row.try_get::<String, _>("status")?,
-        "status_code": row.try_get::<Option<i64>, _>("status_code")?,
-        "attempts": row.try_get::<i64, _>("attempts")?,
-        "response_time_ms": row.try_get::<Option<i64>, _>("response_time_ms")?,
-        "next_attempt_at": optional_time(row, "next_attempt_at")?,
-        "created_at": rfc3339(row.try_get("created_at")?),
-        "timestamp": rfc3339(row.try_get("updated_at")?),
-    }))
+fn summary(row: &AnyRow) -> Result<DeliverySummary, sqlx::Error> {
+    Ok(DeliverySummary {
+        delivery_id: DeliveryId::from_record(row.try_get("delivery_id")?),
+        webhook_id: WebhookId::from_record(row.try_get("endpoint_id")?),
+        event_id: EventId::from_record(row.try_get("event_id")?),
+        event_type: row.try_get("event_type")?,
+        status: delivery_status(&row.try_get::<String, _>("status")?)?,
+        status_code: row.try_get("status_code")?,
+        attempts: row.try_get("attempts")?,
+        response_time_ms: row.try_get("response_time_ms")?,
+        next_attempt_at: optional_time(row, "next_attempt_at")?,
+        created_at: rfc3339(row.try_get("created_at")?),
+        timestamp: rfc3339(row.try_get("updated_at")?),
+    })
+}
+
+fn delivery_status(word: &str) -> Result<DeliveryStatus, sqlx::Error> {
+    serde_json::from_value(Value::String(word.to_owned()))
+        .map_err(|_| sqlx::Error::Decode(format!("unknown delivery status `{word}`").into()))
+}
+
+/// Data stored as JSON text; text that is not JSON (never written so) reads as null.
+fn stored_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
 /// The bytes `value` takes in a JSON answer, with its separator.
-fn json_len(value: &Value) -> usize {
+fn json_len<T: Serialize>(value: &T) -> usize {
     serde_json::to_vec(value).map_or(0, |bytes| bytes.len()) + 1
 }
 
@@ -156,7 +169,7 @@ fn encode_cursor(parts: &[&str]) -> String {
 
 /// The `n` parts of `cursor`: `n - 1` numbers, then the rest (ids may hold `:`).
 fn decode_cursor(cursor: &str, n: usize) -> Result<(Vec<i64>, String), StoreError> {
-    let invalid = || StoreError::BadRequest("cursor is not one this API gave out".into());
+    let invalid = || StoreError::Invalid("cursor is not one this API gave out".into());
     let text = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(text).map_err(|_| invalid())?;
     let parts: Vec<&str> = text.splitn(n, ':').collect();
@@ -179,7 +192,10 @@ impl Store {
     /// A page of a webhook's deliveries, newest first (by when the event was
     /// accepted, then delivery id): an order later deliveries never disturb. Only the
     /// first page counts, and only up to [`TOTAL_CAP`].
-    pub async fn list_deliveries(&self, filter: &DeliveryFilter) -> Result<Page, StoreError> {
+    pub async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+    ) -> Result<DeliveryPage, StoreError> {
         let after = filter.cursor.as_deref().map(delivery_cursor).transpose()?;
         let rows = filter
             .page(after.as_ref())
@@ -209,10 +225,11 @@ impl Store {
         } else {
             (None, false)
         };
-        Ok(Page {
+        Ok(DeliveryPage {
             deliveries,
             total,
             total_exact,
+            limit: filter.limit,
             next_cursor,
         })
     }
@@ -224,7 +241,7 @@ impl Store {
         tenant: &str,
         delivery_id: &str,
         budget: usize,
-    ) -> Result<Option<Value>, StoreError> {
+    ) -> Result<Option<DeliveryDetail>, StoreError> {
         let Some(row) = sqlx::query(&format!(
             "SELECT {SUMMARY} FROM deliveries WHERE tenant = $1 AND delivery_id = $2"
         ))
@@ -235,29 +252,28 @@ impl Store {
         else {
             return Ok(None);
         };
-        let mut view = summary(&row)?;
-        view["attempt_count"] = view["attempts"].take();
+        let mut view = DeliveryDetail::new(summary(&row)?, Vec::new());
         let rows = sqlx::query(sql::DELIVERY_ATTEMPTS)
             .bind(tenant)
             .bind(delivery_id)
             .fetch(&self.pool)
             .map_err(StoreError::from)
             .and_then(|a| async move {
-                Ok(json!({
-                    "attempt": a.try_get::<i64, _>("number")?,
-                    "trigger": a.try_get::<String, _>("trigger_kind")?,
-                    "status": a.try_get::<String, _>("outcome")?,
-                    "timestamp": rfc3339(a.try_get("attempted_at")?),
-                    "status_code": a.try_get::<Option<i64>, _>("status_code")?,
-                    "response_time_ms": a.try_get::<i64, _>("duration_ms")?,
-                    "error": a.try_get::<Option<String>, _>("error")?,
-                    "response_body": a.try_get::<String, _>("response_excerpt")?,
-                }))
+                Ok(Attempt {
+                    attempt: a.try_get("number")?,
+                    trigger: a.try_get("trigger_kind")?,
+                    status: a.try_get("outcome")?,
+                    timestamp: rfc3339(a.try_get("attempted_at")?),
+                    status_code: a.try_get("status_code")?,
+                    response_time_ms: a.try_get("duration_ms")?,
+                    error: a.try_get("error")?,
+                    response_body: a.try_get("response_excerpt")?,
+                })
             });
         let budget = budget.saturating_sub(json_len(&view));
         let (mut attempts, _) = fill(Box::pin(rows), budget, json_len).await?;
         attempts.reverse();
-        view["attempts"] = Value::Array(attempts);
+        view.attempts = attempts;
         Ok(Some(view))
     }
 
@@ -268,7 +284,7 @@ impl Store {
         tenant: &str,
         event_id: &str,
         budget: usize,
-    ) -> Result<Option<Value>, StoreError> {
+    ) -> Result<Option<EventDetail>, StoreError> {
         let Some(row) = sqlx::query(
             "SELECT event_id, event_type, job_id, data, occurred_at, accepted_at FROM events \
              WHERE tenant = $1 AND event_id = $2",
@@ -280,15 +296,18 @@ impl Store {
         else {
             return Ok(None);
         };
-        let data: String = row.try_get("data")?;
-        let mut view = json!({
-            "event_id": row.try_get::<String, _>("event_id")?,
-            "event_type": row.try_get::<String, _>("event_type")?,
-            "job_id": row.try_get::<Option<String>, _>("job_id")?,
-            "timestamp": rfc3339(row.try_get("occurred_at")?),
-            "accepted_at": rfc3339(row.try_get("accepted_at")?),
-            "data": serde_json::from_str::<Value>(&data).unwrap_or(Value::Null),
-        });
+        let mut view = EventDetail {
+            event_id: EventId::from_record(row.try_get("event_id")?),
+            event_type: row.try_get("event_type")?,
+            job_id: row
+                .try_get::<Option<String>, _>("job_id")?
+                .map(JobId::from_record),
+            timestamp: rfc3339(row.try_get("occurred_at")?),
+            accepted_at: rfc3339(row.try_get("accepted_at")?),
+            data: stored_json(&row.try_get::<String, _>("data")?),
+            deliveries: Vec::new(),
+            deliveries_truncated: false,
+        };
         let budget = budget.saturating_sub(json_len(&view));
         let statement = sql::event_deliveries();
         let rows = sqlx::query(&statement)
@@ -298,34 +317,32 @@ impl Store {
             .map_err(StoreError::from)
             .and_then(|row| async move { Ok(summary(&row)?) });
         let (deliveries, truncated) = fill(Box::pin(rows), budget, json_len).await?;
-        view["deliveries"] = Value::Array(deliveries);
-        if truncated {
-            view["deliveries_truncated"] = Value::Bool(true);
-        }
+        view.deliveries = deliveries;
+        view.deliveries_truncated = truncated;
         Ok(Some(view))
     }
 
     /// A job's state and history, as `GET /v1/jobs/{job_id}` shows it, in pages of
     /// at most `budget` bytes: the first (no `cursor`) with the state, the next ones
-    /// `{"history": [...]}` alone. Returns the view and the next page's cursor.
+    /// the history alone. Returns the page and the next page's cursor.
     pub async fn job(
         &self,
         tenant: &str,
         job_id: &str,
         cursor: Option<&str>,
         budget: usize,
-    ) -> Result<Option<(Value, Option<String>)>, StoreError> {
-        let (mut view, after) = match cursor {
+    ) -> Result<Option<(JobPage, Option<String>)>, StoreError> {
+        let (job, after) = match cursor {
             None => match self.job_state(tenant, job_id).await? {
-                Some(view) => (view, (i64::MIN, i64::MIN, String::new())),
+                Some(job) => (Some(job), (i64::MIN, i64::MIN, String::new())),
                 None => return Ok(None),
             },
             Some(cursor) => {
                 let (numbers, id) = decode_cursor(cursor, 3)?;
-                (json!({}), (numbers[0], numbers[1], id))
+                (None, (numbers[0], numbers[1], id))
             }
         };
-        let budget = budget.saturating_sub(json_len(&view));
+        let budget = budget.saturating_sub(job.as_ref().map_or(2, json_len));
         let fetch = |from: Option<(i64, i64, String)>, rows: usize| {
             let (occurred, accepted, id) = from.unwrap_or_else(|| after.clone());
             async move {
@@ -352,12 +369,19 @@ impl Store {
             ])),
             _ => None,
         };
-        view["history"] = Value::Array(history.into_iter().map(|(item, _)| item).collect());
-        Ok(Some((view, next_cursor)))
+        let history: Vec<JobEvent> = history.into_iter().map(|(item, _)| item).collect();
+        let page = match job {
+            Some(job) => JobPage::First(Job {
+                history: Some(history),
+                ..job
+            }),
+            None => JobPage::More(JobHistoryPart { history }),
+        };
+        Ok(Some((page, next_cursor)))
     }
 
     /// A job's state without its history: what live streams send on each change.
-    pub async fn job_state(&self, tenant: &str, job_id: &str) -> Result<Option<Value>, StoreError> {
+    pub async fn job_state(&self, tenant: &str, job_id: &str) -> Result<Option<Job>, StoreError> {
         let Some(row) = sqlx::query(
             "SELECT job_id, job_type, status, terminal, progress, result, error, created_at, updated_at \
              FROM jobs WHERE tenant = $1 AND job_id = $2",
@@ -374,22 +398,18 @@ impl Store {
                 .try_get::<Option<String>, _>(column)?
                 .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))))
         };
-        let mut view = json!({
-            "job_id": row.try_get::<String, _>("job_id")?,
-            "job_type": row.try_get::<Option<String>, _>("job_type")?,
-            "status": row.try_get::<String, _>("status")?,
-            "progress": row.try_get::<Option<f64>, _>("progress")?,
-            "final": row.try_get::<i64, _>("terminal")? != 0,
-            "created_at": rfc3339(row.try_get("created_at")?),
-            "updated_at": rfc3339(row.try_get("updated_at")?),
-        });
-        if let Some(result) = parse("result")? {
-            view["result"] = result;
-        }
-        if let Some(error) = parse("error")? {
-            view["error"] = error;
-        }
-        Ok(Some(view))
+        Ok(Some(Job {
+            job_id: JobId::from_record(row.try_get("job_id")?),
+            job_type: row.try_get("job_type")?,
+            status: row.try_get("status")?,
+            progress: row.try_get("progress")?,
+            is_final: row.try_get::<i64, _>("terminal")? != 0,
+            created_at: rfc3339(row.try_get("created_at")?),
+            updated_at: rfc3339(row.try_get("updated_at")?),
+            result: parse("result")?,
+            error: parse("error")?,
+            history: None,
+        }))
     }
 
     /// Attempts, success rate and response-time percentiles of a webhook since
@@ -399,7 +419,7 @@ impl Store {
         tenant: &str,
         endpoint_id: &str,
         since_ms: i64,
-    ) -> Result<Value, StoreError> {
+    ) -> Result<Stats, StoreError> {
         const WHERE: &str = "WHERE tenant = $1 AND endpoint_id = $2 AND attempted_at >= $3";
         let counts = sqlx::query(&format!(
             "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN outcome = $4 THEN 1 ELSE 0 END), 0) AS ok \
@@ -430,14 +450,14 @@ impl Store {
                 .transpose()?;
             }
         }
-        Ok(json!({
-            "attempts": attempts,
-            "successes": successes,
-            "failures": attempts - successes,
-            "success_rate": (attempts > 0).then(|| successes as f64 / attempts as f64),
-            "p50_response_time_ms": percentiles[0],
-            "p95_response_time_ms": percentiles[1],
-        }))
+        Ok(Stats {
+            attempts,
+            successes,
+            failures: attempts - successes,
+            success_rate: (attempts > 0).then(|| successes as f64 / attempts as f64),
+            p50_response_time_ms: percentiles[0],
+            p95_response_time_ms: percentiles[1],
+        })
     }
 
     /// Deliveries of a webhook that may be attempted again by hand, with their
@@ -515,16 +535,15 @@ impl Store {
 }
 
 /// One entry of a job's history, and its place in the history's order.
-fn history_item(row: &AnyRow) -> Result<(Value, (i64, i64, String)), StoreError> {
-    let data: String = row.try_get("data")?;
+fn history_item(row: &AnyRow) -> Result<(JobEvent, (i64, i64, String)), StoreError> {
     let event_id: String = row.try_get("event_id")?;
     let occurred_at: i64 = row.try_get("occurred_at")?;
-    let item = json!({
-        "event_id": event_id,
-        "event_type": row.try_get::<String, _>("event_type")?,
-        "timestamp": rfc3339(occurred_at),
-        "data": serde_json::from_str::<Value>(&data).unwrap_or(Value::Null),
-    });
+    let item = JobEvent {
+        event_id: EventId::from_record(event_id.clone()),
+        event_type: row.try_get("event_type")?,
+        timestamp: rfc3339(occurred_at),
+        data: stored_json(&row.try_get::<String, _>("data")?),
+    };
     Ok((item, (occurred_at, row.try_get("accepted_at")?, event_id)))
 }
 
