@@ -105,7 +105,7 @@ IN_FLIGHT_METRIC = "herald_attempts_in_flight"
 # Operations, Traces).
 README = ROOT / "README.md"
 OTEL_PREFIX = "OTEL_"
-# Where the status-tracker's default pool size is written.
+# Where the status-tracker's default pool size is declared (its Setting).
 STATUS_TRACKER_CONFIG_RS = ROOT / "services" / "status-tracker" / "src" / "config.rs"
 # The example event-type catalogue and the component that mounts it into ingest.
 EVENT_TYPES_COMPONENT = K8S / "components" / "event-types"
@@ -335,7 +335,10 @@ def code_variables() -> set[str]:
 
 def check_variables(r: Report) -> None:
     """README's Configuration table and the code name the same variables, so the
-    table can be the list check_wiring holds ConfigMaps and env entries to."""
+    table can be the list check_wiring holds ConfigMaps and env entries to. (The
+    table is written from the settings' declarations; the Rust test
+    services/herald/tests/config_reference.rs holds it to them, and them to what
+    each service reads. This is the same check without a build.)"""
     at = "README.md Configuration"
     documented, read = readme_variables(), code_variables()
     r.check({"HERALD_NATS_URL", "DATABASE_URL", "RUST_LOG"} <= documented, at,
@@ -382,7 +385,7 @@ def herald_metrics() -> frozenset[str]:
 
 @functools.cache
 def default_db_pool_size() -> int:
-    m = re.search(r"pub const DEFAULT_DB_POOL_SIZE: u32 = (\d+);", STATUS_TRACKER_CONFIG_RS.read_text())
+    m = re.search(r'"HERALD_DB_POOL_SIZE",.*?\.default\("(\d+)"\)', STATUS_TRACKER_CONFIG_RS.read_text(), re.S)
     return int(m.group(1)) if m else 0
 
 

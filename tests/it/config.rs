@@ -197,3 +197,46 @@ fn a_seed_url_that_is_not_one_exits_64_naming_the_variable() {
     assert!(stderr.contains("HERALD_NATS_URL"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[test]
+fn a_value_outside_its_range_exits_64_saying_the_range() {
+    for (var, value, reason) in [
+        (
+            "HERALD_DISPATCH_MEMORY",
+            "1MiB",
+            "must be at least 16MiB (a quarter of it must hold the largest task)",
+        ),
+        (
+            "HERALD_PARTITION_LEASE",
+            "100ms",
+            "must be between 1s and 5m",
+        ),
+        ("HERALD_SECRET_ROTATION_GRACE", "31d", "must be at most 30d"),
+        (
+            "HERALD_EVENTS_MAX_BYTES",
+            "1MiB",
+            "must be between 8MiB and 16TiB",
+        ),
+        ("HERALD_STREAM_BUFFER", "0", "must be between 1 and 65536"),
+        (
+            "HERALD_REPLICA_ID",
+            "a.b",
+            "must be 1 to 128 letters, digits, `_` or `-`",
+        ),
+    ] {
+        let output = Command::new(binary())
+            .arg("all")
+            .env_clear()
+            .env("HERALD_API_KEYS", "acme:acme-key-0123456789")
+            .env("HERALD_SECRET_KEY", herald_tests::herald::SECRET_KEY)
+            .env(var, value)
+            .output()
+            .expect("run herald");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{var}={value}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{var}: {reason}")),
+            "{var}={value}: {stderr}"
+        );
+    }
+}

@@ -178,7 +178,7 @@ async fn limits_the_server_cannot_reserve_stop_the_start_with_a_clear_error() {
     // Limits that fit start.
     let small: Vec<(&str, &str)> = herald_common::config::StorageLimits::VARIABLES
         .iter()
-        .map(|(var, _)| (*var, "8MiB"))
+        .map(|setting| (setting.name, "8MiB"))
         .collect();
     let herald = Herald::start(&nats.url(), &small).await;
     let receiver = Receiver::start().await;

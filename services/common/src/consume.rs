@@ -26,12 +26,11 @@ pub struct Redelivery {
 }
 
 impl Default for Redelivery {
-    /// 20 tries, waiting up to a minute between them: about a quarter of an hour.
+    /// The settings' defaults: 20 tries, waiting up to a minute between them,
+    /// about a quarter of an hour.
     fn default() -> Self {
-        Redelivery {
-            max_deliveries: 20,
-            backoff_max: Duration::from_secs(60),
-        }
+        crate::config::shared::redelivery(&crate::config::MapEnv::default())
+            .expect("the defaults are within range")
     }
 }
 

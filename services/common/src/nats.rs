@@ -453,7 +453,7 @@ impl Topology {
         match code {
             Some(ErrorCode::STREAM_REPLICAS_NOT_SUPPORTED) => {
                 Error::Config(crate::config::ConfigError::new(
-                    "HERALD_STREAM_REPLICAS",
+                    crate::config::shared::STREAM_REPLICAS.name,
                     format!(
                         "is {} but the NATS server is not part of a cluster; set 1, \
                          or run a cluster of at least that many servers",

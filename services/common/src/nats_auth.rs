@@ -14,15 +14,17 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::{ConfigError, Env, get};
 
-pub const CREDS: &str = "HERALD_NATS_CREDS";
-pub const NKEY_SEED: &str = "HERALD_NATS_NKEY_SEED";
-pub const USER: &str = "HERALD_NATS_USER";
-pub const PASSWORD: &str = "HERALD_NATS_PASSWORD";
-pub const TOKEN: &str = "HERALD_NATS_TOKEN";
-pub const TLS_CA: &str = "HERALD_NATS_TLS_CA";
-pub const TLS_CERT: &str = "HERALD_NATS_TLS_CERT";
-pub const TLS_KEY: &str = "HERALD_NATS_TLS_KEY";
-pub const URL: &str = "HERALD_NATS_URL";
+use crate::config::shared as setting;
+
+pub const CREDS: &str = setting::NATS_CREDS.name;
+pub const NKEY_SEED: &str = setting::NATS_NKEY_SEED.name;
+pub const USER: &str = setting::NATS_USER.name;
+pub const PASSWORD: &str = setting::NATS_PASSWORD.name;
+pub const TOKEN: &str = setting::NATS_TOKEN.name;
+pub const TLS_CA: &str = setting::NATS_TLS_CA.name;
+pub const TLS_CERT: &str = setting::NATS_TLS_CERT.name;
+pub const TLS_KEY: &str = setting::NATS_TLS_KEY.name;
+pub const URL: &str = setting::NATS_URL.name;
 
 /// What to set when the server asks for a credential and none was given.
 const ANY_CREDENTIAL: &str = "set HERALD_NATS_CREDS, HERALD_NATS_NKEY_SEED, \

@@ -34,7 +34,7 @@ impl std::fmt::Debug for Cipher {
 impl Cipher {
     /// The cipher for `HERALD_SECRET_KEY`, which must be set.
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        const VAR: &str = "HERALD_SECRET_KEY";
+        const VAR: &str = crate::config::shared::SECRET_KEY.name;
         let value = get(env, VAR).ok_or_else(|| {
             ConfigError::new(
                 VAR,

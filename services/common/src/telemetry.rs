@@ -177,7 +177,7 @@ pub fn init(service: &str) -> Result<Telemetry, ConfigError> {
     } else {
         Protocol::HttpProtobuf
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter();
     let fmt = tracing_subscriber::fmt::layer()
         .json()
         .with_current_span(true)
@@ -223,9 +223,16 @@ pub fn init(service: &str) -> Result<Telemetry, ConfigError> {
     Ok(Telemetry { provider })
 }
 
+/// The log filter of `RUST_LOG`, else of its default.
+fn log_filter() -> EnvFilter {
+    let setting = crate::config::shared::RUST_LOG;
+    EnvFilter::try_from_env(setting.name)
+        .unwrap_or_else(|_| EnvFilter::new(setting.default_value().unwrap_or_default()))
+}
+
 /// Logging only, for tools and tests. Safe to call more than once.
 pub fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter();
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

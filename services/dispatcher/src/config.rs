@@ -1,13 +1,107 @@
 //! The dispatcher's configuration.
+//! Each variable it reads beyond the shared ones is a [`Setting`] declared here
+//! and listed in [`SETTINGS`].
 
 use std::time::Duration;
 
-use herald_common::config::{
-    CommonConfig, ConfigError, Env, at_least, bytes_or, duration_in, duration_or, get, parse_or,
-};
+use herald_common::config::shared::{ALLOWED_PORTS, SECRET_KEY};
+use herald_common::config::{CommonConfig, ConfigError, Env, Setting, from_str, get};
 use ipnet::IpNet;
 
 use crate::ssrf::AllowedTargets;
+
+pub const ALLOWED_TARGETS: Setting = Setting::new(
+    "HERALD_ALLOWED_TARGETS",
+    "comma-separated CIDRs delivery may reach although private (loopback, RFC 1918, \
+     link-local, CGNAT, ...)",
+)
+.unset("no private network");
+pub const USER_AGENT: Setting =
+    Setting::new("HERALD_USER_AGENT", "`User-Agent` of deliveries").derived("`Herald/<version>`");
+/// At most the longest attempt ([`herald_common::shutdown::LONGEST_ATTEMPT`]), which
+/// the drain budget leaves time for.
+pub const DELIVERY_TIMEOUT: Setting =
+    Setting::new("HERALD_DELIVERY_TIMEOUT", "time limit of one HTTP attempt")
+        .default("30s")
+        .between("1s", "30s");
+pub const MAX_IN_FLIGHT: Setting = Setting::new(
+    "HERALD_MAX_IN_FLIGHT",
+    "deliveries one dispatcher runs at once",
+)
+.default("512")
+.at_least("1");
+pub const ENDPOINT_CONCURRENCY: Setting = Setting::new(
+    "HERALD_ENDPOINT_CONCURRENCY",
+    "deliveries in flight to one webhook at once, across all dispatcher replicas",
+)
+.default("10")
+.at_least("1");
+pub const TENANT_MAX_IN_FLIGHT: Setting = Setting::new(
+    "HERALD_TENANT_MAX_IN_FLIGHT",
+    "deliveries one tenant may have in flight on one dispatcher",
+)
+.derived("a quarter of `HERALD_MAX_IN_FLIGHT`")
+.rule("between 1 and HERALD_MAX_IN_FLIGHT");
+pub const DISPATCH_MEMORY: Setting = Setting::new(
+    "HERALD_DISPATCH_MEMORY",
+    "bytes of tasks one dispatcher holds: a quarter for tasks waiting in memory, the \
+     rest for attempts in flight",
+)
+.default("128MiB")
+.at_least("16MiB")
+.why("a quarter of it must hold the largest task");
+pub const DISPATCH_QUEUE: Setting = Setting::new(
+    "HERALD_DISPATCH_QUEUE",
+    "tasks one dispatcher keeps in memory waiting for their endpoint; beyond it (or \
+     the memory) they are parked",
+)
+.default("10000")
+.at_least("1");
+pub const ENDPOINT_IDLE: Setting = Setting::new(
+    "HERALD_ENDPOINT_IDLE",
+    "how long a dispatcher keeps an idle endpoint's limits and response times",
+)
+.default("5m");
+pub const PARTITION_LEASE: Setting = Setting::new(
+    "HERALD_PARTITION_LEASE",
+    "how long a dispatcher's claim on a delivery partition lasts unless renewed; a \
+     dead dispatcher's partitions move after it. Same on every replica",
+)
+.default("10s")
+.between("1s", "5m");
+pub const REPLICA_ID: Setting = Setting::new(
+    "HERALD_REPLICA_ID",
+    "this dispatcher's name among the replicas",
+)
+.derived("`<host name>-<process id>`")
+.rule("1 to 128 letters, digits, `_` or `-`");
+
+/// What the dispatcher reads besides the settings every service shares, in the
+/// order README lists them.
+pub const SETTINGS: &[&Setting] = &[
+    &SECRET_KEY,
+    &ALLOWED_TARGETS,
+    &ALLOWED_PORTS,
+    &USER_AGENT,
+    &DELIVERY_TIMEOUT,
+    &MAX_IN_FLIGHT,
+    &ENDPOINT_CONCURRENCY,
+    &TENANT_MAX_IN_FLIGHT,
+    &DISPATCH_MEMORY,
+    &DISPATCH_QUEUE,
+    &ENDPOINT_IDLE,
+    &PARTITION_LEASE,
+    &REPLICA_ID,
+];
+
+/// Every setting the dispatcher reads: the shared ones, then its own.
+pub fn settings() -> Vec<&'static Setting> {
+    herald_common::config::settings()
+        .iter()
+        .chain(SETTINGS)
+        .copied()
+        .collect()
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -54,62 +148,36 @@ impl Config {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_env(env)?;
         let allowed_targets = AllowedTargets {
-            networks: parse_cidrs(get(env, "HERALD_ALLOWED_TARGETS").as_deref().unwrap_or(""))
-                .map_err(|reason| ConfigError::new("HERALD_ALLOWED_TARGETS", reason))?,
+            networks: parse_cidrs(ALLOWED_TARGETS.get(env).as_deref().unwrap_or(""))
+                .map_err(|reason| ALLOWED_TARGETS.error(reason))?,
             ports: herald_common::config::allowed_ports(env)?,
         };
-        let user_agent = get(env, "HERALD_USER_AGENT")
+        let user_agent = USER_AGENT
+            .get(env)
             .unwrap_or_else(|| format!("Herald/{}", env!("CARGO_PKG_VERSION")));
         if reqwest::header::HeaderValue::from_str(&user_agent).is_err() {
-            return Err(ConfigError::new(
-                "HERALD_USER_AGENT",
-                "is not a valid header value",
-            ));
+            return Err(USER_AGENT.error("is not a valid header value"));
         }
-        let delivery_timeout = duration_in(
-            env,
-            "HERALD_DELIVERY_TIMEOUT",
-            Duration::from_secs(30),
-            Duration::from_secs(1)..=herald_common::shutdown::LONGEST_ATTEMPT,
-        )?;
-        let max_in_flight = at_least(env, "HERALD_MAX_IN_FLIGHT", 512usize, 1)?;
-        let endpoint_concurrency = at_least(env, "HERALD_ENDPOINT_CONCURRENCY", 10usize, 1)?;
-        let tenant_max_in_flight = parse_or(
-            env,
-            "HERALD_TENANT_MAX_IN_FLIGHT",
-            (max_in_flight / 4).max(1),
-        )?;
+        let delivery_timeout = DELIVERY_TIMEOUT.duration(env)?;
+        let max_in_flight: usize = MAX_IN_FLIGHT.parse(env)?;
+        let endpoint_concurrency = ENDPOINT_CONCURRENCY.parse(env)?;
+        let tenant_max_in_flight = TENANT_MAX_IN_FLIGHT
+            .read_opt(env, from_str)?
+            .unwrap_or((max_in_flight / 4).max(1));
         if tenant_max_in_flight == 0 || tenant_max_in_flight > max_in_flight {
-            return Err(ConfigError::new(
-                "HERALD_TENANT_MAX_IN_FLIGHT",
-                "must be between 1 and HERALD_MAX_IN_FLIGHT",
-            ));
+            return Err(TENANT_MAX_IN_FLIGHT.out_of_range());
         }
-        let memory = bytes_or(env, "HERALD_DISPATCH_MEMORY", 128 << 20)?;
-        if memory < 16 << 20 {
-            return Err(ConfigError::new(
-                "HERALD_DISPATCH_MEMORY",
-                "must be at least 16MiB (a quarter of it must hold the largest task)",
-            ));
-        }
-        let queue_tasks = at_least(env, "HERALD_DISPATCH_QUEUE", 10_000usize, 1)?;
-        let endpoint_idle = duration_or(env, "HERALD_ENDPOINT_IDLE", Duration::from_secs(300))?;
-        let partition_lease = duration_in(
-            env,
-            "HERALD_PARTITION_LEASE",
-            Duration::from_secs(10),
-            Duration::from_secs(1)..=Duration::from_secs(300),
-        )?;
-        let replica_id = match get(env, "HERALD_REPLICA_ID") {
+        let memory = DISPATCH_MEMORY.bytes(env)?;
+        let queue_tasks = DISPATCH_QUEUE.parse(env)?;
+        let endpoint_idle = ENDPOINT_IDLE.duration(env)?;
+        let partition_lease = PARTITION_LEASE.duration(env)?;
+        let replica_id = match REPLICA_ID.get(env) {
             Some(id) => id,
             None => default_replica_id(env),
         };
         // One token of its key in the leases bucket, `members.<replica>`.
         if replica_id.len() > 128 || !herald_common::nats::is_token(&replica_id) {
-            return Err(ConfigError::new(
-                "HERALD_REPLICA_ID",
-                "must be 1 to 128 letters, digits, `_` or `-`",
-            ));
+            return Err(REPLICA_ID.out_of_range());
         }
         let cipher = herald_common::secrets::Cipher::from_env(env)?;
         Ok(Config {
@@ -231,6 +299,18 @@ mod tests {
         ]);
         let ports = Config::from_env(&env).unwrap().allowed_targets.ports;
         assert_eq!(ports, Some([80, 443].into()));
+    }
+
+    #[test]
+    fn an_attempt_fits_the_drain_budget() {
+        let longest = DELIVERY_TIMEOUT.duration(&MapEnv::new([(DELIVERY_TIMEOUT.name, "1d")]));
+        assert_eq!(
+            longest.unwrap_err().reason,
+            format!(
+                "must be between 1s and {}",
+                herald_common::config::format_duration(herald_common::shutdown::LONGEST_ATTEMPT)
+            )
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod settings;
 mod starting;
 
 use std::sync::{Arc, OnceLock};

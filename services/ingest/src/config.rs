@@ -1,10 +1,93 @@
 //! Ingest's configuration: API keys, and limits on what it accepts.
+//! Each variable it reads beyond the shared ones is a [`Setting`] declared here
+//! and listed in [`SETTINGS`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroU32;
 
-use herald_common::config::{CommonConfig, ConfigError, Env, at_least, get, parse_in, parse_or};
+use herald_common::config::shared::{ALLOWED_PORTS, SECRET_KEY};
+use herald_common::config::{CommonConfig, ConfigError, Env, Setting};
 use sha2::{Digest, Sha256};
+
+pub const API_KEYS: Setting = Setting::new(
+    "HERALD_API_KEYS",
+    "comma-separated `tenant:key` pairs, the bearer keys of the API and their tenants",
+)
+.required()
+.rule("keys at least 16 characters");
+pub const SECRET_ROTATION_GRACE: Setting = Setting::new(
+    "HERALD_SECRET_ROTATION_GRACE",
+    "how long a rotated-out secret keeps signing",
+)
+.default("24h")
+.at_most("30d");
+pub const REQUIRE_HTTPS: Setting =
+    Setting::new("HERALD_REQUIRE_HTTPS", "refuse `http://` webhook URLs").default("false");
+pub const EVENT_TYPES: Setting = Setting::new(
+    "HERALD_EVENT_TYPES",
+    "path of the event-type catalogue (YAML or JSON); without one every type is accepted",
+);
+pub const API_RATE_LIMIT: Setting = Setting::new(
+    "HERALD_API_RATE_LIMIT",
+    "requests per second per API key on one ingest replica, burst as many; `0` turns it off",
+)
+.default("1000");
+pub const MAX_WEBHOOKS_PER_TENANT: Setting = Setting::new(
+    "HERALD_MAX_WEBHOOKS_PER_TENANT",
+    "webhooks one tenant may have",
+)
+.default("1000")
+.at_least("1");
+pub const STREAM_MAX_PATTERNS: Setting = Setting::new(
+    "HERALD_STREAM_MAX_PATTERNS",
+    "patterns one `GET /v1/stream` may name",
+)
+.default("20")
+.at_least("1");
+pub const STREAM_MAX_PER_TENANT: Setting = Setting::new(
+    "HERALD_STREAM_MAX_PER_TENANT",
+    "live streams of one tenant open at once on one ingest replica",
+)
+.default("20")
+.at_least("1");
+pub const STREAM_BUFFER: Setting = Setting::new(
+    "HERALD_STREAM_BUFFER",
+    "events a live stream holds for a slow client before it is closed",
+)
+.default("256")
+.between("1", "65536");
+pub const STREAM_BUFFER_BYTES: Setting = Setting::new(
+    "HERALD_STREAM_BUFFER_BYTES",
+    "bytes those events may take; one larger event still fits",
+)
+.default("4194304")
+.between("1024", "1073741824");
+
+/// What ingest reads besides the settings every service shares, in the order
+/// README lists them.
+pub const SETTINGS: &[&Setting] = &[
+    &API_KEYS,
+    &SECRET_KEY,
+    &SECRET_ROTATION_GRACE,
+    &REQUIRE_HTTPS,
+    &ALLOWED_PORTS,
+    &EVENT_TYPES,
+    &API_RATE_LIMIT,
+    &MAX_WEBHOOKS_PER_TENANT,
+    &STREAM_MAX_PATTERNS,
+    &STREAM_MAX_PER_TENANT,
+    &STREAM_BUFFER,
+    &STREAM_BUFFER_BYTES,
+];
+
+/// Every setting ingest reads: the shared ones, then its own.
+pub fn settings() -> Vec<&'static Setting> {
+    herald_common::config::settings()
+        .iter()
+        .chain(SETTINGS)
+        .copied()
+        .collect()
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -38,40 +121,34 @@ pub struct Config {
 /// explains each one and the memory it allows.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// `HERALD_MAX_WEBHOOKS_PER_TENANT`: webhooks one tenant may have (1000).
+    /// `HERALD_MAX_WEBHOOKS_PER_TENANT`: webhooks one tenant may have.
     pub webhooks_per_tenant: usize,
-    /// `HERALD_STREAM_MAX_PATTERNS`: patterns one `/v1/stream` request may name (20);
+    /// `HERALD_STREAM_MAX_PATTERNS`: patterns one `/v1/stream` request may name;
     /// each is a subscription.
     pub stream_patterns: usize,
     /// `HERALD_STREAM_MAX_PER_TENANT`: live streams of one tenant open at once on
-    /// one replica (20).
+    /// one replica.
     pub streams_per_tenant: usize,
     /// `HERALD_STREAM_BUFFER`: events a live stream holds for a client that reads
-    /// slower than they come (256, at most 65 536); a stream whose buffer overflows
-    /// is closed.
+    /// slower than they come; a stream whose buffer overflows is closed.
     pub stream_buffer: usize,
-    /// `HERALD_STREAM_BUFFER_BYTES`: the bytes those events may take (4 MiB, from
-    /// 1 KiB to 1 GiB); an event larger than this still fits in an empty buffer.
+    /// `HERALD_STREAM_BUFFER_BYTES`: the bytes those events may take; an event
+    /// larger than this still fits in an empty buffer.
     pub stream_buffer_bytes: usize,
     /// `HERALD_API_RATE_LIMIT`: requests per second per API key, with a burst of as
-    /// many (1000); `None` when set to 0.
+    /// many; `None` when set to 0.
     pub api_rate_limit: Option<NonZeroU32>,
 }
 
 impl Limits {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Ok(Limits {
-            webhooks_per_tenant: at_least(env, "HERALD_MAX_WEBHOOKS_PER_TENANT", 1000usize, 1)?,
-            stream_patterns: at_least(env, "HERALD_STREAM_MAX_PATTERNS", 20usize, 1)?,
-            streams_per_tenant: at_least(env, "HERALD_STREAM_MAX_PER_TENANT", 20usize, 1)?,
-            stream_buffer: parse_in(env, "HERALD_STREAM_BUFFER", 256usize, 1..=65_536)?,
-            stream_buffer_bytes: parse_in(
-                env,
-                "HERALD_STREAM_BUFFER_BYTES",
-                4usize << 20,
-                1024..=1 << 30,
-            )?,
-            api_rate_limit: NonZeroU32::new(parse_or(env, "HERALD_API_RATE_LIMIT", 1000u32)?),
+            webhooks_per_tenant: MAX_WEBHOOKS_PER_TENANT.parse(env)?,
+            stream_patterns: STREAM_MAX_PATTERNS.parse(env)?,
+            streams_per_tenant: STREAM_MAX_PER_TENANT.parse(env)?,
+            stream_buffer: STREAM_BUFFER.parse(env)?,
+            stream_buffer_bytes: STREAM_BUFFER_BYTES.parse(env)?,
+            api_rate_limit: NonZeroU32::new(API_RATE_LIMIT.parse(env)?),
         })
     }
 }
@@ -79,29 +156,16 @@ impl Limits {
 impl Config {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_env(env)?;
-        let api_keys = parse_api_keys(get(env, "HERALD_API_KEYS").as_deref().unwrap_or(""))
-            .map_err(|reason| ConfigError::new("HERALD_API_KEYS", reason))?;
-        let require_https = herald_common::config::bool_or(env, "HERALD_REQUIRE_HTTPS", false)?;
+        // Unset is an empty list, which `parse_api_keys` explains.
+        let api_keys = parse_api_keys(API_KEYS.get(env).as_deref().unwrap_or(""))
+            .map_err(|reason| API_KEYS.error(reason))?;
+        let require_https = REQUIRE_HTTPS.flag(env)?;
         let allowed_ports = herald_common::config::allowed_ports(env)?;
         let cipher = herald_common::secrets::Cipher::from_env(env)?;
-        let rotation_grace = herald_common::config::duration_or(
-            env,
-            "HERALD_SECRET_ROTATION_GRACE",
-            std::time::Duration::from_secs(86_400),
-        )?;
-        if rotation_grace > std::time::Duration::from_secs(30 * 86_400) {
-            return Err(ConfigError::new(
-                "HERALD_SECRET_ROTATION_GRACE",
-                "must be at most 30d",
-            ));
-        }
-        let catalogue = get(env, "HERALD_EVENT_TYPES")
-            .map(|path| {
-                crate::catalogue::Catalogue::load(std::path::Path::new(&path))
-                    .map(std::sync::Arc::new)
-                    .map_err(|reason| ConfigError::new("HERALD_EVENT_TYPES", reason))
-            })
-            .transpose()?;
+        let rotation_grace = SECRET_ROTATION_GRACE.duration(env)?;
+        let catalogue = EVENT_TYPES.read_opt(env, |path| {
+            crate::catalogue::Catalogue::load(std::path::Path::new(path)).map(std::sync::Arc::new)
+        })?;
         let limits = Limits::from_env(env)?;
         Ok(Config {
             catalogue,

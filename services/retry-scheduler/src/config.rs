@@ -1,8 +1,30 @@
 //! The retry-scheduler's configuration.
+//! Each variable it reads beyond the shared ones is a [`Setting`] declared here
+//! and listed in [`SETTINGS`].
 
 use std::time::Duration;
 
-use herald_common::config::{CommonConfig, ConfigError, Env, get, parse_duration};
+use herald_common::config::{CommonConfig, ConfigError, Env, Setting, parse_duration};
+
+/// Five retries by default: 5 min, 30 min, 2 h, 8 h, 24 h.
+pub const RETRY_SCHEDULE: Setting = Setting::new(
+    "HERALD_RETRY_SCHEDULE",
+    "delays before each retry, ±10 % jitter; `Retry-After` honoured within [delay, 2×delay]",
+)
+.default("5m,30m,2h,8h,24h")
+.rule("up to 20 delays, each between 1s and 7d");
+
+/// What the retry-scheduler reads besides the settings every service shares.
+pub const SETTINGS: &[&Setting] = &[&RETRY_SCHEDULE];
+
+/// Every setting the retry-scheduler reads: the shared ones, then its own.
+pub fn settings() -> Vec<&'static Setting> {
+    herald_common::config::settings()
+        .iter()
+        .chain(SETTINGS)
+        .copied()
+        .collect()
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -11,18 +33,10 @@ pub struct Config {
     pub schedule: Vec<Duration>,
 }
 
-/// Five retries: 5 min, 30 min, 2 h, 8 h, 24 h.
-pub const DEFAULT_SCHEDULE: &str = "5m,30m,2h,8h,24h";
-
 impl Config {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_env(env)?;
-        let schedule = parse_schedule(
-            get(env, "HERALD_RETRY_SCHEDULE")
-                .as_deref()
-                .unwrap_or(DEFAULT_SCHEDULE),
-        )
-        .map_err(|reason| ConfigError::new("HERALD_RETRY_SCHEDULE", reason))?;
+        let schedule = RETRY_SCHEDULE.read(env, parse_schedule)?;
         Ok(Config { common, schedule })
     }
 }
@@ -54,7 +68,7 @@ mod tests {
 
     #[test]
     fn default_schedule_is_five_retries() {
-        let delays = parse_schedule(DEFAULT_SCHEDULE).unwrap();
+        let delays = parse_schedule(RETRY_SCHEDULE.default_value().unwrap()).unwrap();
         let secs: Vec<u64> = delays.iter().map(Duration::as_secs).collect();
         assert_eq!(secs, [300, 1800, 7200, 28_800, 86_400]);
         assert!(parse_schedule("1s,2s,3s").is_ok());

@@ -74,7 +74,7 @@ impl Store {
     /// Connects to `url` (`sqlite://...` or `postgres://...`) with the default pool
     /// size and migrates.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_pooled(url, crate::config::DEFAULT_DB_POOL_SIZE).await
+        Self::connect_pooled(url, crate::config::default_db_pool_size()).await
     }
 
     /// Connects to `url` and migrates, holding at most `pool_size` connections to
