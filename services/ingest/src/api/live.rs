@@ -39,12 +39,13 @@ pub async fn job(
         .subscribe(job_changes_subject(&tenant, &job_id))
         .await
         .map_err(ApiError::internal)?;
-    let current: Value = super::status::job_view(&state, "job.state", &tenant, &job_id)
-        .await?
-        .map(|bytes| serde_json::from_slice(&bytes))
-        .transpose()
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::NotFound(format!("no job `{job_id}`")))?;
+    let current: Value =
+        super::status::job_view(&state, super::status::JobView::StateOnly, &tenant, &job_id)
+            .await?
+            .map(|bytes| serde_json::from_slice(&bytes))
+            .transpose()
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::NotFound(format!("no job `{job_id}`")))?;
     let text = current.to_string();
     let first = Frame::new("job", None, &text).into_event();
     let relay = if is_final(&current) {
@@ -117,7 +118,10 @@ pub async fn events(
     for pattern in patterns {
         let subscription = state
             .client()
-            .subscribe(format!("events.{tenant}.{pattern}"))
+            .subscribe(herald_proto::names::subject::events_matching(
+                &tenant,
+                pattern.as_str(),
+            ))
             .await
             .map_err(ApiError::internal)?;
         subscriptions.push(subscription);

@@ -7,7 +7,8 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use herald_proto::query::{self, StatusQuery, StatusReply};
+use herald_proto::names::DeliveryStatus;
+use herald_proto::query::{self, StatusKind, StatusQuery, StatusReply};
 use serde::Deserialize;
 
 use super::duration;
@@ -19,7 +20,6 @@ const MAX_LIMIT: u32 = 250;
 /// The shortest and longest `window` of the stats.
 const MIN_WINDOW: Duration = Duration::from_secs(60);
 const MAX_WINDOW: Duration = Duration::from_secs(90 * 86_400);
-const STATUSES: &[&str] = &["pending", "success", "retrying", "failed"];
 
 /// Sends `query` to the status-tracker; `Ok(None)` when nothing matched.
 pub async fn ask(state: &AppState, query: StatusQuery) -> Result<Option<bytes::Bytes>, ApiError> {
@@ -95,22 +95,20 @@ pub async fn deliveries(
             ApiError::Unprocessable(format!("limit must be between 1 and {MAX_LIMIT}"))
         })?;
     let status = params.status.unwrap_or_default();
-    if !status.is_empty() && !STATUSES.contains(&status.as_str()) {
+    if !status.is_empty() && DeliveryStatus::parse(&status).is_none() {
         return Err(ApiError::Unprocessable(
             "status must be one of pending, success, retrying, failed".into(),
         ));
     }
-    let query = StatusQuery {
-        kind: "deliveries.list".into(),
-        tenant,
+    let list = query::ListDeliveries {
         endpoint_id: id,
         status,
         since_ms: time("since", params.since.as_deref())?,
         until_ms: time("until", params.until.as_deref())?,
         limit,
         cursor: params.cursor.unwrap_or_default(),
-        ..Default::default()
     };
+    let query = StatusQuery::new(tenant, StatusKind::ListDeliveries(list));
     let body = ask(&state, query).await?.unwrap_or_default();
     Ok(json(body))
 }
@@ -121,12 +119,10 @@ pub async fn delivery(
     Tenant(tenant): Tenant,
     Path(delivery_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let query = StatusQuery {
-        kind: "delivery.get".into(),
-        tenant,
+    let get = query::GetDelivery {
         delivery_id: delivery_id.clone(),
-        ..Default::default()
     };
+    let query = StatusQuery::new(tenant, StatusKind::GetDelivery(get));
     ask(&state, query)
         .await?
         .map(json)
@@ -139,12 +135,10 @@ pub async fn event(
     Tenant(tenant): Tenant,
     Path(event_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let query = StatusQuery {
-        kind: "event.get".into(),
-        tenant,
+    let get = query::GetEvent {
         event_id: event_id.clone(),
-        ..Default::default()
     };
+    let query = StatusQuery::new(tenant, StatusKind::GetEvent(get));
     ask(&state, query)
         .await?
         .map(json)
@@ -157,28 +151,42 @@ pub async fn job(
     Tenant(tenant): Tenant,
     Path(job_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    job_view(&state, "job.get", &tenant, &job_id)
+    job_view(&state, JobView::WithHistory, &tenant, &job_id)
         .await?
         .map(json)
         .ok_or_else(|| ApiError::NotFound(format!("no job `{job_id}`")))
 }
 
-/// A job as JSON: with its history (`job.get`) or its state alone (`job.state`).
-/// A history larger than one NATS message comes in parts, each asked for with the
-/// cursor the previous one ended with, and is put back together here.
+/// How much of a job [`job_view`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobView {
+    WithHistory,
+    StateOnly,
+}
+
+/// A job as JSON: with its history or its state alone. A history larger than one
+/// NATS message comes in parts, each asked for with the cursor the previous one
+/// ended with, and is put back together here.
 pub async fn job_view(
     state: &AppState,
-    kind: &str,
+    view: JobView,
     tenant: &str,
     job_id: &str,
 ) -> Result<Option<bytes::Bytes>, ApiError> {
-    let mut query = StatusQuery {
-        kind: kind.into(),
-        tenant: tenant.to_owned(),
-        job_id: job_id.to_owned(),
-        ..Default::default()
+    let job_id = job_id.to_owned();
+    let part = |cursor: String| {
+        let kind = match view {
+            JobView::WithHistory => StatusKind::GetJob(query::GetJob {
+                job_id: job_id.clone(),
+                cursor,
+            }),
+            JobView::StateOnly => StatusKind::GetJobState(query::GetJobState {
+                job_id: job_id.clone(),
+            }),
+        };
+        StatusQuery::new(tenant, kind)
     };
-    let Some(first) = ask_reply(state, &query).await? else {
+    let Some(first) = ask_reply(state, &part(String::new())).await? else {
         return Ok(None);
     };
     if first.next_cursor.is_empty() {
@@ -188,9 +196,8 @@ pub async fn job_view(
         serde_json::from_slice(&first.json).map_err(ApiError::internal)?;
     let mut cursor = first.next_cursor;
     while !cursor.is_empty() {
-        query.cursor = std::mem::take(&mut cursor);
         // The job was there a moment ago; a part gone since ends the history.
-        let Some(part) = ask_reply(state, &query).await? else {
+        let Some(part) = ask_reply(state, &part(std::mem::take(&mut cursor))).await? else {
             break;
         };
         let mut more: serde_json::Value =
@@ -225,14 +232,12 @@ pub async fn stats(
     let span = duration::parse_within(&window, MIN_WINDOW, MAX_WINDOW).ok_or_else(|| {
         ApiError::Unprocessable("window must be a duration between 1m and 90d, such as 24h".into())
     })?;
-    let query = StatusQuery {
-        kind: "webhook.stats".into(),
-        tenant,
+    let stats = query::GetWebhookStats {
         endpoint_id: id.clone(),
         // At most 90 days back: no overflow.
         since_ms: herald_proto::now_ms() - i64::try_from(span.as_millis()).unwrap_or(i64::MAX),
-        ..Default::default()
     };
+    let query = StatusQuery::new(tenant, StatusKind::GetWebhookStats(stats));
     let body = ask(&state, query).await?.unwrap_or_default();
     let mut view: serde_json::Value = serde_json::from_slice(&body).map_err(ApiError::internal)?;
     view["webhook_id"] = id.into();

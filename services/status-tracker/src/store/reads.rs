@@ -14,7 +14,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::sql::{self, DeliveryFilter, SUMMARY};
-use super::{Store, StoreError, status};
+use super::{Store, StoreError};
+use herald_proto::names::DeliveryStatus;
 
 /// The first page of a listing counts the deliveries that match up to this many;
 /// beyond, `total` says this many and `total_exact` is false.
@@ -408,7 +409,7 @@ impl Store {
         .bind(tenant)
         .bind(endpoint_id)
         .bind(since_ms)
-        .bind(status::SUCCESS)
+        .bind(DeliveryStatus::Success.as_str())
         .fetch_one(&self.pool)
         .await?;
         let attempts = u64::try_from(counts.try_get::<i64, _>("n")?).unwrap_or_default();
@@ -486,7 +487,7 @@ impl Store {
                         sqlx::query(since)
                             .bind(tenant)
                             .bind(endpoint_id)
-                            .bind(status::FAILED)
+                            .bind(DeliveryStatus::Failed.as_str())
                             .bind(since_ms)
                             .bind(at)
                             .bind(id)
