@@ -63,9 +63,4 @@ pub mod http {
         X_EVENT_ID,
         X_TIMESTAMP,
     ];
-
-    /// Whether `name` (any case) is [`RESERVED`].
-    pub fn is_reserved(name: &str) -> bool {
-        RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name))
-    }
 }

@@ -169,11 +169,6 @@ pub fn bundle(tenant: &str) -> String {
     format!("{OUTCOMES}.{tenant}.{BUNDLE_TAIL}")
 }
 
-/// Every tenant's bundles: `outcomes.*._bundle.records`.
-pub fn bundles_all() -> String {
-    format!("{OUTCOMES}.*.{BUNDLE_TAIL}")
-}
-
 /// Whether `subject` is a bundle's.
 pub fn is_bundle(subject: &str) -> bool {
     subject
