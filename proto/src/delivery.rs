@@ -5,6 +5,7 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::event::Event;
+use crate::names::subject;
 use crate::sealed::SealedHeaders;
 use crate::{DecodeError, wire};
 
@@ -108,44 +109,10 @@ pub fn fnv1a(parts: &[&[u8]]) -> u64 {
     hash
 }
 
-/// The subject of delivery tasks for one endpoint:
-/// `deliveries.<partition>.<tenant>.<endpoint_id>`.
-pub fn delivery_subject(tenant: &str, endpoint_id: &str) -> String {
-    format!(
-        "deliveries.{}.{tenant}.{endpoint_id}",
-        partition_of(tenant, endpoint_id)
-    )
-}
-
-/// The subject an endpoint's excess tasks wait on while it is busy:
-/// `parked.<partition>.<tenant>.<endpoint_id>`.
-pub fn parked_subject(tenant: &str, endpoint_id: &str) -> String {
-    format!(
-        "parked.{}.{tenant}.{endpoint_id}",
-        partition_of(tenant, endpoint_id)
-    )
-}
-
-/// `<tenant>.<endpoint_id>` of a well-formed `deliveries.>` or `parked.>` subject:
-/// its tail, borrowed.
-pub fn lane_key(subject: &str) -> Option<&str> {
-    split_task_subject(subject)?;
-    subject.splitn(3, '.').nth(2)
-}
-
-/// `(partition, tenant, endpoint_id)` of a `deliveries.>` or `parked.>` subject.
-pub fn split_task_subject(subject: &str) -> Option<(u32, &str, &str)> {
-    let mut parts = subject.splitn(4, '.');
-    let _kind = parts.next()?;
-    let partition = parts.next()?.parse().ok()?;
-    let tenant = parts.next()?;
-    let endpoint_id = parts.next()?;
-    (!tenant.is_empty() && !endpoint_id.is_empty() && !endpoint_id.contains('.')).then_some((
-        partition,
-        tenant,
-        endpoint_id,
-    ))
-}
+pub use crate::names::subject::{
+    delivery as delivery_subject, lane_key, parked as parked_subject,
+    split_task as split_task_subject,
+};
 
 /// One event to deliver to one target, published to
 /// `deliveries.<partition>.<tenant>.<endpoint_id>` (see [`delivery_subject`]).
@@ -268,16 +235,6 @@ pub enum AttemptOutcome {
     Refused,
 }
 
-impl AttemptOutcome {
-    /// The last token of the attempt's subject.
-    pub fn subject_token(self) -> &'static str {
-        match self {
-            AttemptOutcome::Succeeded => "succeeded",
-            AttemptOutcome::Failed | AttemptOutcome::Refused => "failed",
-        }
-    }
-}
-
 /// The record of one HTTP try, published to
 /// `outcomes.<tenant>.<endpoint_id>.<succeeded|failed>`.
 #[derive(Debug, Clone, PartialEq)]
@@ -298,11 +255,10 @@ pub struct DeliveryAttempt {
 
 impl DeliveryAttempt {
     pub fn subject(&self) -> String {
-        format!(
-            "outcomes.{}.{}.{}",
-            self.task.event.tenant,
-            self.task.endpoint_id,
-            self.outcome.subject_token()
+        subject::attempt(
+            &self.task.event.tenant,
+            &self.task.endpoint_id,
+            self.outcome == AttemptOutcome::Succeeded,
         )
     }
 
@@ -459,12 +415,11 @@ pub struct RetryDecision {
 
 impl RetryDecision {
     pub fn subject(&self) -> String {
-        let kind = if self.next_attempt_at_ms.is_some() {
-            "scheduled"
-        } else {
-            "exhausted"
-        };
-        format!("outcomes.{}.{}.{kind}", self.tenant, self.endpoint_id)
+        subject::decision(
+            &self.tenant,
+            &self.endpoint_id,
+            self.next_attempt_at_ms.is_some(),
+        )
     }
 
     pub fn message_id(&self) -> String {
@@ -522,7 +477,7 @@ pub struct FanOut {
 
 impl FanOut {
     pub fn subject(&self) -> String {
-        format!("outcomes.{}._fanout.pending", self.tenant)
+        subject::fan_out(&self.tenant)
     }
 
     pub fn message_id(&self) -> String {

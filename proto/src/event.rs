@@ -38,7 +38,7 @@ pub struct Callback {
 impl Event {
     /// The NATS subject this event is stored under.
     pub fn subject(&self) -> String {
-        format!("events.{}.{}", self.tenant, self.event_type)
+        crate::names::subject::event(&self.tenant, self.event_type.as_str())
     }
 
     pub fn to_wire(&self) -> wire::Event {

@@ -10,6 +10,8 @@
 //! - [`pattern`]: event types and the NATS-style patterns endpoints subscribe with.
 //! - [`sealed`]: a job callback's headers, their values sealed wherever stored.
 //! - [`query`]: the request/reply messages between ingest and the status-tracker.
+//! - [`names`]: every subject, stream, consumer, header, status word, record type
+//!   and built-in event type the services share, defined once.
 //!
 //! Every conversion from wire bytes goes through `TryFrom` and rejects malformed
 //! input with a [`DecodeError`] that says what was wrong.
@@ -20,6 +22,7 @@ pub mod delivery;
 pub mod endpoint;
 pub mod event;
 pub mod ids;
+pub mod names;
 pub mod pattern;
 pub mod query;
 pub mod sealed;

@@ -8,19 +8,10 @@ pub use crate::wire::{
     RetryableDelivery, RetryableRequest, RetryableResponse, StatusQuery, StatusReply,
 };
 
-/// Subject the status-tracker answers [`StatusQuery`] on.
-pub const STATUS_SUBJECT: &str = "herald.query.status";
-
-/// Core NATS subject a job's changes are announced on, for live streams: the job
-/// view as JSON, after it is stored.
-pub fn job_changes_subject(tenant: &str, job_id: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(job_id.as_bytes());
-    format!("herald.jobs.{tenant}.{}", hex::encode(&digest[..16]))
-}
-
-/// Subject the status-tracker answers "what can be retried by hand" on.
-pub const RETRYABLE_SUBJECT: &str = "herald.query.deliveries.retryable";
+pub use crate::names::subject::{
+    RETRYABLE_QUERY as RETRYABLE_SUBJECT, STATUS_QUERY as STATUS_SUBJECT,
+    job_changes as job_changes_subject,
+};
 
 /// Room kept in every answer for what is not its items: the reply's own framing
 /// and headers, the job's state beside a page of its history.
@@ -39,4 +30,33 @@ pub fn encode<M: Message>(message: &M) -> Bytes {
 
 pub fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, crate::DecodeError> {
     Ok(M::decode(bytes)?)
+}
+
+pub use crate::wire::status_query::Kind as StatusKind;
+pub use crate::wire::{
+    GetDelivery, GetEvent, GetJob, GetJobState, GetWebhookStats, ListDeliveries,
+};
+
+impl StatusQuery {
+    /// A query of `tenant`'s records.
+    pub fn new(tenant: impl Into<String>, kind: StatusKind) -> Self {
+        StatusQuery {
+            tenant: tenant.into(),
+            kind: Some(kind),
+        }
+    }
+}
+
+impl StatusKind {
+    /// The variant's field name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StatusKind::ListDeliveries(_) => "list_deliveries",
+            StatusKind::GetDelivery(_) => "get_delivery",
+            StatusKind::GetEvent(_) => "get_event",
+            StatusKind::GetJob(_) => "get_job",
+            StatusKind::GetJobState(_) => "get_job_state",
+            StatusKind::GetWebhookStats(_) => "get_webhook_stats",
+        }
+    }
 }

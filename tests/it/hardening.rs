@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use herald_proto::{DeliveryTask, Event, EventType, Trigger, wire};
+use herald_proto::names::{self, RecordType};
+use herald_proto::{DeliveryTask, Event, EventType, FanOut, Trigger, wire};
 use herald_tests::api::is_retrying;
 use herald_tests::herald::{OTHER_API_KEY, TENANT};
 use herald_tests::{Herald, NatsServer, PATIENCE, Receiver};
@@ -149,6 +150,45 @@ async fn a_message_that_keeps_failing_is_parked_with_its_reason() {
     let metrics = herald_tests::metrics::scrape(&herald.base_url).await;
     let rejected = metrics.get("herald_messages_rejected_total").copied();
     assert!(rejected.is_some_and(|n| n > 0.0), "{rejected:?}");
+}
+
+/// A record on `OUTCOMES` says what it is in its `Herald-Record-Type` header, and the
+/// status-tracker reads it by that: a fan-out on a subject whose last token would
+/// make it an attempt (as records without the header are told) is still a fan-out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_is_read_by_the_type_it_carries_not_by_its_subject() {
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let fan_out = FanOut {
+        tenant: TENANT.into(),
+        event_id: "evt_typed".into(),
+        event_type: "order.created".into(),
+        job_id: None,
+        accepted_at_ms: herald_proto::now_ms(),
+        deliveries: vec![("dlv_typed".into(), "wh_typed".into())],
+    };
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(names::header::RECORD_TYPE, RecordType::FanOut.as_str());
+    js.publish_with_headers(
+        names::subject::attempt(TENANT, "wh_typed", true),
+        headers,
+        fan_out.encode(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+
+    let delivery = api
+        .get_when("/v1/deliveries/dlv_typed", "the fan-out's delivery", |_| {
+            true
+        })
+        .await;
+    assert_eq!(delivery["status"], names::status::PENDING, "{delivery}");
+    assert_eq!(delivery["event_id"], "evt_typed", "{delivery}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,7 @@ mod least_privilege;
 mod limits;
 mod make_run;
 mod metrics;
+mod names;
 mod nats_auth;
 mod nats_intake;
 mod readiness;

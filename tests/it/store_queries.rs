@@ -1,6 +1,7 @@
 //! The status-tracker's answers at scale: request/reply answers larger than one NATS
 //! message come in pages that ingest follows, and the hot queries use an index.
 
+use herald_proto::query::{self, StatusKind, StatusQuery, StatusReply};
 use herald_status_tracker::store::TOTAL_CAP;
 use herald_status_tracker::store::sql::{self, DeliveryFilter, Param};
 use herald_tests::PATIENCE;
@@ -105,6 +106,39 @@ async fn recover_resends_failed_deliveries_larger_than_one_message() {
         .collect();
     resent.sort();
     assert_eq!(resent, (0..BIG_EVENTS as u64).collect::<Vec<_>>());
+}
+
+/// A query that names no read the status-tracker knows — none, or one added by a
+/// newer ingest — is answered `invalid`, with why, rather than not at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_of_no_known_kind_is_answered_invalid() {
+    let nats = NatsServer::start();
+    let _herald = Herald::start(&nats.url(), &[]).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let unknown = StatusQuery {
+        tenant: "acme".into(),
+        kind: None,
+    };
+    let reply = client
+        .request(query::STATUS_SUBJECT, query::encode(&unknown))
+        .await
+        .unwrap();
+    let reply: StatusReply = query::decode(&reply.payload).unwrap();
+    assert!(reply.invalid.contains("no kind"), "{reply:?}");
+    assert!(reply.error.is_empty() && reply.json.is_empty(), "{reply:?}");
+
+    let known = StatusQuery::new(
+        "acme",
+        StatusKind::GetDelivery(query::GetDelivery {
+            delivery_id: "dlv_none".into(),
+        }),
+    );
+    let reply = client
+        .request(query::STATUS_SUBJECT, query::encode(&known))
+        .await
+        .unwrap();
+    let reply: StatusReply = query::decode(&reply.payload).unwrap();
+    assert!(reply.not_found && reply.invalid.is_empty(), "{reply:?}");
 }
 
 /// A PostgreSQL store in a schema of its own, and one connection to that schema

@@ -17,12 +17,14 @@ use std::sync::Arc;
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use bytes::Bytes;
+use herald_proto::names::{RecordType, header};
 use herald_proto::wire::{Bundle, BundledRecord};
 use prost::Message as _;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Header on a bundle: how many records it holds.
-pub const BUNDLE_HEADER: &str = "Herald-Bundle";
+pub use herald_proto::names::header::BUNDLE as BUNDLE_HEADER;
+pub use herald_proto::names::subject::{bundle as bundle_subject, is_bundle};
 /// Publishes of records or bundles in flight at once; more records wait and go
 /// together.
 pub const PUBLISHES_AT_ONCE: usize = 8;
@@ -33,18 +35,9 @@ const MAX_BYTES: usize = 512 << 10;
 /// Records waiting for a publish, at most; callers wait beyond it.
 const QUEUE: usize = 4096;
 
-/// The subject of a tenant's bundles.
-pub fn bundle_subject(tenant: &str) -> String {
-    format!("outcomes.{tenant}._bundle.records")
-}
-
-/// Whether a message on `subject` is a bundle.
-pub fn is_bundle(subject: &str) -> bool {
-    subject.ends_with("._bundle.records")
-}
-
 struct Item {
     tenant: String,
+    record_type: RecordType,
     subject: String,
     message_id: String,
     traceparent: Option<String>,
@@ -71,6 +64,7 @@ impl Bundler {
     pub async fn publish(
         &self,
         tenant: &str,
+        record_type: RecordType,
         subject: String,
         message_id: String,
         payload: Bytes,
@@ -78,6 +72,7 @@ impl Bundler {
         let (stored, outcome) = oneshot::channel();
         let item = Item {
             tenant: tenant.to_owned(),
+            record_type,
             subject,
             message_id,
             traceparent: crate::trace::traceparent(&tracing::Span::current()),
@@ -145,9 +140,10 @@ async fn publish(jetstream: &jetstream::Context, mut group: Vec<Item>) {
     let mut headers = HeaderMap::new();
     let (subject, payload) = if group.len() == 1 {
         let item = &mut group[0];
-        headers.insert("Nats-Msg-Id", item.message_id.as_str());
+        headers.insert(header::MSG_ID, item.message_id.as_str());
+        headers.insert(header::RECORD_TYPE, item.record_type.as_str());
         if let Some(traceparent) = &item.traceparent {
-            headers.insert("traceparent", traceparent.as_str());
+            headers.insert(header::TRACEPARENT, traceparent.as_str());
         }
         (item.subject.clone(), std::mem::take(&mut item.payload))
     } else {
@@ -162,6 +158,7 @@ async fn publish(jetstream: &jetstream::Context, mut group: Vec<Item>) {
                     subject: std::mem::take(&mut item.subject),
                     traceparent: item.traceparent.take().unwrap_or_default(),
                     payload: std::mem::take(&mut item.payload),
+                    record_type: item.record_type.to_wire() as i32,
                 })
                 .collect(),
         };
@@ -182,7 +179,8 @@ async fn publish(jetstream: &jetstream::Context, mut group: Vec<Item>) {
     }
 }
 
-/// The records of a bundle: each one's subject alone, trace context and payload.
+/// The records of a bundle: each one's type, subject alone, trace context and
+/// payload.
 pub fn unbundle(payload: &[u8]) -> Result<Vec<BundledRecord>, prost::DecodeError> {
     Bundle::decode(payload).map(|bundle| bundle.records)
 }
@@ -194,7 +192,8 @@ mod tests {
     fn item(tenant: &str, bytes: usize) -> Item {
         Item {
             tenant: tenant.into(),
-            subject: format!("outcomes.{tenant}.wh.succeeded"),
+            record_type: RecordType::Attempt,
+            subject: herald_proto::names::subject::attempt(tenant, "wh", true),
             message_id: "id".into(),
             traceparent: None,
             payload: Bytes::from(vec![0; bytes]),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer};
 use futures::StreamExt;
+use herald_proto::names::{header, subject as subjects};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -72,13 +73,13 @@ pub async fn retry_later(message: &jetstream::Message, redelivery: &Redelivery) 
 pub fn tenant_of(subject: &str) -> &str {
     let mut tokens = subject.split('.');
     let kind = tokens.next().unwrap_or_default();
-    if matches!(kind, "deliveries" | "parked") {
+    if kind == subjects::DELIVERIES || kind == subjects::PARKED {
         tokens.next();
     }
     tokens
         .next()
         .filter(|t| crate::nats::is_token(t))
-        .unwrap_or("_unknown")
+        .unwrap_or(subjects::UNKNOWN_TENANT)
 }
 
 /// Stores `payload`, which came on `subject` and cannot be processed, on
@@ -95,12 +96,16 @@ pub async fn reject(
         crate::nats::REJECTED_REASON_HEADER,
         reason.replace(['\r', '\n'], " ").as_str(),
     );
-    headers.insert("Herald-Original-Subject", subject);
-    js.publish_with_headers(format!("rejected.{}", tenant_of(subject)), headers, payload)
-        .await
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
+    headers.insert(header::ORIGINAL_SUBJECT, subject);
+    js.publish_with_headers(
+        subjects::rejected(Some(tenant_of(subject))),
+        headers,
+        payload,
+    )
+    .await
+    .map_err(|e| e.to_string())?
+    .await
+    .map_err(|e| e.to_string())?;
     crate::metrics::metrics().messages_rejected.inc();
     Ok(())
 }

@@ -9,40 +9,20 @@ use async_nats::jetstream::{self, consumer, kv, stream};
 use crate::config::CommonConfig;
 use crate::{Error, Result};
 
-/// Stream of producers' raw events, `ingest.<tenant>.<event_type>`; a work queue.
-pub const INGEST_STREAM: &str = "INGEST";
-/// Stream of accepted events, `events.<tenant>.<event_type>`; kept for replay.
-pub const EVENTS_STREAM: &str = "EVENTS";
-/// Stream of delivery tasks `deliveries.<partition>.<tenant>.<endpoint_id>` and
-/// retries held by the server until due, `schedules.<tenant>.<endpoint>.<delivery>`.
-pub const DELIVERIES_STREAM: &str = "DELIVERIES";
-/// Stream of tasks a dispatcher moved out of its consumer because their endpoint is
-/// busy, `parked.<partition>.<tenant>.<endpoint_id>`: one FIFO per endpoint, read by
-/// subject and deleted message by message as the endpoint works through it.
-pub const PARKED_STREAM: &str = "PARKED";
-/// KV bucket of dispatcher membership (`members.<replica>`) and partition leases
-/// (`partitions.<n>`); entries vanish when not renewed within the lease time.
-pub const LEASES_BUCKET: &str = "dispatcher-leases";
-/// The consumer of one delivery partition's tasks, `deliveries.<partition>.>`.
-pub fn partition_consumer(partition: u32) -> String {
-    format!("dispatcher-p{partition:02}")
-}
-/// Stream of attempt records, `outcomes.<tenant>.<endpoint_id>.<succeeded|failed>`.
-pub const OUTCOMES_STREAM: &str = "OUTCOMES";
-/// Stream of messages that could not be accepted, `rejected.<tenant>`, each with a
-/// `Herald-Rejected-Reason` header.
-pub const REJECTED_STREAM: &str = "REJECTED";
-/// KV bucket of endpoint definitions, keyed `<tenant>.<endpoint_id>`.
-pub const ENDPOINTS_BUCKET: &str = "endpoints";
-/// KV bucket of per-job callback targets, keyed `<tenant>.<job_id>`; entries expire.
-pub const JOB_CALLBACKS_BUCKET: &str = "job-callbacks";
-/// KV bucket of per-tenant secrets (the job-callback signing secret), keyed
-/// `<tenant>.callback`.
-pub const TENANT_SECRETS_BUCKET: &str = "tenant-secrets";
-/// Header on `events.>`: the highest `endpoints` revision ingest held when it
-/// accepted the event. Fan-out waits until its own mirror holds it, so a webhook
-/// created before the event was accepted is never missed.
-pub const REGISTRY_REVISION_HEADER: &str = "Herald-Registry-Revision";
+pub use herald_proto::names::consumer::partition as partition_consumer;
+pub use herald_proto::names::header::{
+    REGISTRY_REVISION as REGISTRY_REVISION_HEADER, REJECTED_REASON as REJECTED_REASON_HEADER,
+};
+pub use herald_proto::names::stream::{
+    DELIVERIES as DELIVERIES_STREAM, ENDPOINTS_BUCKET, EVENTS as EVENTS_STREAM,
+    INGEST as INGEST_STREAM, JOB_CALLBACKS_BUCKET, LEASES_BUCKET, OUTCOMES as OUTCOMES_STREAM,
+    PARKED as PARKED_STREAM, REJECTED as REJECTED_STREAM, TENANT_SECRETS_BUCKET,
+};
+pub use herald_proto::names::subject::{
+    INBOX as INBOX_PREFIX, inbox_prefix, schedule as schedule_subject,
+};
+use herald_proto::names::{consumer as consumers_named, header, subject};
+
 /// How long a job's callback target is remembered after it was last given.
 pub const JOB_CALLBACK_TTL: Duration = Duration::from_secs(7 * 86_400);
 /// Byte limit of the `endpoints` bucket: at most 1 000 webhooks per tenant by
@@ -54,13 +34,6 @@ pub const TENANT_SECRETS_MAX_BYTES: i64 = 16 << 20;
 /// partition, each a few bytes.
 pub const LEASES_MAX_BYTES: i64 = 16 << 20;
 
-/// The subject a retry is held on until due: one per delivery, so a newer retry
-/// replaces an older one, and one prefix per webhook, so all of a webhook's held
-/// retries can be purged at once.
-pub fn schedule_subject(tenant: &str, endpoint_id: &str, delivery_id: &str) -> String {
-    format!("schedules.{tenant}.{endpoint_id}.{delivery_id}")
-}
-
 /// Publishes `payload` on `subject` once — `message_id` de-duplicates a repeat within
 /// the stream's window — with the current span's trace context, and waits for the
 /// broker's ack: the message is stored when this returns `Ok`.
@@ -71,11 +44,19 @@ pub async fn publish_once(
     mut headers: async_nats::HeaderMap,
     payload: bytes::Bytes,
 ) -> std::result::Result<jetstream::publish::PublishAck, jetstream::context::PublishError> {
-    headers.insert("Nats-Msg-Id", message_id);
+    headers.insert(header::MSG_ID, message_id);
     crate::trace::inject(&tracing::Span::current(), &mut headers);
     js.publish_with_headers(subject, headers, payload)
         .await?
         .await
+}
+
+/// The headers of a record alone on `OUTCOMES`: its type, which readers decode it
+/// by.
+pub fn record_headers(record_type: herald_proto::names::RecordType) -> async_nats::HeaderMap {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(header::RECORD_TYPE, record_type.as_str());
+    headers
 }
 
 /// Opens the KV bucket `name`, which provisioning made.
@@ -99,7 +80,7 @@ pub async fn purge_held_retries(
     tenant: &str,
     endpoint_id: &str,
 ) -> Result<u64> {
-    purge_schedules(js, format!("schedules.{tenant}.{endpoint_id}.>")).await
+    purge_schedules(js, subject::schedules_of(tenant, endpoint_id)).await
 }
 
 /// Drops the held retries on `filter`; returns how many there were.
@@ -136,34 +117,35 @@ pub fn max_event_bytes(max_payload: usize) -> usize {
 /// Every durable consumer: (stream, name, filter), one per delivery partition
 /// included. Each service then sets its own consumer's limits when it starts.
 pub fn consumers() -> Vec<(&'static str, String, String)> {
+    let named = |stream, name: &str, filter: &str| (stream, name.to_owned(), filter.to_owned());
     let mut all = vec![
-        (INGEST_STREAM, "ingest".to_owned(), "ingest.>".to_owned()),
-        (
+        named(INGEST_STREAM, consumers_named::INGEST, subject::INGEST_ALL),
+        named(
             EVENTS_STREAM,
-            "dispatcher-fanout".to_owned(),
-            "events.>".to_owned(),
+            consumers_named::DISPATCHER_FANOUT,
+            subject::EVENTS_ALL,
         ),
-        (
+        named(
             EVENTS_STREAM,
-            "status-tracker-events".to_owned(),
-            "events.>".to_owned(),
+            consumers_named::STATUS_TRACKER_EVENTS,
+            subject::EVENTS_ALL,
         ),
-        (
+        named(
             OUTCOMES_STREAM,
-            "status-tracker".to_owned(),
-            "outcomes.>".to_owned(),
+            consumers_named::STATUS_TRACKER,
+            subject::OUTCOMES_ALL,
         ),
-        (
+        named(
             OUTCOMES_STREAM,
-            "retry-scheduler".to_owned(),
-            "outcomes.*.*.failed".to_owned(),
+            consumers_named::RETRY_SCHEDULER,
+            subject::OUTCOMES_FAILED,
         ),
     ];
     all.extend((0..herald_proto::DELIVERY_PARTITIONS).map(|p| {
         (
             DELIVERIES_STREAM,
             partition_consumer(p),
-            format!("deliveries.{p}.>"),
+            subject::deliveries_of_partition(p),
         )
     }));
     all
@@ -171,7 +153,7 @@ pub fn consumers() -> Vec<(&'static str, String, String)> {
 
 /// The single delivery consumer of releases before partitions. Its filter overlaps
 /// every partition's, which a work-queue stream refuses, so it is removed.
-const LEGACY_DELIVERY_CONSUMER: &str = "dispatcher";
+const LEGACY_DELIVERY_CONSUMER: &str = consumers_named::LEGACY_DISPATCHER;
 
 /// Whether `token` can stand as one token of a subject Herald publishes to.
 pub fn is_token(token: &str) -> bool {
@@ -179,23 +161,6 @@ pub fn is_token(token: &str) -> bool {
         && token
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
-/// Header carrying why a message was parked in `REJECTED`.
-pub const REJECTED_REASON_HEADER: &str = "Herald-Rejected-Reason";
-
-/// First token of every reply subject a Herald service listens on:
-/// `_HERALD_INBOX.<service>.<id>`. One prefix per service lets the broker's
-/// permissions give each service only its own replies, and keeps them apart from
-/// producers' `_INBOX.>` (see `docs/nats-security.md`).
-pub const INBOX_PREFIX: &str = "_HERALD_INBOX";
-
-/// The reply subjects of the service connecting as `name` (`herald-<service>`).
-pub fn inbox_prefix(name: &str) -> String {
-    format!(
-        "{INBOX_PREFIX}.{}",
-        name.strip_prefix("herald-").unwrap_or(name)
-    )
 }
 
 /// A connection to NATS, and the last error the server or the client reported on
@@ -381,14 +346,14 @@ impl Topology {
         vec![
             base(
                 INGEST_STREAM,
-                &["ingest.>"],
+                &[subject::INGEST_ALL],
                 stream::RetentionPolicy::WorkQueue,
                 WEEK,
                 limits.ingest,
             ),
             base(
                 EVENTS_STREAM,
-                &["events.>"],
+                &[subject::EVENTS_ALL],
                 stream::RetentionPolicy::Limits,
                 WEEK,
                 limits.events,
@@ -397,7 +362,7 @@ impl Topology {
                 allow_message_schedules: true,
                 ..base(
                     DELIVERIES_STREAM,
-                    &["deliveries.>", "schedules.>"],
+                    &[subject::DELIVERIES_ALL, subject::SCHEDULES_ALL],
                     stream::RetentionPolicy::WorkQueue,
                     Duration::from_secs(30 * 86_400),
                     limits.deliveries,
@@ -409,7 +374,7 @@ impl Topology {
                 allow_direct: true,
                 ..base(
                     PARKED_STREAM,
-                    &["parked.>"],
+                    &[subject::PARKED_ALL],
                     stream::RetentionPolicy::Limits,
                     Duration::from_secs(30 * 86_400),
                     limits.parked,
@@ -417,14 +382,14 @@ impl Topology {
             },
             base(
                 OUTCOMES_STREAM,
-                &["outcomes.>"],
+                &[subject::OUTCOMES_ALL],
                 stream::RetentionPolicy::Interest,
                 WEEK,
                 limits.outcomes,
             ),
             base(
                 REJECTED_STREAM,
-                &["rejected.>"],
+                &[subject::REJECTED_ALL],
                 stream::RetentionPolicy::Limits,
                 Duration::from_secs(30 * 86_400),
                 limits.rejected,

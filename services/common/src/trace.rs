@@ -82,5 +82,7 @@ pub fn inject(span: &Span, headers: &mut async_nats::HeaderMap) {
 pub fn traceparent(span: &Span) -> Option<String> {
     let mut headers = async_nats::HeaderMap::new();
     inject(span, &mut headers);
-    headers.get("traceparent").map(|v| v.as_str().to_owned())
+    headers
+        .get(herald_proto::names::header::TRACEPARENT)
+        .map(|v| v.as_str().to_owned())
 }

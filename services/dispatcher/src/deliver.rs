@@ -11,6 +11,7 @@ use herald_proto::{
     AttemptOutcome, DeliveryAttempt, DeliveryTask, Endpoint, EndpointStatus, PayloadFormat, Trigger,
 };
 
+use herald_proto::names::{DeliveryStatus, RecordType, header};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -85,7 +86,7 @@ pub async fn deliver(
     // later has no other.
     match task.traceparent.as_deref().or(traceparent) {
         Some(traceparent) => {
-            herald_common::trace::adopt_pairs(&span, &[("traceparent", traceparent)])
+            herald_common::trace::adopt_pairs(&span, &[(header::TRACEPARENT, traceparent)])
         }
         None => herald_common::trace::adopt(&span, None),
     }
@@ -309,10 +310,11 @@ pub async fn record(
     };
     let metrics = herald_common::metrics::metrics();
     let status = if outcome == AttemptOutcome::Succeeded {
-        "success"
+        DeliveryStatus::Success
     } else {
-        "failed"
-    };
+        DeliveryStatus::Failed
+    }
+    .as_str();
     let label = herald_common::metrics::StatusLabel { status };
     metrics.delivery_attempts.get_or_create(&label).inc();
     if !response.refused {
@@ -350,6 +352,7 @@ pub async fn record(
             .records
             .publish(
                 &record.task.event.tenant,
+                RecordType::Attempt,
                 record.subject(),
                 record.message_id(),
                 record.encode(),
@@ -357,7 +360,12 @@ pub async fn record(
             .await?;
     } else {
         state
-            .publish(record.subject(), &record.message_id(), record.encode())
+            .publish_record(
+                RecordType::Attempt,
+                record.subject(),
+                &record.message_id(),
+                record.encode(),
+            )
             .await?;
     }
     Ok(record)

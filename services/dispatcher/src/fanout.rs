@@ -8,6 +8,7 @@ use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
 use herald_common::nats::{DurableConsumer, EVENTS_STREAM};
 use herald_proto::delivery::CallbackTarget;
+use herald_proto::names::{RecordType, consumer as consumers, subject};
 use herald_proto::{Callback, DeliveryTask, Event, FanOut, Trigger, ids};
 use tracing::Instrument;
 
@@ -16,8 +17,8 @@ use crate::State;
 pub fn consumer() -> DurableConsumer {
     DurableConsumer {
         stream: EVENTS_STREAM,
-        name: "dispatcher-fanout".into(),
-        filter_subjects: vec!["events.>".into()],
+        name: consumers::DISPATCHER_FANOUT.into(),
+        filter_subjects: vec![subject::EVENTS_ALL.into()],
         max_ack_pending: 1024,
         ack_wait: Duration::from_secs(30),
     }
@@ -106,6 +107,7 @@ async fn fan_out(state: &State, message: jetstream::Message) {
             .records
             .publish(
                 &event.tenant,
+                RecordType::FanOut,
                 fan_out.subject(),
                 fan_out.message_id(),
                 fan_out.encode(),

@@ -43,6 +43,9 @@ use herald_common::nats;
 use herald_common::registry::{Registry, Secrets};
 use herald_common::startup::Startup;
 use herald_proto::Endpoint;
+use herald_proto::names::RecordType;
+use herald_proto::names::consumer;
+use herald_proto::names::stream::callback_secret_key;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -97,7 +100,7 @@ impl State {
     /// or — for a secret made a moment ago that the watch has not brought yet — from
     /// the bucket. An error (the bucket could not be read) is worth trying again.
     pub async fn callback_secret(&self, tenant: &str) -> Result<Option<String>, String> {
-        let key = format!("{tenant}.callback");
+        let key = callback_secret_key(tenant);
         if let Some(secret) = self.tenant_secrets.get(&key) {
             return Ok(Some(secret.as_ref().clone()));
         }
@@ -125,16 +128,35 @@ impl State {
         message_id: &str,
         payload: bytes::Bytes,
     ) -> Result<(), String> {
-        nats::publish_once(
-            &self.jetstream,
-            subject,
-            message_id,
-            HeaderMap::new(),
-            payload,
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        self.publish_with(subject, message_id, HeaderMap::new(), payload)
+            .await
+    }
+
+    /// Publishes a record of `record_type` for `OUTCOMES` alone, as
+    /// [`publish`](Self::publish) does.
+    pub async fn publish_record(
+        &self,
+        record_type: RecordType,
+        subject: String,
+        message_id: &str,
+        payload: bytes::Bytes,
+    ) -> Result<(), String> {
+        let headers = nats::record_headers(record_type);
+        self.publish_with(subject, message_id, headers, payload)
+            .await
+    }
+
+    async fn publish_with(
+        &self,
+        subject: String,
+        message_id: &str,
+        headers: HeaderMap,
+        payload: bytes::Bytes,
+    ) -> Result<(), String> {
+        nats::publish_once(&self.jetstream, subject, message_id, headers, payload)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -156,7 +178,7 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<Started> {
     let (connection, js, topology) =
-        nats::start(&config.common, "herald-dispatcher", startup).await?;
+        nats::start(&config.common, consumer::client::DISPATCHER, startup).await?;
     let client = connection.client.clone();
     let sender = sender::Sender::new(
         ssrf::Policy::new(config.allowed_targets.clone()),
@@ -301,7 +323,7 @@ pub async fn start(
         }
         let fanout_state = state.clone();
         let fanout = herald_common::consume::run(
-            "dispatcher-fanout",
+            consumer::DISPATCHER_FANOUT,
             fanout,
             64,
             state.config.common.redelivery,

@@ -24,6 +24,7 @@ use herald_common::mirror::Mirror;
 use herald_common::nats::{LEASES_BUCKET, LEASES_MAX_BYTES};
 use herald_proto::DELIVERY_PARTITIONS;
 use herald_proto::delivery::fnv1a;
+use herald_proto::names::stream::{member_key, members_prefix, partition_key};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -111,7 +112,7 @@ impl Ownership {
     /// Keeps membership and leases until `shutdown`, then stops every partition
     /// (each drains) and gives up its leases and membership.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let member_key = format!("members.{}", self.me);
+        let member_key = member_key(&self.me);
         loop {
             self.tick(&member_key).await;
             tokio::select! {
@@ -197,7 +198,7 @@ impl Ownership {
         }
         let mut members: Vec<String> = self
             .members
-            .values_with_prefix("members.")
+            .values_with_prefix(&members_prefix())
             .iter()
             .map(|m| m.as_ref().clone())
             .collect();
@@ -284,7 +285,7 @@ impl Ownership {
 }
 
 fn lease_key(partition: u32) -> String {
-    format!("partitions.{partition}")
+    partition_key(partition)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use herald_common::nats::PARKED_STREAM;
+use herald_proto::names::{header, subject};
 
 /// Bytes asked for in one batched read of parked tasks (a larger first task comes
 /// alone).
@@ -64,10 +65,10 @@ impl Parked {
     ) -> Result<(), ParkError> {
         let mut headers = HeaderMap::new();
         if let Some(traceparent) = traceparent {
-            headers.insert("traceparent", traceparent);
+            headers.insert(header::TRACEPARENT, traceparent);
         }
         // Not `publish_once`: the header is the task's own trace, not this span's.
-        headers.insert("Nats-Msg-Id", format!("deliveries:{origin}").as_str());
+        headers.insert(header::MSG_ID, format!("deliveries:{origin}").as_str());
         self.jetstream
             .publish_with_headers(subject.to_owned(), headers, payload)
             .await
@@ -130,12 +131,12 @@ impl Parked {
                     .and_then(|h| h.get(name))
                     .map(|v| v.as_str().to_owned())
             };
-            let Some(sequence) = header("Nats-Sequence").and_then(|s| s.parse().ok()) else {
+            let Some(sequence) = header(header::SEQUENCE).and_then(|s| s.parse().ok()) else {
                 return Err(ParkError::Stream("a batched read without sequences".into()));
             };
             tasks.push(ParkedTask {
                 sequence,
-                traceparent: header("traceparent"),
+                traceparent: header(header::TRACEPARENT),
                 payload: reply.payload,
             });
         }
@@ -171,7 +172,7 @@ impl Parked {
         let mut backlog = HashMap::new();
         let mut subjects = self
             .stream
-            .info_with_subjects(format!("parked.{partition}.>"))
+            .info_with_subjects(subject::parked_of_partition(partition))
             .await
             .map_err(|e| ParkError::Stream(e.to_string()))?;
         while let Some((subject, count)) = subjects

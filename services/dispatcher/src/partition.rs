@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, AckKind, consumer};
 use futures::StreamExt;
 use herald_common::nats::{DELIVERIES_STREAM, DurableConsumer, partition_consumer};
+use herald_proto::names::{header, subject};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -57,7 +58,7 @@ pub fn consumer(
     DurableConsumer {
         stream: DELIVERIES_STREAM,
         name: partition_consumer(partition),
-        filter_subjects: vec![format!("deliveries.{partition}.>")],
+        filter_subjects: vec![subject::deliveries_of_partition(partition)],
         max_ack_pending: i64::try_from(held).unwrap_or(i64::MAX),
         ack_wait,
     }
@@ -244,7 +245,7 @@ impl Partition {
         let traceparent = message
             .headers
             .as_ref()
-            .and_then(|h| h.get("traceparent"))
+            .and_then(|h| h.get(header::TRACEPARENT))
             .map(|v| v.as_str().to_owned());
         let (message, acker) = message.split();
         let mut work = Work {

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 
+use herald_proto::names::header::{TRACEPARENT, http};
+
 use crate::signing;
 use crate::ssrf::{GuardedResolver, Policy, UNRESOLVED, is_unresolved};
 
@@ -197,10 +199,10 @@ impl Sender {
         // `X-` ones.
         let msg_id = value(request.msg_id)?;
         let ts = HeaderValue::from(timestamp);
-        headers.insert("webhook-id", msg_id.clone());
-        headers.insert("webhook-timestamp", ts.clone());
+        headers.insert(http::WEBHOOK_ID, msg_id.clone());
+        headers.insert(http::WEBHOOK_TIMESTAMP, ts.clone());
         headers.insert(
-            "webhook-signature",
+            http::WEBHOOK_SIGNATURE,
             value(&signing::standard_header(
                 &request.secrets,
                 request.msg_id,
@@ -210,18 +212,18 @@ impl Sender {
         );
         if let Some(primary) = request.secrets.first() {
             headers.insert(
-                "x-webhook-signature",
+                http::X_WEBHOOK_SIGNATURE,
                 value(&signing::hex_signature(primary, &request.body))?,
             );
         }
-        headers.insert("x-webhook-id", value(request.webhook_id)?);
-        headers.insert("x-event-id", msg_id);
-        headers.insert("x-timestamp", ts);
+        headers.insert(http::X_WEBHOOK_ID, value(request.webhook_id)?);
+        headers.insert(http::X_EVENT_ID, msg_id);
+        headers.insert(http::X_TIMESTAMP, ts);
         if let Some(traceparent) = request
             .traceparent
             .and_then(|t| HeaderValue::from_str(t).ok())
         {
-            headers.insert("traceparent", traceparent);
+            headers.insert(TRACEPARENT, traceparent);
         }
         Some(headers)
     }

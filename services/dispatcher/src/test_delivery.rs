@@ -2,6 +2,7 @@
 //! `dispatcher`) for one attempt right now, outside the queue and its limits; the
 //! attempt is recorded like any other and its record is the reply.
 
+use herald_proto::names::consumer::TEST_DELIVERY_QUEUE;
 use herald_proto::{DeliveryAttempt, DeliveryTask};
 use tokio_util::sync::CancellationToken;
 
@@ -11,13 +12,13 @@ use crate::{State, deliver};
 const TESTS_AT_ONCE: usize = 64;
 
 /// The subject test deliveries are requested on.
-pub const SUBJECT: &str = "herald.dispatch.test";
+pub use herald_proto::names::subject::TEST_DELIVERY as SUBJECT;
 
 pub async fn subscribe(
     client: &async_nats::Client,
 ) -> Result<async_nats::Subscriber, async_nats::SubscribeError> {
     client
-        .queue_subscribe(SUBJECT, "dispatcher".to_owned())
+        .queue_subscribe(SUBJECT, TEST_DELIVERY_QUEUE.to_owned())
         .await
 }
 

@@ -11,13 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// Types Herald itself sends; always declared.
-const BUILT_IN: &[(&str, &str)] = &[
-    ("webhook.test", "A test delivery asked for through the API."),
-    (
-        "webhook.disabled",
-        "A webhook was disabled after its deliveries kept failing or it answered 410 Gone.",
-    ),
-];
+use herald_proto::names::event_type::BUILT_IN;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

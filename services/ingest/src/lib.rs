@@ -76,7 +76,12 @@ pub async fn start(
     startup: &Startup,
     shutdown: CancellationToken,
 ) -> Result<Started> {
-    let (connection, js, topology) = nats::start(&config.common, "herald-ingest", startup).await?;
+    let (connection, js, topology) = nats::start(
+        &config.common,
+        herald_proto::names::consumer::client::INGEST,
+        startup,
+    )
+    .await?;
     let client = connection.client.clone();
     let max_payload = client.server_info().max_payload;
     let config = &config.clone().fit_to_nats(max_payload);

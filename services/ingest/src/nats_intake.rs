@@ -10,6 +10,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream;
 use herald_common::nats::{DurableConsumer, INGEST_STREAM, REJECTED_REASON_HEADER};
 use herald_proto::ids::check_tenant;
+use herald_proto::names::{consumer as consumers, header, subject};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -18,14 +19,14 @@ use crate::api::AppState;
 use crate::intake::{Draft, Invalid};
 
 /// Header on a parked message that was cut to the largest event: its size before.
-pub const ORIGINAL_SIZE_HEADER: &str = "Herald-Original-Size";
+pub use herald_proto::names::header::ORIGINAL_SIZE as ORIGINAL_SIZE_HEADER;
 
 /// The durable consumer every ingest replica shares.
 pub fn consumer() -> DurableConsumer {
     DurableConsumer {
         stream: INGEST_STREAM,
-        name: "ingest".into(),
-        filter_subjects: vec!["ingest.>".into()],
+        name: consumers::INGEST.into(),
+        filter_subjects: vec![subject::INGEST_ALL.into()],
         max_ack_pending: 1024,
         ack_wait: Duration::from_secs(30),
     }
@@ -41,7 +42,7 @@ pub async fn run(
     let client = state.client().clone();
     let redelivery = state.config().common.redelivery;
     herald_common::consume::run(
-        "ingest",
+        consumers::INGEST,
         consumer,
         256,
         redelivery,
@@ -137,11 +138,11 @@ fn accept(
     let content_type = message
         .headers
         .as_ref()
-        .and_then(|h| h.get("Content-Type"))
+        .and_then(|h| h.get(header::CONTENT_TYPE))
         .map(|v| v.as_str().to_ascii_lowercase())
         .unwrap_or_default();
-    let mut draft = if content_type.starts_with("application/protobuf")
-        || content_type.starts_with("application/x-protobuf")
+    let mut draft = if content_type.starts_with(header::PROTOBUF)
+        || content_type.starts_with(header::X_PROTOBUF)
     {
         Draft::from_protobuf(&message.payload)?
     } else {
@@ -178,8 +179,7 @@ fn accept(
 
 /// `ingest.<tenant>.<event_type>` → (tenant if valid, event type possibly empty).
 fn split_subject(subject: &str) -> (Option<&str>, &str) {
-    let rest = subject.strip_prefix("ingest.").unwrap_or("");
-    let (tenant, event_type) = rest.split_once('.').unwrap_or((rest, ""));
+    let (tenant, event_type) = subject::split_ingest(subject);
     (check_tenant(tenant).ok().map(|_| tenant), event_type)
 }
 
@@ -194,13 +194,17 @@ async fn park(
         REJECTED_REASON_HEADER,
         invalid.detail.replace(['\r', '\n'], " ").as_str(),
     );
-    headers.insert("Herald-Original-Subject", message.subject.as_str());
-    if let Some(content_type) = message.headers.as_ref().and_then(|h| h.get("Content-Type")) {
-        headers.insert("Content-Type", content_type.as_str());
+    headers.insert(header::ORIGINAL_SUBJECT, message.subject.as_str());
+    if let Some(content_type) = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(header::CONTENT_TYPE))
+    {
+        headers.insert(header::CONTENT_TYPE, content_type.as_str());
     }
     if let Ok(info) = message.info() {
         headers.insert(
-            "Nats-Msg-Id",
+            header::MSG_ID,
             format!("ingest:{}", info.stream_sequence).as_str(),
         );
     }
@@ -212,7 +216,7 @@ async fn park(
         headers.insert(ORIGINAL_SIZE_HEADER, payload.len().to_string().as_str());
         payload.truncate(limit);
     }
-    let subject = format!("rejected.{}", tenant.unwrap_or("_unknown"));
+    let subject = subject::rejected(tenant);
     tracing::info!(%subject, reason = %invalid.detail, "event rejected");
     state
         .jetstream()

@@ -6,20 +6,45 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::ids::{DeliveryId, EventId, JobId, WebhookId};
+use herald_proto::names;
 
-/// Where a delivery (one event to one webhook) stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    /// Not attempted yet.
-    Pending,
-    /// The endpoint answered 2xx.
-    Success,
-    /// An attempt failed; another is scheduled.
-    Retrying,
-    /// Every attempt failed, or the webhook was disabled or removed.
-    Failed,
+/// Where a delivery (one event to one webhook) stands: `pending` (not attempted
+/// yet), `success` (the endpoint answered 2xx), `retrying` (an attempt failed;
+/// another is scheduled) or `failed` (no attempt left, or refused). The words are
+/// [`herald_proto::names::DeliveryStatus`]'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliveryStatus(pub names::DeliveryStatus);
+
+impl Serialize for DeliveryStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.as_str())
+    }
 }
+
+impl<'de> Deserialize<'de> for DeliveryStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(deserializer)?;
+        names::DeliveryStatus::parse(&word)
+            .map(DeliveryStatus)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{word}` is not a delivery status")))
+    }
+}
+
+impl utoipa::PartialSchema for DeliveryStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(names::DeliveryStatus::ALL.map(|s| s.as_str())))
+            .description(Some(
+                "`pending` (not attempted yet), `success` (the endpoint answered 2xx), \
+                 `retrying` (an attempt failed; another is scheduled) or `failed` (no \
+                 attempt left, or refused)",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DeliveryStatus {}
 
 /// A delivery as listings show it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -7,7 +7,8 @@ use async_nats::jetstream;
 use bytes::Bytes;
 use herald_common::nats::purge_held_retries;
 use herald_common::registry::{Registry, RegistryError, Write};
-use herald_proto::{Endpoint, EndpointStatus, Event, EventType};
+use herald_proto::names::{event_type, header};
+use herald_proto::{Endpoint, EndpointStatus, Event};
 use serde_json::json;
 
 /// Disables `endpoint_id` of `tenant` for `reason`. Returns `false` when the webhook
@@ -52,7 +53,7 @@ async fn announce(js: &jetstream::Context, endpoint: &Endpoint) -> Result<(), St
         // One per disabling: its time stamp is the disabling's own.
         event_id: format!("evt_disabled_{}_{}", endpoint.id, endpoint.updated_at_ms),
         tenant: endpoint.tenant.clone(),
-        event_type: EventType::parse("webhook.disabled").expect("valid type"),
+        event_type: event_type::built_in(event_type::WEBHOOK_DISABLED),
         data: Bytes::from(
             json!({
                 "webhook_id": endpoint.id,
@@ -70,7 +71,7 @@ async fn announce(js: &jetstream::Context, endpoint: &Endpoint) -> Result<(), St
     let mut headers = HeaderMap::new();
     herald_common::trace::inject(&tracing::Span::current(), &mut headers);
     headers.insert(
-        "Nats-Msg-Id",
+        header::MSG_ID,
         format!("{}:{}", event.tenant, event.event_id).as_str(),
     );
     js.publish_with_headers(event.subject(), headers, event.encode())

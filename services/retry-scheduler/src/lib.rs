@@ -38,8 +38,12 @@ pub async fn start(
     startup: &Startup,
     shutdown: CancellationToken,
 ) -> Result<Started> {
-    let (connection, js, topology) =
-        nats::start(&config.common, "herald-retry-scheduler", startup).await?;
+    let (connection, js, topology) = nats::start(
+        &config.common,
+        herald_proto::names::consumer::client::RETRY_SCHEDULER,
+        startup,
+    )
+    .await?;
     let (consumer, registry) = startup
         .retry("opening buckets and consumers", || async {
             let consumer = scheduler::consumer().provision(&js, &topology).await?;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use herald_common::nats::{DurableConsumer, OUTCOMES_STREAM, schedule_subject};
 use herald_common::registry::Registry;
+use herald_proto::names::{RecordType, consumer as consumers, header, subject};
 use herald_proto::{
     AttemptOutcome, DeliveryAttempt, DeliveryTask, Endpoint, RetryDecision, Trigger,
 };
@@ -27,8 +28,8 @@ use crate::policy::next_delay;
 pub fn consumer() -> DurableConsumer {
     DurableConsumer {
         stream: OUTCOMES_STREAM,
-        name: "retry-scheduler".into(),
-        filter_subjects: vec!["outcomes.*.*.failed".into()],
+        name: consumers::RETRY_SCHEDULER.into(),
+        filter_subjects: vec![subject::OUTCOMES_FAILED.into()],
         max_ack_pending: 4096,
         ack_wait: Duration::from_secs(30),
     }
@@ -48,7 +49,7 @@ pub async fn run(consumer: Consumer<pull::Config>, state: State, shutdown: Cance
     let redelivery = state.redelivery;
     let consume = herald_common::consume::run;
     consume(
-        "retry-scheduler",
+        consumers::RETRY_SCHEDULER,
         consumer,
         128,
         redelivery,
@@ -178,7 +179,7 @@ async fn decide(state: &State, attempt: &DeliveryAttempt, sequence: u64) -> Resu
         js,
         decision.subject(),
         &decision.message_id(),
-        HeaderMap::new(),
+        herald_common::nats::record_headers(RecordType::Decision),
         decision.encode(),
     )
     .await
@@ -191,8 +192,8 @@ async fn hold(js: &jetstream::Context, task: &DeliveryTask, due_ms: i64) -> Resu
     let at = herald_proto::rfc3339(due_secs * 1000);
     let at = format!("{}Z", at.trim_end_matches(".000Z"));
     let mut headers = HeaderMap::new();
-    headers.insert("Nats-Schedule", format!("@at {at}").as_str());
-    headers.insert("Nats-Schedule-Target", task.subject().as_str());
+    headers.insert(header::SCHEDULE, format!("@at {at}").as_str());
+    headers.insert(header::SCHEDULE_TARGET, task.subject().as_str());
     publish(
         js,
         schedule_subject(&task.event.tenant, &task.endpoint_id, &task.delivery_id),

@@ -21,6 +21,7 @@ pub mod store;
 use herald_common::health::Readiness;
 use herald_common::nats;
 use herald_common::startup::Startup;
+use herald_proto::names::consumer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -48,7 +49,7 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<Started> {
     let (connection, js, topology) =
-        nats::start(&config.common, "herald-status-tracker", startup).await?;
+        nats::start(&config.common, consumer::client::STATUS_TRACKER, startup).await?;
     let client = connection.client.clone();
     let store = Store::connect_pooled(&config.database_url, config.db_pool_size).await?;
     let (outcomes, events) = startup
@@ -81,7 +82,8 @@ pub async fn start(
     let redelivery = config.common.redelivery;
     let work = Box::pin(async move {
         let record = recorder::run(
-            "status-tracker",
+            consumer::STATUS_TRACKER,
+            recorder::Source::Outcomes,
             outcomes,
             store.clone(),
             client.clone(),
@@ -89,7 +91,8 @@ pub async fn start(
             shutdown.clone(),
         );
         let keep = recorder::run(
-            "status-tracker-events",
+            consumer::STATUS_TRACKER_EVENTS,
+            recorder::Source::Events,
             events,
             store.clone(),
             client.clone(),

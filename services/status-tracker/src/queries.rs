@@ -6,18 +6,19 @@
 //! is replaced by an error the asker sees at once instead of waiting for a reply
 //! that never comes.
 
-use herald_proto::query::{self, RetryableRequest, RetryableResponse, StatusQuery, StatusReply};
+use herald_proto::names::{consumer, subject};
+use herald_proto::query::{
+    self, RetryableRequest, RetryableResponse, StatusKind, StatusQuery, StatusReply,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{DeliveryFilter, Retryable, Store, StoreError};
-
-const QUEUE_GROUP: &str = "status-tracker";
 
 pub async fn subscribe(
     client: &async_nats::Client,
 ) -> Result<async_nats::Subscriber, async_nats::SubscribeError> {
     client
-        .queue_subscribe("herald.query.>", QUEUE_GROUP.to_owned())
+        .queue_subscribe(subject::QUERY_ALL, consumer::QUERY_QUEUE.to_owned())
         .await
 }
 
@@ -121,34 +122,36 @@ async fn status(store: &Store, payload: &[u8], budget: usize) -> StatusReply {
     let some = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
     let tenant = query.tenant.as_str();
     let mut next_cursor = String::new();
-    let answer = match query.kind.as_str() {
-        "deliveries.list" => store
+    // A query of a kind this status-tracker does not know decodes without one.
+    let Some(kind) = query.kind else {
+        return StatusReply {
+            invalid: "the query names no kind of read this status-tracker knows".into(),
+            ..Default::default()
+        };
+    };
+    let answer = match &kind {
+        StatusKind::ListDeliveries(list) => store
             .list_deliveries(&DeliveryFilter {
                 tenant: query.tenant.clone(),
-                endpoint_id: query.endpoint_id.clone(),
-                status: some(&query.status),
-                since_ms: (query.since_ms != 0).then_some(query.since_ms),
-                until_ms: (query.until_ms != 0).then_some(query.until_ms),
-                limit: query.limit.clamp(1, 250),
-                cursor: some(&query.cursor),
+                endpoint_id: list.endpoint_id.clone(),
+                status: some(&list.status),
+                since_ms: (list.since_ms != 0).then_some(list.since_ms),
+                until_ms: (list.until_ms != 0).then_some(list.until_ms),
+                limit: list.limit.clamp(1, 250),
+                cursor: some(&list.cursor),
             })
             .await
             .map(|page| Some(to_json(&page))),
-        "delivery.get" => store
-            .delivery(tenant, &query.delivery_id, budget)
+        StatusKind::GetDelivery(get) => store
+            .delivery(tenant, &get.delivery_id, budget)
             .await
             .map(|view| view.map(|v| to_json(&v))),
-        "event.get" => store
-            .event(tenant, &query.event_id, budget)
+        StatusKind::GetEvent(get) => store
+            .event(tenant, &get.event_id, budget)
             .await
             .map(|view| view.map(|v| to_json(&v))),
-        "job.get" => store
-            .job(
-                tenant,
-                &query.job_id,
-                some(&query.cursor).as_deref(),
-                budget,
-            )
+        StatusKind::GetJob(get) => store
+            .job(tenant, &get.job_id, some(&get.cursor).as_deref(), budget)
             .await
             .map(|page| {
                 page.map(|(view, next)| {
@@ -156,15 +159,14 @@ async fn status(store: &Store, payload: &[u8], budget: usize) -> StatusReply {
                     to_json(&view)
                 })
             }),
-        "job.state" => store
-            .job_state(tenant, &query.job_id)
+        StatusKind::GetJobState(get) => store
+            .job_state(tenant, &get.job_id)
             .await
             .map(|view| view.map(|v| to_json(&v))),
-        "webhook.stats" => store
-            .stats(tenant, &query.endpoint_id, query.since_ms)
+        StatusKind::GetWebhookStats(stats) => store
+            .stats(tenant, &stats.endpoint_id, stats.since_ms)
             .await
             .map(|stats| Some(to_json(&stats))),
-        other => Err(StoreError::Invalid(format!("unknown query kind `{other}`"))),
     };
     match answer {
         Ok(Some(json)) => StatusReply {
@@ -181,7 +183,7 @@ async fn status(store: &Store, payload: &[u8], budget: usize) -> StatusReply {
             ..Default::default()
         },
         Err(err) => {
-            tracing::error!(error = %err, kind = %query.kind, "status query failed");
+            tracing::error!(error = %err, kind = kind.name(), "status query failed");
             StatusReply::failed("the store could not be read".into())
         }
     }

@@ -1,5 +1,6 @@
-//! The consumers that fill the store: `outcomes.>` (attempts and retry decisions)
-//! and `events.>` (events and the jobs they move). Messages are written in batches —
+//! The consumers that fill the store: `outcomes.>` (attempts, retry decisions and
+//! fan-outs, each read by the record type it carries) and `events.>` (events and
+//! the jobs they move). Messages are written in batches —
 //! whatever has arrived, up to a limit, in one transaction — and acknowledged only
 //! after the transaction commits. An attempt is stored with its `OUTCOMES` stream
 //! sequence, which orders it among its delivery's records. A job that changed is
@@ -15,6 +16,7 @@ use async_nats::jetstream::consumer::{Consumer, pull};
 use herald_common::bundle;
 use herald_common::consume::{Redelivery, retry_later, run_batched};
 use herald_common::nats::{DurableConsumer, EVENTS_STREAM, OUTCOMES_STREAM};
+use herald_proto::names::{RecordType, consumer, header, subject};
 use herald_proto::query::job_changes_subject;
 use herald_proto::{DeliveryAttempt, Event, FanOut, RetryDecision};
 use tokio_util::sync::CancellationToken;
@@ -31,8 +33,8 @@ const LINGER: Duration = Duration::from_millis(10);
 pub fn outcomes_consumer() -> DurableConsumer {
     DurableConsumer {
         stream: OUTCOMES_STREAM,
-        name: "status-tracker".into(),
-        filter_subjects: vec!["outcomes.>".into()],
+        name: consumer::STATUS_TRACKER.into(),
+        filter_subjects: vec![subject::OUTCOMES_ALL.into()],
         max_ack_pending: 4096,
         ack_wait: Duration::from_secs(30),
     }
@@ -41,16 +43,26 @@ pub fn outcomes_consumer() -> DurableConsumer {
 pub fn events_consumer() -> DurableConsumer {
     DurableConsumer {
         stream: EVENTS_STREAM,
-        name: "status-tracker-events".into(),
-        filter_subjects: vec!["events.>".into()],
+        name: consumer::STATUS_TRACKER_EVENTS.into(),
+        filter_subjects: vec![subject::EVENTS_ALL.into()],
         max_ack_pending: 4096,
         ack_wait: Duration::from_secs(30),
     }
 }
 
-/// Writes what `consumer` delivers until `shutdown`.
+/// Which stream a recorder reads, which says how its messages are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `EVENTS`: every message is an event.
+    Events,
+    /// `OUTCOMES`: records, each of the type it carries, or bundles of them.
+    Outcomes,
+}
+
+/// Writes what `consumer` of `source` delivers until `shutdown`.
 pub async fn run(
     name: &'static str,
+    source: Source,
     consumer: Consumer<pull::Config>,
     store: Store,
     client: async_nats::Client,
@@ -66,13 +78,14 @@ pub async fn run(
         shutdown,
         move |messages| {
             let (store, client) = (store.clone(), client.clone());
-            async move { write(&store, &client, &redelivery, messages).await }
+            async move { write(source, &store, &client, &redelivery, messages).await }
         },
     )
     .await
 }
 
 async fn write(
+    source: Source,
     store: &Store,
     client: &async_nats::Client,
     redelivery: &Redelivery,
@@ -85,7 +98,7 @@ async fn write(
     // One span per record, in its producer's trace, lasting until it is stored.
     let mut spans = Vec::with_capacity(messages.len());
     for message in messages {
-        match decode(&message) {
+        match decode(source, &message) {
             Ok(decoded) => {
                 for (record, traceparent) in decoded {
                     let span = tracing::info_span!(
@@ -98,7 +111,7 @@ async fn write(
                     match traceparent {
                         Some(traceparent) => herald_common::trace::adopt_pairs(
                             &span,
-                            &[("traceparent", traceparent.as_str())],
+                            &[(header::TRACEPARENT, traceparent.as_str())],
                         ),
                         None => herald_common::trace::adopt(&span, message.headers.as_ref()),
                     }
@@ -156,10 +169,10 @@ async fn write(
 
 fn count(record: &Record) {
     let kind = match record {
-        Record::Attempt(..) => "attempt",
-        Record::Decision(_) => "decision",
+        Record::Attempt(..) => RecordType::Attempt.as_str(),
+        Record::Decision(_) => RecordType::Decision.as_str(),
         Record::Event(_) => "event",
-        Record::FanOut(_) => "fanout",
+        Record::FanOut(_) => RecordType::FanOut.as_str(),
     };
     herald_common::metrics::metrics()
         .status_records
@@ -168,18 +181,32 @@ fn count(record: &Record) {
 }
 
 /// The records `message` holds: one, or a bundle's (each with the trace context
-/// it was published in).
-fn decode(message: &jetstream::Message) -> Result<Vec<(Record, Option<String>)>, String> {
+/// it was published in). A record says its type in the message; one of an earlier
+/// release, which does not, is told by its subject.
+fn decode(
+    source: Source,
+    message: &jetstream::Message,
+) -> Result<Vec<(Record, Option<String>)>, String> {
     let sequence = || {
         message
             .info()
             .map(|info| info.stream_sequence)
             .map_err(|e| format!("no stream sequence: {e}"))
     };
-    let subject = message.subject.as_str();
-    if !bundle::is_bundle(subject) {
+    if source == Source::Events {
+        let event = Event::decode(&message.payload).map_err(|e| e.to_string())?;
+        return Ok(vec![(Record::Event(Box::new(event)), None)]);
+    }
+    let headers = message.headers.as_ref();
+    // Bundles have carried this header since they were introduced.
+    if headers.and_then(|h| h.get(header::BUNDLE)).is_none() {
+        let record_type = match headers.and_then(|h| h.get(header::RECORD_TYPE)) {
+            Some(value) => RecordType::parse(value.as_str())
+                .ok_or_else(|| format!("unknown record type `{}`", value.as_str()))?,
+            None => RecordType::of_legacy_subject(&message.subject),
+        };
         return Ok(vec![(
-            decode_one(subject, &message.payload, sequence)?,
+            decode_one(record_type, &message.payload, sequence)?,
             None,
         )]);
     }
@@ -187,29 +214,28 @@ fn decode(message: &jetstream::Message) -> Result<Vec<(Record, Option<String>)>,
         .map_err(|e| e.to_string())?
         .into_iter()
         .map(|bundled| {
-            let record = decode_one(&bundled.subject, &bundled.payload, sequence)?;
+            let record_type = RecordType::from_wire(bundled.record_type)
+                .unwrap_or_else(|| RecordType::of_legacy_subject(&bundled.subject));
+            let record = decode_one(record_type, &bundled.payload, sequence)?;
             Ok((record, Some(bundled.traceparent).filter(|t| !t.is_empty())))
         })
         .collect()
 }
 
-/// One record that came (or would have come) alone on `subject`. Attempts are
-/// ordered by their message's `OUTCOMES` sequence; the attempts of one bundle
-/// share it.
+/// One record of `record_type`. Attempts are ordered by their message's
+/// `OUTCOMES` sequence; the attempts of one bundle share it.
 fn decode_one(
-    subject: &str,
+    record_type: RecordType,
     payload: &[u8],
     sequence: impl Fn() -> Result<u64, String>,
 ) -> Result<Record, String> {
-    if subject.starts_with("events.") {
-        Event::decode(payload).map(|e| Record::Event(Box::new(e)))
-    } else if subject.ends_with("._fanout.pending") {
-        FanOut::decode(payload).map(Record::FanOut)
-    } else if subject.ends_with(".scheduled") || subject.ends_with(".exhausted") {
-        RetryDecision::decode(payload).map(Record::Decision)
-    } else {
-        let sequence = sequence()?;
-        DeliveryAttempt::decode(payload).map(|a| Record::Attempt(Box::new(a), sequence))
+    match record_type {
+        RecordType::FanOut => FanOut::decode(payload).map(Record::FanOut),
+        RecordType::Decision => RetryDecision::decode(payload).map(Record::Decision),
+        RecordType::Attempt => {
+            let sequence = sequence()?;
+            DeliveryAttempt::decode(payload).map(|a| Record::Attempt(Box::new(a), sequence))
+        }
     }
     .map_err(|e| e.to_string())
 }

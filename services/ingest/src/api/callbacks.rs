@@ -90,7 +90,7 @@ pub async fn secret(
 /// several replicas race: the bucket's `create` lets exactly one win.
 pub async fn ensure_secret(state: &AppState, tenant: &str) -> Result<String, ApiError> {
     let store = &state.buckets().tenant_secrets;
-    let key = format!("{tenant}.callback");
+    let key = herald_proto::names::stream::callback_secret_key(tenant);
     let cipher = &state.config().cipher;
     for _ in 0..3 {
         if let Some(sealed) = store.get(&key).await.map_err(ApiError::internal)? {

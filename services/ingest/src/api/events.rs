@@ -40,11 +40,12 @@ pub async fn create(
         trace_id = tracing::field::Empty,
     );
     // A producer's own `traceparent` becomes the parent.
+    use herald_proto::names::header::TRACEPARENT;
     let traceparent = headers
-        .get("traceparent")
+        .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    herald_common::trace::adopt_pairs(&span, &[("traceparent", traceparent)]);
+    herald_common::trace::adopt_pairs(&span, &[(TRACEPARENT, traceparent)]);
     accept(state, tenant, input).instrument(span).await
 }
 

@@ -50,9 +50,10 @@ pub async fn job(
         .subscribe(job_changes_subject(&tenant, &job_id))
         .await
         .map_err(ApiError::internal)?;
-    let current = super::status::job_view(&state, "job.state", &tenant, &job_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no job `{job_id}`")))?;
+    let current =
+        super::status::job_view(&state, super::status::JobView::StateOnly, &tenant, &job_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no job `{job_id}`")))?;
     let text = serde_json::to_string(&current).map_err(ApiError::internal)?;
     let first = Frame::new("job", None, &text).into_event();
     let relay = if current.is_final {
@@ -142,7 +143,10 @@ pub async fn events(
     for pattern in patterns {
         let subscription = state
             .client()
-            .subscribe(format!("events.{tenant}.{pattern}"))
+            .subscribe(herald_proto::names::subject::events_matching(
+                &tenant,
+                pattern.as_str(),
+            ))
             .await
             .map_err(ApiError::internal)?;
         subscriptions.push(subscription);

@@ -89,7 +89,7 @@ pub async fn retry(
         Json(RetryAccepted {
             delivery_id: DeliveryId::from_record(delivery_id),
             attempt: task.attempt,
-            trigger: "manual".into(),
+            trigger: Trigger::Manual.as_str().into(),
         }),
     ))
 }
@@ -192,7 +192,10 @@ fn manual_task(
 /// Publishes `task`; the stream's acknowledgement is left to the caller to await.
 async fn publish(state: &AppState, task: &DeliveryTask) -> Result<PublishAckFuture, ApiError> {
     let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", task.message_id().as_str());
+    headers.insert(
+        herald_proto::names::header::MSG_ID,
+        task.message_id().as_str(),
+    );
     herald_common::trace::inject(&tracing::Span::current(), &mut headers);
     state
         .jetstream()

@@ -149,11 +149,12 @@ impl AppState {
     /// within the dedupe window. Returns whether it was a repeat.
     pub async fn publish_event(&self, event: &Event) -> Result<bool, PublishError> {
         let mut headers = async_nats::HeaderMap::new();
+        use herald_proto::names::header;
         headers.insert(
-            "Nats-Msg-Id",
+            header::MSG_ID,
             format!("{}:{}", event.tenant, event.event_id).as_str(),
         );
-        headers.insert("Content-Type", "application/protobuf");
+        headers.insert(header::CONTENT_TYPE, header::PROTOBUF);
         headers.insert(
             herald_common::nats::REGISTRY_REVISION_HEADER,
             self.registry().revision().to_string().as_str(),

@@ -11,7 +11,8 @@ use herald_model::deliveries::{
     WebhookStats,
 };
 use herald_model::{DeliveryId, ErrorBody, EventId, JobId, WebhookId};
-use herald_proto::query::{self, StatusQuery, StatusReply};
+use herald_proto::names::DeliveryStatus as StatusWord;
+use herald_proto::query::{self, StatusKind, StatusQuery, StatusReply};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -153,25 +154,20 @@ pub async fn deliveries(
             ApiError::Unprocessable(format!("limit must be between 1 and {MAX_LIMIT}"))
         })?;
     let status = params.status.unwrap_or_default();
-    if !status.is_empty()
-        && serde_json::from_value::<DeliveryStatus>(serde_json::Value::String(status.clone()))
-            .is_err()
-    {
+    if !status.is_empty() && StatusWord::parse(&status).is_none() {
         return Err(ApiError::Unprocessable(
             "status must be one of pending, success, retrying, failed".into(),
         ));
     }
-    let query = StatusQuery {
-        kind: "deliveries.list".into(),
-        tenant,
+    let list = query::ListDeliveries {
         endpoint_id: id,
         status,
         since_ms: time("since", params.since.as_deref())?,
         until_ms: time("until", params.until.as_deref())?,
         limit,
         cursor: params.cursor.unwrap_or_default(),
-        ..Default::default()
     };
+    let query = StatusQuery::new(tenant, StatusKind::ListDeliveries(list));
     relay(&state, query)
         .await?
         .ok_or_else(|| ApiError::Internal("the status store found no page".into()))
@@ -192,12 +188,10 @@ pub async fn delivery(
     Path(delivery_id): Path<DeliveryId>,
 ) -> Result<Relayed<DeliveryDetail>, ApiError> {
     let delivery_id = delivery_id.into_inner();
-    let query = StatusQuery {
-        kind: "delivery.get".into(),
-        tenant,
+    let get = query::GetDelivery {
         delivery_id: delivery_id.clone(),
-        ..Default::default()
     };
+    let query = StatusQuery::new(tenant, StatusKind::GetDelivery(get));
     relay(&state, query)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no delivery `{delivery_id}`")))
@@ -218,12 +212,10 @@ pub async fn event(
     Path(event_id): Path<EventId>,
 ) -> Result<Relayed<EventDetail>, ApiError> {
     let event_id = event_id.into_inner();
-    let query = StatusQuery {
-        kind: "event.get".into(),
-        tenant,
+    let get = query::GetEvent {
         event_id: event_id.clone(),
-        ..Default::default()
     };
+    let query = StatusQuery::new(tenant, StatusKind::GetEvent(get));
     relay(&state, query)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no event `{event_id}`")))
@@ -244,45 +236,58 @@ pub async fn job(
     Tenant(tenant): Tenant,
     Path(job_id): Path<JobId>,
 ) -> Result<Json<Job>, ApiError> {
-    job_view(&state, "job.get", &tenant, job_id.as_str())
+    job_view(&state, JobView::WithHistory, &tenant, job_id.as_str())
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no job `{job_id}`")))
 }
 
-/// A job: with its history (`job.get`) or its state alone (`job.state`). A
-/// history larger than one NATS message comes in parts, each asked for with the
-/// cursor the previous one ended with, and is put back together here.
+/// How much of a job [`job_view`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobView {
+    WithHistory,
+    StateOnly,
+}
+
+/// A job: with its history or its state alone. A history larger than one NATS
+/// message comes in parts, each asked for with the cursor the previous one ended
+/// with, and is put back together here.
 pub async fn job_view(
     state: &AppState,
-    kind: &str,
+    view: JobView,
     tenant: &str,
     job_id: &str,
 ) -> Result<Option<Job>, ApiError> {
-    let mut query = StatusQuery {
-        kind: kind.into(),
-        tenant: tenant.to_owned(),
-        job_id: job_id.to_owned(),
-        ..Default::default()
+    let job_id = job_id.to_owned();
+    let part = |cursor: String| {
+        let kind = match view {
+            JobView::WithHistory => StatusKind::GetJob(query::GetJob {
+                job_id: job_id.clone(),
+                cursor,
+            }),
+            JobView::StateOnly => StatusKind::GetJobState(query::GetJobState {
+                job_id: job_id.clone(),
+            }),
+        };
+        StatusQuery::new(tenant, kind)
     };
-    let Some(first) = ask_reply(state, &query).await? else {
+    let Some(first) = ask_reply(state, &part(String::new())).await? else {
         return Ok(None);
     };
-    let mut view: Job = answer(&first)?;
+    let mut job: Job = answer(&first)?;
     let mut cursor = first.next_cursor;
     while !cursor.is_empty() {
-        query.cursor = std::mem::take(&mut cursor);
         // The job was there a moment ago; a part gone since ends the history.
-        let Some(part) = ask_reply(state, &query).await? else {
+        let Some(part) = ask_reply(state, &part(std::mem::take(&mut cursor))).await? else {
             break;
         };
         let more: JobHistoryPart = answer(&part)?;
-        if let Some(history) = view.history.as_mut() {
+        if let Some(history) = job.history.as_mut() {
             history.extend(more.history);
         }
         cursor = part.next_cursor;
     }
-    Ok(Some(view))
+    Ok(Some(job))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -315,14 +320,12 @@ pub async fn stats(
     let span = duration::parse_within(&window, MIN_WINDOW, MAX_WINDOW).ok_or_else(|| {
         ApiError::Unprocessable("window must be a duration between 1m and 90d, such as 24h".into())
     })?;
-    let query = StatusQuery {
-        kind: "webhook.stats".into(),
-        tenant,
+    let stats = query::GetWebhookStats {
         endpoint_id: id.to_string(),
         // At most 90 days back: no overflow.
         since_ms: herald_proto::now_ms() - i64::try_from(span.as_millis()).unwrap_or(i64::MAX),
-        ..Default::default()
     };
+    let query = StatusQuery::new(tenant, StatusKind::GetWebhookStats(stats));
     let stats: Stats = ask(&state, query)
         .await?
         .ok_or_else(|| ApiError::Internal("the status store found no statistics".into()))?;

@@ -14,13 +14,13 @@ use axum::extract::{Path, State};
 use bytes::Bytes;
 use herald_model::webhooks::TestResult;
 use herald_model::{DeliveryId, ErrorBody, EventId, WebhookId};
-use herald_proto::{DeliveryAttempt, DeliveryTask, Event, EventType, Trigger, ids};
+use herald_proto::{DeliveryAttempt, DeliveryTask, Event, Trigger, ids};
 use serde_json::json;
 
 use super::{ApiError, AppState, Tenant};
 
 /// The subject the dispatcher answers test deliveries on.
-const SUBJECT: &str = "herald.dispatch.test";
+use herald_proto::names::subject::TEST_DELIVERY as SUBJECT;
 
 /// The longest an attempt may take: the upper bound of both a webhook's
 /// `timeout_ms` and `HERALD_DELIVERY_TIMEOUT`, the dispatcher's default for a
@@ -61,7 +61,9 @@ pub async fn send(
     let event = Event {
         event_id: event_id.clone(),
         tenant: tenant.clone(),
-        event_type: EventType::parse("webhook.test").expect("valid type"),
+        event_type: herald_proto::names::event_type::built_in(
+            herald_proto::names::event_type::WEBHOOK_TEST,
+        ),
         data: Bytes::from(data.to_string()),
         job_id: None,
         timestamp_ms: now,

@@ -41,23 +41,7 @@ const MIN_RETRY_DELAY: Duration = Duration::from_secs(1);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(7 * 86_400);
 
 /// Headers Herald sets itself; a webhook may not override them.
-const RESERVED_HEADERS: &[&str] = &[
-    "content-type",
-    "content-length",
-    "host",
-    "user-agent",
-    "traceparent",
-    "tracestate",
-    "transfer-encoding",
-    "connection",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "x-webhook-signature",
-    "x-webhook-id",
-    "x-event-id",
-    "x-timestamp",
-];
+use herald_proto::names::header::http::RESERVED as RESERVED_HEADERS;
 
 /// Applies the given fields of `input` to `endpoint`, checking each.
 fn apply(input: UpdateWebhook, endpoint: &mut Endpoint, config: &Config) -> Result<(), ApiError> {

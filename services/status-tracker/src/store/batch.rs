@@ -108,7 +108,7 @@ impl<'a> Touched<'a> {
 
 /// Herald's own event that fails the retrying deliveries of a webhook.
 fn fails_deliveries(event: &Event) -> bool {
-    event.event_type.as_str() == "webhook.disabled"
+    event.event_type.as_str() == herald_proto::names::event_type::WEBHOOK_DISABLED
 }
 
 /// An event that moves more than its own row (its job, or deliveries), and so is

@@ -39,14 +39,6 @@ pub enum StoreError {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The delivery statuses, in the documented words.
-pub mod status {
-    pub const PENDING: &str = "pending";
-    pub const SUCCESS: &str = "success";
-    pub const RETRYING: &str = "retrying";
-    pub const FAILED: &str = "failed";
-}
-
 /// One message's worth of writing.
 #[derive(Debug, Clone)]
 pub enum Record {

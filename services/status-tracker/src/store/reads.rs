@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::TryStreamExt;
 use herald_model::deliveries::{
-    Attempt, DeliveryDetail, DeliveryPage, DeliveryStatus, DeliverySummary, EventDetail, Job,
+    self as view, Attempt, DeliveryDetail, DeliveryPage, DeliverySummary, EventDetail, Job,
     JobEvent, JobHistoryPart, Stats,
 };
 use herald_model::{DeliveryId, EventId, JobId, WebhookId};
@@ -21,7 +21,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::sql::{self, DeliveryFilter, SUMMARY};
-use super::{Store, StoreError, status};
+use super::{Store, StoreError};
+use herald_proto::names::DeliveryStatus;
 
 /// The first page of a listing counts the deliveries that match up to this many;
 /// beyond, `total` says this many and `total_exact` is false.
@@ -77,9 +78,10 @@ fn summary(row: &AnyRow) -> Result<DeliverySummary, sqlx::Error> {
     })
 }
 
-fn delivery_status(word: &str) -> Result<DeliveryStatus, sqlx::Error> {
-    serde_json::from_value(Value::String(word.to_owned()))
-        .map_err(|_| sqlx::Error::Decode(format!("unknown delivery status `{word}`").into()))
+fn delivery_status(word: &str) -> Result<view::DeliveryStatus, sqlx::Error> {
+    DeliveryStatus::parse(word)
+        .map(view::DeliveryStatus)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown delivery status `{word}`").into()))
 }
 
 /// Data stored as JSON text; text that is not JSON (never written so) reads as null.
@@ -428,7 +430,7 @@ impl Store {
         .bind(tenant)
         .bind(endpoint_id)
         .bind(since_ms)
-        .bind(status::SUCCESS)
+        .bind(DeliveryStatus::Success.as_str())
         .fetch_one(&self.pool)
         .await?;
         let attempts = u64::try_from(counts.try_get::<i64, _>("n")?).unwrap_or_default();
@@ -506,7 +508,7 @@ impl Store {
                         sqlx::query(since)
                             .bind(tenant)
                             .bind(endpoint_id)
-                            .bind(status::FAILED)
+                            .bind(DeliveryStatus::Failed.as_str())
                             .bind(since_ms)
                             .bind(at)
                             .bind(id)

@@ -11,7 +11,8 @@ use herald_proto::{AttemptOutcome, DeliveryAttempt, Event, FanOut, Trigger};
 use sqlx::any::AnyArguments;
 use sqlx::{Any, AnyConnection, Row};
 
-use super::{StoreError, status};
+use super::StoreError;
+use herald_proto::names::DeliveryStatus;
 
 type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
 
@@ -116,7 +117,7 @@ pub async fn fan_outs(
                 .bind(fan_out.event_id.as_str())
                 .bind(fan_out.event_type.as_str())
                 .bind(fan_out.job_id.as_deref())
-                .bind(status::PENDING)
+                .bind(DeliveryStatus::Pending.as_str())
                 .bind(fan_out.accepted_at_ms)
                 .bind(fan_out.accepted_at_ms);
         }
@@ -151,12 +152,12 @@ impl<'a> Attempt<'a> {
     }
 
     /// The status the attempt gives its delivery.
-    fn status(&self) -> &'static str {
+    fn status(&self) -> DeliveryStatus {
         match (self.attempt.outcome, self.attempt.task.trigger) {
-            (AttemptOutcome::Succeeded, _) => status::SUCCESS,
-            (AttemptOutcome::Failed, Trigger::Auto) => status::RETRYING,
+            (AttemptOutcome::Succeeded, _) => DeliveryStatus::Success,
+            (AttemptOutcome::Failed, Trigger::Auto) => DeliveryStatus::Retrying,
             (AttemptOutcome::Failed, Trigger::Manual) | (AttemptOutcome::Refused, _) => {
-                status::FAILED
+                DeliveryStatus::Failed
             }
         }
     }
@@ -199,9 +200,9 @@ pub async fn attempts(
                 .bind(i64::from(task.attempt))
                 .bind(task.trigger.as_str())
                 .bind(if attempt.outcome == AttemptOutcome::Succeeded {
-                    status::SUCCESS
+                    DeliveryStatus::Success.as_str()
                 } else {
-                    status::FAILED
+                    DeliveryStatus::Failed.as_str()
                 })
                 .bind(attempt.status_code.map(i64::from))
                 .bind(row.duration_ms())
@@ -253,7 +254,7 @@ fn bind_move<'q>(query: Query<'q>, row: &'q Attempt<'_>) -> Query<'q> {
         .bind(event.event_id.as_str())
         .bind(event.event_type.as_str())
         .bind(event.job_id.as_deref())
-        .bind(row.status())
+        .bind(row.status().as_str())
         .bind(attempt.status_code.map(i64::from))
         .bind(row.duration_ms())
         .bind(attempt.error.as_deref())
@@ -272,8 +273,8 @@ fn move_texts(keeps_course: bool) -> Texts {
     let (next_status, next_at) = if keeps_course {
         let held = format!(
             "deliveries.status IN ('{}', '{}')",
-            status::RETRYING,
-            status::PENDING
+            DeliveryStatus::Retrying.as_str(),
+            DeliveryStatus::Pending.as_str()
         );
         (
             format!("CASE WHEN {held} THEN deliveries.status ELSE excluded.status END"),

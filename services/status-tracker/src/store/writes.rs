@@ -6,8 +6,9 @@ use std::sync::LazyLock;
 use herald_proto::{Event, RetryDecision, Trigger};
 use sqlx::{AnyConnection, Row};
 
-use super::{StoreError, status};
+use super::StoreError;
 use crate::jobs::JobUpdate;
+use herald_proto::names::DeliveryStatus;
 
 /// Applies the retry-scheduler's decision about one failed automatic attempt, only
 /// while that attempt is the delivery's latest automatic one and nothing has ended
@@ -26,8 +27,8 @@ pub async fn decision(
         sequence => i64::try_from(sequence).unwrap_or(i64::MAX),
     };
     let (status, next) = match decision.next_attempt_at_ms {
-        Some(at) => (status::RETRYING, Some(at)),
-        None => (status::FAILED, None),
+        Some(at) => (DeliveryStatus::Retrying.as_str(), Some(at)),
+        None => (DeliveryStatus::Failed.as_str(), None),
     };
     let updated = sqlx::query(
         "UPDATE deliveries SET status = $1, next_attempt_at = $2 \
@@ -38,8 +39,8 @@ pub async fn decision(
     .bind(&decision.tenant)
     .bind(&decision.delivery_id)
     .bind(sequence)
-    .bind(status::RETRYING)
-    .bind(status::PENDING)
+    .bind(DeliveryStatus::Retrying.as_str())
+    .bind(DeliveryStatus::Pending.as_str())
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -98,7 +99,7 @@ pub async fn event(conn: &mut AnyConnection, event: &Event) -> Result<(), StoreE
     if let Some(update) = JobUpdate::from_event(event) {
         job(conn, &event.tenant, &update, event.accepted_at_ms).await?;
     }
-    if event.event_type.as_str() == "webhook.disabled" {
+    if event.event_type.as_str() == herald_proto::names::event_type::WEBHOOK_DISABLED {
         let data: serde_json::Value = serde_json::from_slice(&event.data).unwrap_or_default();
         if let Some(webhook_id) = data["webhook_id"].as_str() {
             fail_retrying(conn, &event.tenant, webhook_id).await?;
@@ -172,10 +173,10 @@ pub async fn fail_retrying(
         "UPDATE deliveries SET status = $1, next_attempt_at = NULL \
          WHERE tenant = $2 AND endpoint_id = $3 AND status = $4",
     )
-    .bind(status::FAILED)
+    .bind(DeliveryStatus::Failed.as_str())
     .bind(tenant)
     .bind(endpoint_id)
-    .bind(status::RETRYING)
+    .bind(DeliveryStatus::Retrying.as_str())
     .execute(&mut *conn)
     .await?
     .rows_affected();
