@@ -22,6 +22,7 @@ mod metrics;
 mod names;
 mod nats_auth;
 mod nats_intake;
+mod openapi;
 mod readiness;
 mod retries;
 mod sealed_headers;

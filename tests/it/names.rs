@@ -17,22 +17,22 @@ const COINCIDENCES: &[(&str, &str, &str)] = &[
     (
         "services/herald/src/lib.rs",
         "ingest",
-        "the command-line mode, which names the service",
+        "the command-line mode (`Mode::as_str`), which names the service",
     ),
     (
         "services/herald/src/lib.rs",
         "dispatcher",
-        "the command-line mode, which names the service",
+        "the command-line mode (`Mode::as_str`), which names the service",
     ),
     (
         "services/herald/src/lib.rs",
         "retry-scheduler",
-        "the command-line mode, which names the service",
+        "the command-line mode (`Mode::as_str`), which names the service",
     ),
     (
         "services/herald/src/lib.rs",
         "status-tracker",
-        "the command-line mode, which names the service",
+        "the command-line mode (`Mode::as_str`), which names the service",
     ),
     (
         "services/status-tracker/src/jobs.rs",
@@ -137,7 +137,13 @@ fn spelled_out(lines: &[(usize, &str)], names: &[String]) -> Vec<(usize, String)
             let literal = line.match_indices(&whole).any(|(at, _)| {
                 let before = line[..at].chars().next_back();
                 let after = line[at + whole.len()..].chars().next();
-                let key = after == Some(':') || (before == Some('[') && after == Some(']'));
+                // An OpenAPI annotation's tag or parameter name is no use either.
+                let before_text = line[..at].trim_end();
+                let annotation = before_text.ends_with("tag =")
+                    || before_text.ends_with("(name =")
+                    || line[at + whole.len()..].starts_with(" = ");
+                let key =
+                    after == Some(':') || (before == Some('[') && after == Some(']')) || annotation;
                 !key
             });
             if literal || subject {

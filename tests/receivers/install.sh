@@ -32,6 +32,21 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     mv "$dest/py.tmp" "$dest/py"
 fi
 
+# Contract tools: schemathesis, openapi-spec-validator and openapi-python-client,
+# in a virtual environment of their own (they bring their own command lines).
+want="$(digest "$root/tests/contract/requirements.txt")"
+contract="$(cd "$dest/.." && pwd)/contract"
+if [ "$(cat "$contract/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+    echo "receiver-libs: installing the Python packages of tests/contract/requirements.txt into $contract"
+    # Made where it stays (a virtual environment's scripts name its path); the
+    # stamp, written last, says it is complete.
+    rm -rf "$contract"
+    python3 -m venv "$contract"
+    PIP_ROOT_USER_ACTION=ignore "$contract/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --no-deps --only-binary ':all:' -r "$root/tests/contract/requirements.txt"
+    echo "$want" >"$contract/.requirements.sha256"
+fi
+
 # Node: standardwebhooks from npm.
 want="$(digest "$src/package.json" "$src/package-lock.json")"
 stamp="$dest/node/.package-lock.sha256"

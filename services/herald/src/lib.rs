@@ -27,15 +27,27 @@ pub enum Mode {
 }
 
 impl Mode {
+    pub const ALL: [Mode; 5] = [
+        Mode::Ingest,
+        Mode::Dispatcher,
+        Mode::RetryScheduler,
+        Mode::StatusTracker,
+        Mode::All,
+    ];
+
+    /// The mode's name on the command line, which names the service it runs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Ingest => "ingest",
+            Mode::Dispatcher => "dispatcher",
+            Mode::RetryScheduler => "retry-scheduler",
+            Mode::StatusTracker => "status-tracker",
+            Mode::All => "all",
+        }
+    }
+
     pub fn parse(value: &str) -> Option<Self> {
-        Some(match value {
-            "ingest" => Mode::Ingest,
-            "dispatcher" => Mode::Dispatcher,
-            "retry-scheduler" => Mode::RetryScheduler,
-            "status-tracker" => Mode::StatusTracker,
-            "all" => Mode::All,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|mode| mode.as_str() == value)
     }
 }
 
@@ -123,11 +135,11 @@ impl Configs {
             self.retry_scheduler.is_some(),
             self.status_tracker.is_some(),
         ) {
-            (true, false, false, false) => "ingest",
-            (false, true, false, false) => "dispatcher",
-            (false, false, true, false) => "retry-scheduler",
-            (false, false, false, true) => "status-tracker",
-            _ => "all",
+            (true, false, false, false) => Mode::Ingest.as_str(),
+            (false, true, false, false) => Mode::Dispatcher.as_str(),
+            (false, false, true, false) => Mode::RetryScheduler.as_str(),
+            (false, false, false, true) => Mode::StatusTracker.as_str(),
+            _ => Mode::All.as_str(),
         }
     }
 

@@ -11,23 +11,18 @@ use crate::Mode;
 /// lists them.
 pub fn services() -> [(Mode, &'static str, Vec<&'static Setting>); 4] {
     [
-        (Mode::Ingest, "ingest", herald_ingest::config::settings()),
-        (
-            Mode::Dispatcher,
-            "dispatcher",
-            herald_dispatcher::config::settings(),
-        ),
+        (Mode::Ingest, herald_ingest::config::settings()),
+        (Mode::Dispatcher, herald_dispatcher::config::settings()),
         (
             Mode::RetryScheduler,
-            "retry-scheduler",
             herald_retry_scheduler::config::settings(),
         ),
         (
             Mode::StatusTracker,
-            "status-tracker",
             herald_status_tracker::config::settings(),
         ),
     ]
+    .map(|(mode, settings)| (mode, mode.as_str(), settings))
 }
 
 /// Every setting `herald <mode>` reads, each once: the shared ones first.

@@ -50,13 +50,14 @@ pub struct EventInput {
     /// with a catalogue, one it declares.
     #[schema(
         required = true,
+        nullable = false,
         max_length = 128,
         pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
     )]
     pub event_type: Option<String>,
     /// Any JSON value, delivered byte for byte; with a catalogue, it must pass the
     /// type's schema.
-    #[schema(required = true, value_type = Object)]
+    #[schema(required = true, value_type = serde_json::Value)]
     pub data: Option<Box<RawValue>>,
     /// The producer's id for the event: a repeat within the dedupe window is stored
     /// once. Made by Herald (`evt_` and a ULID) when left out.
@@ -65,8 +66,8 @@ pub struct EventInput {
     /// The job the event belongs to: its events make up `GET /v1/jobs/{job_id}`.
     #[schema(value_type = Option<herald_model::JobId>)]
     pub job_id: Option<String>,
-    /// When it happened (RFC 3339); defaults to when Herald accepted it.
-    #[schema(format = DateTime)]
+    /// When it happened (RFC 3339, from 1970 on); defaults to when Herald accepted it.
+    #[schema(format = DateTime, pattern = r"^(19[7-9][0-9]|[2-9][0-9]{3})-")]
     pub timestamp: Option<String>,
     /// The job's own delivery target.
     pub callback: Option<CallbackInput>,

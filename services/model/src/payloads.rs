@@ -46,3 +46,27 @@ pub struct EnvelopeCamelPayload {
     #[schema(value_type = Object)]
     pub data: Value,
 }
+
+/// One frame of `GET /v1/jobs/{job_id}/stream`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobStreamFrame {
+    /// Always `job`.
+    #[schema(pattern = "^job$")]
+    pub event: String,
+    /// The job's state (a `Job` without `history`), as JSON.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
+/// One frame of `GET /v1/stream`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventStreamFrame {
+    /// The event's type.
+    pub event: String,
+    /// The event's id.
+    pub id: String,
+    /// The event as an `EnvelopePayload` (with `job_id`, without `retry_count`),
+    /// as JSON.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}

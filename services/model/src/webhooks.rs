@@ -53,7 +53,7 @@ macro_rules! webhook_body {
             /// Delays before each retry (`30s`, `5m`, `2h`, `1d`; 1s to 7d each, at
             /// most 20); empty for the server's schedule.
             #[schema(max_items = 20)]
-            pub retry_schedule: Option<Vec<String>>,
+            pub retry_schedule: Option<Vec<RetryDelay>>,
         }
     };
 }
@@ -94,6 +94,13 @@ webhook_body! {
         pub events: Option<Vec<EventPatternText>>,
     }
 }
+
+/// A delay before a retry: a whole number of milliseconds, seconds, minutes,
+/// hours or days, between `1s` and `7d`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String, pattern = "^[0-9]+(ms|s|m|h|d)$", example = "30s")]
+pub struct RetryDelay(pub String);
 
 /// An event type, or a pattern where `*` stands for one part and a final `>` for
 /// the rest.
@@ -183,8 +190,9 @@ pub struct TestResult {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverInput {
-    /// RFC 3339: every failed delivery last attempted since then is sent again.
-    #[schema(example = "2026-11-30T12:00:00Z")]
+    /// RFC 3339 (from 1970 on): every failed delivery last attempted since then is
+    /// sent again.
+    #[schema(example = "2026-11-30T12:00:00Z", format = DateTime, pattern = r"^(19[7-9][0-9]|[2-9][0-9]{3})-")]
     pub since: String,
 }
 

@@ -75,7 +75,7 @@ impl CallbackInput {
 /// The tenant's secret for job callbacks, made on first use. Callbacks are signed
 /// with it as webhooks are with theirs.
 #[utoipa::path(
-    get, path = "/v1/callback-secret", tag = "events",
+    get, path = "/v1/callback-secret", operation_id = "get_callback_secret", tag = "events",
     responses((status = 200, description = "The secret", body = CallbackSecret))
 )]
 pub async fn secret(

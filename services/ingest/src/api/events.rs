@@ -14,7 +14,7 @@ use crate::intake::{Draft, EventInput, new_event_id};
 /// event id seen before (within the dedupe window) is accepted again and stored
 /// once. A W3C `traceparent` header continues the producer's trace.
 #[utoipa::path(
-    post, path = "/v1/events", tag = "events", request_body = EventInput,
+    post, path = "/v1/events", operation_id = "send_event", tag = "events", request_body = EventInput,
     params(("traceparent" = Option<String>, Header, description = "W3C trace context of the producer")),
     responses(
         (status = 202, description = "Accepted and stored", body = EventAccepted),

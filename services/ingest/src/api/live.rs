@@ -29,10 +29,10 @@ use relay::{Frame, Relay, Step};
 /// `GET /v1/jobs/{job_id}` without history) now and after every change; the stream
 /// ends after a final state.
 #[utoipa::path(
-    get, path = "/v1/jobs/{job_id}/stream", tag = "jobs",
+    get, path = "/v1/jobs/{job_id}/stream", operation_id = "stream_job", tag = "jobs",
     params(("job_id" = JobId, Path, description = "The job's id")),
     responses(
-        (status = 200, description = "A stream of `event: job` frames whose `data` is a Job", content_type = "text/event-stream", body = String),
+        (status = 200, description = "A stream of `event: job` frames whose `data` is a Job", content_type = "text/event-stream", body = herald_model::payloads::JobStreamFrame),
         (status = 404, description = "No event of this job", body = ErrorBody),
         (status = 429, description = "The tenant has as many streams open as it may (`limit_exceeded`)", body = ErrorBody),
     )
@@ -106,10 +106,10 @@ pub struct StreamQuery {
 /// event in the `envelope` shape (with `job_id`, without `retry_count`) as `data`.
 /// The stream does not end by itself.
 #[utoipa::path(
-    get, path = "/v1/stream", tag = "events",
+    get, path = "/v1/stream", operation_id = "stream_events", tag = "events",
     params(StreamQuery),
     responses(
-        (status = 200, description = "A stream of frames whose `data` is an EnvelopePayload", content_type = "text/event-stream", body = String),
+        (status = 200, description = "A stream of frames whose `data` is an EnvelopePayload", content_type = "text/event-stream", body = herald_model::payloads::EventStreamFrame),
         (status = 422, description = "A pattern is invalid", body = ErrorBody),
         (status = 429, description = "Too many patterns, or as many streams open as the tenant may (`limit_exceeded`)", body = ErrorBody),
     )

@@ -25,7 +25,7 @@ const RECOVER_LIMIT: u32 = 10_000;
 /// `POST /v1/webhooks/{id}/enable`.
 /// Resumes deliveries to a disabled webhook.
 #[utoipa::path(
-    post, path = "/v1/webhooks/{id}/enable", tag = "webhooks",
+    post, path = "/v1/webhooks/{id}/enable", operation_id = "enable_webhook", tag = "webhooks",
     params(("id" = WebhookId, Path, description = "The webhook's id")),
     responses(
         (status = 200, description = "The webhook, active", body = Webhook),
@@ -49,7 +49,7 @@ pub async fn enable(
 /// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry`: one attempt, now.
 /// Attempts one delivery again now, whatever its status.
 #[utoipa::path(
-    post, path = "/v1/webhooks/{id}/deliveries/{delivery_id}/retry", tag = "deliveries",
+    post, path = "/v1/webhooks/{id}/deliveries/{delivery_id}/retry", operation_id = "retry_delivery", tag = "deliveries",
     params(
         ("id" = WebhookId, Path, description = "The webhook's id"),
         ("delivery_id" = DeliveryId, Path, description = "The delivery's id"),
@@ -97,7 +97,7 @@ pub async fn retry(
 /// Attempts again every failed delivery of a webhook whose last attempt was at or
 /// after `since` (at most 10 000).
 #[utoipa::path(
-    post, path = "/v1/webhooks/{id}/recover", tag = "deliveries", request_body = RecoverInput,
+    post, path = "/v1/webhooks/{id}/recover", operation_id = "recover_deliveries", tag = "deliveries", request_body = RecoverInput,
     params(("id" = WebhookId, Path, description = "The webhook's id")),
     responses(
         (status = 202, description = "The attempts are queued", body = Recovered),

@@ -174,7 +174,7 @@ impl AppState {
 /// The event types the server declares (`HERALD_EVENT_CATALOGUE`), with their
 /// descriptions, schemas and examples; empty without a catalogue.
 #[utoipa::path(
-    get, path = "/v1/event-types", tag = "events",
+    get, path = "/v1/event-types", operation_id = "list_event_types", tag = "events",
     responses((status = 200, description = "The catalogue", body = herald_model::EventTypes))
 )]
 async fn event_types(

@@ -124,12 +124,13 @@ pub struct ListQuery {
     #[param(format = DateTime)]
     until: Option<String>,
     /// The `next_cursor` of the page before.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     cursor: Option<String>,
 }
 
 /// A webhook's deliveries, newest first, a page at a time.
 #[utoipa::path(
-    get, path = "/v1/webhooks/{id}/deliveries", tag = "deliveries",
+    get, path = "/v1/webhooks/{id}/deliveries", operation_id = "list_deliveries", tag = "deliveries",
     params(("id" = WebhookId, Path, description = "The webhook's id"), ListQuery),
     responses(
         (status = 200, description = "A page of deliveries", body = DeliveryPage),
@@ -175,7 +176,7 @@ pub async fn deliveries(
 
 /// A delivery with its attempts, oldest first.
 #[utoipa::path(
-    get, path = "/v1/deliveries/{delivery_id}", tag = "deliveries",
+    get, path = "/v1/deliveries/{delivery_id}", operation_id = "get_delivery", tag = "deliveries",
     params(("delivery_id" = DeliveryId, Path, description = "The delivery's id")),
     responses(
         (status = 200, description = "The delivery", body = DeliveryDetail),
@@ -199,7 +200,7 @@ pub async fn delivery(
 
 /// An event with its delivery to each webhook.
 #[utoipa::path(
-    get, path = "/v1/events/{event_id}", tag = "events",
+    get, path = "/v1/events/{event_id}", operation_id = "get_event", tag = "events",
     params(("event_id" = EventId, Path, description = "The event's id")),
     responses(
         (status = 200, description = "The event", body = EventDetail),
@@ -224,7 +225,7 @@ pub async fn event(
 /// A job's state and history, from its events: the polling fallback for
 /// customers who cannot receive webhooks.
 #[utoipa::path(
-    get, path = "/v1/jobs/{job_id}", tag = "jobs",
+    get, path = "/v1/jobs/{job_id}", operation_id = "get_job", tag = "jobs",
     params(("job_id" = JobId, Path, description = "The job's id")),
     responses(
         (status = 200, description = "The job", body = Job),
@@ -295,13 +296,13 @@ pub async fn job_view(
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     /// How far back: a duration between `1m` and `90d` (default `24h`).
-    #[param(example = "24h")]
+    #[param(example = "24h", pattern = "^[0-9]+(ms|s|m|h|d)$")]
     window: Option<String>,
 }
 
 /// A webhook's attempts, success rate and response-time percentiles over a window.
 #[utoipa::path(
-    get, path = "/v1/webhooks/{id}/stats", tag = "webhooks",
+    get, path = "/v1/webhooks/{id}/stats", operation_id = "get_webhook_stats", tag = "webhooks",
     params(("id" = WebhookId, Path, description = "The webhook's id"), StatsQuery),
     responses(
         (status = 200, description = "The statistics", body = WebhookStats),

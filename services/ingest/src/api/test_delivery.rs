@@ -39,7 +39,7 @@ pub const ROUTE_TIME_LIMIT: Duration = MAX_ATTEMPT
 /// Sends a `webhook.test` event to the webhook now and answers with what the
 /// endpoint answered. The attempt is not retried and not in the delivery log.
 #[utoipa::path(
-    post, path = "/v1/webhooks/{id}/test", tag = "webhooks",
+    post, path = "/v1/webhooks/{id}/test", operation_id = "test_webhook", tag = "webhooks",
     params(("id" = WebhookId, Path, description = "The webhook's id")),
     responses(
         (status = 200, description = "The attempt was made (`success` says whether the endpoint took it)", body = TestResult),

@@ -92,7 +92,7 @@ fn payload_format(format: model::PayloadFormat) -> PayloadFormat {
 
 /// Registers a webhook. Its secret is in this answer only.
 #[utoipa::path(
-    post, path = "/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
+    post, path = "/v1/webhooks", operation_id = "create_webhook", tag = "webhooks", request_body = CreateWebhook,
     responses(
         (status = 201, description = "Made; the secret is shown this once", body = CreatedWebhook),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
@@ -180,7 +180,7 @@ pub async fn create(
 
 /// The tenant's webhooks.
 #[utoipa::path(
-    get, path = "/v1/webhooks", tag = "webhooks",
+    get, path = "/v1/webhooks", operation_id = "list_webhooks", tag = "webhooks",
     responses((status = 200, description = "Every webhook of the tenant", body = WebhookList))
 )]
 pub async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> Json<WebhookList> {
@@ -195,7 +195,7 @@ pub async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> Json
 
 /// One webhook.
 #[utoipa::path(
-    get, path = "/v1/webhooks/{id}", tag = "webhooks",
+    get, path = "/v1/webhooks/{id}", operation_id = "get_webhook", tag = "webhooks",
     params(("id" = WebhookId, Path, description = "The webhook's id")),
     responses(
         (status = 200, description = "The webhook", body = Webhook),
@@ -213,7 +213,7 @@ pub async fn get(
 /// Changes the fields given; the others keep their value. The secret is changed
 /// with `rotate-secret`.
 #[utoipa::path(
-    put, path = "/v1/webhooks/{id}", tag = "webhooks", request_body = UpdateWebhook,
+    put, path = "/v1/webhooks/{id}", operation_id = "update_webhook", tag = "webhooks", request_body = UpdateWebhook,
     params(("id" = WebhookId, Path, description = "The webhook's id")),
     responses(
         (status = 200, description = "The webhook as changed", body = Webhook),
@@ -241,7 +241,7 @@ pub async fn update(
 
 /// Removes a webhook; retries held for it are dropped.
 #[utoipa::path(
-    delete, path = "/v1/webhooks/{id}", tag = "webhooks",
+    delete, path = "/v1/webhooks/{id}", operation_id = "delete_webhook", tag = "webhooks",
     params(("id" = WebhookId, Path, description = "The webhook's id")),
     responses(
         (status = 204, description = "Removed"),
@@ -273,7 +273,7 @@ pub async fn delete(
 /// earlier rotation stops signing now, so a delivery carries two signatures at
 /// most, however often the secret is rotated.
 #[utoipa::path(
-    post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+    post, path = "/v1/webhooks/{id}/rotate-secret", operation_id = "rotate_webhook_secret", tag = "webhooks",
     request_body(content = Option<RotateSecretInput>, description = "May be left out: Herald makes the new secret"),
     params(("id" = WebhookId, Path, description = "The webhook's id")),
     responses(
@@ -297,11 +297,13 @@ pub async fn rotate_secret(
             ApiError::BadRequest("the request body could not be read".into())
         }
     })?;
+    // No body, or `null`, asks Herald to make the secret.
     let request: RotateSecretInput = if body.iter().all(u8::is_ascii_whitespace) {
         RotateSecretInput::default()
     } else {
-        serde_json::from_slice(&body)
+        serde_json::from_slice::<Option<RotateSecretInput>>(&body)
             .map_err(|e| ApiError::Unprocessable(format!("body is not valid: {e}")))?
+            .unwrap_or_default()
     };
     let secret = match request.secret {
         Some(secret) => check_secret(&secret)?,
@@ -399,7 +401,7 @@ fn webhook_id(endpoint: &Endpoint) -> WebhookId {
     WebhookId::from_record(endpoint.id.clone())
 }
 
-fn check_schedule(delays: &[String]) -> Result<Vec<Duration>, ApiError> {
+fn check_schedule(delays: &[model::RetryDelay]) -> Result<Vec<Duration>, ApiError> {
     if delays.len() > MAX_RETRY_DELAYS {
         return Err(ApiError::Unprocessable(format!(
             "retry_schedule may list at most {MAX_RETRY_DELAYS} delays"
@@ -407,7 +409,7 @@ fn check_schedule(delays: &[String]) -> Result<Vec<Duration>, ApiError> {
     }
     delays
         .iter()
-        .map(|d| {
+        .map(|model::RetryDelay(d)| {
             duration::parse_within(d, MIN_RETRY_DELAY, MAX_RETRY_DELAY).ok_or_else(|| {
                 ApiError::Unprocessable(format!(
                     "retry_schedule entry `{}` must be a duration between 1s and 7d, such as 30s, 5m or 2h",
