@@ -77,7 +77,10 @@ deploy-check:
 # README's receiver examples with, and nats-py, the producer of
 # tests/it/least_privilege.rs; pins in tests/receivers/ (requirements.txt,
 # package.json, package-lock.json), installed into .tools/receivers by
-# tests/receivers/install.sh. Needs python3 with pip and node with npm.
+# tests/receivers/install.sh. Also the API's contract tools of
+# tests/contract/requirements.txt (schemathesis and others, for
+# tests/it/openapi.rs) into the virtual environment .tools/contract. Needs
+# python3 with pip and venv, and node with npm.
 .PHONY: receiver-libs
 receiver-libs:
 	@bash tests/receivers/install.sh

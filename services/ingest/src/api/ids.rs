@@ -12,12 +12,9 @@ use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use herald_proto::ids::check_event_id;
+use herald_model::ids::{is_producer_id, is_token};
 
 use super::{ApiError, AppState, Tenant};
-
-/// Longest id of any kind.
-pub const MAX_ID_LEN: usize = 128;
 
 /// How much of a malformed id an error message repeats.
 const SHOWN_CHARS: usize = 64;
@@ -33,23 +30,7 @@ fn kind(param: &str) -> (&'static str, fn(&str) -> bool) {
     }
 }
 
-/// Ids Herald makes (`wh_…`, `dlv_…`): letters, digits, `_` and `-`. A webhook id
-/// is one token of a KV key, so it never holds a dot.
-fn is_token(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Ids producers choose (events, jobs): what the intake accepts, and nothing
-/// else can have been stored.
-fn is_producer_id(id: &str) -> bool {
-    check_event_id(id).is_ok()
-}
-
-/// `id` as an error message repeats it: at most [`SHOWN_CHARS`] characters.
+/// `id` as error messages repeat it: at most its first 64 characters.
 pub fn shown(id: &str) -> String {
     match id.char_indices().nth(SHOWN_CHARS) {
         Some((end, _)) => format!("{}…", &id[..end]),
@@ -92,6 +73,7 @@ pub async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_model::ids::MAX_ID_LEN;
 
     #[test]
     fn ids_herald_makes_are_tokens() {
