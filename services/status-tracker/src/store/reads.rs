@@ -33,7 +33,7 @@ pub const TOTAL_CAP: u32 = 10_000;
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum JobPage {
-    First(Job),
+    First(Box<Job>),
     More(JobHistoryPart),
 }
 
@@ -373,10 +373,10 @@ impl Store {
         };
         let history: Vec<JobEvent> = history.into_iter().map(|(item, _)| item).collect();
         let page = match job {
-            Some(job) => JobPage::First(Job {
+            Some(job) => JobPage::First(Box::new(Job {
                 history: Some(history),
                 ..job
-            }),
+            })),
             None => JobPage::More(JobHistoryPart { history }),
         };
         Ok(Some((page, next_cursor)))
