@@ -22,6 +22,7 @@ mod metrics;
 mod names;
 mod nats_auth;
 mod nats_intake;
+mod publish;
 mod readiness;
 mod retries;
 mod sealed_headers;
