@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use herald_common::bundle::RecordError;
+use herald_common::publish::PublishError;
 use herald_proto::{
     AttemptOutcome, DeliveryAttempt, DeliveryTask, Endpoint, EndpointStatus, PayloadFormat, Trigger,
 };
@@ -22,9 +24,9 @@ use crate::sender::{Request, Response};
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
     #[error("cannot record the attempt: {0}")]
-    Record(String),
+    Record(#[from] RecordError),
     #[error("cannot park an undecodable task: {0}")]
-    Reject(String),
+    Reject(#[source] PublishError),
     #[error("cannot look the target up: {0}")]
     Lookup(String),
     /// The drain's time for attempts in flight ran out: the attempt was abandoned
@@ -300,7 +302,7 @@ pub async fn record(
     state: &State,
     task: DeliveryTask,
     response: Response,
-) -> Result<DeliveryAttempt, String> {
+) -> Result<DeliveryAttempt, RecordError> {
     let outcome = if response.succeeded() {
         AttemptOutcome::Succeeded
     } else if response.refused {

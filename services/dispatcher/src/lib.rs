@@ -35,11 +35,11 @@ pub mod test_delivery;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::{self, kv};
 use herald_common::health::Readiness;
 use herald_common::mirror::Mirror;
 use herald_common::nats;
+use herald_common::publish::{Publish, PublishError, publish};
 use herald_common::registry::{Registry, Secrets};
 use herald_common::startup::Startup;
 use herald_proto::Endpoint;
@@ -127,9 +127,10 @@ impl State {
         subject: String,
         message_id: &str,
         payload: bytes::Bytes,
-    ) -> Result<(), String> {
-        self.publish_with(subject, message_id, HeaderMap::new(), payload)
+    ) -> Result<(), PublishError> {
+        publish(&self.jetstream, subject, payload, Publish::once(message_id))
             .await
+            .map(drop)
     }
 
     /// Publishes a record of `record_type` for `OUTCOMES` alone, as
@@ -140,23 +141,11 @@ impl State {
         subject: String,
         message_id: &str,
         payload: bytes::Bytes,
-    ) -> Result<(), String> {
-        let headers = nats::record_headers(record_type);
-        self.publish_with(subject, message_id, headers, payload)
+    ) -> Result<(), PublishError> {
+        let options = Publish::once(message_id).headers(nats::record_headers(record_type));
+        publish(&self.jetstream, subject, payload, options)
             .await
-    }
-
-    async fn publish_with(
-        &self,
-        subject: String,
-        message_id: &str,
-        headers: HeaderMap,
-        payload: bytes::Bytes,
-    ) -> Result<(), String> {
-        nats::publish_once(&self.jetstream, subject, message_id, headers, payload)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map(drop)
     }
 }
 
