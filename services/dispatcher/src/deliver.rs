@@ -28,11 +28,20 @@ pub enum DeliverError {
     #[error("cannot park an undecodable task: {0}")]
     Reject(#[source] PublishError),
     #[error("cannot look the target up: {0}")]
-    Lookup(String),
+    Lookup(#[from] LookupError),
     /// The drain's time for attempts in flight ran out: the attempt was abandoned
     /// unrecorded, and the task is handed back to be tried again.
     #[error("the attempt was cut by the drain")]
     Cut,
+}
+
+/// Why a task's target could not be looked up; worth trying again.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("cannot read the callback secret: {0}")]
+    Secret(#[from] async_nats::jetstream::kv::EntryError),
+    #[error(transparent)]
+    Registry(#[from] herald_common::registry::RegistryError),
 }
 
 /// Where and how a task is delivered.
@@ -157,7 +166,7 @@ pub async fn target(state: &State, task: &DeliveryTask) -> Result<Target, Delive
         let secret = state
             .callback_secret(tenant)
             .await
-            .map_err(DeliverError::Lookup)?;
+            .map_err(LookupError::from)?;
         let refusal = secret
             .is_none()
             .then(|| "refused: the tenant has no callback secret".to_owned());
@@ -181,7 +190,7 @@ pub async fn target(state: &State, task: &DeliveryTask) -> Result<Target, Delive
             .registry
             .get(tenant, &task.endpoint_id)
             .await
-            .map_err(|e| DeliverError::Lookup(e.to_string()))?
+            .map_err(LookupError::from)?
         {
             Some(endpoint) => std::sync::Arc::new(endpoint),
             None => return Ok(Target::refusing("refused: the webhook was deleted")),

@@ -212,14 +212,16 @@ fn tasks_for(state: &State, event: &Event, traceparent: Option<String>) -> Vec<D
 
 /// The task for the job's own callback: the event's, or the one an earlier event of
 /// the same job registered.
-async fn callback_task(state: &State, event: &Event) -> Result<Option<DeliveryTask>, String> {
+async fn callback_task(
+    state: &State,
+    event: &Event,
+) -> Result<Option<DeliveryTask>, jetstream::kv::EntryError> {
     let callback = match (&event.callback, &event.job_id) {
         (Some(callback), _) => Some(callback.clone()),
         (None, Some(job_id)) => state
             .job_callbacks
             .get(Callback::job_key(&event.tenant, job_id))
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .and_then(|bytes| match Callback::decode(&bytes) {
                 Ok(callback) => Some(callback),
                 Err(err) => {
