@@ -21,16 +21,23 @@ pub enum PayloadFormat {
     Data,
 }
 
+/// A payload format name Herald does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{name}` is not one of `envelope`, `envelope_camel`, `data`")]
+pub struct UnknownFormat {
+    pub name: String,
+}
+
 impl PayloadFormat {
     /// Parses a format name; the empty string means the default.
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, UnknownFormat> {
         match value {
             "" | "envelope" => Ok(PayloadFormat::Envelope),
             "envelope_camel" => Ok(PayloadFormat::EnvelopeCamel),
             "data" => Ok(PayloadFormat::Data),
-            other => Err(format!(
-                "`{other}` is not one of `envelope`, `envelope_camel`, `data`"
-            )),
+            other => Err(UnknownFormat {
+                name: other.to_owned(),
+            }),
         }
     }
 

@@ -139,9 +139,9 @@ impl Endpoint {
     /// Decodes, passing every secret and every header value through `open`
     /// (decryption). A secret must open; a header value that does not is taken as it
     /// is: entries written before header values were sealed hold them in the clear.
-    pub fn decode_with(
+    pub fn decode_with<E: std::fmt::Display>(
         bytes: &[u8],
-        open: &dyn Fn(&str) -> Result<String, String>,
+        open: &dyn Fn(&str) -> Result<String, E>,
     ) -> Result<Self, DecodeError> {
         let mut wire = wire::Endpoint::decode(bytes)?;
         wire.secret = open(&wire.secret).map_err(|r| DecodeError::invalid("secret", r))?;
@@ -161,7 +161,7 @@ impl Endpoint {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        Self::decode_with(bytes, &|s| Ok(s.to_owned()))
+        Self::decode_with(bytes, &|s| Ok::<_, std::convert::Infallible>(s.to_owned()))
     }
 }
 
@@ -273,7 +273,7 @@ mod tests {
                 .starts_with("sealed:")
         );
         assert_eq!(Endpoint::decode_with(&sealed, &open).unwrap(), endpoint);
-        assert!(Endpoint::decode_with(&endpoint.encode(), &|_| Err("no".into())).is_err());
+        assert!(Endpoint::decode_with(&endpoint.encode(), &|_| Err::<String, _>("no")).is_err());
         assert!(endpoint.subscribes_to("job.failed"));
         assert!(!endpoint.subscribes_to("vision.completed"));
         endpoint.status = EndpointStatus::Disabled;

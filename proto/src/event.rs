@@ -67,14 +67,30 @@ impl Event {
     }
 }
 
+/// Why an event's `data` is refused; the text reads after the field's name.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("is missing")]
+    Missing,
+    #[error("is not valid JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("is nested more than {MAX_DATA_DEPTH} levels deep (arrays and objects)")]
+    TooDeep,
+}
+
+/// An event time outside what every part of Herald can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z")]
+pub struct EventTimeError;
+
 /// Checks that `data` is one JSON value.
-pub fn check_json(data: &[u8]) -> Result<(), String> {
+pub fn check_json(data: &[u8]) -> Result<(), DataError> {
     if data.is_empty() {
-        return Err("is missing".into());
+        return Err(DataError::Missing);
     }
     serde_json::from_slice::<&RawValue>(data)
         .map(|_| ())
-        .map_err(|e| format!("is not valid JSON: {e}"))
+        .map_err(DataError::NotJson)
 }
 
 /// How deep a producer's `data` may nest arrays and objects. Receivers parse what
@@ -84,12 +100,10 @@ pub const MAX_DATA_DEPTH: usize = 64;
 
 /// What intake asks of a producer's `data`: one JSON value ([`check_json`]),
 /// nested at most [`MAX_DATA_DEPTH`] levels deep.
-pub fn check_data(data: &[u8]) -> Result<(), String> {
+pub fn check_data(data: &[u8]) -> Result<(), DataError> {
     check_json(data)?;
     if depth_exceeds(data, MAX_DATA_DEPTH) {
-        return Err(format!(
-            "is nested more than {MAX_DATA_DEPTH} levels deep (arrays and objects)"
-        ));
+        return Err(DataError::TooDeep);
     }
     Ok(())
 }
@@ -132,11 +146,11 @@ pub const MAX_EVENT_TIME_MS: i64 = 253_402_300_799_999;
 /// What intake asks of an event's time (milliseconds since the epoch): not before
 /// 1970, not after year 9999, so that every part of Herald can write it as RFC 3339
 /// and receivers as Unix seconds.
-pub fn check_event_time(ms: i64) -> Result<(), String> {
+pub fn check_event_time(ms: i64) -> Result<(), EventTimeError> {
     if (0..=MAX_EVENT_TIME_MS).contains(&ms) {
         Ok(())
     } else {
-        Err("must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z".into())
+        Err(EventTimeError)
     }
 }
 
@@ -282,7 +296,7 @@ mod tests {
         assert!(check_data(b"1").is_ok());
         assert!(check_data(nested(MAX_DATA_DEPTH).as_bytes()).is_ok());
         let deep = check_data(nested(MAX_DATA_DEPTH + 1).as_bytes()).unwrap_err();
-        assert!(deep.contains("64 levels"), "{deep}");
+        assert!(deep.to_string().contains("64 levels"), "{deep}");
         assert!(check_data(nested(100_000).as_bytes()).is_err());
         let objects = format!(r#"{}1{}"#, r#"{"a":"#.repeat(65), "}".repeat(65));
         assert!(check_data(objects.as_bytes()).is_err());
@@ -292,7 +306,7 @@ mod tests {
         // Siblings do not add up.
         let wide = format!("[{}]", vec![nested(60); 100].join(","));
         assert!(check_data(wide.as_bytes()).is_ok());
-        assert_eq!(check_data(b"").unwrap_err(), "is missing");
+        assert_eq!(check_data(b"").unwrap_err().to_string(), "is missing");
         assert!(check_data(b"[").is_err());
     }
 

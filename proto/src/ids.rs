@@ -2,32 +2,33 @@
 
 use sha2::{Digest, Sha256};
 
+/// An id not of the form its kind takes; the text reads after the id's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("must be 1 to 64 letters, digits, `_` or `-`")]
+    Tenant,
+    #[error("must be 1 to 128 letters, digits, `_`, `-`, `.` or `:`")]
+    EventId,
+}
+
 /// Tenants appear in NATS subjects, so they are short and plain.
-pub fn check_tenant(value: &str) -> Result<(), String> {
+pub fn check_tenant(value: &str) -> Result<(), IdError> {
     let ok = !value.is_empty()
         && value.len() <= 64
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err("must be 1 to 64 letters, digits, `_` or `-`".into())
-    }
+    if ok { Ok(()) } else { Err(IdError::Tenant) }
 }
 
 /// Event ids are chosen by producers; they travel in headers and message ids.
-pub fn check_event_id(value: &str) -> Result<(), String> {
+pub fn check_event_id(value: &str) -> Result<(), IdError> {
     let ok = !value.is_empty()
         && value.len() <= 128
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
-    if ok {
-        Ok(())
-    } else {
-        Err("must be 1 to 128 letters, digits, `_`, `-`, `.` or `:`".into())
-    }
+    if ok { Ok(()) } else { Err(IdError::EventId) }
 }
 
 /// The id of the delivery of one event to one endpoint. It is derived, not drawn,

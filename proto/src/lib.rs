@@ -54,10 +54,10 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: &'static str, reason: impl ToString) -> Self {
         DecodeError::Invalid {
             field,
-            reason: reason.into(),
+            reason: reason.to_string(),
         }
     }
 }
@@ -82,11 +82,20 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A time that is not RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not an RFC 3339 time such as 2026-01-31T12:00:00Z")]
+pub struct TimeError {
+    pub value: String,
+}
+
 /// Parses an RFC 3339 time into milliseconds since the epoch.
-pub fn parse_rfc3339(value: &str) -> Result<i64, String> {
+pub fn parse_rfc3339(value: &str) -> Result<i64, TimeError> {
     time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| format!("`{value}` is not an RFC 3339 time such as 2026-01-31T12:00:00Z"))
+        .map_err(|_| TimeError {
+            value: value.to_owned(),
+        })
 }
 
 #[cfg(test)]

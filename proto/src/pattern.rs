@@ -5,12 +5,28 @@ use std::fmt;
 
 const MAX_LEN: usize = 128;
 
+/// An event type or pattern not of the form Herald takes; the text reads after
+/// the value's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {MAX_LEN} characters")]
+    TooLong,
+    #[error("must not have empty parts between dots")]
+    EmptyPart,
+    #[error("part `{0}` may hold only letters, digits, `_` and `-`")]
+    Part(String),
+    #[error("part `{0}` may hold only letters, digits, `_` and `-`, or be `*` (or `>` at the end)")]
+    PatternPart(String),
+}
+
 /// A dotted event type such as `job.completed`: tokens of letters, digits, `_` and `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EventType(String);
 
 impl EventType {
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, PatternError> {
         check_tokens(value, false)?;
         Ok(EventType(value.to_owned()))
     }
@@ -32,7 +48,7 @@ impl fmt::Display for EventType {
 pub struct EventPattern(String);
 
 impl EventPattern {
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, PatternError> {
         check_tokens(value, true)?;
         Ok(EventPattern(value.to_owned()))
     }
@@ -63,12 +79,12 @@ impl fmt::Display for EventPattern {
     }
 }
 
-fn check_tokens(value: &str, wildcards: bool) -> Result<(), String> {
+fn check_tokens(value: &str, wildcards: bool) -> Result<(), PatternError> {
     if value.is_empty() {
-        return Err("must not be empty".into());
+        return Err(PatternError::Empty);
     }
     if value.len() > MAX_LEN {
-        return Err(format!("must be at most {MAX_LEN} characters"));
+        return Err(PatternError::TooLong);
     }
     let count = value.split('.').count();
     for (index, token) in value.split('.').enumerate() {
@@ -77,18 +93,17 @@ fn check_tokens(value: &str, wildcards: bool) -> Result<(), String> {
             continue;
         }
         if token.is_empty() {
-            return Err("must not have empty parts between dots".into());
+            return Err(PatternError::EmptyPart);
         }
         if !token
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
+            let part = token.to_owned();
             return Err(if wildcards {
-                format!(
-                    "part `{token}` may hold only letters, digits, `_` and `-`, or be `*` (or `>` at the end)"
-                )
+                PatternError::PatternPart(part)
             } else {
-                format!("part `{token}` may hold only letters, digits, `_` and `-`")
+                PatternError::Part(part)
             });
         }
     }

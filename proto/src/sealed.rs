@@ -42,7 +42,7 @@ impl SealedHeaders {
 
     /// The headers to send: every value passed through `open`; a value `open`
     /// refuses is taken as it is (see the module's documentation).
-    pub fn open(&self, open: &dyn Fn(&str) -> Result<String, String>) -> BTreeMap<String, String> {
+    pub fn open<E>(&self, open: &dyn Fn(&str) -> Result<String, E>) -> BTreeMap<String, String> {
         self.0
             .iter()
             .map(|(name, value)| (name.clone(), open_or_as_is(value, open)))
@@ -57,7 +57,7 @@ impl SealedHeaders {
 
 /// One stored header value opened with `open`, or, when it does not open (it was
 /// written in the clear, before header values were sealed), as it is.
-pub fn open_or_as_is(value: &str, open: &dyn Fn(&str) -> Result<String, String>) -> String {
+pub fn open_or_as_is<E>(value: &str, open: &dyn Fn(&str) -> Result<String, E>) -> String {
     open(value).unwrap_or_else(|_| value.to_owned())
 }
 

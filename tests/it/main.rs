@@ -23,6 +23,7 @@ mod names;
 mod nats_auth;
 mod nats_intake;
 mod openapi;
+mod publish;
 mod readiness;
 mod retries;
 mod sealed_headers;

@@ -22,6 +22,8 @@ use herald_proto::wire::{Bundle, BundledRecord};
 use prost::Message as _;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use crate::publish::{Publish, PublishError, PublishErrorKind};
+
 /// Header on a bundle: how many records it holds.
 pub use herald_proto::names::header::BUNDLE as BUNDLE_HEADER;
 pub use herald_proto::names::subject::{bundle as bundle_subject, is_bundle};
@@ -42,7 +44,41 @@ struct Item {
     message_id: String,
     traceparent: Option<String>,
     payload: Bytes,
-    stored: oneshot::Sender<Result<(), String>>,
+    stored: oneshot::Sender<Result<(), RecordError>>,
+}
+
+/// Why a record was not stored.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RecordError {
+    /// The publish of the record, or of the bundle it went in, failed.
+    #[error("{message}")]
+    Publish {
+        kind: PublishErrorKind,
+        message: String,
+    },
+    /// The bundling publisher is gone (the process is stopping).
+    #[error("the record publisher stopped")]
+    Stopped,
+}
+
+impl RecordError {
+    /// What the failed publish means for the caller; a stopped publisher is
+    /// [`Unavailable`](PublishErrorKind::Unavailable).
+    pub fn kind(&self) -> PublishErrorKind {
+        match self {
+            RecordError::Publish { kind, .. } => *kind,
+            RecordError::Stopped => PublishErrorKind::Unavailable,
+        }
+    }
+}
+
+impl From<PublishError> for RecordError {
+    fn from(err: PublishError) -> Self {
+        RecordError::Publish {
+            kind: err.kind(),
+            message: err.to_string(),
+        }
+    }
 }
 
 /// A handle on the bundling publisher. Cloning is cheap; the publisher stops when
@@ -68,7 +104,7 @@ impl Bundler {
         subject: String,
         message_id: String,
         payload: Bytes,
-    ) -> Result<(), String> {
+    ) -> Result<(), RecordError> {
         let (stored, outcome) = oneshot::channel();
         let item = Item {
             tenant: tenant.to_owned(),
@@ -82,10 +118,8 @@ impl Bundler {
         self.queue
             .send(item)
             .await
-            .map_err(|_| "the record publisher stopped".to_owned())?;
-        outcome
-            .await
-            .map_err(|_| "the record publisher stopped".to_owned())?
+            .map_err(|_| RecordError::Stopped)?;
+        outcome.await.map_err(|_| RecordError::Stopped)?
     }
 }
 
@@ -138,14 +172,15 @@ fn groups(items: Vec<Item>) -> Vec<Vec<Item>> {
 /// Publishes one record alone, or many as a bundle, and tells each caller.
 async fn publish(jetstream: &jetstream::Context, mut group: Vec<Item>) {
     let mut headers = HeaderMap::new();
-    let (subject, payload) = if group.len() == 1 {
+    let (subject, payload, options) = if group.len() == 1 {
         let item = &mut group[0];
-        headers.insert(header::MSG_ID, item.message_id.as_str());
         headers.insert(header::RECORD_TYPE, item.record_type.as_str());
-        if let Some(traceparent) = &item.traceparent {
-            headers.insert(header::TRACEPARENT, traceparent.as_str());
-        }
-        (item.subject.clone(), std::mem::take(&mut item.payload))
+        let payload = std::mem::take(&mut item.payload);
+        let item = &group[0];
+        let options = Publish::once(&item.message_id)
+            .headers(headers)
+            .traceparent(item.traceparent.as_deref());
+        (item.subject.clone(), payload, options)
     } else {
         // No message id: a bundle's records differ from one try to the next, and an
         // id naming only some of them would drop the others as a repeat. The status
@@ -162,18 +197,18 @@ async fn publish(jetstream: &jetstream::Context, mut group: Vec<Item>) {
                 })
                 .collect(),
         };
+        // Each record carries its own trace context inside the bundle.
+        let options = Publish::default().headers(headers).traceparent(None);
         (
             bundle_subject(&group[0].tenant),
             Bytes::from(bundle.encode_to_vec()),
+            options,
         )
     };
-    let outcome = match jetstream
-        .publish_with_headers(subject, headers, payload)
+    let outcome = crate::publish::publish(jetstream, subject, payload, options)
         .await
-    {
-        Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-        Err(err) => Err(err.to_string()),
-    };
+        .map(|_| ())
+        .map_err(RecordError::from);
     for item in group {
         let _ = item.stored.send(outcome.clone());
     }

@@ -21,7 +21,7 @@ pub mod reference;
 pub mod setting;
 pub mod shared;
 
-pub use setting::{DefaultValue, Range, Setting, from_str};
+pub use setting::{DefaultValue, Range, Setting, from_str, text};
 pub use shared::{CommonConfig, StorageLimits, allowed_ports, settings};
 
 use std::collections::HashMap;
@@ -108,32 +108,57 @@ pub fn format_duration(duration: Duration) -> String {
     format!("{ms}ms")
 }
 
+/// A value that does not read as what its setting takes; the text reads after the
+/// variable's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("`{0}` needs a unit (ms, s, m, h or d)")]
+    DurationWithoutUnit(String),
+    #[error("`{0}` is not a duration like 30s, 5m or 2h")]
+    NotDuration(String),
+    #[error("`{0}` has an unknown unit (use ms, s, m, h or d)")]
+    DurationUnit(String),
+    #[error("`{0}` is too long")]
+    TooLong(String),
+    #[error("`{0}` is not a size like 64MiB or 512KiB")]
+    NotSize(String),
+    #[error("`{0}` has an unknown unit (use KiB, MiB, GiB or TiB)")]
+    SizeUnit(String),
+    #[error("`{0}` is too large")]
+    TooLarge(String),
+    #[error("`{0}` is not a port from 1 to 65535")]
+    NotPort(String),
+    #[error("must list at least one port, or be unset for any")]
+    NoPorts,
+    #[error("`{0}` is not a boolean (true or false)")]
+    NotBool(String),
+    /// A value its type's `FromStr` refuses, and why.
+    #[error("`{value}` is not valid: {reason}")]
+    Invalid { value: String, reason: String },
+}
+
 /// Parses `250ms`, `30s`, `5m`, `2h` or `7d`.
-pub fn parse_duration(value: &str) -> Result<Duration, String> {
+pub fn parse_duration(value: &str) -> Result<Duration, ValueError> {
     let value = value.trim();
     let split = value
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{value}` needs a unit (ms, s, m, h or d)"))?;
+        .ok_or_else(|| ValueError::DurationWithoutUnit(value.to_owned()))?;
     let (number, unit) = value.split_at(split);
     let number: u64 = number
         .parse()
-        .map_err(|_| format!("`{value}` is not a duration like 30s, 5m or 2h"))?;
+        .map_err(|_| ValueError::NotDuration(value.to_owned()))?;
     let seconds = match unit {
         "ms" => return Ok(Duration::from_millis(number)),
         "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "`{value}` has an unknown unit (use ms, s, m, h or d)"
-            ));
-        }
+        _ => return Err(ValueError::DurationUnit(value.to_owned())),
     };
     number
         .checked_mul(seconds)
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("`{value}` is too long"))
+        .ok_or_else(|| ValueError::TooLong(value.to_owned()))
 }
 
 /// `bytes` in its largest whole binary unit, as [`parse_bytes`] reads it: `16TiB`,
@@ -150,7 +175,7 @@ pub fn format_bytes(bytes: u64) -> String {
 
 /// Parses `64MiB`, `512KiB`, `1GiB`, `2TiB` (also `KB`, `MB`, `GB`, `TB` as the
 /// same powers of 1024) or a plain number of bytes.
-pub fn parse_bytes(value: &str) -> Result<u64, String> {
+pub fn parse_bytes(value: &str) -> Result<u64, ValueError> {
     let value = value.trim();
     let split = value
         .find(|c: char| !c.is_ascii_digit())
@@ -158,37 +183,33 @@ pub fn parse_bytes(value: &str) -> Result<u64, String> {
     let (number, unit) = value.split_at(split);
     let number: u64 = number
         .parse()
-        .map_err(|_| format!("`{value}` is not a size like 64MiB or 512KiB"))?;
+        .map_err(|_| ValueError::NotSize(value.to_owned()))?;
     let scale: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" | "KB" | "K" => 1 << 10,
         "MiB" | "MB" | "M" => 1 << 20,
         "GiB" | "GB" | "G" => 1 << 30,
         "TiB" | "TB" | "T" => 1 << 40,
-        _ => {
-            return Err(format!(
-                "`{value}` has an unknown unit (use KiB, MiB, GiB or TiB)"
-            ));
-        }
+        _ => return Err(ValueError::SizeUnit(value.to_owned())),
     };
     number
         .checked_mul(scale)
-        .ok_or_else(|| format!("`{value}` is too large"))
+        .ok_or_else(|| ValueError::TooLarge(value.to_owned()))
 }
 
 /// `80,443`: ports from 1 to 65535, comma-separated.
-pub fn parse_ports(value: &str) -> Result<std::collections::BTreeSet<u16>, String> {
+pub fn parse_ports(value: &str) -> Result<std::collections::BTreeSet<u16>, ValueError> {
     let ports = value
         .split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(|p| match p.parse::<u16>() {
             Ok(port) if port > 0 => Ok(port),
-            _ => Err(format!("`{p}` is not a port from 1 to 65535")),
+            _ => Err(ValueError::NotPort(p.to_owned())),
         })
         .collect::<Result<std::collections::BTreeSet<_>, _>>()?;
     if ports.is_empty() {
-        return Err("must list at least one port, or be unset for any".into());
+        return Err(ValueError::NoPorts);
     }
     Ok(ports)
 }

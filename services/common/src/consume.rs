@@ -15,6 +15,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::publish::{Publish, PublishError, publish};
+
 /// How often a message that cannot be processed is tried before Herald gives up on
 /// it and parks it in `REJECTED` with the reason, and how long it waits between
 /// tries: doubling from one second up to `backoff_max`.
@@ -89,7 +91,7 @@ pub async fn reject(
     subject: &str,
     payload: bytes::Bytes,
     reason: &str,
-) -> Result<(), String> {
+) -> Result<(), PublishError> {
     tracing::error!(%subject, %reason, "message parked in REJECTED");
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -97,15 +99,15 @@ pub async fn reject(
         reason.replace(['\r', '\n'], " ").as_str(),
     );
     headers.insert(header::ORIGINAL_SUBJECT, subject);
-    js.publish_with_headers(
+    // No message id: a message parked twice is stored twice. The trace is the
+    // handler's, which continues the message's own.
+    publish(
+        js,
         subjects::rejected(Some(tenant_of(subject))),
-        headers,
         payload,
+        Publish::default().headers(headers),
     )
-    .await
-    .map_err(|e| e.to_string())?
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     crate::metrics::metrics().messages_rejected.inc();
     Ok(())
 }

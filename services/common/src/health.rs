@@ -16,7 +16,27 @@ use axum::routing::get;
 use futures::future::join_all;
 
 type Check =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), NotReady>> + Send>> + Send + Sync>;
+
+/// Why the service is not ready, as `/readyz` says it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotReady {
+    #[error("NATS is not connected")]
+    Disconnected,
+    /// Disconnected, with the last error NATS reported (a refused credential).
+    #[error("NATS is not connected: {0}")]
+    DisconnectedBecause(String),
+    #[error("stream {0} is missing")]
+    StreamMissing(&'static str),
+    #[error("cannot check stream {stream}: {reason}")]
+    StreamUnknown {
+        stream: &'static str,
+        reason: String,
+    },
+    /// A check of the service's own said why.
+    #[error("{0}")]
+    Check(String),
+}
 
 /// What `/readyz` checks.
 #[derive(Clone)]
@@ -38,12 +58,16 @@ impl Readiness {
     }
 
     /// Adds a check of the service's own (its store, its mirror).
-    pub fn with_check<F, Fut>(mut self, check: F) -> Self
+    pub fn with_check<F, Fut, E>(mut self, check: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), String>> + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
     {
-        self.extra.push(Arc::new(move || Box::pin(check())));
+        self.extra.push(Arc::new(move || {
+            let checked = check();
+            Box::pin(async move { checked.await.map_err(|e| NotReady::Check(e.to_string())) })
+        }));
         self
     }
 
@@ -59,12 +83,12 @@ impl Readiness {
         self
     }
 
-    pub async fn check(&self) -> Result<(), String> {
+    pub async fn check(&self) -> Result<(), NotReady> {
         for connection in &self.connections {
             if connection.client.connection_state() != async_nats::connection::State::Connected {
                 return Err(match connection.last_error.get() {
-                    Some(reason) => format!("NATS is not connected: {reason}"),
-                    None => "NATS is not connected".into(),
+                    Some(reason) => NotReady::DisconnectedBecause(reason),
+                    None => NotReady::Disconnected,
                 });
             }
         }
@@ -72,14 +96,17 @@ impl Readiness {
         // A real request per stream, all at once: the server says whether each
         // exists now. The first stream in order that fails is the one reported.
         let answers = join_all(self.streams.iter().map(|stream| js.get_stream(*stream))).await;
-        for (stream, answer) in self.streams.iter().zip(answers) {
+        for (&stream, answer) in self.streams.iter().zip(answers) {
             answer.map_err(|err| match err.kind() {
                 GetStreamErrorKind::JetStream(e)
                     if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
                 {
-                    format!("stream {stream} is missing")
+                    NotReady::StreamMissing(stream)
                 }
-                _ => format!("cannot check stream {stream}: {err}"),
+                _ => NotReady::StreamUnknown {
+                    stream,
+                    reason: err.to_string(),
+                },
             })?;
         }
         for check in &self.extra {
@@ -112,6 +139,6 @@ pub async fn metrics() -> impl axum::response::IntoResponse {
 async fn ready(State(readiness): State<Readiness>) -> (StatusCode, String) {
     match readiness.check().await {
         Ok(()) => (StatusCode::OK, "ready".into()),
-        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason.to_string()),
     }
 }

@@ -7,6 +7,8 @@
 //! - [`config`]: the [`Env`](config::Env) trait, typed parsing, [`CommonConfig`](config::CommonConfig).
 //! - [`nats`]: connecting (and refusing servers older than 2.12) and the
 //!   [`topology`](nats::Topology): every stream, consumer and bucket Herald uses.
+//! - [`publish`]: the one way to publish to JetStream (message id, trace
+//!   context, awaited ack) and its typed error.
 //! - [`nats_auth`]: credentials and TLS for NATS, and the server's refusals told by
 //!   the variable to change.
 //! - [`mirror`]: an in-memory copy of a KV bucket, kept current by a watch.
@@ -34,6 +36,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod nats;
 pub mod nats_auth;
+pub mod publish;
 pub mod registry;
 pub mod reply;
 pub mod secrets;

@@ -21,8 +21,12 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// How bytes from the bucket become values.
-pub type Decode<T> = Arc<dyn Fn(&[u8]) -> Result<T, String> + Send + Sync>;
+/// How bytes from the bucket become values. An entry that does not decode is
+/// logged with the reason and left out.
+pub type Decode<T> = Arc<dyn Fn(&[u8]) -> Result<T, DecodeFailure> + Send + Sync>;
+
+/// Why an entry did not decode: whatever error the decoder has.
+pub type DecodeFailure = Box<dyn std::error::Error + Send + Sync>;
 
 /// The slots whose keys start with `prefix`, in key order, without looking at the
 /// others.

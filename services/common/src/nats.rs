@@ -34,23 +34,6 @@ pub const TENANT_SECRETS_MAX_BYTES: i64 = 16 << 20;
 /// partition, each a few bytes.
 pub const LEASES_MAX_BYTES: i64 = 16 << 20;
 
-/// Publishes `payload` on `subject` once — `message_id` de-duplicates a repeat within
-/// the stream's window — with the current span's trace context, and waits for the
-/// broker's ack: the message is stored when this returns `Ok`.
-pub async fn publish_once(
-    js: &jetstream::Context,
-    subject: String,
-    message_id: &str,
-    mut headers: async_nats::HeaderMap,
-    payload: bytes::Bytes,
-) -> std::result::Result<jetstream::publish::PublishAck, jetstream::context::PublishError> {
-    headers.insert(header::MSG_ID, message_id);
-    crate::trace::inject(&tracing::Span::current(), &mut headers);
-    js.publish_with_headers(subject, headers, payload)
-        .await?
-        .await
-}
-
 /// The headers of a record alone on `OUTCOMES`: its type, which readers decode it
 /// by.
 pub fn record_headers(record_type: herald_proto::names::RecordType) -> async_nats::HeaderMap {

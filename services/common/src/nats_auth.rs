@@ -477,7 +477,7 @@ fn read_creds(path: &Path) -> Result<Credential, ConfigError> {
     }
     let seed = block("BEGIN USER NKEY SEED")
         .ok_or_else(|| bad("has no user nkey seed (-----BEGIN USER NKEY SEED----- block)"))?;
-    let key = user_key(&seed).map_err(|reason| bad(&reason))?;
+    let key = user_key(&seed).map_err(|reason| bad(&reason.to_string()))?;
     Ok(Credential::Creds {
         path: path.to_owned(),
         jwt,
@@ -501,21 +501,28 @@ fn read_seed(path: &Path) -> Result<Credential, ConfigError> {
                     .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
         })
         .ok_or_else(|| bad("holds no nkey seed (a line starting with SU)"))?;
-    user_key(seed).map_err(|reason| bad(&reason))?;
+    user_key(seed).map_err(|reason| bad(&reason.to_string()))?;
     Ok(Credential::NkeySeed {
         path: path.to_owned(),
         seed: Secret(seed.to_owned()),
     })
 }
 
+/// Why a seed cannot sign in as a user.
+#[derive(Debug, thiserror::Error)]
+enum SeedError {
+    #[error("holds no valid nkey seed")]
+    Invalid,
+    #[error("holds the seed of a key of type {0:?}, not of a user (SU...)")]
+    NotUser(nkeys::KeyPairType),
+}
+
 /// The key of a user nkey seed; another kind of seed is refused.
-fn user_key(seed: &str) -> Result<nkeys::KeyPair, String> {
-    let key = nkeys::KeyPair::from_seed(seed).map_err(|_| "holds no valid nkey seed".to_owned())?;
+fn user_key(seed: &str) -> Result<nkeys::KeyPair, SeedError> {
+    let key = nkeys::KeyPair::from_seed(seed).map_err(|_| SeedError::Invalid)?;
     match key.key_pair_type() {
         nkeys::KeyPairType::User => Ok(key),
-        other => Err(format!(
-            "holds the seed of a key of type {other:?}, not of a user (SU...)"
-        )),
+        other => Err(SeedError::NotUser(other)),
     }
 }
 

@@ -27,7 +27,10 @@ pub enum RegistryError {
     #[error("endpoint registry: {0}")]
     Store(String),
     #[error("stored endpoint {key} is unreadable: {reason}")]
-    Corrupt { key: String, reason: String },
+    Corrupt {
+        key: String,
+        reason: herald_proto::DecodeError,
+    },
     #[error("endpoint {key} changed {MAX_ROUNDS} times while being changed")]
     Contended { key: String },
 }
@@ -44,12 +47,11 @@ pub enum Secrets {
 }
 
 impl Secrets {
-    fn decode(&self, bytes: &[u8]) -> Result<Endpoint, String> {
+    fn decode(&self, bytes: &[u8]) -> Result<Endpoint, herald_proto::DecodeError> {
         match self {
             Secrets::Open(cipher) => Endpoint::decode_with(bytes, &|s| cipher.open(s)),
-            Secrets::Sealed => Endpoint::decode_with(bytes, &|s| Ok(s.to_owned())),
+            Secrets::Sealed => Endpoint::decode(bytes),
         }
-        .map_err(|e| e.to_string())
     }
 
     fn encode(&self, endpoint: &Endpoint) -> bytes::Bytes {
@@ -95,7 +97,7 @@ impl Registry {
         let secrets = self.secrets.clone();
         self.mirror = Some(Mirror::start(
             self.store.clone(),
-            Arc::new(move |bytes: &[u8]| secrets.decode(bytes)),
+            Arc::new(move |bytes: &[u8]| Ok(secrets.decode(bytes)?)),
             shutdown,
         ));
         self

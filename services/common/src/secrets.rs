@@ -19,6 +19,26 @@ use crate::config::{ConfigError, Env, get};
 const PREFIX: &str = "v1:";
 const NONCE_LEN: usize = 24;
 
+/// A key that cannot be the cipher's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must decode to 32 bytes, not {0}")]
+pub struct KeyError(pub usize);
+
+/// Why a stored value does not open; the text reads after the value's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("is not sealed")]
+    NotSealed,
+    #[error("is not valid base64")]
+    NotBase64,
+    #[error("is too short")]
+    TooShort,
+    #[error("cannot be decrypted with HERALD_SECRET_KEY")]
+    WrongKey,
+    #[error("is not UTF-8")]
+    NotUtf8,
+}
+
 /// Seals and opens secrets. Cloning shares the key.
 #[derive(Clone)]
 pub struct Cipher {
@@ -44,14 +64,11 @@ impl Cipher {
         let key = STANDARD
             .decode(value.as_bytes())
             .map_err(|_| ConfigError::new(VAR, "is not base64"))?;
-        Self::new(&key).map_err(|reason| ConfigError::new(VAR, reason))
+        Self::new(&key).map_err(|reason| ConfigError::new(VAR, reason.to_string()))
     }
 
-    pub fn new(key: &[u8]) -> Result<Self, String> {
-        if key.len() != 32 {
-            return Err(format!("must decode to 32 bytes, not {}", key.len()));
-        }
-        let aead = XChaCha20Poly1305::new_from_slice(key).map_err(|e| e.to_string())?;
+    pub fn new(key: &[u8]) -> Result<Self, KeyError> {
+        let aead = XChaCha20Poly1305::new_from_slice(key).map_err(|_| KeyError(key.len()))?;
         Ok(Cipher { aead })
     }
 
@@ -66,22 +83,18 @@ impl Cipher {
         format!("{PREFIX}{}", STANDARD.encode(sealed))
     }
 
-    pub fn open(&self, sealed: &str) -> Result<String, String> {
-        let encoded = sealed
-            .strip_prefix(PREFIX)
-            .ok_or_else(|| "is not sealed".to_owned())?;
-        let bytes = STANDARD
-            .decode(encoded)
-            .map_err(|_| "is not valid base64".to_owned())?;
+    pub fn open(&self, sealed: &str) -> Result<String, OpenError> {
+        let encoded = sealed.strip_prefix(PREFIX).ok_or(OpenError::NotSealed)?;
+        let bytes = STANDARD.decode(encoded).map_err(|_| OpenError::NotBase64)?;
         if bytes.len() <= NONCE_LEN {
-            return Err("is too short".into());
+            return Err(OpenError::TooShort);
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
         let plaintext = self
             .aead
             .decrypt(XNonce::from_slice(nonce), ciphertext)
-            .map_err(|_| "cannot be decrypted with HERALD_SECRET_KEY".to_owned())?;
-        String::from_utf8(plaintext).map_err(|_| "is not UTF-8".to_owned())
+            .map_err(|_| OpenError::WrongKey)?;
+        String::from_utf8(plaintext).map_err(|_| OpenError::NotUtf8)
     }
 }
 

@@ -149,7 +149,7 @@ impl Config {
         let common = CommonConfig::from_env(env)?;
         let allowed_targets = AllowedTargets {
             networks: parse_cidrs(ALLOWED_TARGETS.get(env).as_deref().unwrap_or(""))
-                .map_err(|reason| ALLOWED_TARGETS.error(reason))?,
+                .map_err(|reason| ALLOWED_TARGETS.error(reason.to_string()))?,
             ports: herald_common::config::allowed_ports(env)?,
         };
         let user_agent = USER_AGENT
@@ -232,7 +232,12 @@ impl Config {
     }
 }
 
-fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, String> {
+/// A network that is not a CIDR or an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a CIDR such as 127.0.0.0/8")]
+pub struct NotCidr(pub String);
+
+fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, NotCidr> {
     value
         .split(',')
         .map(str::trim)
@@ -240,7 +245,7 @@ fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, String> {
         .map(|s| {
             s.parse::<IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("`{s}` is not a CIDR such as 127.0.0.0/8"))
+                .map_err(|_| NotCidr(s.to_owned()))
         })
         .collect()
 }

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use herald_common::bundle::RecordError;
+use herald_common::publish::PublishError;
 use herald_proto::{
     AttemptOutcome, DeliveryAttempt, DeliveryTask, Endpoint, EndpointStatus, PayloadFormat, Trigger,
 };
@@ -22,15 +24,24 @@ use crate::sender::{Request, Response};
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
     #[error("cannot record the attempt: {0}")]
-    Record(String),
+    Record(#[from] RecordError),
     #[error("cannot park an undecodable task: {0}")]
-    Reject(String),
+    Reject(#[source] PublishError),
     #[error("cannot look the target up: {0}")]
-    Lookup(String),
+    Lookup(#[from] LookupError),
     /// The drain's time for attempts in flight ran out: the attempt was abandoned
     /// unrecorded, and the task is handed back to be tried again.
     #[error("the attempt was cut by the drain")]
     Cut,
+}
+
+/// Why a task's target could not be looked up; worth trying again.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("cannot read the callback secret: {0}")]
+    Secret(#[from] async_nats::jetstream::kv::EntryError),
+    #[error(transparent)]
+    Registry(#[from] herald_common::registry::RegistryError),
 }
 
 /// Where and how a task is delivered.
@@ -155,7 +166,7 @@ pub async fn target(state: &State, task: &DeliveryTask) -> Result<Target, Delive
         let secret = state
             .callback_secret(tenant)
             .await
-            .map_err(DeliverError::Lookup)?;
+            .map_err(LookupError::from)?;
         let refusal = secret
             .is_none()
             .then(|| "refused: the tenant has no callback secret".to_owned());
@@ -179,7 +190,7 @@ pub async fn target(state: &State, task: &DeliveryTask) -> Result<Target, Delive
             .registry
             .get(tenant, &task.endpoint_id)
             .await
-            .map_err(|e| DeliverError::Lookup(e.to_string()))?
+            .map_err(LookupError::from)?
         {
             Some(endpoint) => std::sync::Arc::new(endpoint),
             None => return Ok(Target::refusing("refused: the webhook was deleted")),
@@ -300,7 +311,7 @@ pub async fn record(
     state: &State,
     task: DeliveryTask,
     response: Response,
-) -> Result<DeliveryAttempt, String> {
+) -> Result<DeliveryAttempt, RecordError> {
     let outcome = if response.succeeded() {
         AttemptOutcome::Succeeded
     } else if response.refused {

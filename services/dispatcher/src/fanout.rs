@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
 use herald_common::nats::{DurableConsumer, EVENTS_STREAM};
+use herald_common::publish::PublishErrorKind;
 use herald_proto::delivery::CallbackTarget;
 use herald_proto::names::{RecordType, consumer as consumers, subject};
 use herald_proto::{Callback, DeliveryTask, Event, FanOut, Trigger, ids};
@@ -90,7 +91,7 @@ async fn fan_out(state: &State, message: jetstream::Message) {
         }
     }
     let mut failed = publish_all(state, &message, &tasks).await;
-    if failed == 0 && !tasks.is_empty() {
+    if failed.is_empty() && !tasks.is_empty() {
         // One record per event makes the new deliveries visible as `pending`.
         let fan_out = FanOut {
             tenant: event.tenant.clone(),
@@ -115,16 +116,22 @@ async fn fan_out(state: &State, message: jetstream::Message) {
             .await
         {
             tracing::warn!(error = %err, "cannot record the fan-out");
-            failed += 1;
+            failed.push(err.kind());
         }
     }
     span.record("tasks", tasks.len());
-    if failed == 0 {
+    if failed.is_empty() {
         tracing::debug!(event_id = %event.event_id, tasks = tasks.len(), "fanned out");
         if let Err(err) = message.ack().await {
             tracing::warn!(error = %err, "cannot acknowledge an event");
         }
+    } else if failed.contains(&PublishErrorKind::Rejected) {
+        // The broker refuses a task or the record as such: another try would not
+        // help.
+        let reason = "the broker refuses a delivery task or the fan-out record";
+        herald_common::consume::park(&message, reason).await;
     } else {
+        let failed = failed.len();
         tracing::warn!(event_id = %event.event_id, failed, "fan-out incomplete; will retry");
         herald_common::consume::retry_later(&message, &state.config.common.redelivery).await;
     }
@@ -132,8 +139,13 @@ async fn fan_out(state: &State, message: jetstream::Message) {
 
 /// Publishes `tasks`, a bounded number at once and within the fan-out budget, so
 /// a large event to many webhooks holds few encoded copies at a time; tells the
-/// broker the event is in progress while it takes long. Returns how many failed.
-async fn publish_all(state: &State, message: &jetstream::Message, tasks: &[DeliveryTask]) -> usize {
+/// broker the event is in progress while it takes long. Returns what each failure
+/// means.
+async fn publish_all(
+    state: &State,
+    message: &jetstream::Message,
+    tasks: &[DeliveryTask],
+) -> Vec<PublishErrorKind> {
     let kib = u32::try_from(
         (tasks.first().map_or(0, |t| t.event.data.len()) / 1024 + 1).min(crate::FAN_OUT_BUDGET_KIB),
     )
@@ -151,8 +163,13 @@ async fn publish_all(state: &State, message: &jetstream::Message, tasks: &[Deliv
                 .await
         })
         .buffer_unordered(PUBLISHES_AT_ONCE)
-        .filter(|result| std::future::ready(result.is_err()))
-        .count();
+        .filter_map(|result| {
+            std::future::ready(result.err().map(|err| {
+                tracing::debug!(error = %err, "cannot publish a delivery task");
+                err.kind()
+            }))
+        })
+        .collect::<Vec<_>>();
     tokio::pin!(publishing);
     loop {
         tokio::select! {
@@ -195,14 +212,16 @@ fn tasks_for(state: &State, event: &Event, traceparent: Option<String>) -> Vec<D
 
 /// The task for the job's own callback: the event's, or the one an earlier event of
 /// the same job registered.
-async fn callback_task(state: &State, event: &Event) -> Result<Option<DeliveryTask>, String> {
+async fn callback_task(
+    state: &State,
+    event: &Event,
+) -> Result<Option<DeliveryTask>, jetstream::kv::EntryError> {
     let callback = match (&event.callback, &event.job_id) {
         (Some(callback), _) => Some(callback.clone()),
         (None, Some(job_id)) => state
             .job_callbacks
             .get(Callback::job_key(&event.tenant, job_id))
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .and_then(|bytes| match Callback::decode(&bytes) {
                 Ok(callback) => Some(callback),
                 Err(err) => {

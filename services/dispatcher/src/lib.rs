@@ -35,12 +35,13 @@ pub mod test_delivery;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::{self, kv};
 use herald_common::health::Readiness;
 use herald_common::mirror::Mirror;
 use herald_common::nats;
+use herald_common::publish::{Publish, PublishError, publish};
 use herald_common::registry::{Registry, Secrets};
+use herald_common::secrets::OpenError;
 use herald_common::startup::Startup;
 use herald_proto::Endpoint;
 use herald_proto::names::RecordType;
@@ -61,7 +62,7 @@ pub enum Error {
     #[error(transparent)]
     Parked(#[from] parked::ParkError),
     #[error("cannot open the partition leases: {0}")]
-    Leases(String),
+    Leases(#[source] jetstream::context::CreateKeyValueError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -99,17 +100,12 @@ impl State {
     /// The tenant's job-callback signing secret, if one was made: from the mirror,
     /// or — for a secret made a moment ago that the watch has not brought yet — from
     /// the bucket. An error (the bucket could not be read) is worth trying again.
-    pub async fn callback_secret(&self, tenant: &str) -> Result<Option<String>, String> {
+    pub async fn callback_secret(&self, tenant: &str) -> Result<Option<String>, kv::EntryError> {
         let key = callback_secret_key(tenant);
         if let Some(secret) = self.tenant_secrets.get(&key) {
             return Ok(Some(secret.as_ref().clone()));
         }
-        let Some(sealed) = self
-            .tenant_secrets_store
-            .get(&key)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
+        let Some(sealed) = self.tenant_secrets_store.get(&key).await? else {
             return Ok(None);
         };
         match open_secret(&self.config.cipher, &sealed) {
@@ -127,9 +123,10 @@ impl State {
         subject: String,
         message_id: &str,
         payload: bytes::Bytes,
-    ) -> Result<(), String> {
-        self.publish_with(subject, message_id, HeaderMap::new(), payload)
+    ) -> Result<(), PublishError> {
+        publish(&self.jetstream, subject, payload, Publish::once(message_id))
             .await
+            .map(drop)
     }
 
     /// Publishes a record of `record_type` for `OUTCOMES` alone, as
@@ -140,23 +137,11 @@ impl State {
         subject: String,
         message_id: &str,
         payload: bytes::Bytes,
-    ) -> Result<(), String> {
-        let headers = nats::record_headers(record_type);
-        self.publish_with(subject, message_id, headers, payload)
+    ) -> Result<(), PublishError> {
+        let options = Publish::once(message_id).headers(nats::record_headers(record_type));
+        publish(&self.jetstream, subject, payload, options)
             .await
-    }
-
-    async fn publish_with(
-        &self,
-        subject: String,
-        message_id: &str,
-        headers: HeaderMap,
-        payload: bytes::Bytes,
-    ) -> Result<(), String> {
-        nats::publish_once(&self.jetstream, subject, message_id, headers, payload)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map(drop)
     }
 }
 
@@ -230,7 +215,7 @@ pub async fn start(
     let cipher = config.cipher.clone();
     let tenant_secrets = Mirror::start(
         tenant_secrets_store.clone(),
-        Arc::new(move |bytes: &[u8]| open_secret(&cipher, bytes)),
+        Arc::new(move |bytes: &[u8]| Ok(open_secret(&cipher, bytes)?)),
         shutdown.clone(),
     );
     let tests = test_delivery::subscribe(&client)
@@ -391,7 +376,10 @@ async fn report_load(
 }
 
 /// A sealed secret from a bucket, opened.
-fn open_secret(cipher: &herald_common::secrets::Cipher, sealed: &[u8]) -> Result<String, String> {
-    let sealed = std::str::from_utf8(sealed).map_err(|_| "is not UTF-8".to_owned())?;
+fn open_secret(
+    cipher: &herald_common::secrets::Cipher,
+    sealed: &[u8],
+) -> Result<String, OpenError> {
+    let sealed = std::str::from_utf8(sealed).map_err(|_| OpenError::NotUtf8)?;
     cipher.open(sealed)
 }

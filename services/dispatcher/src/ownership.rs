@@ -47,7 +47,7 @@ pub async fn bucket(
     js: &jetstream::Context,
     lease: Duration,
     replicas: usize,
-) -> Result<kv::Store, String> {
+) -> Result<kv::Store, async_nats::jetstream::context::CreateKeyValueError> {
     js.create_or_update_key_value(kv::Config {
         bucket: LEASES_BUCKET.to_owned(),
         description: "Herald dispatcher membership and partition leases".to_owned(),
@@ -61,7 +61,6 @@ pub async fn bucket(
         ..Default::default()
     })
     .await
-    .map_err(|e| e.to_string())
     .inspect(|_| herald_common::nats::record_limit(format!("KV_{LEASES_BUCKET}"), LEASES_MAX_BYTES))
 }
 
@@ -93,9 +92,7 @@ impl Ownership {
     ) -> Self {
         let members = Mirror::start(
             leases.clone(),
-            Arc::new(|bytes: &[u8]| {
-                String::from_utf8(bytes.to_vec()).map_err(|_| "not UTF-8".to_owned())
-            }),
+            Arc::new(|bytes: &[u8]| Ok(String::from_utf8(bytes.to_vec())?)),
             shutdown.clone(),
         );
         Ownership {

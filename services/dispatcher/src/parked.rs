@@ -6,11 +6,11 @@
 
 use std::collections::HashMap;
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use herald_common::nats::PARKED_STREAM;
+use herald_common::publish::{Publish, PublishError, publish};
 use herald_proto::names::{header, subject};
 
 /// Bytes asked for in one batched read of parked tasks (a larger first task comes
@@ -24,6 +24,8 @@ const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub enum ParkError {
     #[error("cannot reach the PARKED stream: {0}")]
     Stream(String),
+    #[error("cannot park a task: {0}")]
+    Publish(#[from] PublishError),
 }
 
 /// A task read back from `PARKED`.
@@ -63,18 +65,10 @@ impl Parked {
         payload: Bytes,
         traceparent: Option<&str>,
     ) -> Result<(), ParkError> {
-        let mut headers = HeaderMap::new();
-        if let Some(traceparent) = traceparent {
-            headers.insert(header::TRACEPARENT, traceparent);
-        }
-        // Not `publish_once`: the header is the task's own trace, not this span's.
-        headers.insert(header::MSG_ID, format!("deliveries:{origin}").as_str());
-        self.jetstream
-            .publish_with_headers(subject.to_owned(), headers, payload)
-            .await
-            .map_err(|e| ParkError::Stream(e.to_string()))?
-            .await
-            .map_err(|e| ParkError::Stream(e.to_string()))?;
+        let message_id = format!("deliveries:{origin}");
+        // The task's own trace, not this span's.
+        let options = Publish::once(&message_id).traceparent(traceparent);
+        publish(&self.jetstream, subject, payload, options).await?;
         Ok(())
     }
 

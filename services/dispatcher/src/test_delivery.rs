@@ -2,6 +2,8 @@
 //! `dispatcher`) for one attempt right now, outside the queue and its limits; the
 //! attempt is recorded like any other and its record is the reply.
 
+use herald_common::bundle::RecordError;
+use herald_common::registry::RegistryError;
 use herald_proto::names::consumer::TEST_DELIVERY_QUEUE;
 use herald_proto::{DeliveryAttempt, DeliveryTask};
 use tokio_util::sync::CancellationToken;
@@ -43,19 +45,31 @@ pub async fn serve(
     .await
 }
 
-async fn run(state: &State, payload: &[u8]) -> Result<DeliveryAttempt, String> {
-    let task = DeliveryTask::decode(payload).map_err(|e| e.to_string())?;
+/// Why a test delivery was not made or not recorded.
+#[derive(Debug, thiserror::Error)]
+enum TestError {
+    #[error(transparent)]
+    Decode(#[from] herald_proto::DecodeError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("the webhook does not exist")]
+    Missing,
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+async fn run(state: &State, payload: &[u8]) -> Result<DeliveryAttempt, TestError> {
+    let task = DeliveryTask::decode(payload)?;
     // From the bucket, not the mirror: a test asked for right after a change (a
     // rotation, a new URL) goes out with that change.
     let endpoint = state
         .registry
         .get(&task.event.tenant, &task.endpoint_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "the webhook does not exist".to_owned())?;
+        .await?
+        .ok_or(TestError::Missing)?;
     let mut target = deliver::Target::of(&endpoint, state.config.delivery_timeout);
     // A test is asked for explicitly: it goes out even to a disabled webhook.
     target.refusal = None;
     let response = deliver::attempt(state, &task, &target).await;
-    deliver::record(state, task, response).await
+    Ok(deliver::record(state, task, response).await?)
 }

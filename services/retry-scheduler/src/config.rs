@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use herald_common::config::{CommonConfig, ConfigError, Env, Setting, parse_duration};
+use herald_common::config::{CommonConfig, ConfigError, Env, Setting, ValueError, parse_duration};
 
 /// Five retries by default: 5 min, 30 min, 2 h, 8 h, 24 h.
 pub const RETRY_SCHEDULE: Setting = Setting::new(
@@ -41,9 +41,21 @@ impl Config {
     }
 }
 
+/// A retry schedule Herald does not take; the text reads after the variable's
+/// name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(transparent)]
+    Delay(#[from] ValueError),
+    #[error("may list at most 20 delays")]
+    TooMany,
+    #[error("each delay must be between 1s and 7d")]
+    OutOfRange,
+}
+
 /// Parses `5m,30m,2h`: up to 20 delays, each between 1 s and 7 days. An empty
 /// schedule means no retries.
-pub fn parse_schedule(value: &str) -> Result<Vec<Duration>, String> {
+pub fn parse_schedule(value: &str) -> Result<Vec<Duration>, ScheduleError> {
     let delays = value
         .split(',')
         .map(str::trim)
@@ -51,13 +63,13 @@ pub fn parse_schedule(value: &str) -> Result<Vec<Duration>, String> {
         .map(parse_duration)
         .collect::<Result<Vec<_>, _>>()?;
     if delays.len() > 20 {
-        return Err("may list at most 20 delays".into());
+        return Err(ScheduleError::TooMany);
     }
     if delays
         .iter()
         .any(|d| *d < Duration::from_secs(1) || *d > Duration::from_secs(7 * 86_400))
     {
-        return Err("each delay must be between 1s and 7d".into());
+        return Err(ScheduleError::OutOfRange);
     }
     Ok(delays)
 }

@@ -2,14 +2,25 @@
 //! registry, drop its held retries, and publish `webhook.disabled` for the tenant so
 //! any endpoint subscribed to `webhook.*` hears of it.
 
-use async_nats::HeaderMap;
 use async_nats::jetstream;
 use bytes::Bytes;
 use herald_common::nats::purge_held_retries;
+use herald_common::publish::{Publish, PublishError, publish};
 use herald_common::registry::{Registry, RegistryError, Write};
-use herald_proto::names::{event_type, header};
+use herald_proto::names::event_type;
 use herald_proto::{Endpoint, EndpointStatus, Event};
 use serde_json::json;
+
+/// Why a webhook could not be disabled; the caller tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum DisableError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("cannot drop the held retries: {0}")]
+    Purge(#[from] herald_common::Error),
+    #[error("cannot announce the disabling: {0}")]
+    Announce(#[from] PublishError),
+}
 
 /// Disables `endpoint_id` of `tenant` for `reason`. Returns `false` when the webhook
 /// no longer exists or was already disabled.
@@ -19,7 +30,7 @@ pub async fn disable(
     tenant: &str,
     endpoint_id: &str,
     reason: &str,
-) -> Result<bool, String> {
+) -> Result<bool, DisableError> {
     let mut changed = false;
     // Secrets stay sealed: the registry copies them, never opens them.
     let endpoint = registry
@@ -33,21 +44,18 @@ pub async fn disable(
             endpoint.updated_at_ms = herald_proto::now_ms();
             Ok(Write::Save)
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let Some(endpoint) = endpoint.filter(|_| changed) else {
         return Ok(false);
     };
-    purge_held_retries(js, tenant, endpoint_id)
-        .await
-        .map_err(|e| e.to_string())?;
+    purge_held_retries(js, tenant, endpoint_id).await?;
     announce(js, &endpoint).await?;
     tracing::warn!(%tenant, webhook_id = %endpoint_id, %reason, "webhook disabled");
     Ok(true)
 }
 
 /// Publishes `webhook.disabled` on the tenant's events, once per disabling.
-async fn announce(js: &jetstream::Context, endpoint: &Endpoint) -> Result<(), String> {
+async fn announce(js: &jetstream::Context, endpoint: &Endpoint) -> Result<(), PublishError> {
     let now = herald_proto::now_ms();
     let event = Event {
         // One per disabling: its time stamp is the disabling's own.
@@ -68,16 +76,13 @@ async fn announce(js: &jetstream::Context, endpoint: &Endpoint) -> Result<(), St
         accepted_at_ms: now,
         callback: None,
     };
-    let mut headers = HeaderMap::new();
-    herald_common::trace::inject(&tracing::Span::current(), &mut headers);
-    headers.insert(
-        header::MSG_ID,
-        format!("{}:{}", event.tenant, event.event_id).as_str(),
-    );
-    js.publish_with_headers(event.subject(), headers, event.encode())
-        .await
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
+    let message_id = format!("{}:{}", event.tenant, event.event_id);
+    publish(
+        js,
+        event.subject(),
+        event.encode(),
+        Publish::once(&message_id),
+    )
+    .await?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use async_nats::jetstream::consumer::{Consumer, pull};
 use std::sync::Arc;
 
 use herald_common::nats::{DurableConsumer, OUTCOMES_STREAM, schedule_subject};
+use herald_common::publish::{Publish, PublishError, publish};
 use herald_common::registry::Registry;
 use herald_proto::names::{RecordType, consumer as consumers, header, subject};
 use herald_proto::{
@@ -22,7 +23,7 @@ use herald_proto::{
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::disable::disable;
+use crate::disable::{DisableError, disable};
 use crate::policy::next_delay;
 
 pub fn consumer() -> DurableConsumer {
@@ -87,6 +88,12 @@ async fn decide_and_ack(state: &State, message: jetstream::Message) {
                     tracing::warn!(error = %err, "cannot acknowledge an attempt record");
                 }
             }
+            // The broker refuses the retry or the decision as such: trying again
+            // would not help.
+            Err(DecideError::Publish(err)) if !err.is_transient() => {
+                let reason = format!("cannot schedule a retry: {err}");
+                herald_common::consume::park(&message, &reason).await;
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot schedule a retry; will try again");
                 herald_common::consume::retry_later(&message, &state.redelivery).await;
@@ -99,7 +106,20 @@ async fn decide_and_ack(state: &State, message: jetstream::Message) {
     }
 }
 
-async fn decide(state: &State, attempt: &DeliveryAttempt, sequence: u64) -> Result<(), String> {
+/// Why an attempt's decision is not stored yet.
+#[derive(Debug, thiserror::Error)]
+enum DecideError {
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("cannot disable the webhook: {0}")]
+    Disable(#[from] DisableError),
+}
+
+async fn decide(
+    state: &State,
+    attempt: &DeliveryAttempt,
+    sequence: u64,
+) -> Result<(), DecideError> {
     // Refusals are final; a manual attempt is a one-off and schedules nothing.
     if attempt.outcome != AttemptOutcome::Failed || attempt.task.trigger == Trigger::Manual {
         return Ok(());
@@ -175,18 +195,19 @@ async fn decide(state: &State, attempt: &DeliveryAttempt, sequence: u64) -> Resu
         attempt_sequence: sequence,
         next_attempt_at_ms,
     };
-    publish(
-        js,
-        decision.subject(),
-        &decision.message_id(),
-        herald_common::nats::record_headers(RecordType::Decision),
-        decision.encode(),
-    )
-    .await
+    let message_id = decision.message_id();
+    let options = Publish::once(&message_id)
+        .headers(herald_common::nats::record_headers(RecordType::Decision));
+    publish(js, decision.subject(), decision.encode(), options).await?;
+    Ok(())
 }
 
 /// Hands `task` to the broker to publish on its delivery subject at `due_ms`.
-async fn hold(js: &jetstream::Context, task: &DeliveryTask, due_ms: i64) -> Result<(), String> {
+async fn hold(
+    js: &jetstream::Context,
+    task: &DeliveryTask,
+    due_ms: i64,
+) -> Result<(), PublishError> {
     // Schedules have one-second resolution; round up so a retry is never early.
     let due_secs = (due_ms + 999) / 1000;
     let at = herald_proto::rfc3339(due_secs * 1000);
@@ -194,25 +215,13 @@ async fn hold(js: &jetstream::Context, task: &DeliveryTask, due_ms: i64) -> Resu
     let mut headers = HeaderMap::new();
     headers.insert(header::SCHEDULE, format!("@at {at}").as_str());
     headers.insert(header::SCHEDULE_TARGET, task.subject().as_str());
+    let message_id = format!("{}:schedule", task.message_id());
     publish(
         js,
         schedule_subject(&task.event.tenant, &task.endpoint_id, &task.delivery_id),
-        &format!("{}:schedule", task.message_id()),
-        headers,
         task.encode(),
+        Publish::once(&message_id).headers(headers),
     )
-    .await
-}
-
-async fn publish(
-    js: &jetstream::Context,
-    subject: String,
-    message_id: &str,
-    headers: HeaderMap,
-    payload: bytes::Bytes,
-) -> Result<(), String> {
-    herald_common::nats::publish_once(js, subject, message_id, headers, payload)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    .await?;
+    Ok(())
 }

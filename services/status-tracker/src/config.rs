@@ -70,7 +70,7 @@ pub struct Config {
 impl Config {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let common = CommonConfig::from_env(env)?;
-        let database_url = DATABASE_URL.read(env, |url| Ok(url.to_owned()))?;
+        let database_url = DATABASE_URL.read(env, herald_common::config::text)?;
         if !["sqlite:", "postgres:", "postgresql:"]
             .iter()
             .any(|scheme| database_url.starts_with(scheme))

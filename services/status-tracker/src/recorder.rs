@@ -183,18 +183,31 @@ fn count(record: &Record) {
 /// The records `message` holds: one, or a bundle's (each with the trace context
 /// it was published in). A record says its type in the message; one of an earlier
 /// release, which does not, is told by its subject.
+/// Why a message's records cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum RecordsError {
+    #[error(transparent)]
+    Record(#[from] herald_proto::DecodeError),
+    #[error(transparent)]
+    Bundle(#[from] prost::DecodeError),
+    #[error("unknown record type `{0}`")]
+    UnknownType(String),
+    #[error("no stream sequence: {0}")]
+    NoSequence(#[source] async_nats::Error),
+}
+
 fn decode(
     source: Source,
     message: &jetstream::Message,
-) -> Result<Vec<(Record, Option<String>)>, String> {
+) -> Result<Vec<(Record, Option<String>)>, RecordsError> {
     let sequence = || {
         message
             .info()
             .map(|info| info.stream_sequence)
-            .map_err(|e| format!("no stream sequence: {e}"))
+            .map_err(RecordsError::NoSequence)
     };
     if source == Source::Events {
-        let event = Event::decode(&message.payload).map_err(|e| e.to_string())?;
+        let event = Event::decode(&message.payload)?;
         return Ok(vec![(Record::Event(Box::new(event)), None)]);
     }
     let headers = message.headers.as_ref();
@@ -202,7 +215,7 @@ fn decode(
     if headers.and_then(|h| h.get(header::BUNDLE)).is_none() {
         let record_type = match headers.and_then(|h| h.get(header::RECORD_TYPE)) {
             Some(value) => RecordType::parse(value.as_str())
-                .ok_or_else(|| format!("unknown record type `{}`", value.as_str()))?,
+                .ok_or_else(|| RecordsError::UnknownType(value.as_str().to_owned()))?,
             None => RecordType::of_legacy_subject(&message.subject),
         };
         return Ok(vec![(
@@ -210,8 +223,7 @@ fn decode(
             None,
         )]);
     }
-    bundle::unbundle(&message.payload)
-        .map_err(|e| e.to_string())?
+    bundle::unbundle(&message.payload)?
         .into_iter()
         .map(|bundled| {
             let record_type = RecordType::from_wire(bundled.record_type)
@@ -227,8 +239,8 @@ fn decode(
 fn decode_one(
     record_type: RecordType,
     payload: &[u8],
-    sequence: impl Fn() -> Result<u64, String>,
-) -> Result<Record, String> {
+    sequence: impl Fn() -> Result<u64, RecordsError>,
+) -> Result<Record, RecordsError> {
     match record_type {
         RecordType::FanOut => FanOut::decode(payload).map(Record::FanOut),
         RecordType::Decision => RetryDecision::decode(payload).map(Record::Decision),
@@ -237,7 +249,7 @@ fn decode_one(
             DeliveryAttempt::decode(payload).map(|a| Record::Attempt(Box::new(a), sequence))
         }
     }
-    .map_err(|e| e.to_string())
+    .map_err(RecordsError::from)
 }
 
 /// Tells live streams that a job moved: its state, without its history.

@@ -6,7 +6,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{ConfigError, Env, get, parse_bytes, parse_duration};
+use super::{ConfigError, Env, ValueError, get, parse_bytes, parse_duration};
 
 /// An environment variable Herald reads, declared as a `const`:
 ///
@@ -192,25 +192,27 @@ impl Setting {
     /// The value read with `parse`, else the default read the same way; `None`
     /// when the variable is unset and the default is not a value. The range is
     /// not checked: the caller checks it (or it is [`Range::Any`]).
-    pub fn read_opt<T>(
+    pub fn read_opt<T, E: std::fmt::Display>(
         &self,
         env: &dyn Env,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, E>,
     ) -> Result<Option<T>, ConfigError> {
         let text = match (self.get(env), self.default) {
             (Some(value), _) => value,
             (None, DefaultValue::Value(default)) => default.to_owned(),
             (None, _) => return Ok(None),
         };
-        parse(&text).map(Some).map_err(|reason| self.error(reason))
+        parse(&text)
+            .map(Some)
+            .map_err(|reason| self.error(reason.to_string()))
     }
 
     /// Like [`read_opt`](Self::read_opt), for a setting that has a value: unset
     /// with no default is `must be set`.
-    pub fn read<T>(
+    pub fn read<T, E: std::fmt::Display>(
         &self,
         env: &dyn Env,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, E>,
     ) -> Result<T, ConfigError> {
         self.read_opt(env, parse)?
             .ok_or_else(|| self.error("must be set"))
@@ -218,10 +220,10 @@ impl Setting {
 
     /// Like [`read`](Self::read), then checked against the range, whose bounds
     /// `parse` reads too.
-    pub fn read_in<T: PartialOrd>(
+    pub fn read_in<T: PartialOrd, E: std::fmt::Display>(
         &self,
         env: &dyn Env,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl Fn(&str) -> Result<T, E>,
     ) -> Result<T, ConfigError> {
         let value = self.read(env, &parse)?;
         let bound = |text: &str| {
@@ -266,22 +268,28 @@ impl Setting {
 }
 
 /// `value` parsed with `FromStr`; its error says what is wrong.
-pub fn from_str<T>(value: &str) -> Result<T, String>
+pub fn from_str<T>(value: &str) -> Result<T, ValueError>
 where
     T: FromStr,
     T::Err: std::fmt::Display,
 {
-    value
-        .parse()
-        .map_err(|e| format!("`{value}` is not valid: {e}"))
+    value.parse().map_err(|e: T::Err| ValueError::Invalid {
+        value: value.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// `value` as it is: for settings whose value is any text.
+pub fn text(value: &str) -> Result<String, std::convert::Infallible> {
+    Ok(value.to_owned())
 }
 
 /// `true`/`false`, `1`/`0`, `yes`/`no`, in any case.
-fn parse_bool(value: &str) -> Result<bool, String> {
+fn parse_bool(value: &str) -> Result<bool, ValueError> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
-        other => Err(format!("`{other}` is not a boolean (true or false)")),
+        other => Err(ValueError::NotBool(other.to_owned())),
     }
 }
 

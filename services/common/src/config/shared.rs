@@ -339,7 +339,7 @@ impl std::fmt::Debug for CommonConfig {
 
 impl CommonConfig {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let nats_url = NATS_URL.read(env, |url| Ok(url.to_owned()))?;
+        let nats_url = NATS_URL.read(env, super::text)?;
         let nats_servers = crate::nats_auth::server_addrs(&nats_url)?;
         let nats_auth = crate::nats_auth::NatsAuth::from_env(env, &nats_url)?;
         let http_addr = HTTP_ADDR.parse(env)?;

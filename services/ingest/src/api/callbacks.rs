@@ -95,7 +95,7 @@ pub async fn ensure_secret(state: &AppState, tenant: &str) -> Result<String, Api
     for _ in 0..3 {
         if let Some(sealed) = store.get(&key).await.map_err(ApiError::internal)? {
             let sealed = std::str::from_utf8(&sealed).map_err(ApiError::internal)?;
-            return cipher.open(sealed).map_err(ApiError::Internal);
+            return cipher.open(sealed).map_err(ApiError::internal);
         }
         let secret = generate_secret();
         if store

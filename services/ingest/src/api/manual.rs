@@ -5,11 +5,11 @@
 use std::future::IntoFuture;
 use std::time::Duration;
 
-use async_nats::jetstream::context::PublishAckFuture;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use futures::future::try_join_all;
+use herald_common::publish::{PendingAck, Publish, publish_unacked};
 use herald_model::webhooks::{RecoverInput, Recovered, RetryAccepted, Webhook};
 use herald_model::{DeliveryId, ErrorBody, WebhookId};
 use herald_proto::query::{self, RetryableRequest, RetryableResponse};
@@ -190,18 +190,16 @@ fn manual_task(
 }
 
 /// Publishes `task`; the stream's acknowledgement is left to the caller to await.
-async fn publish(state: &AppState, task: &DeliveryTask) -> Result<PublishAckFuture, ApiError> {
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(
-        herald_proto::names::header::MSG_ID,
-        task.message_id().as_str(),
-    );
-    herald_common::trace::inject(&tracing::Span::current(), &mut headers);
-    state
-        .jetstream()
-        .publish_with_headers(task.subject(), headers, task.encode())
-        .await
-        .map_err(ApiError::internal)
+async fn publish(state: &AppState, task: &DeliveryTask) -> Result<PendingAck, ApiError> {
+    let message_id = task.message_id();
+    publish_unacked(
+        state.jetstream(),
+        task.subject(),
+        task.encode(),
+        Publish::once(&message_id),
+    )
+    .await
+    .map_err(ApiError::internal)
 }
 
 /// One page of the deliveries `request` matches (the status-tracker answers in pages
