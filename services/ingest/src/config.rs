@@ -164,7 +164,9 @@ impl Config {
         let cipher = herald_common::secrets::Cipher::from_env(env)?;
         let rotation_grace = SECRET_ROTATION_GRACE.duration(env)?;
         let catalogue = EVENT_TYPES.read_opt(env, |path| {
-            crate::catalogue::Catalogue::load(std::path::Path::new(path)).map(std::sync::Arc::new)
+            crate::catalogue::Catalogue::load(std::path::Path::new(path))
+                .map(std::sync::Arc::new)
+                .map_err(|e| e.to_string())
         })?;
         let limits = Limits::from_env(env)?;
         Ok(Config {

@@ -97,7 +97,7 @@ pub async fn start(
             let registry =
                 Registry::open(&js, &topology, Secrets::Open(config.cipher.clone())).await?;
             let consumer = nats_intake::consumer().provision(&js, &topology).await?;
-            let buckets = api::Buckets {
+            let buckets = intake::Buckets {
                 tenant_secrets: nats::bucket(&js, nats::TENANT_SECRETS_BUCKET).await?,
                 job_callbacks: nats::bucket(&js, nats::JOB_CALLBACKS_BUCKET).await?,
             };
@@ -126,8 +126,15 @@ pub async fn start(
             }
         }
     });
-    let state = api::AppState::new(config.clone(), client, registry, buckets, shutdown.clone());
-    let intake = Box::pin(nats_intake::run(consumer, state.clone(), shutdown));
+    let intake = intake::Intake::new(config.clone(), js.clone(), registry.clone(), buckets);
+    let state = api::AppState::new(
+        config.clone(),
+        client,
+        registry,
+        intake.clone(),
+        shutdown.clone(),
+    );
+    let intake = Box::pin(nats_intake::run(consumer, intake, shutdown));
     Ok(Started {
         state,
         readiness,
