@@ -250,6 +250,9 @@ async fn park(
 }
 
 #[cfg(test)]
+mod decoders;
+
+#[cfg(test)]
 mod tests {
     use super::split_subject;
 
