@@ -2,14 +2,23 @@
 //! producers publish events.
 //!
 //! # Layout
-//! - [`config`]: API keys and limits, from the environment.
+//! Accepting an event is layered the right way round: one core that knows nothing
+//! of HTTP or of NATS messages, and two thin doors that decode what they received,
+//! call it, and map its answer.
+//!
+//! - [`intake`]: the core. [`intake::Intake::accept`] validates a producer's draft
+//!   for a tenant (rules and catalogue), remembers a job's callback and publishes the
+//!   event; [`intake::IntakeError`] says why not, in kinds both doors map: `Invalid`
+//!   (HTTP 422, NATS parks the message in `REJECTED`), `Unavailable` and `Internal`
+//!   (HTTP 503 and 500, NATS hands the message back to be offered again).
 //! - [`api`]: the HTTP API: [`api::app`] builds the router; one module per resource,
 //!   one error type ([`api::ApiError`]) that becomes `{"code","detail"}`.
-//! - [`intake`]: turning a producer's JSON or protobuf into an accepted event, shared
-//!   by `POST /v1/events` and the `INGEST` stream consumer.
-//! - [`nats_intake`]: the consumer of `ingest.<tenant>.<event_type>`, parking invalid
-//!   messages in `REJECTED` with the reason.
+//!   `POST /v1/events` is one door of the intake.
+//! - [`nats_intake`]: the other door, the consumer of `ingest.<tenant>.<event_type>`:
+//!   it decodes a message ([`nats_intake::decode`]) and parks what cannot be
+//!   accepted in `REJECTED` with the reason.
 //! - [`catalogue`]: the declared event types (`HERALD_EVENT_TYPES`).
+//! - [`config`]: API keys and limits, from the environment.
 
 #![forbid(unsafe_code)]
 
