@@ -6,6 +6,8 @@
 
 use std::sync::{Arc, LazyLock};
 
+use herald_common::nats::REJECTED_REASON_HEADER;
+use herald_proto::names::header;
 use herald_proto::{Event, wire};
 use proptest::prelude::*;
 use prost::Message;
@@ -59,12 +61,12 @@ fn check_outcome(subject: &str, outcome: Result<Event, Invalid>) -> Result<(), T
         }
         Err(invalid) => {
             prop_assert!(!invalid.detail.trim().is_empty(), "an empty reason");
-            let header = reason_header(&invalid);
-            prop_assert!(!header.trim().is_empty());
-            prop_assert!(header.len() <= MAX_REASON_BYTES, "{} bytes", header.len());
-            prop_assert!(!header.chars().any(char::is_control), "{header:?}");
+            let line = reason_header(&invalid);
+            prop_assert!(!line.trim().is_empty());
+            prop_assert!(line.len() <= MAX_REASON_BYTES, "{} bytes", line.len());
+            prop_assert!(!line.chars().any(char::is_control), "{line:?}");
             let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Herald-Rejected-Reason", header.as_str());
+            headers.insert(REJECTED_REASON_HEADER, line.as_str());
         }
     }
     Ok(())
@@ -83,7 +85,7 @@ fn content_types() -> impl Strategy<Value = Option<String>> {
     prop_oneof![
         Just(None),
         Just(Some("application/json".to_owned())),
-        Just(Some("application/protobuf".to_owned())),
+        Just(Some(header::PROTOBUF.to_owned())),
         Just(Some(
             "Application/X-Protobuf; proto=herald.v1.Event".to_owned()
         )),
@@ -178,7 +180,7 @@ fn valid_payloads() -> impl Strategy<Value = (Vec<u8>, &'static str)> {
     };
     prop_oneof![
         Just((serde_json::to_vec(&json_event).unwrap(), "application/json")),
-        Just((protobuf_event.encode_to_vec(), "application/protobuf")),
+        Just((protobuf_event.encode_to_vec(), header::PROTOBUF)),
     ]
 }
 
@@ -304,7 +306,7 @@ proptest! {
                 timestamp_ms: timestamp_ms.unwrap_or_default(),
                 ..Default::default()
             };
-            (event.encode_to_vec(), "application/protobuf")
+            (event.encode_to_vec(), header::PROTOBUF)
         } else {
             let mut body = serde_json::Map::new();
             body.insert("data".into(), data.clone());
@@ -361,7 +363,7 @@ fn a_long_reason_is_cut_to_fit() {
     let config = &CONFIGS[0];
     let invalid = intake(
         "ingest.acme.job.done",
-        Some("application/protobuf"),
+        Some(header::PROTOBUF),
         &payload,
         config,
         config.max_body_bytes,
