@@ -16,6 +16,7 @@ mod live;
 mod manual;
 pub mod openapi;
 mod query;
+mod recent;
 mod status;
 mod test_delivery;
 mod webhooks;
@@ -52,6 +53,8 @@ struct Inner {
     /// Accepts events; `POST /v1/events` only maps its answers.
     intake: Intake,
     limits: limits::Limits,
+    /// Events this replica just accepted, for reads right after.
+    recent: recent::RecentEvents,
     /// Cancelled when the service drains: live streams end at once, so the server
     /// does not wait for them.
     shutdown: CancellationToken,
@@ -75,6 +78,7 @@ impl AppState {
                 registry,
                 intake,
                 limits,
+                recent: recent::RecentEvents::default(),
                 shutdown,
             }),
         }
@@ -102,6 +106,10 @@ impl AppState {
 
     fn limits(&self) -> &limits::Limits {
         &self.inner.limits
+    }
+
+    fn recent(&self) -> &recent::RecentEvents {
+        &self.inner.recent
     }
 
     fn shutdown(&self) -> &CancellationToken {
@@ -197,5 +205,6 @@ pub fn app(state: AppState) -> Router {
         })
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(error::with_trace_id))
         .with_state(state)
 }
