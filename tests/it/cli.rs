@@ -476,7 +476,6 @@ async fn events_sent_over_http_and_nats_show_in_the_delivery_log_in_text_and_jso
 
     // The log, once every delivery is recorded as delivered.
     let text = eventually(PATIENCE, "every delivery in the log", || {
-        let env = env;
         async move {
             let run = herald(&["deliveries", "tail", "--once"], &env).await.ok();
             let done = run
