@@ -475,16 +475,14 @@ async fn events_sent_over_http_and_nats_show_in_the_delivery_log_in_text_and_jso
     assert_eq!(first["data"], json!({"n": 1}));
 
     // The log, once every delivery is recorded as delivered.
-    let text = eventually(PATIENCE, "every delivery in the log", || {
-        async move {
-            let run = herald(&["deliveries", "tail", "--once"], &env).await.ok();
-            let done = run
-                .stdout
-                .lines()
-                .filter(|l| l.contains("  success  "))
-                .count();
-            (done == total).then_some(run.stdout)
-        }
+    let text = eventually(PATIENCE, "every delivery in the log", || async move {
+        let run = herald(&["deliveries", "tail", "--once"], &env).await.ok();
+        let done = run
+            .stdout
+            .lines()
+            .filter(|l| l.contains("  success  "))
+            .count();
+        (done == total).then_some(run.stdout)
     })
     .await;
     let line = text

@@ -208,28 +208,45 @@ pub fn command() -> clap::Command {
         let text = section("Environment", &settings::settings(mode));
         command = command.mut_subcommand(mode.as_str(), |sub| sub.after_help(text));
     }
-    let client = section("Environment", &settings::client()[..2]);
-    let mut send_settings = settings::client().to_vec();
+    let [url, api_key, tenant] = settings::client();
+    let client = section("Environment", &[url, api_key]);
+    let mut send_settings = vec![url, api_key, tenant];
     send_settings.extend(settings::nats());
     let send = section("Environment", &send_settings);
-    command = command
-        .mut_subcommand("send", |sub| sub.after_help(send))
-        .mut_subcommand("deliveries", |sub| {
-            sub.mut_subcommand("tail", |tail| tail.after_help(client.clone()))
-        })
-        .mut_subcommand("webhooks", |sub| {
-            ["list", "create", "delete", "test"]
-                .into_iter()
-                .fold(sub, |sub, name| {
-                    sub.mut_subcommand(name, |c| c.after_help(client.clone()))
-                })
-        });
+    command = with_client_environment(command, &client, &send);
     let top = format!(
         "`herald <command> --help` shows each command's environment. The client commands \
          (send, deliveries, webhooks) read:\n\n{}",
-        section("Environment of the client commands", &send_settings[..3])
+        section("Environment of the client commands", &settings::client())
     );
     command.after_long_help(top)
+}
+
+/// `command` with an environment section on each command below it that takes the
+/// client options: `send`'s (it takes `--nats`), or the other client commands'.
+fn with_client_environment(mut command: clap::Command, client: &str, send: &str) -> clap::Command {
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    for name in names {
+        command = command.mut_subcommand(name, |sub| {
+            let takes = |id: &str| sub.get_arguments().any(|arg| arg.get_id() == id);
+            let text = if takes("nats") {
+                Some(send)
+            } else if takes("api_key") {
+                Some(client)
+            } else {
+                None
+            };
+            let sub = match text {
+                Some(text) => sub.after_help(text.to_owned()),
+                None => sub,
+            };
+            with_client_environment(sub, client, send)
+        });
+    }
+    command
 }
 
 /// An "Environment" section: each setting's name, default and values, then its

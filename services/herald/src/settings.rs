@@ -128,6 +128,11 @@ mod tests {
                 "{} is the command line's",
                 setting.name
             );
+            assert!(
+                !setting.doc.contains('\n') && !setting.doc.ends_with('.'),
+                "{}: one line, as a table cell reads it",
+                setting.name
+            );
         }
         for setting in nats() {
             assert!(

@@ -73,8 +73,16 @@ pub enum Outcome {
     Failure,
 }
 
-/// Runs a client command (not a service command, nor `completions`).
+/// Runs a client command (not a service command, nor `completions`). Output cut
+/// short by its reader (`herald deliveries tail | head`) is no failure.
 pub async fn run(command: Command, env: &dyn Env) -> Result<Outcome> {
+    match run_command(command, env).await {
+        Err(Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Outcome::Success),
+        result => result,
+    }
+}
+
+async fn run_command(command: Command, env: &dyn Env) -> Result<Outcome> {
     match command {
         Command::Send(args) => send::run(args, env).await,
         Command::Deliveries {

@@ -72,7 +72,7 @@ pub async fn test(client: &Client, id: &WebhookId) -> Result<Outcome> {
         let verdict = if result.success {
             "delivered"
         } else {
-            "failed"
+            "not delivered"
         };
         let mut line = format!(
             "{verdict}: {answer} in {} ms (delivery {}, event {})",
@@ -90,7 +90,7 @@ pub async fn test(client: &Client, id: &WebhookId) -> Result<Outcome> {
     })
 }
 
-const HEADER: &[&str] = &["ID", "STATUS", "EVENTS", "URL", "DESCRIPTION"];
+const HEADER: &[&str] = &["ID", "STATUS", "EVENT TYPES", "URL", "DESCRIPTION"];
 
 fn row(webhook: &Webhook) -> Vec<String> {
     let status = match webhook.status {
