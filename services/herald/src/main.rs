@@ -1,33 +1,49 @@
-//! `herald <ingest|dispatcher|retry-scheduler|status-tracker|all>`: configuration
-//! from the environment, start (waiting for NATS as long as it takes, see
+//! `herald <command>`: the service commands (`all`, `ingest`, `dispatcher`,
+//! `retry-scheduler`, `status-tracker`) read their configuration from the
+//! environment, start (waiting for NATS as long as it takes, see
 //! `docs/startup.md`), wait for SIGTERM or Ctrl-C, drain within
 //! `HERALD_SHUTDOWN_TIMEOUT`, exit. Bad configuration, or a credential or
-//! certificate the NATS server refuses, exits with status 64.
+//! certificate the NATS server refuses, exits with status 64. The client commands
+//! (`send`, `deliveries`, `webhooks`) call a running Herald and exit 1 on an error;
+//! bad usage exits 2.
 
 use std::process::ExitCode;
 
+use clap::FromArgMatches;
+use herald::cli::{Cli, Command};
+use herald::client::Outcome;
 use herald::{Configs, Mode};
 use herald_common::config::SystemEnv;
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "usage: herald <ingest|dispatcher|retry-scheduler|status-tracker|all>";
-
 #[tokio::main]
 async fn main() -> ExitCode {
     herald_common::telemetry::init_crypto();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mode = match args.as_slice() {
-        [arg] if arg == "--version" => {
-            println!("herald {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        [arg] => match Mode::parse(arg) {
-            Some(mode) => mode,
-            None => return usage(),
-        },
-        _ => return usage(),
+    let mut command = herald::cli::command();
+    let cli = match Cli::from_arg_matches(&command.get_matches_mut()) {
+        Ok(cli) => cli,
+        Err(err) => err.format(&mut command).exit(),
     };
-    let mut telemetry = match herald_common::telemetry::init(args[0].as_str()) {
+    if let Some(mode) = cli.command.mode() {
+        return serve(mode).await;
+    }
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut command, "herald", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    match herald::client::run(cli.command, &SystemEnv).await {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failure) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("herald: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the services of `mode` until SIGTERM or Ctrl-C, then drains them.
+async fn serve(mode: Mode) -> ExitCode {
+    let mut telemetry = match herald_common::telemetry::init(mode.as_str()) {
         Ok(telemetry) => telemetry,
         Err(err) => {
             eprintln!("herald: {err}");
@@ -83,9 +99,4 @@ fn exit(result: Result<Result<(), herald::Error>, tokio::task::JoinError>) -> Ex
             ExitCode::FAILURE
         }
     }
-}
-
-fn usage() -> ExitCode {
-    eprintln!("{USAGE}");
-    ExitCode::from(64)
 }
