@@ -121,7 +121,7 @@ impl Client {
     pub fn new(args: &ClientArgs, env: &dyn Env) -> Result<Self> {
         let url = match &args.url {
             Some(url) => url.clone(),
-            None => settings::URL.read(env, |v| Ok(v.to_owned()))?,
+            None => settings::URL.read(env, |v| Ok::<_, std::convert::Infallible>(v.to_owned()))?,
         };
         let base = url::Url::parse(&url)
             .ok()

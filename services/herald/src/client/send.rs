@@ -77,7 +77,7 @@ enum Target {
 pub async fn run(args: SendArgs, env: &dyn Env) -> Result<Outcome> {
     let event_type = EventType::parse(&args.event_type).map_err(|reason| Error::Invalid {
         what: "the event type",
-        reason,
+        reason: reason.to_string(),
     })?;
     if args.event_id.is_some() && args.count > 1 {
         return Err(Error::Invalid {
@@ -274,7 +274,7 @@ fn tenant(args: &SendArgs, env: &dyn Env) -> Result<String> {
         })?;
     herald_proto::ids::check_tenant(&tenant).map_err(|reason| Error::Invalid {
         what: "the tenant",
-        reason,
+        reason: reason.to_string(),
     })?;
     Ok(tenant)
 }
@@ -282,7 +282,8 @@ fn tenant(args: &SendArgs, env: &dyn Env) -> Result<String> {
 /// A connection to `HERALD_NATS_URL` with the services' credential and TLS
 /// settings.
 async fn connect(env: &dyn Env) -> Result<async_nats::Client> {
-    let url = herald_common::config::shared::NATS_URL.read(env, |v| Ok(v.to_owned()))?;
+    let url = herald_common::config::shared::NATS_URL
+        .read(env, |v| Ok::<_, std::convert::Infallible>(v.to_owned()))?;
     let servers = server_addrs(&url)?;
     let auth = NatsAuth::from_env(env, &url)?;
     let shown = redact_url(&url);
