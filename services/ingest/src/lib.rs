@@ -127,7 +127,13 @@ pub async fn start(
         }
     });
     let state = api::AppState::new(config.clone(), client, registry, buckets, shutdown.clone());
-    let intake = Box::pin(nats_intake::run(consumer, state.clone(), shutdown));
+    // The background work: the NATS intake, and the sweep of expired listening
+    // sessions.
+    let sweep = api::sweep_listen_sessions(state.clone(), shutdown.clone());
+    let intake = nats_intake::run(consumer, state.clone(), shutdown);
+    let intake = Box::pin(async move {
+        tokio::join!(intake, sweep);
+    });
     Ok(Started {
         state,
         readiness,
