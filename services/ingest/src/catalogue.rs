@@ -41,6 +41,48 @@ pub struct Catalogue {
     types: Vec<Declared>,
 }
 
+/// Why a catalogue file cannot be used; names the entry at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("is not a valid catalogue: {0}")]
+    Syntax(#[from] serde_yaml_ng::Error),
+    #[error("event type `{name}` {reason}")]
+    BadName { name: String, reason: String },
+    #[error("event type `{0}` is declared twice")]
+    Twice(EventType),
+    #[error("the schema of `{name}` is not a valid JSON Schema: {reason}")]
+    BadSchema { name: EventType, reason: String },
+    #[error("the example of `{name}` fails its schema: {reason}")]
+    BadExample { name: EventType, reason: String },
+}
+
+/// A webhook's `events` entry that matches no declared type.
+#[derive(Debug, thiserror::Error)]
+#[error("events entry `{0}` matches no event type in the catalogue (GET /v1/event-types)")]
+pub struct Unmatched(pub EventPattern);
+
+/// Why an event does not fit the catalogue; fit to show the producer.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("event_type `{0}` is not in the catalogue (GET /v1/event-types)")]
+    Undeclared(EventType),
+    #[error("data is not valid JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("data does not match the schema of `{event_type}` at {at}: {reason}")]
+    Schema {
+        event_type: EventType,
+        /// The JSON pointer of the value at fault, `/` for the whole.
+        at: String,
+        reason: String,
+    },
+}
+
 impl std::fmt::Debug for Catalogue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Catalogue")
@@ -51,35 +93,42 @@ impl std::fmt::Debug for Catalogue {
 
 impl Catalogue {
     /// Reads and checks a catalogue file (YAML, of which JSON is a subset).
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, CatalogueError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogueError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text)
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let file: File =
-            serde_yaml_ng::from_str(text).map_err(|e| format!("is not a valid catalogue: {e}"))?;
+    pub fn parse(text: &str) -> Result<Self, CatalogueError> {
+        let file: File = serde_yaml_ng::from_str(text)?;
         let mut types = Vec::new();
         for entry in file.event_types {
-            let name = EventType::parse(&entry.name)
-                .map_err(|r| format!("event type `{}` {r}", entry.name))?;
+            let name = EventType::parse(&entry.name).map_err(|reason| CatalogueError::BadName {
+                name: entry.name.clone(),
+                reason: reason.to_string(),
+            })?;
             if types.iter().any(|t: &Declared| t.name == name) {
-                return Err(format!("event type `{name}` is declared twice"));
+                return Err(CatalogueError::Twice(name));
             }
             let validator = entry
                 .schema
                 .as_ref()
                 .map(|schema| {
-                    jsonschema::validator_for(schema).map_err(|e| {
-                        format!("the schema of `{name}` is not a valid JSON Schema: {e}")
+                    jsonschema::validator_for(schema).map_err(|e| CatalogueError::BadSchema {
+                        name: name.clone(),
+                        reason: e.to_string(),
                     })
                 })
                 .transpose()?;
             if let (Some(validator), Some(example)) = (&validator, &entry.example)
                 && let Err(error) = validator.validate(example)
             {
-                return Err(format!("the example of `{name}` fails its schema: {error}"));
+                return Err(CatalogueError::BadExample {
+                    name,
+                    reason: error.to_string(),
+                });
             }
             types.push(Declared {
                 name,
@@ -105,38 +154,35 @@ impl Catalogue {
     }
 
     /// A webhook's `events` entry must match at least one declared type.
-    pub fn check_pattern(&self, pattern: &EventPattern) -> Result<(), String> {
+    pub fn check_pattern(&self, pattern: &EventPattern) -> Result<(), Unmatched> {
         if self.types.iter().any(|t| pattern.matches(t.name.as_str())) {
             Ok(())
         } else {
-            Err(format!(
-                "events entry `{pattern}` matches no event type in the catalogue (GET /v1/event-types)"
-            ))
+            Err(Unmatched(pattern.clone()))
         }
     }
 
     /// An event must be of a declared type, with `data` that passes its schema.
-    pub fn check_event(&self, event_type: &EventType, data: &[u8]) -> Result<(), String> {
+    pub fn check_event(&self, event_type: &EventType, data: &[u8]) -> Result<(), Refused> {
         let declared = self
             .types
             .iter()
             .find(|t| &t.name == event_type)
-            .ok_or_else(|| {
-                format!("event_type `{event_type}` is not in the catalogue (GET /v1/event-types)")
-            })?;
+            .ok_or_else(|| Refused::Undeclared(event_type.clone()))?;
         let Some(validator) = &declared.validator else {
             return Ok(());
         };
-        let value: Value =
-            serde_json::from_slice(data).map_err(|e| format!("data is not valid JSON: {e}"))?;
+        let value: Value = serde_json::from_slice(data)?;
         match validator.validate(&value) {
             Ok(()) => Ok(()),
             Err(error) => {
                 let at = error.instance_path().to_string();
                 let at = if at.is_empty() { "/".to_owned() } else { at };
-                Err(format!(
-                    "data does not match the schema of `{event_type}` at {at}: {error}"
-                ))
+                Err(Refused::Schema {
+                    event_type: event_type.clone(),
+                    at,
+                    reason: error.to_string(),
+                })
             }
         }
     }
@@ -185,7 +231,7 @@ event_types:
             "built-in types"
         );
         let err = catalogue.check_pattern(&pattern("vision.*")).unwrap_err();
-        assert!(err.contains("`vision.*`"), "{err}");
+        assert!(err.to_string().contains("`vision.*`"), "{err}");
 
         let completed = EventType::parse("job.completed").unwrap();
         assert!(
@@ -196,7 +242,7 @@ event_types:
         let err = catalogue
             .check_event(&completed, br#"{"job_id":7}"#)
             .unwrap_err();
-        assert!(err.contains("at /job_id"), "{err}");
+        assert!(err.to_string().contains("at /job_id"), "{err}");
         let unknown = EventType::parse("vision.done").unwrap();
         assert!(catalogue.check_event(&unknown, b"{}").is_err());
         let progress = EventType::parse("training.progress").unwrap();

@@ -208,13 +208,15 @@ impl Config {
         let common = CommonConfig::from_env(env)?;
         // Unset is an empty list, which `parse_api_keys` explains.
         let api_keys = parse_api_keys(API_KEYS.get(env).as_deref().unwrap_or(""))
-            .map_err(|reason| API_KEYS.error(reason))?;
+            .map_err(|reason| API_KEYS.error(reason.to_string()))?;
         let require_https = REQUIRE_HTTPS.flag(env)?;
         let allowed_ports = herald_common::config::allowed_ports(env)?;
         let cipher = herald_common::secrets::Cipher::from_env(env)?;
         let rotation_grace = SECRET_ROTATION_GRACE.duration(env)?;
         let catalogue = EVENT_TYPES.read_opt(env, |path| {
-            crate::catalogue::Catalogue::load(std::path::Path::new(path)).map(std::sync::Arc::new)
+            crate::catalogue::Catalogue::load(std::path::Path::new(path))
+                .map(std::sync::Arc::new)
+                .map_err(|e| e.to_string())
         })?;
         let limits = Limits::from_env(env)?;
         let listen = Listen::from_env(env)?;
@@ -264,25 +266,39 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// What is wrong with `HERALD_API_KEYS`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiKeysError {
+    #[error("each entry must be tenant:key")]
+    NotAPair,
+    #[error("tenant `{tenant}` {reason}")]
+    BadTenant { tenant: String, reason: String },
+    #[error("the key of tenant `{0}` must be at least 16 characters")]
+    ShortKey(String),
+    #[error("a key of tenant `{0}` is listed twice")]
+    Twice(String),
+    #[error("must list at least one tenant:key pair")]
+    Empty,
+}
+
 /// Parses `tenant:key,tenant:key`.
-fn parse_api_keys(value: &str) -> Result<HashMap<[u8; 32], String>, String> {
+fn parse_api_keys(value: &str) -> Result<HashMap<[u8; 32], String>, ApiKeysError> {
     let mut keys = HashMap::new();
     for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (tenant, key) = pair
-            .split_once(':')
-            .ok_or_else(|| "each entry must be tenant:key".to_owned())?;
-        herald_proto::ids::check_tenant(tenant).map_err(|r| format!("tenant `{tenant}` {r}"))?;
+        let (tenant, key) = pair.split_once(':').ok_or(ApiKeysError::NotAPair)?;
+        herald_proto::ids::check_tenant(tenant).map_err(|reason| ApiKeysError::BadTenant {
+            tenant: tenant.to_owned(),
+            reason: reason.to_string(),
+        })?;
         if key.len() < 16 {
-            return Err(format!(
-                "the key of tenant `{tenant}` must be at least 16 characters"
-            ));
+            return Err(ApiKeysError::ShortKey(tenant.to_owned()));
         }
         if keys.insert(digest(key), tenant.to_owned()).is_some() {
-            return Err(format!("a key of tenant `{tenant}` is listed twice"));
+            return Err(ApiKeysError::Twice(tenant.to_owned()));
         }
     }
     if keys.is_empty() {
-        return Err("must list at least one tenant:key pair".into());
+        return Err(ApiKeysError::Empty);
     }
     Ok(keys)
 }

@@ -2,14 +2,23 @@
 //! producers publish events.
 //!
 //! # Layout
-//! - [`config`]: API keys and limits, from the environment.
+//! Accepting an event is layered the right way round: one core that knows nothing
+//! of HTTP or of NATS messages, and two thin doors that decode what they received,
+//! call it, and map its answer.
+//!
+//! - [`intake`]: the core. [`intake::Intake::accept`] validates a producer's draft
+//!   for a tenant (rules and catalogue), remembers a job's callback and publishes the
+//!   event; [`intake::IntakeError`] says why not, in kinds both doors map: `Invalid`
+//!   (HTTP 422, NATS parks the message in `REJECTED`), `Unavailable` and `Internal`
+//!   (HTTP 503 and 500, NATS hands the message back to be offered again).
 //! - [`api`]: the HTTP API: [`api::app`] builds the router; one module per resource,
 //!   one error type ([`api::ApiError`]) that becomes `{"code","detail"}`.
-//! - [`intake`]: turning a producer's JSON or protobuf into an accepted event, shared
-//!   by `POST /v1/events` and the `INGEST` stream consumer.
-//! - [`nats_intake`]: the consumer of `ingest.<tenant>.<event_type>`, parking invalid
-//!   messages in `REJECTED` with the reason.
+//!   `POST /v1/events` is one door of the intake.
+//! - [`nats_intake`]: the other door, the consumer of `ingest.<tenant>.<event_type>`:
+//!   it decodes a message ([`nats_intake::decode`]) and parks what cannot be
+//!   accepted in `REJECTED` with the reason.
 //! - [`catalogue`]: the declared event types (`HERALD_EVENT_TYPES`).
+//! - [`config`]: API keys and limits, from the environment.
 
 #![forbid(unsafe_code)]
 
@@ -97,7 +106,7 @@ pub async fn start(
             let registry =
                 Registry::open(&js, &topology, Secrets::Open(config.cipher.clone())).await?;
             let consumer = nats_intake::consumer().provision(&js, &topology).await?;
-            let buckets = api::Buckets {
+            let buckets = intake::Buckets {
                 tenant_secrets: nats::bucket(&js, nats::TENANT_SECRETS_BUCKET).await?,
                 job_callbacks: nats::bucket(&js, nats::JOB_CALLBACKS_BUCKET).await?,
             };
@@ -126,11 +135,18 @@ pub async fn start(
             }
         }
     });
-    let state = api::AppState::new(config.clone(), client, registry, buckets, shutdown.clone());
+    let intake = intake::Intake::new(config.clone(), js.clone(), registry.clone(), buckets);
+    let state = api::AppState::new(
+        config.clone(),
+        client,
+        registry,
+        intake.clone(),
+        shutdown.clone(),
+    );
     // The background work: the NATS intake, and the sweep of expired listening
     // sessions.
     let sweep = api::sweep_listen_sessions(state.clone(), shutdown.clone());
-    let intake = nats_intake::run(consumer, state.clone(), shutdown);
+    let intake = nats_intake::run(consumer, intake, shutdown);
     let intake = Box::pin(async move {
         tokio::join!(intake, sweep);
     });

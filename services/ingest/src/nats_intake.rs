@@ -11,15 +11,19 @@ use async_nats::jetstream;
 use herald_common::nats::{DurableConsumer, INGEST_STREAM, REJECTED_REASON_HEADER};
 use herald_proto::ids::check_tenant;
 use herald_proto::names::{consumer as consumers, header, subject};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::api::AppState;
-use crate::intake::{Draft, Invalid};
+use crate::intake::{Draft, Intake, IntakeError, Invalid, Source, check_size};
 
 /// Header on a parked message that was cut to the largest event: its size before.
 pub use herald_proto::names::header::ORIGINAL_SIZE as ORIGINAL_SIZE_HEADER;
+
+/// The most a parked message's reason takes, in bytes. A reason may repeat what
+/// the producer sent (a field's name, an event type); bounded, it always fits in
+/// the room a message keeps beside the largest event, so parking cannot fail for
+/// its size.
+pub const MAX_REASON_BYTES: usize = 1024;
 
 /// The durable consumer every ingest replica shares.
 pub fn consumer() -> DurableConsumer {
@@ -36,11 +40,11 @@ pub async fn run(
     consumer: async_nats::jetstream::consumer::Consumer<
         async_nats::jetstream::consumer::pull::Config,
     >,
-    state: AppState,
+    intake: Intake,
     shutdown: CancellationToken,
 ) {
-    let client = state.client().clone();
-    let redelivery = state.config().common.redelivery;
+    let client = intake.jetstream().client();
+    let redelivery = intake.config().common.redelivery;
     herald_common::consume::run(
         consumers::INGEST,
         consumer,
@@ -48,15 +52,15 @@ pub async fn run(
         redelivery,
         shutdown,
         move |message| {
-            let state = state.clone();
-            async move { handle(&state, message).await }
+            let intake = intake.clone();
+            async move { handle(&intake, message).await }
         },
     )
     .await;
     herald_common::consume::flush(&client).await;
 }
 
-async fn handle(state: &AppState, message: jetstream::Message) {
+async fn handle(intake: &Intake, message: jetstream::Message) {
     let span = tracing::info_span!(
         "ingest.accept",
         otel.kind = "consumer",
@@ -65,39 +69,48 @@ async fn handle(state: &AppState, message: jetstream::Message) {
         trace_id = tracing::field::Empty,
     );
     herald_common::trace::adopt(&span, message.headers.as_ref());
-    take(state, message).instrument(span).await
+    take(intake, message).instrument(span).await
 }
 
-async fn take(state: &AppState, message: jetstream::Message) {
-    let (tenant, subject_type) = split_subject(&message.subject);
-    let outcome = match accept(state, &message, tenant, subject_type) {
-        Ok(event) => state
-            .accept_event(&event)
+async fn take(intake: &Intake, message: jetstream::Message) {
+    let content_type = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(header::CONTENT_TYPE))
+        .map(|v| v.as_str());
+    let decoded = decode(
+        &message.subject,
+        content_type,
+        &message.payload,
+        intake.config().max_body_bytes,
+    );
+    let outcome = match decoded {
+        Ok((tenant, draft)) => intake
+            .accept(tenant, draft, stored_at(&message))
             .await
-            .map(|_| ())
-            .map_err(Failure::Publish),
-        Err(invalid) => Err(Failure::Invalid(invalid)),
+            .map(|_| ()),
+        Err(invalid) => Err(invalid.into()),
     };
+    let redelivery = &intake.config().common.redelivery;
     let result = match outcome {
-        Ok(_) => {
+        Ok(()) => {
             count("accepted");
             message.ack().await
         }
-        Err(Failure::Invalid(invalid)) => match park(state, &message, tenant, &invalid).await {
+        Err(IntakeError::Invalid(invalid)) => match park(intake, &message, &invalid).await {
             Ok(()) => {
                 count("rejected");
                 message.ack().await
             }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot park a rejected message; will retry");
-                herald_common::consume::retry_later(&message, &state.config().common.redelivery)
-                    .await;
+                herald_common::consume::retry_later(&message, redelivery).await;
                 Ok(())
             }
         },
-        Err(Failure::Publish(err)) => {
-            tracing::warn!(error = %err, "cannot publish an accepted event; will retry");
-            herald_common::consume::retry_later(&message, &state.config().common.redelivery).await;
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot accept an event now; will retry");
+            herald_common::consume::retry_later(&message, redelivery).await;
             Ok(())
         }
     };
@@ -117,64 +130,52 @@ fn count(result: &'static str) {
         .inc();
 }
 
-enum Failure {
-    Invalid(Invalid),
-    Publish(crate::api::ApiError),
+/// Where the message is stored, which names an event sent without an id.
+fn stored_at(message: &jetstream::Message) -> Source {
+    let (sequence, published_nanos) = message
+        .info()
+        .map(|i| (i.stream_sequence, i.published.unix_timestamp_nanos()))
+        .unwrap_or_default();
+    Source::Stored {
+        sequence,
+        published_nanos,
+    }
 }
 
-fn accept(
-    state: &AppState,
-    message: &jetstream::Message,
-    tenant: Option<&str>,
-    subject_type: &str,
-) -> Result<herald_proto::Event, Invalid> {
-    let tenant = tenant.ok_or_else(|| Invalid {
-        detail: format!(
-            "subject `{}` must be ingest.<tenant>.<event_type> with a tenant of letters, digits, `_` or `-`",
-            message.subject
-        ),
+/// A message of `INGEST` read: the tenant its subject names, and what the producer
+/// sent — a protobuf `herald.v1.Event` when `content_type` says protobuf, JSON
+/// otherwise. The event type may come from the subject alone; given in both, they
+/// must agree. Whatever cannot be read is [`Invalid`] with the reason.
+pub fn decode<'s>(
+    subject: &'s str,
+    content_type: Option<&str>,
+    payload: &[u8],
+    max_event_bytes: usize,
+) -> Result<(&'s str, Draft), Invalid> {
+    let (tenant, subject_type) = split_subject(subject);
+    let tenant = tenant.ok_or_else(|| {
+        Invalid::new(format!(
+            "subject `{subject}` must be ingest.<tenant>.<event_type> with a tenant of letters, digits, `_` or `-`"
+        ))
     })?;
-    crate::intake::check_size(message.payload.len(), state.config().max_body_bytes)?;
-    let content_type = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(header::CONTENT_TYPE))
-        .map(|v| v.as_str().to_ascii_lowercase())
-        .unwrap_or_default();
+    check_size(payload.len(), max_event_bytes)?;
+    let content_type = content_type.unwrap_or_default().to_ascii_lowercase();
     let mut draft = if content_type.starts_with(header::PROTOBUF)
         || content_type.starts_with(header::X_PROTOBUF)
     {
-        Draft::from_protobuf(&message.payload)?
+        Draft::from_protobuf(payload)?
     } else {
-        Draft::from_json(&message.payload)?
+        Draft::from_json(payload)?
     };
     if draft.event_type.is_empty() {
         draft.event_type = subject_type.to_owned();
     } else if !subject_type.is_empty() && draft.event_type != subject_type {
-        return Err(Invalid {
-            detail: format!(
-                "event_type `{}` does not match the subject's `{subject_type}`",
-                draft.event_type
-            ),
-        });
+        return Err(Invalid::new(format!(
+            "event_type `{}` does not match the subject's `{subject_type}`",
+            draft.event_type
+        )));
     }
-    let info = message.info().ok();
-    let default_id = || {
-        // Derived from the stored message, so a redelivery names the same event.
-        let (sequence, published) = info
-            .as_ref()
-            .map(|i| (i.stream_sequence, i.published.unix_timestamp_nanos()))
-            .unwrap_or_default();
-        let digest = Sha256::new()
-            .chain_update(tenant.as_bytes())
-            .chain_update(sequence.to_be_bytes())
-            .chain_update(published.to_be_bytes())
-            .finalize();
-        format!("evt_{}", hex::encode(&digest[..13]))
-    };
-    let event = draft.accept(tenant, default_id, herald_proto::now_ms(), state.config())?;
-    state.check_catalogue(&event)?;
-    Ok(event)
+    Ok((tenant, draft))
 }
 
 /// `ingest.<tenant>.<event_type>` → (tenant if valid, event type possibly empty).
@@ -183,17 +184,39 @@ fn split_subject(subject: &str) -> (Option<&str>, &str) {
     (check_tenant(tenant).ok().map(|_| tenant), event_type)
 }
 
+/// The reason as a header value: on one line, at most [`MAX_REASON_BYTES`].
+pub fn reason_header(invalid: &Invalid) -> String {
+    let mut reason: String = invalid
+        .detail
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if reason.len() > MAX_REASON_BYTES {
+        let ellipsis = '…';
+        let mut end = MAX_REASON_BYTES - ellipsis.len_utf8();
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push(ellipsis);
+    }
+    reason
+}
+
+/// A rejected message could not be parked; it is offered again.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot park in REJECTED: {0}")]
+struct ParkError(#[from] jetstream::context::PublishError);
+
 async fn park(
-    state: &AppState,
+    intake: &Intake,
     message: &jetstream::Message,
-    tenant: Option<&str>,
     invalid: &Invalid,
-) -> Result<(), String> {
+) -> Result<(), ParkError> {
+    let (tenant, _) = split_subject(&message.subject);
+    let reason = reason_header(invalid);
     let mut headers = HeaderMap::new();
-    headers.insert(
-        REJECTED_REASON_HEADER,
-        invalid.detail.replace(['\r', '\n'], " ").as_str(),
-    );
+    headers.insert(REJECTED_REASON_HEADER, reason.as_str());
     headers.insert(header::ORIGINAL_SUBJECT, message.subject.as_str());
     if let Some(content_type) = message
         .headers
@@ -211,22 +234,23 @@ async fn park(
     // A message larger than an event may be can be as large as the server takes: it
     // is kept cut to the largest event, so it fits beside these headers.
     let mut payload = message.payload.clone();
-    let limit = state.config().max_body_bytes;
+    let limit = intake.config().max_body_bytes;
     if payload.len() > limit {
         headers.insert(ORIGINAL_SIZE_HEADER, payload.len().to_string().as_str());
         payload.truncate(limit);
     }
     let subject = subject::rejected(tenant);
-    tracing::info!(%subject, reason = %invalid.detail, "event rejected");
-    state
+    tracing::info!(%subject, %reason, "event rejected");
+    intake
         .jetstream()
         .publish_with_headers(subject, headers, payload)
-        .await
-        .map_err(|e| e.to_string())?
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?
+        .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod decoders;
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use herald_model::ErrorBody;
 
+use crate::intake::{IntakeError, Invalid};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -90,6 +92,27 @@ impl ApiError {
 impl From<herald_common::registry::RegistryError> for ApiError {
     fn from(err: herald_common::registry::RegistryError) -> Self {
         ApiError::internal(err)
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        ApiError::Unprocessable(invalid.detail)
+    }
+}
+
+/// An event refused is 422 with the reason; NATS not answering is 503, and anything
+/// else 500: the cause of either is logged, never answered.
+impl From<IntakeError> for ApiError {
+    fn from(err: IntakeError) -> Self {
+        match err {
+            IntakeError::Invalid(invalid) => invalid.into(),
+            IntakeError::Unavailable { .. } => {
+                tracing::warn!(error = %err, "cannot accept an event now");
+                ApiError::Unavailable("the event cannot be stored now; try again".into())
+            }
+            IntakeError::Internal { .. } => ApiError::internal(err),
+        }
     }
 }
 

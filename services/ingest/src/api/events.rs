@@ -8,7 +8,7 @@ use tracing::Instrument;
 
 use super::json::AppJson;
 use super::{ApiError, AppState, Tenant};
-use crate::intake::{Draft, EventInput, new_event_id};
+use crate::intake::{Draft, EventInput, IntakeError, Source};
 
 /// Accepts an event for delivery to every webhook subscribed to its type. An
 /// event id seen before (within the dedupe window) is accepted again and stored
@@ -54,32 +54,23 @@ async fn accept(
     tenant: String,
     input: EventInput,
 ) -> Result<(StatusCode, Json<EventAccepted>), ApiError> {
-    let event = Draft::try_from(input)
-        .and_then(|draft| {
-            draft.accept(
-                &tenant,
-                new_event_id,
-                herald_proto::now_ms(),
-                state.config(),
-            )
-        })
-        .and_then(|event| state.check_catalogue(&event).map(|()| event))
-        .map_err(|invalid| {
+    let accepted = match Draft::try_from(input) {
+        Ok(draft) => state.intake().accept(&tenant, draft, Source::Request).await,
+        Err(invalid) => Err(invalid.into()),
+    };
+    let accepted = accepted.inspect_err(|err| {
+        if let IntakeError::Invalid(_) = err {
             count("rejected");
-            ApiError::Unprocessable(invalid.detail)
-        })?;
-    let span = tracing::Span::current();
-    span.record("event_id", event.event_id.as_str());
-    span.record("event_type", event.event_type.as_str());
-    let duplicate = state.accept_event(&event).await?;
+        }
+    })?;
     count("accepted");
-    if duplicate {
-        tracing::debug!(event_id = %event.event_id, "repeated event id; stored once");
+    if accepted.duplicate {
+        tracing::debug!(event_id = %accepted.event_id, "repeated event id; stored once");
     }
     Ok((
         StatusCode::ACCEPTED,
         Json(EventAccepted {
-            event_id: EventId::from_record(event.event_id),
+            event_id: EventId::from_record(accepted.event_id),
         }),
     ))
 }

@@ -16,9 +16,6 @@ use herald_model::ids::{is_producer_id, is_token};
 
 use super::{ApiError, AppState, Tenant};
 
-/// How much of a malformed id an error message repeats.
-const SHOWN_CHARS: usize = 64;
-
 /// What a path parameter names, and whether a value can be such an id.
 fn kind(param: &str) -> (&'static str, fn(&str) -> bool) {
     match param {
@@ -31,13 +28,8 @@ fn kind(param: &str) -> (&'static str, fn(&str) -> bool) {
     }
 }
 
-/// `id` as error messages repeat it: at most its first 64 characters.
-pub fn shown(id: &str) -> String {
-    match id.char_indices().nth(SHOWN_CHARS) {
-        Some((end, _)) => format!("{}…", &id[..end]),
-        None => id.to_owned(),
-    }
-}
+/// An id as an error message repeats it.
+pub use crate::intake::shown;
 
 /// The 404 for a path parameter that cannot be an id of its kind, if any.
 fn malformed(params: Result<RawPathParams, RawPathParamsRejection>) -> Option<ApiError> {
@@ -97,12 +89,5 @@ mod tests {
             assert!(!is_producer_id(id), "{id:?}");
         }
         assert!(!is_producer_id(&"a".repeat(MAX_ID_LEN + 1)));
-    }
-
-    #[test]
-    fn long_ids_are_shortened_in_messages() {
-        assert_eq!(shown("wh_1"), "wh_1");
-        let long = "é".repeat(100);
-        assert_eq!(shown(&long), format!("{}…", "é".repeat(SHOWN_CHARS)));
     }
 }

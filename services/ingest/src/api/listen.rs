@@ -71,7 +71,7 @@ pub async fn create(
     let events = super::webhooks::check_events(&events, config.catalogue.as_deref())?;
     let secret = match secret {
         Some(secret) => super::webhooks::check_secret(&secret)?,
-        None => super::webhooks::generate_secret(),
+        None => crate::intake::target::generate_secret(),
     };
     let ttl = match ttl {
         None => config.listen.ttl,

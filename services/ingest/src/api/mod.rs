@@ -30,14 +30,13 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use herald_proto::Event;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::Tenant;
-pub use callbacks::CallbackInput;
 pub use error::ApiError;
 
 use crate::config::Config;
+use crate::intake::Intake;
 use herald_common::registry::Registry;
 
 /// What handlers share. Cloning is cheap.
@@ -51,33 +50,20 @@ struct Inner {
     client: async_nats::Client,
     jetstream: jetstream::Context,
     registry: Registry,
-    buckets: Buckets,
+    /// Accepts events; `POST /v1/events` only maps its answers.
+    intake: Intake,
     limits: limits::Limits,
     /// Cancelled when the service drains: live streams end at once, so the server
     /// does not wait for them.
     shutdown: CancellationToken,
 }
 
-/// The KV buckets ingest writes besides the registry, opened once.
-#[derive(Clone)]
-pub struct Buckets {
-    /// Per-tenant secrets (the job-callback signing secret), sealed.
-    pub tenant_secrets: jetstream::kv::Store,
-    /// Job callback targets by tenant and job.
-    pub job_callbacks: jetstream::kv::Store,
-}
-
-/// An accepted event could not be stored.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot publish event: {0}")]
-pub struct PublishError(String);
-
 impl AppState {
     pub fn new(
         config: Config,
         client: async_nats::Client,
         registry: Registry,
-        buckets: Buckets,
+        intake: Intake,
         shutdown: CancellationToken,
     ) -> Self {
         let jetstream = jetstream::new(client.clone());
@@ -88,15 +74,15 @@ impl AppState {
                 client,
                 jetstream,
                 registry,
-                buckets,
+                intake,
                 limits,
                 shutdown,
             }),
         }
     }
 
-    pub fn buckets(&self) -> &Buckets {
-        &self.inner.buckets
+    pub fn intake(&self) -> &Intake {
+        &self.inner.intake
     }
 
     pub fn config(&self) -> &Config {
@@ -121,54 +107,6 @@ impl AppState {
 
     fn shutdown(&self) -> &CancellationToken {
         &self.inner.shutdown
-    }
-
-    /// With a catalogue, the event's type must be declared and its data must pass
-    /// the type's schema.
-    pub fn check_catalogue(&self, event: &Event) -> Result<(), crate::intake::Invalid> {
-        match &self.config().catalogue {
-            Some(catalogue) => catalogue
-                .check_event(&event.event_type, &event.data)
-                .map_err(|detail| crate::intake::Invalid { detail }),
-            None => Ok(()),
-        }
-    }
-
-    /// Accepts `event`: remembers its job callback (and makes sure the tenant has a
-    /// callback secret) first, so later events of the job find it, then publishes it.
-    pub async fn accept_event(&self, event: &Event) -> Result<bool, ApiError> {
-        if let Some(callback) = &event.callback {
-            callbacks::ensure_secret(self, &event.tenant).await?;
-            if let Some(job_id) = &event.job_id {
-                callbacks::remember(self, &event.tenant, job_id, callback).await?;
-            }
-        }
-        self.publish_event(event).await.map_err(ApiError::internal)
-    }
-
-    /// Stores `event` on `events.<tenant>.<event_type>`, once per tenant and event id
-    /// within the dedupe window. Returns whether it was a repeat.
-    pub async fn publish_event(&self, event: &Event) -> Result<bool, PublishError> {
-        let mut headers = async_nats::HeaderMap::new();
-        use herald_proto::names::header;
-        headers.insert(
-            header::MSG_ID,
-            format!("{}:{}", event.tenant, event.event_id).as_str(),
-        );
-        headers.insert(header::CONTENT_TYPE, header::PROTOBUF);
-        headers.insert(
-            herald_common::nats::REGISTRY_REVISION_HEADER,
-            self.registry().revision().to_string().as_str(),
-        );
-        herald_common::trace::inject(&tracing::Span::current(), &mut headers);
-        let ack = self
-            .jetstream()
-            .publish_with_headers(event.subject(), headers, event.encode())
-            .await
-            .map_err(|e| PublishError(e.to_string()))?
-            .await
-            .map_err(|e| PublishError(e.to_string()))?;
-        Ok(ack.duplicate)
     }
 }
 

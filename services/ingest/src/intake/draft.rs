@@ -16,8 +16,9 @@ use prost::Message;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::callback::CallbackInput;
+use super::shown;
 use crate::Config;
-use crate::api::CallbackInput;
 
 /// Why an event was not accepted; `detail` is fit to show the producer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,7 +28,7 @@ pub struct Invalid {
 }
 
 impl Invalid {
-    fn new(detail: impl Into<String>) -> Self {
+    pub fn new(detail: impl Into<String>) -> Self {
         Invalid {
             detail: detail.into(),
         }
@@ -102,7 +103,7 @@ impl Draft {
             return Err(Invalid::new(format!(
                 "tenant `{}` is named in the body; Herald takes the tenant from the \
                  subject or the API key, never from the body",
-                event.tenant
+                shown(&event.tenant)
             )));
         }
         Ok(Draft {
@@ -148,11 +149,7 @@ impl Draft {
             check_event_id(job_id).map_err(|r| Invalid::new(format!("job_id {r}")))?;
         }
         // Checked, bounded, and its header values sealed.
-        let callback = self
-            .callback
-            .map(|c| c.check(config))
-            .transpose()
-            .map_err(|e| Invalid::new(e.to_string()))?;
+        let callback = self.callback.map(|c| c.check(config)).transpose()?;
         Ok(Event {
             event_id,
             tenant: tenant.to_owned(),
