@@ -162,9 +162,9 @@ impl Endpoint {
                     })
                     .collect(),
                 listen_expires_at_ms: self.listen.map_or(0, |l| l.expires_at_ms),
-                listen_ttl_ms: self.listen.map_or(0, |l| {
-                    u64::try_from(l.ttl.as_millis()).unwrap_or(u64::MAX)
-                }),
+                listen_ttl_ms: self
+                    .listen
+                    .map_or(0, |l| u64::try_from(l.ttl.as_millis()).unwrap_or(u64::MAX)),
             }
             .encode_to_vec(),
         )
@@ -340,7 +340,10 @@ mod tests {
         assert!(!session.subscribes_to("job.failed"));
         let mut webhook = sample();
         webhook.url = String::new();
-        assert!(Endpoint::decode(&webhook.encode()).is_err(), "a webhook needs a URL");
+        assert!(
+            Endpoint::decode(&webhook.encode()).is_err(),
+            "a webhook needs a URL"
+        );
     }
 
     #[test]

@@ -60,7 +60,9 @@ pub async fn send(
 /// The attempt's outcome from the CLI's `reply`: its status and excerpt, as an HTTP
 /// attempt's; the local request's duration when given, else the round trip.
 fn response(reply: ListenReply, round_trip_ms: u64) -> Response {
-    let status_code = u16::try_from(reply.status).ok().filter(|s| (100..600).contains(s));
+    let status_code = u16::try_from(reply.status)
+        .ok()
+        .filter(|s| (100..600).contains(s));
     let error = match status_code {
         Some(code) if (200..300).contains(&code) => None,
         Some(code) => Some(format!("HTTP {code}")),

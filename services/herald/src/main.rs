@@ -10,12 +10,19 @@ use herald::{Configs, Mode};
 use herald_common::config::SystemEnv;
 use tokio_util::sync::CancellationToken;
 
+mod cli {
+    pub mod listen;
+}
+
 const USAGE: &str = "usage: herald <ingest|dispatcher|retry-scheduler|status-tracker|all>";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     herald_common::telemetry::init_crypto();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "listen") {
+        return listen(&args[1..]).await;
+    }
     let mode = match args.as_slice() {
         [arg] if arg == "--version" => {
             println!("herald {}", env!("CARGO_PKG_VERSION"));
@@ -88,4 +95,68 @@ fn exit(result: Result<Result<(), herald::Error>, tokio::task::JoinError>) -> Ex
 fn usage() -> ExitCode {
     eprintln!("{USAGE}");
     ExitCode::from(64)
+}
+
+/// `herald listen`, until the command line is parsed with clap.
+async fn listen(args: &[String]) -> ExitCode {
+    let mut url = std::env::var("HERALD_URL").ok();
+    let mut api_key = std::env::var("HERALD_API_KEY").ok();
+    let (mut forward_to, mut events, mut secret, mut ttl) = (None, Vec::new(), None, None);
+    let (mut print, mut json) = (false, false);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().cloned();
+        match arg.as_str() {
+            "--url" => url = value(),
+            "--api-key" => api_key = value(),
+            "--forward-to" => forward_to = value(),
+            "--events" => {
+                events = value()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }
+            "--secret" => secret = value(),
+            "--ttl" => ttl = value(),
+            "--print" => print = true,
+            "--json" => json = true,
+            _ => return usage(),
+        }
+    }
+    let (Some(url), Some(api_key), Some(forward_to)) = (url, api_key, forward_to) else {
+        eprintln!("herald listen: --url, --api-key and --forward-to are needed");
+        return ExitCode::from(64);
+    };
+    let Ok(forward_to) = forward_to.parse() else {
+        eprintln!("herald listen: --forward-to is not a URL");
+        return ExitCode::from(64);
+    };
+    let options = cli::listen::Options {
+        url,
+        api_key,
+        forward_to,
+        events,
+        secret,
+        ttl,
+        print,
+        json,
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+            stop.cancel();
+        }
+    });
+    match cli::listen::run(options, stop).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("herald listen: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -20,7 +20,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use herald_common::registry::Write;
-use herald_model::listen::{CreateSession, CreatedSession, ForwardedRequest, ListenResult, Session};
+use herald_model::listen::{
+    CreateSession, CreatedSession, ForwardedRequest, ListenResult, Session,
+};
 use herald_model::webhooks::{EventPatternText, RetryDelay};
 use herald_model::{ErrorBody, SessionId};
 use herald_proto::listen::{ListenReply, ListenRequest};
@@ -35,7 +37,8 @@ use super::{ApiError, AppState, Tenant, duration};
 
 /// The shortest TTL a session may ask for.
 const MIN_TTL: Duration = Duration::from_secs(5);
-/// How often each replica removes the sessions whose time ran out.
+/// How often each replica removes the sessions whose time ran out (or every
+/// `HERALD_LISTEN_TTL`, when that is shorter).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// The longest token a result may hand back; sealed tokens are far shorter.
 const MAX_TOKEN_LEN: usize = 4096;
@@ -174,7 +177,9 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let id = id.as_str();
     find(&state, &tenant, id).await?;
-    remove(&state, &tenant, id).await.map_err(ApiError::internal)?;
+    remove(&state, &tenant, id)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -207,6 +212,9 @@ pub async fn requests(
         )
         .await
         .map_err(ApiError::internal)?;
+    // Once the stream's answer starts, the broker knows the subscription: a
+    // client that sees it may count on getting what is sent from then on.
+    state.client().flush().await.map_err(ApiError::internal)?;
     // The stream ends when the service drains, or when the session is gone.
     let ended = state.shutdown().child_token();
     let ttl = session.listen.map_or(state.config().listen.ttl, |l| l.ttl);
@@ -286,7 +294,11 @@ pub async fn results(
             "status must be an HTTP status, 100 to 599".into(),
         ));
     }
-    if result.error.as_ref().is_some_and(|e| e.len() > MAX_ERROR_LEN) {
+    if result
+        .error
+        .as_ref()
+        .is_some_and(|e| e.len() > MAX_ERROR_LEN)
+    {
         return Err(ApiError::Unprocessable(format!(
             "error may be at most {MAX_ERROR_LEN} bytes"
         )));
@@ -298,10 +310,7 @@ pub async fn results(
         .ok()
         .and_then(|t| serde_json::from_str::<Token>(&t).ok())
         .ok_or_else(not_ours)?;
-    let dispatcher_replies = format!(
-        "{}.",
-        subject::inbox_prefix(consumer::client::DISPATCHER)
-    );
+    let dispatcher_replies = format!("{}.", subject::inbox_prefix(consumer::client::DISPATCHER));
     if token.tenant != tenant
         || token.session != id.as_str()
         || !token.reply.starts_with(&dispatcher_replies)
@@ -391,7 +400,9 @@ async fn keep_alive(
                 return;
             }
             // Tried again at the next turn, well within the TTL.
-            Err(err) => tracing::warn!(error = %err, session = %id, "cannot keep a listening session alive"),
+            Err(err) => {
+                tracing::warn!(error = %err, session = %id, "cannot keep a listening session alive")
+            }
         }
         tokio::select! {
             () = ended.cancelled() => return,
@@ -409,13 +420,15 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Removes the sessions whose time ran out, every [`SWEEP_INTERVAL`] until
-/// `shutdown`. Every replica sweeps; removing a session twice does no harm.
+/// Removes the sessions whose time ran out, every [`SWEEP_INTERVAL`] (or
+/// `HERALD_LISTEN_TTL`, when shorter) until `shutdown`. Every replica sweeps;
+/// removing a session twice does no harm.
 pub async fn sweep(state: AppState, shutdown: CancellationToken) {
+    let every = SWEEP_INTERVAL.min(state.config().listen.ttl);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            () = tokio::time::sleep(every) => {}
         }
         let now = herald_proto::now_ms();
         for session in state.registry().sessions() {
