@@ -562,7 +562,9 @@ fn describe_request(request: &ForwardedRequest) -> (String, String) {
     let event_id = body["event_id"]
         .as_str()
         .or(body["eventId"].as_str())
-        .or(headers.get("webhook-id").copied())
+        .or(headers
+            .get(herald_proto::names::header::http::WEBHOOK_ID)
+            .copied())
         .unwrap_or("-")
         .to_owned();
     (event_type, event_id)

@@ -311,12 +311,16 @@ mod tests {
             "/v1/webhooks/{id}/recover",
             "/v1/jobs/{job_id}",
             "/v1/jobs/{job_id}/stream",
+            "/v1/listen/sessions",
+            "/v1/listen/sessions/{session_id}",
+            "/v1/listen/sessions/{session_id}/requests",
+            "/v1/listen/sessions/{session_id}/results",
         ] {
             assert!(paths.contains_key(path), "{path} is not documented");
         }
         assert_eq!(
             paths.len(),
-            17,
+            21,
             "a route is documented that the list above lacks"
         );
         assert_eq!(document()["openapi"], "3.1.0");
