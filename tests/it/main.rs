@@ -3,6 +3,7 @@
 
 mod api_errors;
 mod backlog;
+mod cli;
 mod cluster;
 mod config;
 mod db_pool;

@@ -1,9 +1,16 @@
 //! Composition of Herald's services: run one of them, or all four in one process
 //! (the embedded mode for one machine). `main.rs` only reads the command line and
 //! the signal; tests call [`run`] directly.
+//!
+//! Layout: this file runs the services; [`cli`] is the command line and its help;
+//! [`settings`] what each command reads from the environment; [`client`] the
+//! commands that talk to a running Herald; `starting` what the listener answers
+//! while the services start.
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod client;
 pub mod settings;
 mod starting;
 

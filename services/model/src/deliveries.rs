@@ -149,7 +149,6 @@ pub struct EventDetail {
     /// When Herald accepted it (RFC 3339).
     pub accepted_at: String,
     /// The producer's data.
-    #[schema(value_type = Object)]
     pub data: Value,
     pub deliveries: Vec<DeliverySummary>,
     /// Present (and true) when more deliveries exist than fit in one answer.
@@ -164,7 +163,6 @@ pub struct JobEvent {
     pub event_type: String,
     /// RFC 3339.
     pub timestamp: String,
-    #[schema(value_type = Object)]
     pub data: Value,
 }
 
@@ -187,11 +185,9 @@ pub struct Job {
     pub updated_at: String,
     /// The job's result, once an event carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
     /// The job's error, once an event carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub error: Option<Value>,
     /// Every event of the job, oldest first (not in live streams).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -46,10 +46,8 @@ pub struct EventTypeInfo {
     pub name: String,
     pub description: String,
     /// The JSON Schema the event's `data` must pass, if any.
-    #[schema(value_type = Option<Object>)]
     pub schema: Option<Value>,
     /// An example `data`, if any.
-    #[schema(value_type = Option<Object>)]
     pub example: Option<Value>,
 }
 

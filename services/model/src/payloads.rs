@@ -25,7 +25,6 @@ pub struct EnvelopePayload {
     /// When the event happened (RFC 3339).
     pub timestamp: String,
     /// The producer's data, byte for byte.
-    #[schema(value_type = Object)]
     pub data: Value,
     /// 0 on the first attempt. Not in live streams.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,7 +42,6 @@ pub struct EnvelopeCamelPayload {
     pub event_type: String,
     pub api_version: String,
     pub created_at: String,
-    #[schema(value_type = Object)]
     pub data: Value,
 }
 

@@ -1,6 +1,6 @@
 //! README's configuration reference, written from the settings: for each set of
-//! services reading the same variables, a heading and a table with every
-//! variable's default, range and meaning.
+//! services reading the same variables (and for the command line's own), a
+//! heading and a table with every variable's default, range and meaning.
 
 use std::fmt::Write;
 
@@ -49,27 +49,41 @@ pub fn markdown(services: &[Service<'_>]) -> String {
         } else {
             capitalised(&and_list(&readers))
         };
-        let _ = writeln!(out, "### {heading}\n");
-        out.push_str("| variable | default | values | meaning |\n|---|---|---|---|\n");
-        for setting in settings {
-            let mut meaning = setting.doc.to_owned();
-            if !setting.more.is_empty() {
-                let _ = write!(meaning, ". {}", setting.more);
-            }
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} | {} |",
-                setting.name,
-                cell(&setting.default_text()),
-                cell(&setting.range_text()),
-                cell(&meaning),
-            );
-        }
-        out.push('\n');
+        write_group(&mut out, &heading, &settings);
     }
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
+}
+
+/// One group of the reference in Markdown, for settings read by something other
+/// than a service (the command line's): `heading` and the table of `settings`.
+pub fn markdown_group(heading: &str, settings: &[&'static Setting]) -> String {
+    let mut out = String::new();
+    write_group(&mut out, heading, settings);
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
+fn write_group(out: &mut String, heading: &str, settings: &[&'static Setting]) {
+    let _ = writeln!(out, "### {heading}\n");
+    out.push_str("| variable | default | values | meaning |\n|---|---|---|---|\n");
+    for setting in settings {
+        let mut meaning = setting.doc.to_owned();
+        if !setting.more.is_empty() {
+            let _ = write!(meaning, ". {}", setting.more);
+        }
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            setting.name,
+            cell(&setting.default_text()),
+            cell(&setting.range_text()),
+            cell(&meaning),
+        );
+    }
+    out.push('\n');
 }
 
 /// `text` with the reference between [`BEGIN`] and [`END`] replaced by
@@ -153,6 +167,15 @@ mod tests {
 | `OWN` | unset: off | at least 2 | read by one. More here |
 ";
         assert_eq!(reference, want);
+    }
+
+    #[test]
+    fn a_group_of_its_own_has_its_heading_and_table() {
+        assert_eq!(
+            markdown_group("Command line", &[&OWN]),
+            "### Command line\n\n| variable | default | values | meaning |\n|---|---|---|---|\n\
+             | `OWN` | unset: off | at least 2 | read by one. More here |\n"
+        );
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! `{"code":"internal","detail":"internal error"}`, never their own text.
 
 use axum::Json;
+use axum::extract::Request;
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use herald_model::ErrorBody;
 
@@ -116,6 +118,31 @@ impl From<IntakeError> for ApiError {
     }
 }
 
+tokio::task_local! {
+    /// The trace id of the request being answered, from its `traceparent` header,
+    /// for the log of a 5xx answered outside any span of the request.
+    static REQUEST_TRACE_ID: Option<String>;
+}
+
+/// The trace id of a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`).
+fn trace_id_of(traceparent: &str) -> Option<&str> {
+    traceparent
+        .split('-')
+        .nth(1)
+        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Runs the rest of the request with its trace id at hand for [`ApiError`]'s log.
+pub async fn with_trace_id(request: Request, next: Next) -> Response {
+    let trace_id = request
+        .headers()
+        .get(herald_proto::names::header::TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(trace_id_of)
+        .map(str::to_owned);
+    REQUEST_TRACE_ID.scope(trace_id, next.run(request)).await
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
@@ -123,7 +150,10 @@ impl IntoResponse for ApiError {
             ApiError::Internal(cause) => {
                 // The cause stays here, in the log, under the request's trace.
                 let trace_id = herald_common::trace::traceparent(&tracing::Span::current())
-                    .and_then(|tp| tp.split('-').nth(1).map(str::to_owned))
+                    .as_deref()
+                    .and_then(trace_id_of)
+                    .map(str::to_owned)
+                    .or_else(|| REQUEST_TRACE_ID.try_with(Clone::clone).ok().flatten())
                     .unwrap_or_default();
                 tracing::error!(error = %cause, %trace_id, "internal error");
                 "internal error".to_owned()
@@ -145,5 +175,64 @@ impl IntoResponse for ApiError {
                 .insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_5xx_is_logged_with_its_cause_and_trace_id_and_answered_without_them() {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let trace_id = "0af7651916cd43dd8448eb211c80319c";
+        let response = REQUEST_TRACE_ID
+            .scope(Some(trace_id.to_owned()), async {
+                ApiError::internal("the disk is on fire").into_response()
+            })
+            .await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(
+            body.as_ref(),
+            br#"{"code":"internal","detail":"internal error"}"#
+        );
+        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(logged.contains("the disk is on fire"), "{logged}");
+        assert!(logged.contains(trace_id), "{logged}");
+    }
+
+    #[test]
+    fn only_a_well_formed_traceparent_gives_a_trace_id() {
+        assert_eq!(
+            trace_id_of("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            Some("0af7651916cd43dd8448eb211c80319c")
+        );
+        assert_eq!(trace_id_of("00-nothex-b7ad6b7169203331-01"), None);
+        assert_eq!(trace_id_of("garbage"), None);
     }
 }

@@ -18,9 +18,6 @@ use crate::intake::{Draft, EventInput, IntakeError, Source};
     params(("traceparent" = Option<String>, Header, description = "W3C trace context of the producer")),
     responses(
         (status = 202, description = "Accepted and stored", body = EventAccepted),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
         (status = 422, description = "The event is invalid, or its data fails its type's schema", body = ErrorBody),
     )
 )]
@@ -64,6 +61,7 @@ async fn accept(
         }
     })?;
     count("accepted");
+    state.recent().accepted(&tenant, &accepted.event_id);
     if accepted.duplicate {
         tracing::debug!(event_id = %accepted.event_id, "repeated event id; stored once");
     }

@@ -101,11 +101,8 @@ pub async fn retry(
     params(("id" = WebhookId, Path, description = "The webhook's id")),
     responses(
         (status = 202, description = "The attempts are queued", body = Recovered),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 404, description = "No such webhook of this tenant", body = ErrorBody),
         (status = 409, description = "The webhook is disabled", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
         (status = 422, description = "`since` is not an RFC 3339 time", body = ErrorBody),
     )
 )]

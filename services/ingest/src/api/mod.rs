@@ -17,6 +17,7 @@ mod live;
 mod manual;
 pub mod openapi;
 mod query;
+mod recent;
 mod status;
 mod test_delivery;
 mod webhooks;
@@ -53,6 +54,8 @@ struct Inner {
     /// Accepts events; `POST /v1/events` only maps its answers.
     intake: Intake,
     limits: limits::Limits,
+    /// Events this replica just accepted, for reads right after.
+    recent: recent::RecentEvents,
     /// Cancelled when the service drains: live streams end at once, so the server
     /// does not wait for them.
     shutdown: CancellationToken,
@@ -76,6 +79,7 @@ impl AppState {
                 registry,
                 intake,
                 limits,
+                recent: recent::RecentEvents::default(),
                 shutdown,
             }),
         }
@@ -103,6 +107,10 @@ impl AppState {
 
     fn limits(&self) -> &limits::Limits {
         &self.inner.limits
+    }
+
+    fn recent(&self) -> &recent::RecentEvents {
+        &self.inner.recent
     }
 
     fn shutdown(&self) -> &CancellationToken {
@@ -211,6 +219,7 @@ pub fn app(state: AppState) -> Router {
         })
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(error::with_trace_id))
         .with_state(state)
 }
 

@@ -106,6 +106,19 @@ const COMMON_RESPONSES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Answers any route with a body may give.
+const BODY_RESPONSES: &[(&str, &str)] = &[
+    ("400", "The body is not JSON (`bad_request`)"),
+    (
+        "413",
+        "The body is larger than this Herald accepts (`payload_too_large`)",
+    ),
+    (
+        "415",
+        "The body is not sent as JSON (`unsupported_media_type`)",
+    ),
+];
+
 /// The document, made once.
 pub fn document() -> &'static Value {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();
@@ -136,10 +149,12 @@ fn add_common_responses(doc: &mut Value) {
             continue;
         };
         for operation in item.values_mut() {
+            let has_body = operation.get("requestBody").is_some();
             let Some(responses) = operation["responses"].as_object_mut() else {
                 continue;
             };
-            for (status, description) in COMMON_RESPONSES {
+            let body = if has_body { BODY_RESPONSES } else { &[] };
+            for (status, description) in COMMON_RESPONSES.iter().chain(body) {
                 responses.entry(*status).or_insert_with(|| {
                     let mut response = json!({ "description": description, "content": error });
                     if *status == "429" {

@@ -216,10 +216,19 @@ pub async fn event(
     let get = query::GetEvent {
         event_id: event_id.clone(),
     };
-    let query = StatusQuery::new(tenant, StatusKind::GetEvent(get));
-    relay(&state, query)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no event `{event_id}`")))
+    let query = StatusQuery::new(tenant.clone(), StatusKind::GetEvent(get));
+    // An event this replica has just accepted is read as soon as it is recorded.
+    let waiting = state.recent().contains(&tenant, &event_id);
+    let deadline = tokio::time::Instant::now() + super::recent::WAIT;
+    loop {
+        if let Some(found) = relay(&state, query.clone()).await? {
+            return Ok(found);
+        }
+        if !waiting || tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::NotFound(format!("no event `{event_id}`")));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// A job's state and history, from its events: the polling fallback for

@@ -98,8 +98,14 @@ pub async fn send(
             }
             _ => ApiError::internal(e),
         })?;
-    let attempt = DeliveryAttempt::decode(&reply.payload)
-        .map_err(|_| ApiError::Internal("the dispatcher could not make the attempt".into()))?;
+    // An empty answer: the dispatcher could not make or record the attempt (it
+    // logs why). The webhook may have been removed meanwhile.
+    let Ok(attempt) = DeliveryAttempt::decode(&reply.payload) else {
+        super::webhooks::find(&state, &tenant, id.as_str()).await?;
+        return Err(ApiError::Unavailable(
+            "the test delivery could not be made; try again".into(),
+        ));
+    };
     Ok(Json(TestResult {
         success: attempt.outcome == herald_proto::AttemptOutcome::Succeeded,
         delivery_id: DeliveryId::from_record(attempt.task.delivery_id),

@@ -84,9 +84,6 @@ fn payload_format(format: model::PayloadFormat) -> PayloadFormat {
     post, path = "/v1/webhooks", operation_id = "create_webhook", tag = "webhooks", request_body = CreateWebhook,
     responses(
         (status = 201, description = "Made; the secret is shown this once", body = CreatedWebhook),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
         (status = 422, description = "A field is invalid (`validation`), or the tenant has as many webhooks as it may (`limit_exceeded`)", body = ErrorBody),
     )
 )]
@@ -207,10 +204,7 @@ pub async fn get(
     params(("id" = WebhookId, Path, description = "The webhook's id")),
     responses(
         (status = 200, description = "The webhook as changed", body = Webhook),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 404, description = "No such webhook of this tenant", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
         (status = 422, description = "A field is invalid, or `secret` was given", body = ErrorBody),
     )
 )]
@@ -270,7 +264,6 @@ pub async fn delete(
         (status = 200, description = "The new secret, shown this once", body = RotatedSecret),
         (status = 400, description = "The body could not be read", body = ErrorBody),
         (status = 404, description = "No such webhook of this tenant", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
         (status = 422, description = "The body or the secret is invalid", body = ErrorBody),
     )
 )]

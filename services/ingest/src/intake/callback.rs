@@ -24,10 +24,7 @@ use super::{Invalid, MAX_CALLBACK_BYTES};
 #[serde(deny_unknown_fields)]
 pub struct CallbackInput {
     /// An `http` or `https` URL, as a webhook's.
-    #[schema(
-        max_length = 2048,
-        pattern = r"^https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"
-    )]
+    #[schema(max_length = 2048, pattern = r"^https?://\S+$")]
     pub url: String,
     /// Headers sent with each delivery, as a webhook's.
     #[serde(default)]

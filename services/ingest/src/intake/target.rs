@@ -30,6 +30,17 @@ pub fn check_url(value: &str, config: &Config) -> Result<String, Invalid> {
     if value.len() > MAX_URL_LEN {
         return Err(invalid("must be at most 2048 characters"));
     }
+    // As the API documents it: `http://` or `https://` as written, and nothing the
+    // URL parser would quietly trim or encode (white space, control characters).
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Err(invalid("must start with http:// or https://"));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\u{feff}')
+    {
+        return Err(invalid("must not hold white space or control characters"));
+    }
     let url = url::Url::parse(value).map_err(|e| invalid(&format!("is not a valid URL: {e}")))?;
     match url.scheme() {
         "https" => {}

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use herald_common::config::Env;
+use herald_model::ErrorBody;
 use herald_model::listen::{CreateSession, CreatedSession, ForwardedRequest, ListenResult};
 use herald_model::webhooks::{EventPatternText, RetryDelay};
 use reqwest::StatusCode;
@@ -22,6 +24,9 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue}
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+
+use super::{Client, Error, Outcome, Result};
+use crate::cli::ListenArgs;
 
 /// Bytes of the local answer's body sent back, as Herald keeps of an HTTP attempt.
 const EXCERPT_BYTES: usize = 4096;
@@ -40,44 +45,62 @@ const LOCAL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The longest SSE frame kept while reading one.
 const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
-/// What `herald listen` was asked.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Herald's base URL.
-    pub url: String,
-    pub api_key: String,
-    /// Where each request goes.
-    pub forward_to: reqwest::Url,
-    /// Event types or patterns; every event when empty.
-    pub events: Vec<String>,
-    /// The signing secret; Herald makes one when `None`.
-    pub secret: Option<String>,
-    /// The session's life without this CLI (`60s`); the server's default when `None`.
-    pub ttl: Option<String>,
-    /// Print every request in full.
-    pub print: bool,
-    /// One JSON object per line instead of text.
-    pub json: bool,
+/// `herald listen`: listens until Ctrl-C, then ends the session.
+pub async fn run(args: ListenArgs, env: &dyn Env) -> Result<Outcome> {
+    let client = Client::new(&args.client, env)?;
+    let forward_to = reqwest::Url::parse(&args.forward_to)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .ok_or_else(|| Error::Invalid {
+            what: "--forward-to",
+            reason: format!("`{}` is not an http or https URL", args.forward_to),
+        })?;
+    let options = Options {
+        url: client.base.as_str().trim_end_matches('/').to_owned(),
+        api_key: client.key.clone(),
+        forward_to,
+        events: args.events,
+        secret: args.secret,
+        ttl: args.ttl,
+        print: args.print,
+        json: args.client.json,
+    };
+    let stop = CancellationToken::new();
+    let ctrl_c = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.cancel();
+            }
+        }
+    });
+    let listened = listen(options, stop).await;
+    ctrl_c.abort();
+    listened.map(|()| Outcome::Success)
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ListenError {
-    #[error("cannot build the HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
-    #[error("cannot reach Herald at {url}: {source}")]
-    Unreachable {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("Herald refused: {status} {detail}")]
-    Refused { status: StatusCode, detail: String },
-    #[error("Herald's answer could not be read: {0}")]
-    Answer(#[source] reqwest::Error),
+/// What `herald listen` was asked.
+#[derive(Debug, Clone)]
+struct Options {
+    /// Herald's base URL.
+    url: String,
+    api_key: String,
+    /// Where each request goes.
+    forward_to: reqwest::Url,
+    /// Event types or patterns; every event when empty.
+    events: Vec<String>,
+    /// The signing secret; Herald makes one when `None`.
+    secret: Option<String>,
+    /// The session's life without this CLI (`60s`); the server's default when `None`.
+    ttl: Option<String>,
+    /// Print every request in full.
+    print: bool,
+    /// One JSON object per line instead of text.
+    json: bool,
 }
 
 /// Listens until `stop` fires, then ends the session.
-pub async fn run(options: Options, stop: CancellationToken) -> Result<(), ListenError> {
+async fn listen(options: Options, stop: CancellationToken) -> Result<()> {
     let herald = Herald::new(&options)?;
     let mut session = herald.create(&options, options.secret.clone()).await?;
     let out = Output {
@@ -89,7 +112,7 @@ pub async fn run(options: Options, stop: CancellationToken) -> Result<(), Listen
         .redirect(reqwest::redirect::Policy::none())
         .timeout(LOCAL_TIMEOUT)
         .build()
-        .map_err(ListenError::Client)?;
+        .map_err(|e| unreachable(options.forward_to.as_str(), &e))?;
     let forwarding = Arc::new(Forwarding {
         herald: herald.clone(),
         local,
@@ -322,13 +345,13 @@ enum Opened {
 }
 
 impl Herald {
-    fn new(options: &Options) -> Result<Self, ListenError> {
+    fn new(options: &Options) -> Result<Self> {
         let mut headers = HeaderMap::new();
         let mut bearer =
             HeaderValue::from_str(&format!("Bearer {}", options.api_key)).map_err(|_| {
-                ListenError::Refused {
-                    status: StatusCode::UNAUTHORIZED,
-                    detail: "the API key cannot be sent as a header".into(),
+                Error::Invalid {
+                    what: "the API key (--api-key, HERALD_API_KEY)",
+                    reason: "it cannot be sent as a header".into(),
                 }
             })?;
         bearer.set_sensitive(true);
@@ -340,7 +363,7 @@ impl Herald {
             if let Some(timeout) = timeout {
                 builder = builder.timeout(timeout);
             }
-            builder.build().map_err(ListenError::Client)
+            builder.build().map_err(|e| unreachable(&options.url, &e))
         };
         Ok(Herald {
             base: options.url.trim_end_matches('/').to_owned(),
@@ -353,11 +376,7 @@ impl Herald {
         format!("{}{path}", self.base)
     }
 
-    async fn create(
-        &self,
-        options: &Options,
-        secret: Option<String>,
-    ) -> Result<CreatedSession, ListenError> {
+    async fn create(&self, options: &Options, secret: Option<String>) -> Result<CreatedSession> {
         let body = CreateSession {
             events: (!options.events.is_empty()).then(|| {
                 options
@@ -377,9 +396,14 @@ impl Herald {
             .json(&body)
             .send()
             .await
-            .map_err(|source| ListenError::Unreachable { url, source })?;
+            .map_err(|e| unreachable(&url, &e))?;
         let response = refused(response).await?;
-        response.json().await.map_err(ListenError::Answer)
+        let status = response.status().as_u16();
+        response.json().await.map_err(|e| Error::Answer {
+            url,
+            status,
+            reason: describe(&e),
+        })
     }
 
     async fn stream(&self, id: &str) -> Result<reqwest::Response, Opened> {
@@ -397,7 +421,7 @@ impl Herald {
         }
     }
 
-    async fn result(&self, id: &str, result: &ListenResult) -> Result<(), ListenError> {
+    async fn result(&self, id: &str, result: &ListenResult) -> Result<()> {
         let url = self.url(&format!("/v1/listen/sessions/{id}/results"));
         let response = self
             .client
@@ -405,31 +429,45 @@ impl Herald {
             .json(result)
             .send()
             .await
-            .map_err(|source| ListenError::Unreachable { url, source })?;
+            .map_err(|e| unreachable(&url, &e))?;
         refused(response).await.map(drop)
     }
 
-    async fn delete(&self, id: &str) -> Result<(), ListenError> {
+    async fn delete(&self, id: &str) -> Result<()> {
         let url = self.url(&format!("/v1/listen/sessions/{id}"));
         let response = self
             .client
             .delete(&url)
             .send()
             .await
-            .map_err(|source| ListenError::Unreachable { url, source })?;
+            .map_err(|e| unreachable(&url, &e))?;
         refused(response).await.map(drop)
     }
 }
 
-/// `response` when it succeeded; its `detail` as an error otherwise.
-async fn refused(response: reqwest::Response) -> Result<reqwest::Response, ListenError> {
+/// `response` when it succeeded; the API's `{code, detail}` as an error otherwise.
+async fn refused(response: reqwest::Response) -> Result<reqwest::Response> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
-    let detail = body["detail"].as_str().unwrap_or_default().to_owned();
-    Err(ListenError::Refused { status, detail })
+    let body: Option<ErrorBody> = response.json().await.ok();
+    let (code, detail) = body.map_or_else(
+        || ("unknown".to_owned(), "no error body".to_owned()),
+        |b| (b.code, b.detail),
+    );
+    Err(Error::Api {
+        status: status.as_u16(),
+        code,
+        detail,
+    })
+}
+
+fn unreachable(url: &str, err: &reqwest::Error) -> Error {
+    Error::Unreachable {
+        url: url.to_owned(),
+        reason: describe(err),
+    }
 }
 
 /// What the CLI prints: text for people, or one JSON object per line.
