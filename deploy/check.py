@@ -88,6 +88,7 @@ CONSUMERS = {
     "status-tracker": {("OUTCOMES", "status-tracker"), ("EVENTS", "status-tracker-events")},
 }
 NATS_RS = ROOT / "services" / "common" / "src" / "nats.rs"
+NAMES_DIR = ROOT / "proto" / "src" / "names"
 METRICS_RS = ROOT / "services" / "common" / "src" / "metrics.rs"
 DELIVERY_RS = ROOT / "proto" / "src" / "delivery.rs"
 # The prometheus-nats-exporter's gauge of a consumer's messages not yet handed
@@ -352,16 +353,25 @@ def check_variables(r: Report) -> None:
 @functools.cache
 def code_consumers() -> frozenset[tuple[str, str]]:
     """(stream, consumer) of every durable consumer in consumers() of
-    services/common/src/nats.rs, the partition consumers included."""
+    services/common/src/nats.rs, the partition consumers included. The names are
+    herald_proto::names' (proto/src/names/{stream,consumer}.rs)."""
     text = NATS_RS.read_text()
-    streams = dict(re.findall(r'pub const ([A-Z_]+_STREAM): &str = "([A-Z]+)";', text))
+    const = r'pub const ([A-Z_]+): &str = "([A-Za-z0-9-]+)";'
+    stream_names = dict(re.findall(const, (NAMES_DIR / "stream.rs").read_text()))
+    # The consumers' own names, before the nested modules (client names and such).
+    consumer_text = (NAMES_DIR / "consumer.rs").read_text().split("\npub mod ")[0]
+    consumer_names = dict(re.findall(const, consumer_text))
+    # `use herald_proto::names::stream::{EVENTS as EVENTS_STREAM, ...}`
+    aliases = dict((alias, name) for name, alias in re.findall(r"\b([A-Z_]+) as ([A-Z_]+_STREAM)\b", text))
     body = re.search(r"pub fn consumers\(\)[^{]*\{(.*?)\n\}\n", text, re.S)
     if not body:
         return frozenset()
-    found = {(streams.get(c, c), n) for c, n in re.findall(r'\(\s*([A-Z_]+_STREAM),\s*"([a-z0-9-]+)"', body.group(1))}
+    found = set()
+    for stream, consumer in re.findall(r"named\(\s*([A-Z_]+_STREAM),\s*consumers_named::([A-Z_]+)", body.group(1)):
+        found.add((stream_names.get(aliases.get(stream, ""), stream), consumer_names.get(consumer, consumer)))
     if "partition_consumer(p)" in body.group(1):
         count = re.search(r"pub const DELIVERY_PARTITIONS: u32 = (\d+);", DELIVERY_RS.read_text())
-        fmt = re.search(r'format!\("dispatcher-p\{partition:02\}"\)', text)
+        fmt = re.search(r'format!\("dispatcher-p\{partition:02\}"\)', (NAMES_DIR / "consumer.rs").read_text())
         if count and fmt:
             found |= {("DELIVERIES", f"dispatcher-p{p:02d}") for p in range(int(count.group(1)))}
     return frozenset(found)

@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "herald/v1/endpoint.proto",
         "herald/v1/delivery.proto",
         "herald/v1/query.proto",
+        "herald/v1/listen.proto",
     ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");

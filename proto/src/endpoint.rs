@@ -12,6 +12,9 @@ use crate::ids::check_tenant;
 use crate::pattern::EventPattern;
 use crate::{DecodeError, wire};
 
+/// What every listening session's id starts with (webhooks' start with `wh_`).
+pub const SESSION_ID_PREFIX: &str = "ls_";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndpointStatus {
     Active,
@@ -51,6 +54,19 @@ pub struct Endpoint {
     pub retry_schedule: Vec<Duration>,
     /// Earlier secrets that still sign until they expire.
     pub retiring_secrets: Vec<RetiringSecret>,
+    /// Set for a listening session (`herald listen`, id `ls_...`, no URL).
+    pub listen: Option<Listening>,
+}
+
+/// What makes an endpoint a listening session: it lives while its CLI keeps it
+/// alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listening {
+    /// When it is gone unless its CLI keeps it alive, in milliseconds since the
+    /// epoch.
+    pub expires_at_ms: i64,
+    /// How far each sign of its CLI pushes `expires_at_ms` forward.
+    pub ttl: Duration,
 }
 
 /// A secret replaced by rotation that keeps signing for a grace period.
@@ -74,6 +90,17 @@ impl Endpoint {
             .collect()
     }
 
+    /// Whether this is a listening session rather than a webhook.
+    pub fn is_session(&self) -> bool {
+        self.listen.is_some()
+    }
+
+    /// Whether this is a listening session whose time ran out at `now_ms`: readers
+    /// treat it as gone.
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        self.listen.is_some_and(|l| l.expires_at_ms <= now_ms)
+    }
+
     /// The key of this endpoint in the `endpoints` bucket.
     pub fn key(&self) -> String {
         Self::key_for(&self.tenant, &self.id)
@@ -83,9 +110,12 @@ impl Endpoint {
         format!("{tenant}.{id}")
     }
 
-    /// Whether an event of this type goes to this endpoint.
+    /// Whether an event of this type goes to this endpoint (an expired listening
+    /// session takes none).
     pub fn subscribes_to(&self, event_type: &str) -> bool {
-        self.status == EndpointStatus::Active && self.events.iter().any(|p| p.matches(event_type))
+        self.status == EndpointStatus::Active
+            && !self.is_expired(crate::now_ms())
+            && self.events.iter().any(|p| p.matches(event_type))
     }
 
     /// Encodes with every secret and every header value passed through `seal`
@@ -131,6 +161,10 @@ impl Endpoint {
                         expires_at_ms: r.expires_at_ms,
                     })
                     .collect(),
+                listen_expires_at_ms: self.listen.map_or(0, |l| l.expires_at_ms),
+                listen_ttl_ms: self
+                    .listen
+                    .map_or(0, |l| u64::try_from(l.ttl.as_millis()).unwrap_or(u64::MAX)),
             }
             .encode_to_vec(),
         )
@@ -173,7 +207,11 @@ impl TryFrom<wire::Endpoint> for Endpoint {
             return Err(DecodeError::Missing { field: "id" });
         }
         check_tenant(&endpoint.tenant).map_err(|r| DecodeError::invalid("tenant", r))?;
-        if endpoint.url.is_empty() {
+        let listen = (endpoint.listen_expires_at_ms > 0).then(|| Listening {
+            expires_at_ms: endpoint.listen_expires_at_ms,
+            ttl: Duration::from_millis(endpoint.listen_ttl_ms),
+        });
+        if endpoint.url.is_empty() && listen.is_none() {
             return Err(DecodeError::Missing { field: "url" });
         }
         let events = endpoint
@@ -217,6 +255,7 @@ impl TryFrom<wire::Endpoint> for Endpoint {
                     expires_at_ms: r.expires_at_ms,
                 })
                 .collect(),
+            listen,
         })
     }
 }
@@ -246,6 +285,7 @@ mod tests {
                 secret: "whsec_old".into(),
                 expires_at_ms: 100,
             }],
+            listen: None,
         }
     }
 
@@ -278,6 +318,32 @@ mod tests {
         assert!(!endpoint.subscribes_to("vision.completed"));
         endpoint.status = EndpointStatus::Disabled;
         assert!(!endpoint.subscribes_to("job.failed"));
+    }
+
+    #[test]
+    fn a_session_has_no_url_and_takes_nothing_once_expired() {
+        let mut session = sample();
+        session.id = "ls_1".into();
+        session.url = String::new();
+        session.listen = Some(Listening {
+            expires_at_ms: crate::now_ms() + 60_000,
+            ttl: Duration::from_secs(60),
+        });
+        assert!(session.is_session() && !session.is_expired(crate::now_ms()));
+        assert_eq!(Endpoint::decode(&session.encode()).unwrap(), session);
+        assert!(session.subscribes_to("job.failed"));
+        session.listen = Some(Listening {
+            expires_at_ms: crate::now_ms() - 1,
+            ttl: Duration::from_secs(60),
+        });
+        assert!(session.is_expired(crate::now_ms()));
+        assert!(!session.subscribes_to("job.failed"));
+        let mut webhook = sample();
+        webhook.url = String::new();
+        assert!(
+            Endpoint::decode(&webhook.encode()).is_err(),
+            "a webhook needs a URL"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`delivery`]: [`DeliveryTask`] and [`DeliveryAttempt`].
 //! - [`pattern`]: event types and the NATS-style patterns endpoints subscribe with.
 //! - [`sealed`]: a job callback's headers, their values sealed wherever stored.
+//! - [`listen`]: the request/reply of a listening session (`herald listen`).
 //! - [`query`]: the request/reply messages between ingest and the status-tracker.
 //! - [`names`]: every subject, stream, consumer, header, status word, record type
 //!   and built-in event type the services share, defined once.
@@ -22,6 +23,7 @@ pub mod delivery;
 pub mod endpoint;
 pub mod event;
 pub mod ids;
+pub mod listen;
 pub mod names;
 pub mod pattern;
 pub mod query;
@@ -31,7 +33,7 @@ pub use delivery::{
     AttemptOutcome, DELIVERY_PARTITIONS, DeliveryAttempt, DeliveryTask, FanOut, PayloadFormat,
     RetryDecision, Trigger,
 };
-pub use endpoint::{Endpoint, EndpointStatus, RetiringSecret};
+pub use endpoint::{Endpoint, EndpointStatus, Listening, RetiringSecret};
 pub use event::{Callback, Event};
 pub use pattern::{EventPattern, EventType};
 pub use sealed::SealedHeaders;

@@ -260,6 +260,49 @@ async fn the_four_services_each_with_only_its_own_user_run_the_whole_path() {
         .expect("the dispatcher counts parked tasks");
     assert!(parked > 0.0, "some of the burst was parked");
 
+    // A listening session: the dispatcher asks ingest over NATS, ingest relays the
+    // request and hands the answer back to the dispatcher's inbox.
+    let (status, session) = api
+        .post("/v1/listen/sessions", json!({"events": ["listen.*"]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let session_id = session["session_id"].as_str().unwrap().to_owned();
+    let requests = reqwest::Client::new()
+        .get(format!(
+            "{ingest_base}/v1/listen/sessions/{session_id}/requests"
+        ))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(requests.status(), StatusCode::OK);
+    let mut requests = Box::pin(sse_events(requests));
+    let (status, accepted) = api
+        .post(
+            "/v1/events",
+            json!({"event_type": "listen.check", "event_id": "evt_listen", "data": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let (kind, request) = tokio::time::timeout(PATIENCE, requests.next())
+        .await
+        .expect("the session's request in time")
+        .expect("the stream goes on");
+    assert_eq!(kind, "request", "{request}");
+    let (status, _) = api
+        .post(
+            &format!("/v1/listen/sessions/{session_id}/results"),
+            json!({"token": request["token"], "status": 202, "duration_ms": 3, "body": "ok"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    api.get_when(
+        "/v1/events/evt_listen",
+        "the session's attempt recorded",
+        |event| event["deliveries"][0]["status_code"] == 202,
+    )
+    .await;
+
     // Nothing Herald did was refused by the broker. (The producer's refused
     // attempts are in the log, which shows the log is read.)
     drop(processes);

@@ -18,6 +18,7 @@ mod isolation;
 mod jobs;
 mod least_privilege;
 mod limits;
+mod listen;
 mod make_run;
 mod metrics;
 mod names;

@@ -73,7 +73,7 @@ fn plain_as_whsec(secret: &str) -> String {
 }
 
 /// `.tools/receivers`, where `make receiver-libs` installs the libraries.
-fn receiver_tools() -> PathBuf {
+pub(crate) fn receiver_tools() -> PathBuf {
     let tools = workspace_root().join(".tools/receivers");
     assert!(
         tools.join("py/standardwebhooks").is_dir()
@@ -84,7 +84,13 @@ fn receiver_tools() -> PathBuf {
 }
 
 /// One case for tests/receivers/check.{py,js}.
-fn case(name: &str, secret: &str, request: &Received, body: &[u8], valid: bool) -> Value {
+pub(crate) fn case(
+    name: &str,
+    secret: &str,
+    request: &Received,
+    body: &[u8],
+    valid: bool,
+) -> Value {
     let headers: serde_json::Map<String, Value> = request
         .headers
         .iter()
@@ -104,7 +110,7 @@ fn case(name: &str, secret: &str, request: &Received, body: &[u8], valid: bool) 
     })
 }
 
-fn run_check(mut command: Command, what: &str) {
+pub(crate) fn run_check(mut command: Command, what: &str) {
     let output = command
         .output()
         .unwrap_or_else(|e| panic!("cannot run the {what} check: {e}"));

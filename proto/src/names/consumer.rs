@@ -25,6 +25,10 @@ pub const TEST_DELIVERY_QUEUE: &str = "dispatcher";
 /// Queue group of the status-trackers answering queries.
 pub const QUERY_QUEUE: &str = "status-tracker";
 
+/// Queue group of the streams of one listening session: of several CLI
+/// connections to one session, one gets each request.
+pub const LISTEN_QUEUE: &str = "listen-sessions";
+
 /// The client name each service connects to NATS with.
 pub mod client {
     pub const INGEST: &str = "herald-ingest";

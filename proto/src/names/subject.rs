@@ -53,6 +53,10 @@ pub const QUERY_ALL: &str = "herald.query.>";
 pub const TEST_DELIVERY: &str = "herald.dispatch.test";
 /// First tokens of the core NATS subjects job changes are announced on.
 pub const JOB_CHANGES: &str = "herald.jobs";
+/// First tokens of the core NATS subjects listening sessions get their requests on.
+pub const LISTEN: &str = "herald.listen";
+/// Every listening session's requests.
+pub const LISTEN_ALL: &str = "herald.listen.>";
 /// First token of every reply subject a Herald service listens on:
 /// `_HERALD_INBOX.<service>.<id>`. One prefix per service lets the broker's
 /// permissions give each service only its own replies, and keeps them apart from
@@ -191,6 +195,14 @@ pub fn job_changes(tenant: &str, job_id: &str) -> String {
     format!("{JOB_CHANGES}.{tenant}.{}", hex::encode(&digest[..16]))
 }
 
+/// Core NATS subject the requests of one listening session go to:
+/// `herald.listen.<tenant>.<session_id>`. The dispatcher sends each delivery there
+/// as a request; ingest relays it to the session's CLI and publishes its answer to
+/// the reply subject.
+pub fn listen(tenant: &str, session_id: &str) -> String {
+    format!("{LISTEN}.{tenant}.{session_id}")
+}
+
 /// The reply subjects of the service connecting as `name` (`herald-<service>`).
 pub fn inbox_prefix(name: &str) -> String {
     format!(
@@ -239,5 +251,7 @@ mod tests {
         assert_eq!(rejected(None), "rejected._unknown");
         assert_eq!(inbox_prefix("herald-ingest"), "_HERALD_INBOX.ingest");
         assert!(job_changes("acme", "j 1").starts_with("herald.jobs.acme."));
+        assert_eq!(listen("acme", "ls_1"), "herald.listen.acme.ls_1");
+        assert_eq!(LISTEN_ALL, format!("{LISTEN}.>"));
     }
 }

@@ -224,18 +224,46 @@ impl Registry {
         self.mirror.as_ref().map_or(0, Mirror::revision)
     }
 
-    /// Every webhook of `tenant` in the mirror, oldest first.
+    /// Every webhook of `tenant` in the mirror, oldest first; listening sessions
+    /// are not webhooks and are left out.
     pub fn list(&self, tenant: &str) -> Vec<Arc<Endpoint>> {
         let mut endpoints = self.mirror().values_with_prefix(&format!("{tenant}."));
+        endpoints.retain(|e| !e.is_session());
         endpoints.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
         endpoints
     }
 
-    /// How many webhooks `tenant` has, as far as the mirror knows: this process's
-    /// writes at once, other processes' when the watch brings them.
+    /// How many webhooks `tenant` has (listening sessions left out), as far as the
+    /// mirror knows: this process's writes at once, other processes' when the
+    /// watch brings them.
     pub fn count(&self, tenant: &str) -> usize {
-        self.mirror().count_with_prefix(&format!("{tenant}."))
+        let all = self.mirror().count_with_prefix(&format!("{tenant}."));
+        all.saturating_sub(self.count_sessions(tenant))
     }
+
+    /// How many listening sessions `tenant` has in the mirror, expired ones
+    /// included until they are swept.
+    pub fn count_sessions(&self, tenant: &str) -> usize {
+        self.mirror().count_with_prefix(&session_prefix(tenant))
+    }
+
+    /// `tenant`'s listening sessions in the mirror, expired ones included.
+    pub fn sessions_of(&self, tenant: &str) -> Vec<Arc<Endpoint>> {
+        self.mirror().values_with_prefix(&session_prefix(tenant))
+    }
+
+    /// Every listening session in the mirror, of every tenant, expired ones
+    /// included: what the sweep looks through.
+    pub fn sessions(&self) -> Vec<Arc<Endpoint>> {
+        let mut sessions = self.mirror().values_with_prefix("");
+        sessions.retain(|e| e.is_session());
+        sessions
+    }
+}
+
+/// The keys of `tenant`'s listening sessions start with this.
+fn session_prefix(tenant: &str) -> String {
+    format!("{tenant}.{}", herald_proto::endpoint::SESSION_ID_PREFIX)
 }
 
 /// Ids come from URLs and messages; only well-formed keys are looked up.
@@ -286,6 +314,7 @@ mod tests {
             payload_format: herald_proto::PayloadFormat::Envelope,
             retry_schedule: Vec::new(),
             retiring_secrets: Vec::new(),
+            listen: None,
         }
     }
 

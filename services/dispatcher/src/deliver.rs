@@ -55,6 +55,9 @@ pub struct Target {
     pub rate_limit_per_sec: Option<u32>,
     /// Why the attempt is refused without sending (a disabled webhook).
     pub refusal: Option<String>,
+    /// For a listening session: the core NATS subject its requests go to instead
+    /// of an HTTP request.
+    pub listen: Option<String>,
 }
 
 /// Delivers one encoded task from `subject`: one attempt (unless refused), and its
@@ -179,13 +182,20 @@ pub async fn target(state: &State, task: &DeliveryTask) -> Result<Target, Delive
             timeout: state.config.delivery_timeout,
             rate_limit_per_sec: None,
             refusal,
+            listen: None,
         });
     }
     let mirrored = state
         .endpoints()
         .get(&Endpoint::key_for(tenant, &task.endpoint_id));
     let endpoint = match mirrored {
-        Some(endpoint) if endpoint.status != EndpointStatus::Disabled => endpoint,
+        // A session the mirror holds as expired may have been kept alive since.
+        Some(endpoint)
+            if endpoint.status != EndpointStatus::Disabled
+                && !endpoint.is_expired(herald_proto::now_ms()) =>
+        {
+            endpoint
+        }
         _ => match state
             .registry
             .get(tenant, &task.endpoint_id)
@@ -204,14 +214,23 @@ impl Target {
     /// disabled webhook's target refuses. `default_timeout` applies when the
     /// webhook sets none.
     pub fn of(endpoint: &Endpoint, default_timeout: Duration) -> Self {
+        let now = herald_proto::now_ms();
+        let refusal = if endpoint.is_expired(now) {
+            Some("refused: the listening session has ended".to_owned())
+        } else {
+            (endpoint.status == EndpointStatus::Disabled)
+                .then(|| "refused: the webhook is disabled".to_owned())
+        };
         Target {
             secrets: endpoint
-                .signing_secrets(herald_proto::now_ms())
+                .signing_secrets(now)
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
-            refusal: (endpoint.status == EndpointStatus::Disabled)
-                .then(|| "refused: the webhook is disabled".to_owned()),
+            refusal,
+            listen: endpoint
+                .is_session()
+                .then(|| herald_proto::listen::subject(&endpoint.tenant, &endpoint.id)),
             url: endpoint.url.clone(),
             headers: endpoint.headers.clone(),
             format: endpoint.payload_format,
@@ -230,12 +249,16 @@ impl Target {
             timeout: Duration::ZERO,
             rate_limit_per_sec: None,
             refusal: Some(reason.to_owned()),
+            listen: None,
         }
     }
 }
 
 pub async fn attempt(state: &State, task: &DeliveryTask, target: &Target) -> Response {
     let body = crate::payload::body(&task.event, task.attempt, target.format);
+    if let Some(subject) = &target.listen {
+        return attempt_to_session(state, task, target, subject, body).await;
+    }
     let url = url::Url::parse(&target.url).ok();
     // An HTTP client span, with the semantic-convention attributes.
     let span = tracing::info_span!(
@@ -275,6 +298,45 @@ pub async fn attempt(state: &State, task: &DeliveryTask, target: &Target) -> Res
         span.record("error.type", error.as_str());
     }
     redact(response, &target.headers)
+}
+
+/// An attempt to a listening session: the request an HTTP attempt would send,
+/// handed to the session's CLI over NATS.
+async fn attempt_to_session(
+    state: &State,
+    task: &DeliveryTask,
+    target: &Target,
+    subject: &str,
+    body: Vec<u8>,
+) -> Response {
+    let span = tracing::info_span!(
+        "listen",
+        otel.kind = "client",
+        herald.attempt = task.attempt,
+        herald.webhook_id = %task.endpoint_id,
+        herald.event_id = %task.event.event_id,
+        trace_id = tracing::field::Empty,
+    );
+    herald_common::trace::adopt(&span, None);
+    let traceparent = herald_common::trace::traceparent(&span);
+    let request = state.sender.listen_request(Request {
+        url: None,
+        body,
+        secrets: target.secrets.iter().map(String::as_str).collect(),
+        msg_id: &task.event.event_id,
+        webhook_id: &task.endpoint_id,
+        headers: &target.headers,
+        timeout: target.timeout,
+        traceparent: traceparent.as_deref(),
+    });
+    let Some(request) = request else {
+        return Response::refused(
+            "refused: the delivery's ids cannot be sent as header values".into(),
+        );
+    };
+    crate::listen::send(&state.client, subject.to_owned(), request, target.timeout)
+        .instrument(span)
+        .await
 }
 
 /// Header values shorter than this are not looked for in a response: they are

@@ -11,6 +11,7 @@
 //! - [`slots`]: attempts in flight, shared fairly between tenants.
 //! - [`deliver`]: one task → HTTP attempt → record on `outcomes.>`.
 //! - [`sender`]: the shared HTTP client and one attempt.
+//! - [`listen`]: one attempt to a listening session, over NATS request/reply.
 //! - [`signing`]: Standard Webhooks and hex signatures.
 //! - [`payload`]: the body in each format.
 //! - [`ssrf`]: which addresses delivery may reach.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod deliver;
 pub mod fanout;
 pub mod lane;
+pub mod listen;
 pub mod ownership;
 pub mod parked;
 pub mod partition;
@@ -71,6 +73,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct State {
     pub config: Arc<Config>,
+    /// Core NATS, for attempts to listening sessions.
+    pub client: async_nats::Client,
     pub jetstream: jetstream::Context,
     /// The webhook registry, mirrored.
     pub registry: Registry,
@@ -257,6 +261,7 @@ pub async fn start(
     let records = herald_common::bundle::Bundler::start(js.clone());
     let state = State {
         config: Arc::new(config),
+        client: client.clone(),
         jetstream: js,
         registry,
         tenant_secrets,

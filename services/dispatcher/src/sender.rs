@@ -179,6 +179,27 @@ impl Sender {
         }
     }
 
+    /// What a listening session is sent instead of an HTTP request: the same
+    /// headers and body, signed alike. `None` when the delivery's ids cannot be
+    /// header values.
+    pub fn listen_request(
+        &self,
+        request: Request<'_>,
+    ) -> Option<herald_proto::listen::ListenRequest> {
+        let timestamp = herald_proto::now_ms() / 1000;
+        let headers = self.headers(&request, timestamp)?;
+        let headers = headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect();
+        Some(herald_proto::listen::ListenRequest {
+            headers,
+            body: request.body.into(),
+        })
+    }
+
     /// The request's headers; `None` when an id that came with the task is not a
     /// valid header value.
     fn headers(&self, request: &Request<'_>, timestamp: i64) -> Option<HeaderMap> {

@@ -1,6 +1,6 @@
 //! The command line: the service commands (`herald all`, `herald ingest`, ...),
 //! the client commands that talk to a running Herald (`send`, `deliveries`,
-//! `webhooks`) and `completions`. Help is written from the same [`Setting`]
+//! `webhooks`, `listen`) and `completions`. Help is written from the same [`Setting`]
 //! declarations as README's configuration reference: each command's help ends with
 //! the environment it reads.
 
@@ -58,6 +58,8 @@ pub enum Command {
         #[command(subcommand)]
         command: WebhooksCommand,
     },
+    /// Forward the tenant's deliveries to a local URL, signed as a webhook's (Ctrl-C to stop)
+    Listen(ListenArgs),
     /// Print a shell completion script
     Completions {
         /// The shell to complete in
@@ -116,6 +118,27 @@ pub struct SendArgs {
     /// How many events to send, with a progress bar and the rate at the end
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub count: u32,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Where each delivery is sent: a local http or https URL
+    #[arg(long, value_name = "URL")]
+    pub forward_to: String,
+    /// Event types or patterns, separated by commas (`job.*,training.>`); every event when left out
+    #[arg(long, value_delimiter = ',')]
+    pub events: Vec<String>,
+    /// The signing secret (Herald makes one when left out), so a receiver's configured secret keeps working
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// How long the session lives once this CLI is gone (`60s`, `5m`); the server's default when left out
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Print each request in full
+    #[arg(long)]
+    pub print: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -216,7 +239,7 @@ pub fn command() -> clap::Command {
     command = with_client_environment(command, &client, &send);
     let top = format!(
         "`herald <command> --help` shows each command's environment. The client commands \
-         (send, deliveries, webhooks) read:\n\n{}",
+         (send, deliveries, webhooks, listen) read:\n\n{}",
         section("Environment of the client commands", &settings::client())
     );
     command.after_long_help(top)

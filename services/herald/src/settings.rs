@@ -44,7 +44,7 @@ pub fn settings(mode: Mode) -> Vec<&'static Setting> {
 /// `--url`: the Herald API the command line talks to.
 pub const URL: Setting = Setting::new(
     "HERALD_URL",
-    "the Herald API `herald send`, `deliveries` and `webhooks` talk to (`--url`)",
+    "the Herald API `herald send`, `deliveries`, `webhooks` and `listen` talk to (`--url`)",
 )
 .default("http://127.0.0.1:8080");
 /// `--api-key`: the bearer key of the command line's calls.

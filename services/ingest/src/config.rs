@@ -62,6 +62,25 @@ pub const STREAM_BUFFER_BYTES: Setting = Setting::new(
 )
 .default("4194304")
 .between("1024", "1073741824");
+pub const LISTEN_TTL: Setting = Setting::new(
+    "HERALD_LISTEN_TTL",
+    "how long a listening session (`herald listen`) lives without its CLI, when it asks for no `ttl`",
+)
+.default("60s")
+.between("5s", "1d");
+pub const LISTEN_MAX_TTL: Setting = Setting::new(
+    "HERALD_LISTEN_MAX_TTL",
+    "the longest `ttl` a listening session may ask for",
+)
+.default("1h")
+.between("5s", "1d")
+.rule("at least HERALD_LISTEN_TTL");
+pub const LISTEN_MAX_PER_TENANT: Setting = Setting::new(
+    "HERALD_LISTEN_MAX_PER_TENANT",
+    "listening sessions one tenant may have at once",
+)
+.default("10")
+.at_least("1");
 
 /// What ingest reads besides the settings every service shares, in the order
 /// README lists them.
@@ -78,6 +97,9 @@ pub const SETTINGS: &[&Setting] = &[
     &STREAM_MAX_PER_TENANT,
     &STREAM_BUFFER,
     &STREAM_BUFFER_BYTES,
+    &LISTEN_TTL,
+    &LISTEN_MAX_TTL,
+    &LISTEN_MAX_PER_TENANT,
 ];
 
 /// Every setting ingest reads: the shared ones, then its own.
@@ -114,6 +136,34 @@ pub struct Config {
     pub catalogue: Option<std::sync::Arc<crate::catalogue::Catalogue>>,
     /// What one tenant may hold or ask of one replica.
     pub limits: Limits,
+    /// Listening sessions (`herald listen`).
+    pub listen: Listen,
+}
+
+/// How long listening sessions live and how many a tenant may have.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// `HERALD_LISTEN_TTL`: a session's life without its CLI, when it asks for none.
+    pub ttl: std::time::Duration,
+    /// `HERALD_LISTEN_MAX_TTL`: the longest life a session may ask for.
+    pub max_ttl: std::time::Duration,
+    /// `HERALD_LISTEN_MAX_PER_TENANT`: sessions one tenant may have at once.
+    pub per_tenant: usize,
+}
+
+impl Listen {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let ttl = LISTEN_TTL.duration(env)?;
+        let max_ttl = LISTEN_MAX_TTL.duration(env)?;
+        if max_ttl < ttl {
+            return Err(LISTEN_MAX_TTL.error("must be at least HERALD_LISTEN_TTL"));
+        }
+        Ok(Listen {
+            ttl,
+            max_ttl,
+            per_tenant: LISTEN_MAX_PER_TENANT.parse(env)?,
+        })
+    }
 }
 
 /// Bounds on what one tenant may hold or ask of one ingest replica, so that a
@@ -169,9 +219,11 @@ impl Config {
                 .map_err(|e| e.to_string())
         })?;
         let limits = Limits::from_env(env)?;
+        let listen = Listen::from_env(env)?;
         Ok(Config {
             catalogue,
             limits,
+            listen,
             common,
             api_keys,
             max_body_bytes: herald_common::nats::MAX_EVENT_BYTES,

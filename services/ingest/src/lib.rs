@@ -143,7 +143,13 @@ pub async fn start(
         intake.clone(),
         shutdown.clone(),
     );
-    let intake = Box::pin(nats_intake::run(consumer, intake, shutdown));
+    // The background work: the NATS intake, and the sweep of expired listening
+    // sessions.
+    let sweep = api::sweep_listen_sessions(state.clone(), shutdown.clone());
+    let intake = nats_intake::run(consumer, intake, shutdown);
+    let intake = Box::pin(async move {
+        tokio::join!(intake, sweep);
+    });
     Ok(Started {
         state,
         readiness,

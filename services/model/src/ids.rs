@@ -115,6 +115,11 @@ macro_rules! id_type {
 }
 
 id_type!(
+    /// A listening session's id, `ls_` and a ULID, made by Herald.
+    SessionId, "listening session", is_token, TOKEN_RULE, "^[A-Za-z0-9_-]+$", "ls_01jd5x2m3n4p5q6r7s8t9v0w1x"
+);
+
+id_type!(
     /// A webhook's id, `wh_` and a ULID, made by Herald.
     WebhookId, "webhook", is_token, TOKEN_RULE, "^[A-Za-z0-9_-]+$", "wh_01jd5x2m3n4p5q6r7s8t9v0w1x"
 );

@@ -5,6 +5,7 @@
 
 pub mod deliveries;
 pub mod ids;
+pub mod listen;
 pub mod payloads;
 pub mod webhooks;
 
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-pub use ids::{DeliveryId, EventId, InvalidId, JobId, WebhookId};
+pub use ids::{DeliveryId, EventId, InvalidId, JobId, SessionId, WebhookId};
 
 /// Every error the API answers: a stable `code` to branch on and a `detail` for
 /// people. 5xx answers never carry the cause, only `internal error`.

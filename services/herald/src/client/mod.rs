@@ -3,9 +3,10 @@
 //! readable text, or JSON with `--json`. Every failure is one [`Error`], which
 //! `main` prints as one line before exiting 1.
 //!
-//! Layout: [`Client`] (this file) makes the API calls; `send`, `tail` and
-//! `webhooks` are one command each; `output` writes what they print.
+//! Layout: [`Client`] (this file) makes the API calls; `send`, `tail`,
+//! `webhooks` and `listen` are one command each; `output` writes what they print.
 
+mod listen;
 mod output;
 mod send;
 mod tail;
@@ -85,6 +86,7 @@ pub async fn run(command: Command, env: &dyn Env) -> Result<Outcome> {
 async fn run_command(command: Command, env: &dyn Env) -> Result<Outcome> {
     match command {
         Command::Send(args) => send::run(args, env).await,
+        Command::Listen(args) => listen::run(args, env).await,
         Command::Deliveries {
             command: DeliveriesCommand::Tail(args),
         } => tail::run(args, env).await,
@@ -121,7 +123,7 @@ impl Client {
     pub fn new(args: &ClientArgs, env: &dyn Env) -> Result<Self> {
         let url = match &args.url {
             Some(url) => url.clone(),
-            None => settings::URL.read(env, |v| Ok::<_, std::convert::Infallible>(v.to_owned()))?,
+            None => settings::URL.read(env, herald_common::config::setting::text)?,
         };
         let base = url::Url::parse(&url)
             .ok()

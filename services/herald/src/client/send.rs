@@ -282,8 +282,8 @@ fn tenant(args: &SendArgs, env: &dyn Env) -> Result<String> {
 /// A connection to `HERALD_NATS_URL` with the services' credential and TLS
 /// settings.
 async fn connect(env: &dyn Env) -> Result<async_nats::Client> {
-    let url = herald_common::config::shared::NATS_URL
-        .read(env, |v| Ok::<_, std::convert::Infallible>(v.to_owned()))?;
+    let url =
+        herald_common::config::shared::NATS_URL.read(env, herald_common::config::setting::text)?;
     let servers = server_addrs(&url)?;
     let auth = NatsAuth::from_env(env, &url)?;
     let shown = redact_url(&url);

@@ -21,6 +21,7 @@ fn kind(param: &str) -> (&'static str, fn(&str) -> bool) {
     match param {
         "id" => ("webhook", is_token),
         "delivery_id" => ("delivery", is_token),
+        "session_id" => ("listening session", is_token),
         "event_id" => ("event", is_producer_id),
         "job_id" => ("job", is_producer_id),
         _ => ("resource", is_producer_id),

@@ -8,7 +8,7 @@
 //! replica, each following at most `HERALD_STREAM_MAX_PATTERNS` patterns; see
 //! [`relay`] for how a stream's memory stays bounded and how it ends.
 
-mod relay;
+pub(super) mod relay;
 
 use axum::extract::{Path, State};
 use axum::response::Response;

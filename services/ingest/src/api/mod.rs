@@ -12,6 +12,7 @@ mod events;
 mod ids;
 mod json;
 mod limits;
+mod listen;
 mod live;
 mod manual;
 pub mod openapi;
@@ -184,6 +185,19 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/callback-secret", get(callbacks::secret))
         .route("/v1/event-types", get(event_types))
+        .route("/v1/listen/sessions", post(listen::create))
+        .route(
+            "/v1/listen/sessions/{session_id}",
+            get(listen::get).delete(listen::delete),
+        )
+        .route(
+            "/v1/listen/sessions/{session_id}/requests",
+            get(listen::requests),
+        )
+        .route(
+            "/v1/listen/sessions/{session_id}/results",
+            post(listen::results),
+        )
         .route_layer(within(REQUEST_TIME_LIMIT));
     // A test delivery waits for the attempt, which may take the webhook's whole
     // timeout: it has a longer limit of its own.
@@ -207,4 +221,9 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(error::with_trace_id))
         .with_state(state)
+}
+
+/// Removes expired listening sessions, once a minute until `shutdown`.
+pub async fn sweep_listen_sessions(state: AppState, shutdown: CancellationToken) {
+    listen::sweep(state, shutdown).await;
 }

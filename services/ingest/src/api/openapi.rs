@@ -45,6 +45,11 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::manual::recover,
         super::status::job,
         super::live::job,
+        super::listen::create,
+        super::listen::get,
+        super::listen::delete,
+        super::listen::requests,
+        super::listen::results,
     ),
     components(schemas(ErrorBody, EnvelopePayload, EnvelopeCamelPayload)),
     tags(
@@ -52,6 +57,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "webhooks", description = "The endpoints deliveries go to"),
         (name = "deliveries", description = "The delivery log, and sending again by hand"),
         (name = "jobs", description = "Jobs' state for customers who poll or follow a stream"),
+        (name = "listen", description = "Listening sessions: deliveries forwarded to a developer's machine by `herald listen`"),
     ),
     security(("api_key" = [])),
     modifiers(&Common),
@@ -320,12 +326,16 @@ mod tests {
             "/v1/webhooks/{id}/recover",
             "/v1/jobs/{job_id}",
             "/v1/jobs/{job_id}/stream",
+            "/v1/listen/sessions",
+            "/v1/listen/sessions/{session_id}",
+            "/v1/listen/sessions/{session_id}/requests",
+            "/v1/listen/sessions/{session_id}/results",
         ] {
             assert!(paths.contains_key(path), "{path} is not documented");
         }
         assert_eq!(
             paths.len(),
-            17,
+            21,
             "a route is documented that the list above lacks"
         );
         assert_eq!(document()["openapi"], "3.1.0");

@@ -136,6 +136,7 @@ pub async fn create(
         payload_format: PayloadFormat::Envelope,
         retry_schedule: Vec::new(),
         retiring_secrets: Vec::new(),
+        listen: None,
     };
     apply(settings, &mut endpoint, config)?;
     // One create of a tenant at a time on this replica, so two cannot both pass the
@@ -325,6 +326,9 @@ where
     state
         .registry()
         .update(tenant, id, |endpoint| {
+            if endpoint.is_session() {
+                return Err(ApiError::NotFound(format!("no webhook `{id}`")));
+            }
             apply(endpoint)?;
             endpoint.updated_at_ms = herald_proto::now_ms();
             Ok::<_, ApiError>(Write::Save)
@@ -333,13 +337,15 @@ where
         .ok_or_else(|| ApiError::NotFound(format!("no webhook `{id}`")))
 }
 
-/// The tenant's webhook `id`; another tenant's is as good as missing.
+/// The tenant's webhook `id`; another tenant's, or a listening session (which is
+/// no webhook), is as good as missing.
 pub async fn find(state: &AppState, tenant: &str, id: &str) -> Result<Endpoint, ApiError> {
     state
         .registry()
         .get(tenant, id)
         .await
         .map_err(ApiError::internal)?
+        .filter(|endpoint| !endpoint.is_session())
         .ok_or_else(|| ApiError::NotFound(format!("no webhook `{id}`")))
 }
 
@@ -402,7 +408,7 @@ fn check_schedule(delays: &[model::RetryDelay]) -> Result<Vec<Duration>, ApiErro
         .collect()
 }
 
-fn check_events(
+pub(super) fn check_events(
     events: &[EventPatternText],
     catalogue: Option<&Catalogue>,
 ) -> Result<Vec<EventPattern>, ApiError> {
@@ -444,7 +450,7 @@ fn check_description(description: String) -> Result<String, ApiError> {
 
 /// A secret supplied by the customer: `whsec_` + base64 of 24 to 64 bytes, or a
 /// plain string of 16 to 128 printable characters.
-fn check_secret(secret: &str) -> Result<String, ApiError> {
+pub(super) fn check_secret(secret: &str) -> Result<String, ApiError> {
     if let Some(encoded) = secret.strip_prefix("whsec_") {
         let key = STANDARD.decode(encoded).map_err(|_| {
             ApiError::Unprocessable("secret: after `whsec_` must come base64".into())

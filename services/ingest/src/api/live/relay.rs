@@ -138,12 +138,25 @@ pub fn respond(
     slot: StreamSlot,
     shutdown: CancellationToken,
 ) -> Response {
+    respond_holding(first, relay, slot, shutdown, ())
+}
+
+/// As [`respond`], also holding `held` until the stream ends or its client goes
+/// away (what the stream keeps running beside it stops when `held` is dropped).
+pub fn respond_holding(
+    first: Option<SseEvent>,
+    relay: Option<Relay>,
+    slot: StreamSlot,
+    shutdown: CancellationToken,
+    held: impl Send + 'static,
+) -> Response {
     let live = Live {
         first,
         relay,
         shutdown,
         done: false,
         _slot: slot,
+        _held: Box::new(held),
     };
     let events = stream::unfold(live, Live::next).map(Ok::<_, Infallible>);
     Sse::new(events)
@@ -160,6 +173,7 @@ struct Live {
     /// The last event has been sent.
     done: bool,
     _slot: StreamSlot,
+    _held: Box<dyn Send>,
 }
 
 impl Live {
