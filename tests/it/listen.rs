@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use herald_tests::herald::{API_KEY, OTHER_API_KEY, binary};
+use herald_tests::herald::{API_KEY, OTHER_API_KEY, TENANT, binary};
 use herald_tests::receiver::Received;
 use herald_tests::verify::{hex_signature, standard_webhooks};
 use herald_tests::{Api, Herald, NatsServer, PATIENCE, Receiver, eventually, workspace_root};
@@ -355,7 +355,15 @@ async fn a_network_cut_between_cli_and_herald_loses_nothing() {
     for n in 1..=3 {
         publish(&api, &format!("evt_cut_{n}")).await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The cut lasts until an attempt has failed for want of a listener.
+    let session_id = session["session_id"].as_str().unwrap();
+    let cut = herald_proto::ids::delivery_id(TENANT, "evt_cut_1", session_id);
+    api.get_when(
+        &format!("/v1/deliveries/{cut}"),
+        "an attempt made while the network was cut",
+        |d| d["attempt_count"].as_i64().unwrap_or(0) >= 1 && d["status"] != "success",
+    )
+    .await;
     proxy.restore();
 
     let ids = eventually(PATIENCE, "every event forwarded", || async {
