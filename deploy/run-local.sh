@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What `make run` runs: nats-server with JetStream and `herald all` on this
-# machine, a banner with the API address and dev key once Herald's /readyz
-# answers 200, and on Ctrl-C (or SIGTERM) Herald drained and stopped, then
+# machine, a banner with the API address, dev key and a portal link once
+# Herald's /readyz answers 200, and on Ctrl-C (or SIGTERM) Herald drained and stopped, then
 # nats-server. Exits with Herald's status.
 #
 # The Makefile passes (tests pass their own):
@@ -91,9 +91,13 @@ until ready; do
 	sleep 0.2
 done
 if kill -0 "$herald_pid" 2>/dev/null; then
+	# A day's sign-in link to the dev tenant's customer portal.
+	portal=$("$HERALD_BIN" portal --url "http://$RUN_HTTP_ADDR" --api-key "$RUN_API_KEY" \
+		--ttl 24h --json 2>/dev/null | sed -n 's/.*"url":"\([^"]*\)".*/\1/p')
 	echo ""
 	echo "Herald API: http://$RUN_HTTP_ADDR"
 	echo "API key:    $RUN_API_KEY   (tenant: dev)"
+	echo "Portal:     ${portal:-(no link: see \`herald portal --help\`)}   (the dev tenant's customer portal, for 24 h)"
 	echo "NATS:       nats://127.0.0.1:$RUN_NATS_PORT   (publish events to ingest.dev.<event_type>)"
 	echo "Ctrl-C stops everything."
 	echo ""

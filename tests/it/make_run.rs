@@ -53,6 +53,27 @@ fn the_banner_comes_once_herald_is_ready_and_sigterm_stops_everything() {
         }
         before.push(line);
     }
+    // The banner's portal link signs the dev tenant in.
+    let portal = loop {
+        let line = received
+            .recv_timeout(PATIENCE)
+            .expect("a portal line in the banner");
+        if let Some(rest) = line.strip_prefix("Portal:") {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+    };
+    let prefix = format!("http://{http_addr}/portal/login?token=");
+    assert!(portal.starts_with(&prefix), "{portal}");
+    let login = get_status(&http_addr, &portal[format!("http://{http_addr}").len()..]);
+    assert_eq!(
+        login,
+        Some(303),
+        "the banner's portal link does not sign in"
+    );
 
     let _ = Command::new("kill")
         .args(["-TERM", &script.id().to_string()])
@@ -79,9 +100,14 @@ fn the_banner_comes_once_herald_is_ready_and_sigterm_stops_everything() {
 /// The status `/readyz` answers at `addr` right now (plain HTTP/1.0 on a socket,
 /// with no client to set up first), or `None` when nothing answers.
 fn readyz_status(addr: &str) -> Option<u16> {
+    get_status(addr, "/readyz")
+}
+
+/// The status a GET of `path` at `addr` answers (plain HTTP/1.0 on a socket).
+fn get_status(addr: &str, path: &str) -> Option<u16> {
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET /readyz HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;
     answer.split(' ').nth(1)?.parse().ok()

@@ -259,7 +259,7 @@ async fn records_are_idempotent_and_listed_newest_first_on_every_backend() {
         let event_view = json(store.event("acme", "evt_b", BUDGET).await.unwrap().unwrap());
         assert_eq!(event_view["deliveries"][0]["status"], "failed", "{backend}");
 
-        let stats = json(store.stats("acme", "wh_1", 0).await.unwrap());
+        let stats = json(store.stats("acme", "wh_1", 0, None).await.unwrap());
         assert_eq!(stats["attempts"], 3, "{backend}");
         assert_eq!(stats["successes"], 1, "{backend}");
         assert_eq!(stats["p50_response_time_ms"], 12, "{backend}");

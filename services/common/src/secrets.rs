@@ -10,7 +10,7 @@
 //! as it is ([`herald_proto::sealed`]).
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
@@ -73,6 +73,31 @@ impl Cipher {
     }
 
     pub fn seal(&self, plaintext: &str) -> String {
+        format!("{PREFIX}{}", STANDARD.encode(self.seal_bytes(plaintext)))
+    }
+
+    pub fn open(&self, sealed: &str) -> Result<String, OpenError> {
+        let encoded = sealed.strip_prefix(PREFIX).ok_or(OpenError::NotSealed)?;
+        let bytes = STANDARD.decode(encoded).map_err(|_| OpenError::NotBase64)?;
+        self.open_bytes(&bytes)
+    }
+
+    /// Like [`seal`](Self::seal), written in URL-safe base64 without padding or
+    /// prefix: a token that goes in a URL or a cookie as it is.
+    pub fn seal_token(&self, plaintext: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.seal_bytes(plaintext))
+    }
+
+    /// Opens what [`seal_token`](Self::seal_token) made.
+    pub fn open_token(&self, token: &str) -> Result<String, OpenError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(token)
+            .map_err(|_| OpenError::NotBase64)?;
+        self.open_bytes(&bytes)
+    }
+
+    /// The random nonce, then the ciphertext and its tag.
+    fn seal_bytes(&self, plaintext: &str) -> Vec<u8> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ciphertext = self
             .aead
@@ -80,12 +105,10 @@ impl Cipher {
             .expect("encryption of a short secret cannot fail");
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&ciphertext);
-        format!("{PREFIX}{}", STANDARD.encode(sealed))
+        sealed
     }
 
-    pub fn open(&self, sealed: &str) -> Result<String, OpenError> {
-        let encoded = sealed.strip_prefix(PREFIX).ok_or(OpenError::NotSealed)?;
-        let bytes = STANDARD.decode(encoded).map_err(|_| OpenError::NotBase64)?;
+    fn open_bytes(&self, bytes: &[u8]) -> Result<String, OpenError> {
         if bytes.len() <= NONCE_LEN {
             return Err(OpenError::TooShort);
         }
@@ -114,6 +137,26 @@ mod tests {
         let other = Cipher::new(&[8; 32]).unwrap();
         assert!(other.open(&sealed).is_err());
         assert!(cipher.open("whsec_plain").is_err());
+    }
+
+    #[test]
+    fn tokens_are_url_safe_and_refuse_tampering_and_other_keys() {
+        let cipher = Cipher::new(&[7; 32]).unwrap();
+        let token = cipher.seal_token(r#"{"t":"acme"}"#);
+        assert!(
+            token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(cipher.open_token(&token).unwrap(), r#"{"t":"acme"}"#);
+        let mut flipped = token.clone().into_bytes();
+        let last = flipped.len() - 2;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(flipped).unwrap();
+        assert_eq!(cipher.open_token(&flipped), Err(OpenError::WrongKey));
+        let other = Cipher::new(&[8; 32]).unwrap();
+        assert_eq!(other.open_token(&token), Err(OpenError::WrongKey));
+        assert_eq!(cipher.open_token("not a token"), Err(OpenError::NotBase64));
     }
 
     #[test]

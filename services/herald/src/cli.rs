@@ -60,6 +60,8 @@ pub enum Command {
     },
     /// Forward the tenant's deliveries to a local URL, signed as a webhook's (Ctrl-C to stop)
     Listen(ListenArgs),
+    /// Print a link that signs the tenant's customer into the portal
+    Portal(PortalArgs),
     /// Print a shell completion script
     Completions {
         /// The shell to complete in
@@ -139,6 +141,18 @@ pub struct ListenArgs {
     /// Print each request in full
     #[arg(long)]
     pub print: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PortalArgs {
+    /// How long the link and its session last (`15m`, `1h`); 1 hour when left out
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// A session that may look but change nothing
+    #[arg(long)]
+    pub read_only: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

@@ -82,6 +82,31 @@ pub const LISTEN_MAX_PER_TENANT: Setting = Setting::new(
 .default("10")
 .at_least("1");
 
+pub const PORTAL_URL: Setting = Setting::new(
+    "HERALD_PORTAL_URL",
+    "the address customers reach Herald's portal at, such as `https://hooks.example.com`; portal links start with it",
+)
+.unset("links use the `Host` of the request that asked for them, over `http`");
+pub const PORTAL_NAME: Setting = Setting::new(
+    "HERALD_PORTAL_NAME",
+    "the platform's name, shown in the portal's header and title",
+)
+.default("Herald");
+pub const PORTAL_COLOR: Setting = Setting::new("HERALD_PORTAL_COLOR", "the portal's accent colour")
+    .default("#4f46e5")
+    .rule("`#rgb` or `#rrggbb`");
+pub const PORTAL_LOGO: Setting = Setting::new(
+    "HERALD_PORTAL_LOGO",
+    "path of the logo the portal shows (SVG, PNG, JPEG or WebP, at most 256 KiB)",
+)
+.unset("the name alone");
+pub const PORTAL_MAX_TTL: Setting = Setting::new(
+    "HERALD_PORTAL_MAX_TTL",
+    "the longest `ttl` a portal link may ask for",
+)
+.default("24h")
+.between("1m", "30d");
+
 /// What ingest reads besides the settings every service shares, in the order
 /// README lists them.
 pub const SETTINGS: &[&Setting] = &[
@@ -100,6 +125,11 @@ pub const SETTINGS: &[&Setting] = &[
     &LISTEN_TTL,
     &LISTEN_MAX_TTL,
     &LISTEN_MAX_PER_TENANT,
+    &PORTAL_URL,
+    &PORTAL_NAME,
+    &PORTAL_COLOR,
+    &PORTAL_LOGO,
+    &PORTAL_MAX_TTL,
 ];
 
 /// Every setting ingest reads: the shared ones, then its own.
@@ -138,6 +168,8 @@ pub struct Config {
     pub limits: Limits,
     /// Listening sessions (`herald listen`).
     pub listen: Listen,
+    /// The customer portal's address, branding and session lengths.
+    pub portal: Portal,
 }
 
 /// How long listening sessions live and how many a tenant may have.
@@ -164,6 +196,98 @@ impl Listen {
             per_tenant: LISTEN_MAX_PER_TENANT.parse(env)?,
         })
     }
+}
+
+/// The customer portal: where it is reached, how it is branded, how long its
+/// sessions may last.
+#[derive(Debug, Clone)]
+pub struct Portal {
+    /// `HERALD_PORTAL_URL` without a trailing `/`; `None` to use each request's
+    /// `Host`.
+    pub url: Option<String>,
+    /// `HERALD_PORTAL_NAME`.
+    pub name: String,
+    /// `HERALD_PORTAL_COLOR`, as `#rrggbb`.
+    pub color: String,
+    /// `HERALD_PORTAL_LOGO`, read once at start: its media type and bytes.
+    pub logo: Option<(&'static str, bytes::Bytes)>,
+    /// `HERALD_PORTAL_MAX_TTL`.
+    pub max_ttl: std::time::Duration,
+}
+
+/// The largest logo `HERALD_PORTAL_LOGO` may name.
+const MAX_LOGO_BYTES: u64 = 256 * 1024;
+
+impl Portal {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let url = PORTAL_URL.read_opt(env, |value| {
+            let parsed = url::Url::parse(value).map_err(|e| e.to_string())?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err("must be an http or https URL".to_owned());
+            }
+            if parsed.query().is_some() || parsed.fragment().is_some() {
+                return Err("must have no query or fragment".to_owned());
+            }
+            Ok(value.trim_end_matches('/').to_owned())
+        })?;
+        let name = PORTAL_NAME.read(env, |value| {
+            if value.chars().count() > 64 || value.chars().any(char::is_control) {
+                Err("must be at most 64 printable characters")
+            } else {
+                Ok(value.to_owned())
+            }
+        })?;
+        let color = PORTAL_COLOR.read(env, parse_color)?;
+        let logo = PORTAL_LOGO.read_opt(env, read_logo)?;
+        Ok(Portal {
+            url,
+            name,
+            color,
+            logo,
+            max_ttl: PORTAL_MAX_TTL.duration(env)?,
+        })
+    }
+}
+
+/// `#rgb` or `#rrggbb` as `#rrggbb`, lower case.
+fn parse_color(value: &str) -> Result<String, &'static str> {
+    const RULE: &str = "must be a colour written #rgb or #rrggbb";
+    let hex = value.strip_prefix('#').ok_or(RULE)?;
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RULE);
+    }
+    match hex.len() {
+        6 => Ok(format!("#{}", hex.to_ascii_lowercase())),
+        3 => Ok(hex.chars().fold(String::from("#"), |mut color, c| {
+            color.push(c.to_ascii_lowercase());
+            color.push(c.to_ascii_lowercase());
+            color
+        })),
+        _ => Err(RULE),
+    }
+}
+
+/// The logo file at `path`, with the media type its extension names.
+fn read_logo(path: &str) -> Result<(&'static str, bytes::Bytes), String> {
+    let extension = std::path::Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let media_type = match extension.as_deref() {
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("webp") => "image/webp",
+        _ => return Err("must name a .svg, .png, .jpg or .webp file".into()),
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot be read: {e}"))?
+        .len();
+    if size > MAX_LOGO_BYTES {
+        return Err(format!("is {size} bytes; at most {MAX_LOGO_BYTES}"));
+    }
+    let logo = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    Ok((media_type, logo.into()))
 }
 
 /// Bounds on what one tenant may hold or ask of one ingest replica, so that a
@@ -220,7 +344,9 @@ impl Config {
         })?;
         let limits = Limits::from_env(env)?;
         let listen = Listen::from_env(env)?;
+        let portal = Portal::from_env(env)?;
         Ok(Config {
+            portal,
             catalogue,
             limits,
             listen,

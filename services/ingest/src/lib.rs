@@ -27,6 +27,7 @@ pub mod catalogue;
 pub mod config;
 pub mod intake;
 pub mod nats_intake;
+pub mod portal;
 
 use herald_common::health::Readiness;
 use herald_common::nats;

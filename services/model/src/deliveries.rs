@@ -214,6 +214,20 @@ pub struct WebhookStats {
     pub window: String,
     #[serde(flatten)]
     pub stats: Stats,
+    /// With `buckets`: the window cut into that many equal spans, oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<StatsBucket>>,
+}
+
+/// A webhook's attempts over one span of a [`WebhookStats`] window.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatsBucket {
+    /// RFC 3339: the span's start (included).
+    pub start: String,
+    /// RFC 3339: the span's end (not included).
+    pub end: String,
+    #[serde(flatten)]
+    pub stats: Stats,
 }
 
 /// A later part of a job's history, when the whole does not fit in one message

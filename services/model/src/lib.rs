@@ -7,6 +7,7 @@ pub mod deliveries;
 pub mod ids;
 pub mod listen;
 pub mod payloads;
+pub mod portal;
 pub mod webhooks;
 
 use serde::{Deserialize, Serialize};

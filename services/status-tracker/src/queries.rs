@@ -135,6 +135,7 @@ async fn status(store: &Store, payload: &[u8], budget: usize) -> StatusReply {
                 tenant: query.tenant.clone(),
                 endpoint_id: list.endpoint_id.clone(),
                 status: some(&list.status),
+                event_type: some(&list.event_type),
                 since_ms: (list.since_ms != 0).then_some(list.since_ms),
                 until_ms: (list.until_ms != 0).then_some(list.until_ms),
                 limit: list.limit.clamp(1, 250),
@@ -164,7 +165,12 @@ async fn status(store: &Store, payload: &[u8], budget: usize) -> StatusReply {
             .await
             .map(|view| view.map(|v| to_json(&v))),
         StatusKind::GetWebhookStats(stats) => store
-            .stats(tenant, &stats.endpoint_id, stats.since_ms)
+            .stats(
+                tenant,
+                &stats.endpoint_id,
+                stats.since_ms,
+                (stats.until_ms != 0).then_some(stats.until_ms),
+            )
             .await
             .map(|stats| Some(to_json(&stats))),
     };

@@ -4,10 +4,11 @@
 //! `main` prints as one line before exiting 1.
 //!
 //! Layout: [`Client`] (this file) makes the API calls; `send`, `tail`,
-//! `webhooks` and `listen` are one command each; `output` writes what they print.
+//! `webhooks`, `listen` and `portal` are one command each; `output` writes what they print.
 
 mod listen;
 mod output;
+mod portal;
 mod send;
 mod tail;
 mod webhooks;
@@ -87,6 +88,7 @@ async fn run_command(command: Command, env: &dyn Env) -> Result<Outcome> {
     match command {
         Command::Send(args) => send::run(args, env).await,
         Command::Listen(args) => listen::run(args, env).await,
+        Command::Portal(args) => portal::run(&Client::new(&args.client, env)?, &args).await,
         Command::Deliveries {
             command: DeliveriesCommand::Tail(args),
         } => tail::run(args, env).await,

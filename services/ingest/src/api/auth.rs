@@ -1,5 +1,6 @@
 //! `Authorization: Bearer <key>`: the key decides the tenant, and each key may make
-//! `HERALD_API_RATE_LIMIT` requests per second.
+//! `HERALD_API_RATE_LIMIT` requests per second. A request without the header may
+//! carry a portal session's cookie instead ([`crate::portal::session`]).
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -15,9 +16,9 @@ impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::Unauthorized("missing Authorization: Bearer <api key>".into())
-        })?;
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return crate::portal::session::tenant(parts, state);
+        };
         let key = header
             .to_str()
             .ok()

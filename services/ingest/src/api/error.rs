@@ -31,6 +31,9 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
+    /// Known, but not allowed this (403): `forbidden`, `read_only` or `csrf`.
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
     #[error("{0}")]
     Unavailable(String),
     /// The tenant already holds as much of something as it may (422).
@@ -83,6 +86,7 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, *code),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::LimitExceeded(_) => (StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded"),
             ApiError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, *code),

@@ -11,11 +11,12 @@ mod error;
 mod events;
 mod ids;
 mod json;
-mod limits;
+pub(crate) mod limits;
 mod listen;
 mod live;
 mod manual;
 pub mod openapi;
+mod portal;
 mod query;
 mod recent;
 mod status;
@@ -105,7 +106,7 @@ impl AppState {
         &self.inner.registry
     }
 
-    fn limits(&self) -> &limits::Limits {
+    pub(crate) fn limits(&self) -> &limits::Limits {
         &self.inner.limits
     }
 
@@ -157,8 +158,9 @@ async fn time_limit(State(limit): State<Duration>, request: Request, next: Next)
 pub fn app(state: AppState) -> Router {
     let max_body = state.config().max_body_bytes;
     let within = |limit: Duration| middleware::from_fn_with_state(limit, time_limit);
-    let routes = Router::new()
-        .route("/v1/events", post(events::create))
+    // What a platform's customer manages from the portal: a portal session may
+    // call these routes, and no others.
+    let customer = Router::new()
         .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
         .route(
             "/v1/webhooks/{id}",
@@ -170,9 +172,6 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/webhooks/{id}/stats", get(status::stats))
         .route("/v1/deliveries/{delivery_id}", get(status::delivery))
         .route("/v1/events/{event_id}", get(status::event))
-        .route("/v1/jobs/{job_id}", get(status::job))
-        .route("/v1/jobs/{job_id}/stream", get(live::job))
-        .route("/v1/stream", get(live::events))
         .route(
             "/v1/webhooks/{id}/rotate-secret",
             post(webhooks::rotate_secret),
@@ -183,8 +182,16 @@ pub fn app(state: AppState) -> Router {
             "/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
             post(manual::retry),
         )
-        .route("/v1/callback-secret", get(callbacks::secret))
         .route("/v1/event-types", get(event_types))
+        .route_layer(axum::Extension(crate::portal::OpenToPortal))
+        .route_layer(within(REQUEST_TIME_LIMIT));
+    let platform = Router::new()
+        .route("/v1/events", post(events::create))
+        .route("/v1/jobs/{job_id}", get(status::job))
+        .route("/v1/jobs/{job_id}/stream", get(live::job))
+        .route("/v1/stream", get(live::events))
+        .route("/v1/callback-secret", get(callbacks::secret))
+        .route("/v1/portal/sessions", post(portal::create))
         .route("/v1/listen/sessions", post(listen::create))
         .route(
             "/v1/listen/sessions/{session_id}",
@@ -203,6 +210,7 @@ pub fn app(state: AppState) -> Router {
     // timeout: it has a longer limit of its own.
     let test = Router::new()
         .route("/v1/webhooks/{id}/test", post(test_delivery::send))
+        .route_layer(axum::Extension(crate::portal::OpenToPortal))
         .route_layer(within(test_delivery::ROUTE_TIME_LIMIT));
     // The document and its reference need no key.
     let document = Router::new()
@@ -210,10 +218,12 @@ pub fn app(state: AppState) -> Router {
         .route("/docs", get(openapi::page))
         .route("/docs/reference.js", get(openapi::script))
         .route("/docs/reference.css", get(openapi::style));
-    routes
+    customer
+        .merge(platform)
         .merge(test)
         .route_layer(middleware::from_fn_with_state(state.clone(), ids::check))
         .merge(document)
+        .merge(crate::portal::routes().route_layer(within(REQUEST_TIME_LIMIT)))
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not take this method".into())
         })

@@ -50,6 +50,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::listen::delete,
         super::listen::requests,
         super::listen::results,
+        super::portal::create,
     ),
     components(schemas(ErrorBody, EnvelopePayload, EnvelopeCamelPayload)),
     tags(
@@ -58,6 +59,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "deliveries", description = "The delivery log, and sending again by hand"),
         (name = "jobs", description = "Jobs' state for customers who poll or follow a stream"),
         (name = "listen", description = "Listening sessions: deliveries forwarded to a developer's machine by `herald listen`"),
+        (name = "portal", description = "Sign-in links to the customer portal, served by Herald under `/portal/`"),
     ),
     security(("api_key" = [])),
     modifiers(&Common),
@@ -330,12 +332,13 @@ mod tests {
             "/v1/listen/sessions/{session_id}",
             "/v1/listen/sessions/{session_id}/requests",
             "/v1/listen/sessions/{session_id}/results",
+            "/v1/portal/sessions",
         ] {
             assert!(paths.contains_key(path), "{path} is not documented");
         }
         assert_eq!(
             paths.len(),
-            21,
+            22,
             "a route is documented that the list above lacks"
         );
         assert_eq!(document()["openapi"], "3.1.0");

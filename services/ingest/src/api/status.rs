@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use futures::{StreamExt, TryStreamExt};
 use herald_model::deliveries::{
     DeliveryDetail, DeliveryPage, DeliveryStatus, EventDetail, Job, JobHistoryPart, Stats,
-    WebhookStats,
+    StatsBucket, WebhookStats,
 };
 use herald_model::{DeliveryId, ErrorBody, EventId, JobId, WebhookId};
 use herald_proto::names::DeliveryStatus as StatusWord;
@@ -117,6 +118,9 @@ pub struct ListQuery {
     /// Only deliveries with this status.
     #[param(value_type = Option<DeliveryStatus>)]
     status: Option<String>,
+    /// Only deliveries of this event type.
+    #[param(max_length = 256)]
+    event_type: Option<String>,
     /// Only deliveries made at or after this time (RFC 3339).
     #[param(format = DateTime)]
     since: Option<String>,
@@ -167,6 +171,12 @@ pub async fn deliveries(
         until_ms: time("until", params.until.as_deref())?,
         limit,
         cursor: params.cursor.unwrap_or_default(),
+        event_type: match params.event_type {
+            Some(name) => herald_proto::EventType::parse(&name)
+                .map_err(|r| ApiError::Unprocessable(format!("event_type {r}")))?
+                .to_string(),
+            None => String::new(),
+        },
     };
     let query = StatusQuery::new(tenant, StatusKind::ListDeliveries(list));
     relay(&state, query)
@@ -307,7 +317,15 @@ pub struct StatsQuery {
     /// How far back: a duration between `1m` and `90d` (default `24h`).
     #[param(example = "24h", pattern = "^[0-9]+(ms|s|m|h|d)$")]
     window: Option<String>,
+    /// Also cut the window into this many equal spans (`series`), for charts.
+    #[param(minimum = 1, maximum = 48)]
+    buckets: Option<i64>,
 }
+
+/// The most spans `buckets` may ask for.
+const MAX_BUCKETS: i64 = 48;
+/// Spans asked of the status store at once.
+const BUCKETS_AT_ONCE: usize = 8;
 
 /// A webhook's attempts, success rate and response-time percentiles over a window.
 #[utoipa::path(
@@ -330,18 +348,67 @@ pub async fn stats(
     let span = duration::parse_within(&window, MIN_WINDOW, MAX_WINDOW).ok_or_else(|| {
         ApiError::Unprocessable("window must be a duration between 1m and 90d, such as 24h".into())
     })?;
-    let stats = query::GetWebhookStats {
-        endpoint_id: id.to_string(),
-        // At most 90 days back: no overflow.
-        since_ms: herald_proto::now_ms() - i64::try_from(span.as_millis()).unwrap_or(i64::MAX),
+    let buckets = params
+        .buckets
+        .map(|n| {
+            (1..=MAX_BUCKETS).contains(&n).then_some(n).ok_or_else(|| {
+                ApiError::Unprocessable(format!("buckets must be between 1 and {MAX_BUCKETS}"))
+            })
+        })
+        .transpose()?;
+    let now = herald_proto::now_ms();
+    // At most 90 days back: no overflow.
+    let since_ms = now - i64::try_from(span.as_millis()).unwrap_or(i64::MAX);
+    let stats = span_stats(&state, &tenant, id.as_str(), since_ms, 0).await?;
+    let series = match buckets {
+        None => None,
+        Some(n) => {
+            let edges: Vec<i64> = (0..=n)
+                .map(|i| since_ms + (now - since_ms) * i / n)
+                .collect();
+            let pairs: Vec<(i64, i64)> = edges.windows(2).map(|e| (e[0], e[1])).collect();
+            let spans = pairs.into_iter().map(|(start, end)| {
+                let (state, tenant, id) = (&state, &tenant, &id);
+                async move {
+                    let stats = span_stats(state, tenant, id.as_str(), start, end).await?;
+                    Ok::<_, ApiError>(StatsBucket {
+                        start: herald_proto::rfc3339(start),
+                        end: herald_proto::rfc3339(end),
+                        stats,
+                    })
+                }
+            });
+            Some(
+                futures::stream::iter(spans)
+                    .buffered(BUCKETS_AT_ONCE)
+                    .try_collect::<Vec<_>>()
+                    .await?,
+            )
+        }
     };
-    let query = StatusQuery::new(tenant, StatusKind::GetWebhookStats(stats));
-    let stats: Stats = ask(&state, query)
-        .await?
-        .ok_or_else(|| ApiError::Internal("the status store found no statistics".into()))?;
     Ok(Json(WebhookStats {
         webhook_id: id,
         window,
         stats,
+        series,
     }))
+}
+
+/// A webhook's attempts from `since_ms` until `until_ms` (`0`: until now).
+async fn span_stats(
+    state: &AppState,
+    tenant: &str,
+    endpoint_id: &str,
+    since_ms: i64,
+    until_ms: i64,
+) -> Result<Stats, ApiError> {
+    let stats = query::GetWebhookStats {
+        endpoint_id: endpoint_id.to_owned(),
+        since_ms,
+        until_ms,
+    };
+    let query = StatusQuery::new(tenant.to_owned(), StatusKind::GetWebhookStats(stats));
+    ask(state, query)
+        .await?
+        .ok_or_else(|| ApiError::Internal("the status store found no statistics".into()))
 }

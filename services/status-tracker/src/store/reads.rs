@@ -414,22 +414,27 @@ impl Store {
         }))
     }
 
-    /// Attempts, success rate and response-time percentiles of a webhook since
-    /// `since_ms`, counted and ranked by the database.
+    /// Attempts, success rate and response-time percentiles of a webhook from
+    /// `since_ms` until `until_ms` (now when `None`), counted and ranked by the
+    /// database.
     pub async fn stats(
         &self,
         tenant: &str,
         endpoint_id: &str,
         since_ms: i64,
+        until_ms: Option<i64>,
     ) -> Result<Stats, StoreError> {
-        const WHERE: &str = "WHERE tenant = $1 AND endpoint_id = $2 AND attempted_at >= $3";
+        const WHERE: &str = "WHERE tenant = $1 AND endpoint_id = $2 AND attempted_at >= $3 \
+             AND attempted_at < $4";
+        let until_ms = until_ms.unwrap_or(i64::MAX);
         let counts = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN outcome = $4 THEN 1 ELSE 0 END), 0) AS ok \
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN outcome = $5 THEN 1 ELSE 0 END), 0) AS ok \
              FROM attempts {WHERE}"
         ))
         .bind(tenant)
         .bind(endpoint_id)
         .bind(since_ms)
+        .bind(until_ms)
         .bind(DeliveryStatus::Success.as_str())
         .fetch_one(&self.pool)
         .await?;
@@ -440,11 +445,12 @@ impl Store {
             for (slot, p) in percentiles.iter_mut().zip([0.50, 0.95]) {
                 let rank = ((last as f64) * p).round() as i64;
                 *slot = sqlx::query(&format!(
-                    "SELECT duration_ms FROM attempts {WHERE} ORDER BY duration_ms LIMIT 1 OFFSET $4"
+                    "SELECT duration_ms FROM attempts {WHERE} ORDER BY duration_ms LIMIT 1 OFFSET $5"
                 ))
                 .bind(tenant)
                 .bind(endpoint_id)
                 .bind(since_ms)
+                .bind(until_ms)
                 .bind(rank)
                 .fetch_optional(&self.pool)
                 .await?

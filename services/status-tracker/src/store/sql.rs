@@ -39,6 +39,7 @@ pub struct DeliveryFilter {
     pub tenant: String,
     pub endpoint_id: String,
     pub status: Option<String>,
+    pub event_type: Option<String>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     pub limit: u32,
@@ -60,6 +61,9 @@ impl DeliveryFilter {
         };
         if let Some(status) = &self.status {
             add("status =", Param::Text(status.clone()));
+        }
+        if let Some(event_type) = &self.event_type {
+            add("event_type =", Param::Text(event_type.clone()));
         }
         if let Some(since) = self.since_ms {
             add("created_at >=", Param::Int(since));
