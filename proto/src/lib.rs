@@ -8,6 +8,7 @@
 //! - [`endpoint`]: [`Endpoint`], a customer's subscription.
 //! - [`delivery`]: [`DeliveryTask`] and [`DeliveryAttempt`].
 //! - [`pattern`]: event types and the NATS-style patterns endpoints subscribe with.
+//! - [`payload`]: the body a receiver gets, in each payload format.
 //! - [`sealed`]: a job callback's headers, their values sealed wherever stored.
 //! - [`listen`]: the request/reply of a listening session (`herald listen`).
 //! - [`query`]: the request/reply messages between ingest and the status-tracker.
@@ -26,6 +27,7 @@ pub mod ids;
 pub mod listen;
 pub mod names;
 pub mod pattern;
+pub mod payload;
 pub mod query;
 pub mod sealed;
 

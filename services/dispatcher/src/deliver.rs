@@ -255,7 +255,7 @@ impl Target {
 }
 
 pub async fn attempt(state: &State, task: &DeliveryTask, target: &Target) -> Response {
-    let body = crate::payload::body(&task.event, task.attempt, target.format);
+    let body = herald_proto::payload::body(&task.event, task.attempt, target.format);
     if let Some(subject) = &target.listen {
         return attempt_to_session(state, task, target, subject, body).await;
     }

@@ -27,7 +27,6 @@ pub mod listen;
 pub mod ownership;
 pub mod parked;
 pub mod partition;
-pub mod payload;
 pub mod sender;
 pub mod signing;
 pub mod slots;

@@ -1,6 +1,8 @@
 //! What the delivery log answers: deliveries and their attempts, events, jobs and
 //! a webhook's statistics. The status tracker builds these; ingest serves them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -192,6 +194,26 @@ pub struct Job {
     /// Every event of the job, oldest first (not in live streams).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<JobEvent>>,
+}
+
+/// `GET /v1/deliveries/{delivery_id}/request`: the request Herald sends for a
+/// delivery on its latest attempt, made again from the event and the webhook as
+/// they are now. The signatures are made per attempt with the secret of the
+/// moment, so they are named, not shown.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryRequest {
+    pub delivery_id: DeliveryId,
+    pub webhook_id: WebhookId,
+    /// The attempt this request is for (its `retry_count` is one less).
+    pub attempt: i64,
+    /// Always `POST`.
+    pub method: String,
+    pub url: String,
+    /// Names in lower case. `webhook-signature` and `x-webhook-signature` stand
+    /// for the signatures of the body.
+    pub headers: BTreeMap<String, String>,
+    /// The body, with the event's `data` as stored.
+    pub body: String,
 }
 
 /// A webhook's attempts over a window.

@@ -171,6 +171,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/webhooks/{id}/deliveries", get(status::deliveries))
         .route("/v1/webhooks/{id}/stats", get(status::stats))
         .route("/v1/deliveries/{delivery_id}", get(status::delivery))
+        .route("/v1/deliveries/{delivery_id}/request", get(status::request))
         .route("/v1/events/{event_id}", get(status::event))
         .route(
             "/v1/webhooks/{id}/rotate-secret",

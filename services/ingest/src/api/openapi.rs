@@ -41,6 +41,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::status::stats,
         super::status::deliveries,
         super::status::delivery,
+        super::status::request,
         super::manual::retry,
         super::manual::recover,
         super::status::job,
@@ -324,6 +325,7 @@ mod tests {
             "/v1/webhooks/{id}/stats",
             "/v1/webhooks/{id}/deliveries",
             "/v1/deliveries/{delivery_id}",
+            "/v1/deliveries/{delivery_id}/request",
             "/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
             "/v1/webhooks/{id}/recover",
             "/v1/jobs/{job_id}",
@@ -338,7 +340,7 @@ mod tests {
         }
         assert_eq!(
             paths.len(),
-            22,
+            23,
             "a route is documented that the list above lacks"
         );
         assert_eq!(document()["openapi"], "3.1.0");

@@ -8,8 +8,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use futures::{StreamExt, TryStreamExt};
 use herald_model::deliveries::{
-    DeliveryDetail, DeliveryPage, DeliveryStatus, EventDetail, Job, JobHistoryPart, Stats,
-    StatsBucket, WebhookStats,
+    DeliveryDetail, DeliveryPage, DeliveryRequest, DeliveryStatus, EventDetail, Job,
+    JobHistoryPart, Stats, StatsBucket, WebhookStats,
 };
 use herald_model::{DeliveryId, ErrorBody, EventId, JobId, WebhookId};
 use herald_proto::names::DeliveryStatus as StatusWord;
@@ -411,4 +411,104 @@ async fn span_stats(
     ask(state, query)
         .await?
         .ok_or_else(|| ApiError::Internal("the status store found no statistics".into()))
+}
+
+/// The request Herald sends for a delivery on its latest attempt, made again
+/// from the event and the webhook as they are now: its URL, headers (the
+/// signatures named, not made) and body.
+#[utoipa::path(
+    get, path = "/v1/deliveries/{delivery_id}/request", operation_id = "get_delivery_request", tag = "deliveries",
+    params(("delivery_id" = DeliveryId, Path, description = "The delivery's id")),
+    responses(
+        (status = 200, description = "The request", body = DeliveryRequest),
+        (status = 404, description = "No such delivery of this tenant, or its webhook or event is gone", body = ErrorBody),
+    )
+)]
+pub async fn request(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(delivery_id): Path<DeliveryId>,
+) -> Result<Json<DeliveryRequest>, ApiError> {
+    let gone = || ApiError::NotFound(format!("no delivery `{delivery_id}`"));
+    let get = query::GetDelivery {
+        delivery_id: delivery_id.to_string(),
+    };
+    let query = StatusQuery::new(tenant.clone(), StatusKind::GetDelivery(get));
+    let delivery: serde_json::Value = ask(&state, query).await?.ok_or_else(gone)?;
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+    let (webhook_id, event_id) = (text(&delivery["webhook_id"]), text(&delivery["event_id"]));
+    let endpoint = super::webhooks::find(&state, &tenant, &webhook_id).await?;
+    let get = query::GetEvent {
+        event_id: event_id.clone(),
+    };
+    let query = StatusQuery::new(tenant.clone(), StatusKind::GetEvent(get));
+    let event: serde_json::Value = ask(&state, query).await?.ok_or_else(|| {
+        ApiError::NotFound(format!("the event of delivery `{delivery_id}` is gone"))
+    })?;
+    let attempt = delivery["attempt_count"].as_i64().unwrap_or(0).max(1);
+    // The latest attempt's time, or now for one not yet made.
+    let sent_at_ms = delivery["attempts"]
+        .as_array()
+        .and_then(|attempts| attempts.last())
+        .and_then(|latest| latest["timestamp"].as_str())
+        .and_then(|t| herald_proto::parse_rfc3339(t).ok())
+        .unwrap_or_else(herald_proto::now_ms);
+    let event = herald_proto::Event {
+        event_id: event_id.clone(),
+        tenant,
+        event_type: herald_proto::EventType::parse(
+            event["event_type"].as_str().unwrap_or_default(),
+        )
+        .map_err(|r| ApiError::Internal(format!("a stored event type {r}")))?,
+        data: serde_json::to_vec(&event["data"])
+            .map_err(ApiError::internal)?
+            .into(),
+        job_id: None,
+        timestamp_ms: event["timestamp"]
+            .as_str()
+            .and_then(|t| herald_proto::parse_rfc3339(t).ok())
+            .unwrap_or_default(),
+        accepted_at_ms: 0,
+        callback: None,
+    };
+    let body = herald_proto::payload::body(
+        &event,
+        u32::try_from(attempt).unwrap_or(u32::MAX),
+        endpoint.payload_format,
+    );
+    use herald_proto::names::header::http;
+    let seconds = (sent_at_ms / 1000).to_string();
+    // The webhook's own headers first: Herald's own win, as when sending.
+    let mut headers: std::collections::BTreeMap<String, String> = endpoint
+        .headers
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+        .collect();
+    for (name, value) in [
+        ("content-type", "application/json".to_owned()),
+        (http::WEBHOOK_ID, event_id.clone()),
+        (http::WEBHOOK_TIMESTAMP, seconds.clone()),
+        (
+            http::WEBHOOK_SIGNATURE,
+            "v1,<base64 HMAC-SHA256 of id.timestamp.body>".to_owned(),
+        ),
+        (
+            http::X_WEBHOOK_SIGNATURE,
+            "<hex HMAC-SHA256 of the body>".to_owned(),
+        ),
+        (http::X_WEBHOOK_ID, webhook_id.clone()),
+        (http::X_EVENT_ID, event_id),
+        (http::X_TIMESTAMP, seconds),
+    ] {
+        headers.insert(name.to_owned(), value);
+    }
+    Ok(Json(DeliveryRequest {
+        delivery_id,
+        webhook_id: WebhookId::from_record(webhook_id),
+        attempt,
+        method: "POST".into(),
+        url: endpoint.url,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }))
 }

@@ -1,7 +1,7 @@
 //! The body a receiver gets, in the webhook's format. `data` is embedded as the
 //! producer's bytes, never re-encoded.
 
-use herald_proto::{Event, PayloadFormat};
+use crate::{Event, PayloadFormat};
 
 pub const API_VERSION: &str = "v1";
 
@@ -42,7 +42,7 @@ impl Object {
 
 /// The body for `event` on its `attempt` (1-based), in `format`.
 pub fn body(event: &Event, attempt: u32, format: PayloadFormat) -> Vec<u8> {
-    let time = herald_proto::rfc3339(event.timestamp_ms);
+    let time = crate::rfc3339(event.timestamp_ms);
     let capacity = event.data.len() + 192;
     match format {
         PayloadFormat::Envelope => Object::with_capacity(capacity)
@@ -70,8 +70,8 @@ pub fn body(event: &Event, attempt: u32, format: PayloadFormat) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EventType;
     use bytes::Bytes;
-    use herald_proto::EventType;
 
     fn event() -> Event {
         Event {
