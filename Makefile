@@ -58,7 +58,7 @@ run: nats-server
 	RUN_HTTP_ADDR=$(RUN_HTTP_ADDR) RUN_API_KEY=$(RUN_API_KEY) RUN_SECRET_KEY=$(RUN_SECRET_KEY) \
 	RUN_DATA_DIR=data exec bash deploy/run-local.sh
 
-test: nats-server deploy-check receiver-libs lint
+test: nats-server deploy-check receiver-libs browser lint
 	cargo build -p herald
 	HERALD_TEST_NATS_SERVER=$(NATS_SERVER) TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
 		cargo test --workspace --all-targets
@@ -84,6 +84,16 @@ deploy-check:
 .PHONY: receiver-libs
 receiver-libs:
 	@bash tests/receivers/install.sh
+
+# The browser that tests/it/portal.rs runs the portal's scenario
+# (tests/portal/scenario.py) in: Debian's Chromium (/usr/bin/chromium, from
+# apt-get when it is missing) and Playwright for Python, pinned in
+# tests/portal/requirements.txt, in the virtual environment .tools/browser; no
+# browser is downloaded by Playwright. Installed by tests/portal/install.sh.
+# Needs python3 with pip and venv, and root (or sudo) for apt-get.
+.PHONY: browser
+browser:
+	@bash tests/portal/install.sh
 
 # End-to-end benchmark (not part of `make test`): every scenario on a fresh
 # nats-server and Herald; results in target/bench/results.{json,md}. BENCH_SCALE

@@ -25,6 +25,8 @@ mod names;
 mod nats_auth;
 mod nats_intake;
 mod openapi;
+mod portal;
+mod portal_access;
 mod publish;
 mod readiness;
 mod retries;

@@ -89,7 +89,8 @@ pub struct DeliveryPage {
 pub struct Attempt {
     /// 1 for the first.
     pub attempt: i64,
-    /// `first`, `retry` or `manual`.
+    /// `auto` (the first attempt or a scheduled retry) or `manual` (asked for by
+    /// hand: a retry, a recovery or a test).
     pub trigger: String,
     /// `succeeded` or `failed`.
     pub status: String,

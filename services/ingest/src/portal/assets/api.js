@@ -94,6 +94,7 @@ export const api = {
 
   listDeliveries: (id, query, signal) => request('GET', `/v1/webhooks/${enc(id)}/deliveries`, { query, signal }),
   getDelivery: (id, signal) => request('GET', `/v1/deliveries/${enc(id)}`, { signal }),
+  getDeliveryRequest: (id, signal) => request('GET', `/v1/deliveries/${enc(id)}/request`, { signal }),
   retryDelivery: (webhookId, deliveryId) =>
     request('POST', `/v1/webhooks/${enc(webhookId)}/deliveries/${enc(deliveryId)}/retry`),
   recover: (id, since) => request('POST', `/v1/webhooks/${enc(id)}/recover`, { body: { since } }),

@@ -44,9 +44,9 @@ function render(body, stats, period, disposers) {
   const label = bucketLabel(period);
   const tiles = h('div', { class: 'tiles' },
     tile('Success rate', formatPercent(stats.success_rate), stats.attempts ? `${formatCount(stats.successes)} of ${formatCount(stats.attempts)} attempts` : 'No attempts'),
-    tile('Failures', formatCount(stats.failures)),
-    tile('Median response', formatMs(stats.p50_response_time_ms), 'p50'),
-    tile('Slow responses', formatMs(stats.p95_response_time_ms), 'p95'));
+    tile('Failures', formatCount(stats.failures), 'Failed attempts'),
+    tile('Response time p50', formatMs(stats.p50_response_time_ms), 'Half were faster'),
+    tile('Response time p95', formatMs(stats.p95_response_time_ms), '95 % were faster'));
   if (!stats.attempts || !series.length) {
     replace(body, tiles, h('p', { class: 'chart-empty muted', text: stats.attempts ? 'No time series for this period.' : 'No delivery attempts in this period, so there is nothing to chart yet.' }));
     return;

@@ -5,8 +5,8 @@ import { h, replace } from './dom.js';
 import { setTitle } from './router.js';
 import { canWrite } from './session.js';
 import { flash, flashError } from './notify.js';
-import { errorText, isNotFound } from './errors.js';
-import { formatDateTime, formatMs, formatRelative, payloadFormatLabel, prettyBody, prettyJson } from './format.js';
+import { errorText, isAbort, isNotFound } from './errors.js';
+import { formatDateTime, formatMs, formatRelative, prettyBody, prettyJson } from './format.js';
 import { card, codeBlock, definitionList, emptyState, notFoundState, pageHeader, statusBadge, timeEl } from './ui.js';
 import { liveIndicator, poller } from './live.js';
 
@@ -58,17 +58,49 @@ function summarySection(d, webhook) {
   ]);
 }
 
-function eventSection(event, err, format) {
-  if (err) return h('p', { class: 'muted', text: isNotFound(err) ? 'The event is no longer kept, so its payload cannot be shown.' : errorText(err) });
+// The request Herald sends (made again by the API from the event and the endpoint as they are now).
+function requestSection(req) {
+  const names = Object.keys(req.headers).sort();
   return h('div', {},
-    h('p', { class: 'muted small' }, `Herald sent this data in the endpoint’s payload format${format ? ` (${format})` : ''}, signed with its secret (webhook-id: `, h('span', { class: 'mono', text: event.event_id }), ').'),
+    h('p', { class: 'request-line mono break' }, h('strong', { text: req.method }), ' ', req.url),
+    h('p', { class: 'muted small', text: `As sent on attempt ${req.attempt}, rebuilt from the event and the endpoint’s current settings. The signatures are made for each attempt with the secret of the moment, so they are described here, not shown.` }),
+    h('h3', { class: 'subheading', text: 'Headers' }),
+    h('div', { class: 'table-wrap headers-table' }, h('table', { class: 'table table--compact' },
+      h('caption', { class: 'sr-only', text: 'Request headers' }),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Name' }), h('th', { scope: 'col', text: 'Value' }))),
+      h('tbody', {}, names.map((n) => h('tr', {},
+        h('td', { class: 'mono', 'data-label': 'Name', text: n }),
+        h('td', { class: 'mono break', 'data-label': 'Value', text: req.headers[n] })))))),
+    h('h3', { class: 'subheading', text: 'Body' }),
+    codeBlock(prettyBody(req.body), 'Request body'));
+}
+
+// Without the request (an older Herald, or its endpoint is gone): the event's data.
+function eventSection(event, err) {
+  if (err) return h('p', { class: 'muted', text: isNotFound(err) ? 'The event is no longer kept, so the request cannot be shown.' : errorText(err) });
+  return h('div', {},
+    h('p', { class: 'muted small' }, 'Herald sent this data in the endpoint’s payload format, signed with its secret (webhook-id: ', h('span', { class: 'mono', text: event.event_id }), ').'),
     definitionList([
       ['Happened', timeEl(event.timestamp)],
       ['Accepted', timeEl(event.accepted_at)],
       event.job_id ? ['Job', h('span', { class: 'mono', text: event.job_id })] : null,
     ]),
-    h('p', { class: 'field__label', text: 'Event data' }),
+    h('h3', { class: 'subheading', text: 'Event data' }),
     codeBlock(prettyJson(event.data), 'Event data'));
+}
+
+async function payloadSection(delivery, signal) {
+  try {
+    return requestSection(await api.getDeliveryRequest(delivery.delivery_id, signal));
+  } catch (err) {
+    if (isAbort(err) || err.status === 401) throw err;
+    try {
+      return eventSection(await api.getEvent(delivery.event_id, signal), null);
+    } catch (eventErr) {
+      if (isAbort(eventErr) || eventErr.status === 401) throw eventErr;
+      return eventSection(null, eventErr);
+    }
+  }
 }
 
 export async function deliveryView({ root, params, signal }) {
@@ -83,9 +115,9 @@ export async function deliveryView({ root, params, signal }) {
     replace(root, notFoundState('delivery'));
     return;
   }
-  const [webhook, eventResult] = await Promise.all([
+  const [webhook, payload] = await Promise.all([
     api.getWebhook(delivery.webhook_id, signal).catch(() => null),
-    api.getEvent(delivery.event_id, signal).then((e) => ({ event: e }), (err) => ({ err })),
+    payloadSection(delivery, signal),
   ]);
   setTitle(`Delivery · ${delivery.event_type}`);
   const endpointHref = `#/endpoints/${encodeURIComponent(delivery.webhook_id)}`;
@@ -157,6 +189,6 @@ export async function deliveryView({ root, params, signal }) {
     h('div', { class: 'grid-2 grid-2--wide-right' },
       card({ title: 'Summary' }, summaryBox),
       card({ title: 'Attempts', actions: indicator.node }, attemptsBox)),
-    card({ title: 'Request payload' }, eventSection(eventResult.event, eventResult.err, webhook ? payloadFormatLabel(webhook.payload_format) : null)));
+    card({ title: 'Request' }, payload));
   live.resume();
 }

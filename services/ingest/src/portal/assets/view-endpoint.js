@@ -6,7 +6,7 @@ import { navigate, setTitle } from './router.js';
 import { canWrite } from './session.js';
 import { confirmDialog, secretDialog } from './dialog.js';
 import { flash, flashAfterNavigation, flashError } from './notify.js';
-import { errorText, isNotFound } from './errors.js';
+import { errorText, isAbort, isNotFound } from './errors.js';
 import { formatDateTime, formatMs, payloadFormatLabel, prettyBody } from './format.js';
 import { card, chips, codeBlock, definitionList, emptyState, loadingState, notFoundState, pageHeader, statusBadge, timeEl } from './ui.js';
 import { statsPanel } from './stats-panel.js';
@@ -68,7 +68,7 @@ function recentDeliveries(webhook, signal) {
     }
     replace(body, deliveriesTable({ rows: page.deliveries, caption: 'Recent deliveries', canRetry: webhook.status !== 'disabled' }).node);
   }).catch((err) => {
-    if (err.name !== 'AbortError') replace(body, h('p', { class: 'muted', text: errorText(err) }));
+    if (!isAbort(err)) replace(body, h('p', { class: 'muted', text: errorText(err) }));
   });
   return card({ title: 'Recent deliveries', actions: h('a', { class: 'btn btn--small', href }, 'View all deliveries') }, body);
 }

@@ -40,9 +40,9 @@ export async function eventTypesView({ root, signal }) {
     }));
     return;
   }
-  const sorted = [...types].sort((a, b) => a.name.localeCompare(b.name));
+  // In the platform's own order, which groups related types.
   const toc = h('nav', { class: 'toc card', 'aria-label': 'Event types' },
-    h('ul', { class: 'toc__list' }, sorted.map((t) => h('li', {},
+    h('ul', { class: 'toc__list' }, types.map((t) => h('li', {},
       h('button', { type: 'button', class: 'link-button mono', onclick: () => {
         const target = document.getElementById(slug(t.name));
         if (target) {
@@ -51,5 +51,5 @@ export async function eventTypesView({ root, signal }) {
           target.scrollIntoView({ block: 'start' });
         }
       } }, t.name)))));
-  replace(root, header, h('div', { class: 'event-types' }, toc, h('div', { class: 'event-types__list' }, sorted.map(typeCard))));
+  replace(root, header, h('div', { class: 'event-types' }, toc, h('div', { class: 'event-types__list' }, types.map(typeCard))));
 }
