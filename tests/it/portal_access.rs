@@ -30,9 +30,10 @@ impl Browser {
         assert_eq!(answer.status(), StatusCode::SEE_OTHER);
         assert_eq!(answer.headers()[LOCATION], "/portal/");
         let set = answer.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-        for attribute in ["Path=/", "HttpOnly", "Secure", "SameSite=Lax"] {
+        for attribute in ["Path=/;", "HttpOnly", "Secure", "SameSite=Lax", "Max-Age="] {
             assert!(set.contains(attribute), "{set} lacks {attribute}");
         }
+        assert!(!set.contains("Domain"), "{set}");
         let cookie = set.split(';').next().unwrap().to_owned();
         assert!(cookie.starts_with("__Host-herald-portal="), "{cookie}");
         let mut browser = Browser {
@@ -111,10 +112,18 @@ async fn a_link_signs_its_tenant_in_to_the_customer_routes_only() {
     let herald = Herald::start(&nats.url(), &[("HERALD_PORTAL_NAME", "Acme Cloud")]).await;
     let api = herald.api();
     let other = api.with_key(OTHER_API_KEY);
-    let theirs = other
-        .create_webhook("http://127.0.0.1:9/theirs", &["job.*"])
-        .await;
+    let receiver = Receiver::start().await;
+    let theirs = other.create_webhook(&receiver.url("/"), &["job.*"]).await;
     let their_id = theirs["webhook_id"].as_str().unwrap();
+    let (status, answer) = other
+        .post("/v1/events", json!({"event_type": "job.done", "data": {}}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let their_delivery = other
+        .logged_delivery(their_id, "their delivery", |d| d["status"] == "success")
+        .await;
+    let their_delivery_id = their_delivery["delivery_id"].as_str().unwrap();
+    let their_event_id = their_delivery["event_id"].as_str().unwrap();
 
     let url = link(&api, json!({"ttl": "10m"})).await;
     assert!(
@@ -158,6 +167,31 @@ async fn a_link_signs_its_tenant_in_to_the_customer_routes_only() {
         other.get(&format!("/v1/webhooks/{their_id}")).await.0,
         StatusCode::OK
     );
+    // Nor anything under it, or reached by its deliveries' and events' ids.
+    for (method, path) in [
+        ("GET", format!("/v1/webhooks/{their_id}/deliveries")),
+        ("GET", format!("/v1/webhooks/{their_id}/stats?buckets=2")),
+        ("GET", format!("/v1/deliveries/{their_delivery_id}")),
+        ("GET", format!("/v1/deliveries/{their_delivery_id}/request")),
+        ("GET", format!("/v1/events/{their_event_id}")),
+        (
+            "POST",
+            format!("/v1/webhooks/{their_id}/deliveries/{their_delivery_id}/retry"),
+        ),
+        ("POST", format!("/v1/webhooks/{their_id}/rotate-secret")),
+        ("POST", format!("/v1/webhooks/{their_id}/test")),
+    ] {
+        let (status, answer) = browser.call(method, &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {answer}");
+    }
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "another tenant's endpoint was called"
+    );
+    // A malformed id is not found, as with an API key.
+    let (status, answer) = browser.call("GET", "/v1/webhooks/a..b", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
 
     // A change without the CSRF value is refused, and nothing changes.
     let (status, answer) = browser
@@ -166,6 +200,46 @@ async fn a_link_signs_its_tenant_in_to_the_customer_routes_only() {
     herald_tests::api::assert_error(status, &answer, StatusCode::FORBIDDEN, "csrf");
     assert_eq!(
         api.get(&format!("/v1/webhooks/{mine}")).await.0,
+        StatusCode::OK
+    );
+    // Nor with another session's value, on any method.
+    let second = Browser::sign_in(&herald.base_url, &link(&api, json!({})).await).await;
+    let stolen = Browser {
+        csrf: second.csrf.clone(),
+        http: client(),
+        base: herald.base_url.clone(),
+        cookie: browser.cookie.clone(),
+    };
+    for (method, path, body) in [
+        ("DELETE", format!("/v1/webhooks/{mine}"), None),
+        (
+            "PUT",
+            format!("/v1/webhooks/{mine}"),
+            Some(json!({"description": "changed"})),
+        ),
+        (
+            "POST",
+            "/v1/webhooks".to_owned(),
+            Some(json!({"url": "http://127.0.0.1:9/x", "events": ["job.*"]})),
+        ),
+    ] {
+        let (status, answer) = stolen.call(method, &path, body).await;
+        herald_tests::api::assert_error(status, &answer, StatusCode::FORBIDDEN, "csrf");
+    }
+    let (_, unchanged) = api.get(&format!("/v1/webhooks/{mine}")).await;
+    assert_eq!(unchanged["description"], "", "{unchanged}");
+
+    // A bad link opened meanwhile leaves the session as it is.
+    let bad = client()
+        .get(format!("{}/portal/login?token=nothing", herald.base_url))
+        .header(COOKIE, &browser.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    assert!(bad.headers().get(SET_COOKIE).is_none());
+    assert_eq!(
+        browser.call("GET", "/v1/webhooks", None).await.0,
         StatusCode::OK
     );
 
@@ -179,7 +253,10 @@ async fn a_link_signs_its_tenant_in_to_the_customer_routes_only() {
         ("POST", "/v1/portal/sessions", Some(json!({}))),
         ("GET", "/v1/callback-secret", None),
         ("GET", "/v1/jobs/job_1", None),
+        ("GET", "/v1/jobs/job_1/stream", None),
+        ("GET", "/v1/stream", None),
         ("POST", "/v1/listen/sessions", Some(json!({}))),
+        ("GET", "/v1/listen/sessions/ls_01", None),
     ] {
         let (status, answer) = browser.call(method, path, body).await;
         herald_tests::api::assert_error(status, &answer, StatusCode::FORBIDDEN, "forbidden");
@@ -375,9 +452,13 @@ async fn deliveries_filter_by_event_type_and_stats_come_in_spans() {
     let receiver = Receiver::start().await;
     let hook = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
     let id = hook["webhook_id"].as_str().unwrap();
+    // Data whose bytes a parse and re-encode would change: keys out of order,
+    // spaces, an integer beyond 64 bits, a float written long.
+    let data = r#"{ "zeta": 1, "alpha": 123456789012345678901234567890, "pi": 3.140000 }"#;
     for event_type in ["job.started", "job.completed", "job.completed"] {
+        let body = format!(r#"{{"event_type": "{event_type}", "data": {data}}}"#);
         let (status, answer) = api
-            .post("/v1/events", json!({"event_type": event_type, "data": {}}))
+            .raw("POST", "/v1/events", "application/json", body.into_bytes())
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     }
@@ -431,6 +512,25 @@ async fn deliveries_filter_by_event_type_and_stats_come_in_spans() {
         series.windows(2).all(|w| w[0]["end"] == w[1]["start"]),
         "{stats}"
     );
+    // Each span counts as a request against the key's rate.
+    // (A Herald of its own broker: on one broker two Heralds share their work.)
+    let nats_limited = NatsServer::start();
+    let limited = Herald::start(&nats_limited.url(), &[("HERALD_API_RATE_LIMIT", "20")]).await;
+    let hook = limited
+        .api()
+        .create_webhook(&receiver.url("/"), &["job.*"])
+        .await;
+    let path = format!(
+        "/v1/webhooks/{}/stats?buckets=40",
+        hook["webhook_id"].as_str().unwrap()
+    );
+    let (status, answer) = limited.api().get(&path).await;
+    herald_tests::api::assert_error(
+        status,
+        &answer,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    );
     for buckets in ["0", "49"] {
         let (status, answer) = api
             .get(&format!("/v1/webhooks/{id}/stats?buckets={buckets}"))
@@ -462,6 +562,10 @@ async fn deliveries_filter_by_event_type_and_stats_come_in_spans() {
         .find(|r| r.header("webhook-id") == Some(event_id))
         .expect("the receiver got the delivery");
     assert_eq!(request["method"], "POST");
+    assert!(
+        request["body"].as_str().unwrap().contains(data),
+        "{request}"
+    );
     assert_eq!(request["url"], receiver.url("/"));
     assert_eq!(
         request["body"].as_str().unwrap().as_bytes(),

@@ -11,7 +11,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 use crate::config::{ConfigError, Env, get};
@@ -73,49 +73,62 @@ impl Cipher {
     }
 
     pub fn seal(&self, plaintext: &str) -> String {
-        format!("{PREFIX}{}", STANDARD.encode(self.seal_bytes(plaintext)))
+        format!(
+            "{PREFIX}{}",
+            STANDARD.encode(self.seal_bytes(b"", plaintext))
+        )
     }
 
     pub fn open(&self, sealed: &str) -> Result<String, OpenError> {
         let encoded = sealed.strip_prefix(PREFIX).ok_or(OpenError::NotSealed)?;
         let bytes = STANDARD.decode(encoded).map_err(|_| OpenError::NotBase64)?;
-        self.open_bytes(&bytes)
+        self.open_bytes(b"", &bytes)
     }
 
-    /// Like [`seal`](Self::seal), written in URL-safe base64 without padding or
-    /// prefix: a token that goes in a URL or a cookie as it is.
-    pub fn seal_token(&self, plaintext: &str) -> String {
-        URL_SAFE_NO_PAD.encode(self.seal_bytes(plaintext))
+    /// A token for `purpose`, written in URL-safe base64 without padding or
+    /// prefix, to go in a URL or a cookie as it is. The purpose is bound to it
+    /// (associated data), so neither a stored secret nor a token for another
+    /// purpose opens as one, even though the key is the same.
+    pub fn seal_token(&self, purpose: &[u8], plaintext: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.seal_bytes(purpose, plaintext))
     }
 
-    /// Opens what [`seal_token`](Self::seal_token) made.
-    pub fn open_token(&self, token: &str) -> Result<String, OpenError> {
+    /// Opens what [`seal_token`](Self::seal_token) made for `purpose`.
+    pub fn open_token(&self, purpose: &[u8], token: &str) -> Result<String, OpenError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(token)
             .map_err(|_| OpenError::NotBase64)?;
-        self.open_bytes(&bytes)
+        self.open_bytes(purpose, &bytes)
     }
 
-    /// The random nonce, then the ciphertext and its tag.
-    fn seal_bytes(&self, plaintext: &str) -> Vec<u8> {
+    /// The random nonce, then the ciphertext and its tag, bound to `aad`.
+    fn seal_bytes(&self, aad: &[u8], plaintext: &str) -> Vec<u8> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let payload = Payload {
+            msg: plaintext.as_bytes(),
+            aad,
+        };
         let ciphertext = self
             .aead
-            .encrypt(&nonce, plaintext.as_bytes())
+            .encrypt(&nonce, payload)
             .expect("encryption of a short secret cannot fail");
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&ciphertext);
         sealed
     }
 
-    fn open_bytes(&self, bytes: &[u8]) -> Result<String, OpenError> {
+    fn open_bytes(&self, aad: &[u8], bytes: &[u8]) -> Result<String, OpenError> {
         if bytes.len() <= NONCE_LEN {
             return Err(OpenError::TooShort);
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let payload = Payload {
+            msg: ciphertext,
+            aad,
+        };
         let plaintext = self
             .aead
-            .decrypt(XNonce::from_slice(nonce), ciphertext)
+            .decrypt(XNonce::from_slice(nonce), payload)
             .map_err(|_| OpenError::WrongKey)?;
         String::from_utf8(plaintext).map_err(|_| OpenError::NotUtf8)
     }
@@ -142,21 +155,47 @@ mod tests {
     #[test]
     fn tokens_are_url_safe_and_refuse_tampering_and_other_keys() {
         let cipher = Cipher::new(&[7; 32]).unwrap();
-        let token = cipher.seal_token(r#"{"t":"acme"}"#);
+        let token = cipher.seal_token(b"portal", r#"{"t":"acme"}"#);
         assert!(
             token
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
-        assert_eq!(cipher.open_token(&token).unwrap(), r#"{"t":"acme"}"#);
+        assert_eq!(
+            cipher.open_token(b"portal", &token).unwrap(),
+            r#"{"t":"acme"}"#
+        );
+        // Bound to its purpose: a token for another, or a stored secret written
+        // in the token alphabet, does not open.
+        assert_eq!(
+            cipher.open_token(b"other", &token),
+            Err(OpenError::WrongKey)
+        );
+        let stored = cipher.seal(r#"{"t":"acme"}"#);
+        let bytes = STANDARD
+            .decode(stored.strip_prefix(PREFIX).unwrap())
+            .unwrap();
+        assert_eq!(
+            cipher.open_token(b"portal", &URL_SAFE_NO_PAD.encode(bytes)),
+            Err(OpenError::WrongKey)
+        );
         let mut flipped = token.clone().into_bytes();
         let last = flipped.len() - 2;
         flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
         let flipped = String::from_utf8(flipped).unwrap();
-        assert_eq!(cipher.open_token(&flipped), Err(OpenError::WrongKey));
+        assert_eq!(
+            cipher.open_token(b"portal", &flipped),
+            Err(OpenError::WrongKey)
+        );
         let other = Cipher::new(&[8; 32]).unwrap();
-        assert_eq!(other.open_token(&token), Err(OpenError::WrongKey));
-        assert_eq!(cipher.open_token("not a token"), Err(OpenError::NotBase64));
+        assert_eq!(
+            other.open_token(b"portal", &token),
+            Err(OpenError::WrongKey)
+        );
+        assert_eq!(
+            cipher.open_token(b"portal", "not a token"),
+            Err(OpenError::NotBase64)
+        );
     }
 
     #[test]

@@ -215,6 +215,13 @@ pub struct Portal {
     pub max_ttl: std::time::Duration,
 }
 
+impl Portal {
+    /// `HERALD_PORTAL_MAX_TTL` in milliseconds.
+    pub fn max_ttl_ms(&self) -> i64 {
+        i64::try_from(self.max_ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
 /// The largest logo `HERALD_PORTAL_LOGO` may name.
 const MAX_LOGO_BYTES: u64 = 256 * 1024;
 

@@ -151,8 +151,9 @@ pub struct EventDetail {
     pub timestamp: String,
     /// When Herald accepted it (RFC 3339).
     pub accepted_at: String,
-    /// The producer's data.
-    pub data: Value,
+    /// The producer's data, byte for byte as it was sent.
+    #[schema(value_type = Value)]
+    pub data: Box<serde_json::value::RawValue>,
     pub deliveries: Vec<DeliverySummary>,
     /// Present (and true) when more deliveries exist than fit in one answer.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

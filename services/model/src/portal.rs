@@ -11,8 +11,9 @@ use crate::webhooks::RetryDelay;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"ttl": "1h", "read_only": false}))]
 pub struct CreatePortalSession {
-    /// How long the link, and the session it opens, lasts (`15m`, `1h`); `1h`
-    /// when left out, at most the server's `HERALD_PORTAL_MAX_TTL`.
+    /// How long the session the link opens lasts (`15m`, `1h`); `1h` when left
+    /// out, at most the server's `HERALD_PORTAL_MAX_TTL`. The link itself signs
+    /// in within ten minutes, or `ttl` if shorter.
     pub ttl: Option<RetryDelay>,
     /// A session that may look but change nothing.
     pub read_only: Option<bool>,
@@ -22,9 +23,10 @@ pub struct CreatePortalSession {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PortalLink {
     /// The portal's address with the sign-in token; keep it as secret as a
-    /// password until it expires.
+    /// password. It signs in within ten minutes of being made (or `ttl`, if
+    /// shorter).
     pub url: String,
-    /// RFC 3339: when the link, and any session opened with it, ends.
+    /// RFC 3339: when the session opened with the link ends.
     pub expires_at: String,
 }
 

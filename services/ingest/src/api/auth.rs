@@ -36,6 +36,13 @@ impl FromRequestParts<AppState> for Tenant {
             .ok_or_else(|| ApiError::Unauthorized("unknown API key".into()))?;
         // Only known keys are counted, so unknown ones cannot fill the limiter.
         state.limits().check_rate(digest)?;
+        parts.extensions.insert(RateKey(*digest));
         Ok(Tenant(tenant.to_owned()))
     }
 }
+
+/// The budget of requests per second a request was counted against (its API
+/// key's, or its tenant's portal sessions'), for a route that does the work of
+/// many requests and charges them ([`super::limits::Limits::charge`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RateKey(pub [u8; 32]);

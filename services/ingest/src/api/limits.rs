@@ -70,6 +70,30 @@ impl Limits {
         })
     }
 
+    /// Counts `n` requests more of the key of digest `key`: what one request
+    /// that does the work of many costs.
+    pub fn charge(&self, key: &[u8; 32], n: u32) -> Result<(), ApiError> {
+        let (Some(rate), Some(n)) = (&self.rate, std::num::NonZeroU32::new(n)) else {
+            return Ok(());
+        };
+        match rate.check_key_n(key, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(ApiError::rate_limited(
+                format!(
+                    "this request counts as {n} of the {} requests per second of this API key",
+                    not_until.quota().burst_size()
+                ),
+                whole_seconds(not_until.wait_time_from(rate.clock().now())),
+            )),
+            Err(_) => Err(ApiError::rate_limited(
+                format!(
+                    "this request counts as {n} requests, more than this API key may make in a second"
+                ),
+                1,
+            )),
+        }
+    }
+
     /// A place for one more live stream of `tenant`, held until the stream ends.
     pub fn open_stream(&self, tenant: &str) -> Result<StreamSlot, ApiError> {
         let open = &self.tenant(tenant)?.streams;

@@ -34,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
-pub use auth::Tenant;
+pub use auth::{RateKey, Tenant};
 pub use error::ApiError;
 
 use crate::config::Config;
@@ -143,7 +143,11 @@ async fn event_types(
 pub const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(30);
 
 /// Answers 503 `unavailable` when the route has not answered within `limit`.
-async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+pub(crate) async fn time_limit(
+    State(limit): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::Unavailable(format!(
@@ -158,6 +162,9 @@ async fn time_limit(State(limit): State<Duration>, request: Request, next: Next)
 pub fn app(state: AppState) -> Router {
     let max_body = state.config().max_body_bytes;
     let within = |limit: Duration| middleware::from_fn_with_state(limit, time_limit);
+    // A malformed id is 404 after authenticating, which needs the portal marker
+    // in place: this layer goes inside it.
+    let ids = || middleware::from_fn_with_state(state.clone(), ids::check);
     // What a platform's customer manages from the portal: a portal session may
     // call these routes, and no others.
     let customer = Router::new()
@@ -184,6 +191,7 @@ pub fn app(state: AppState) -> Router {
             post(manual::retry),
         )
         .route("/v1/event-types", get(event_types))
+        .route_layer(ids())
         .route_layer(axum::Extension(crate::portal::OpenToPortal))
         .route_layer(within(REQUEST_TIME_LIMIT));
     let platform = Router::new()
@@ -206,11 +214,13 @@ pub fn app(state: AppState) -> Router {
             "/v1/listen/sessions/{session_id}/results",
             post(listen::results),
         )
+        .route_layer(ids())
         .route_layer(within(REQUEST_TIME_LIMIT));
     // A test delivery waits for the attempt, which may take the webhook's whole
     // timeout: it has a longer limit of its own.
     let test = Router::new()
         .route("/v1/webhooks/{id}/test", post(test_delivery::send))
+        .route_layer(ids())
         .route_layer(axum::Extension(crate::portal::OpenToPortal))
         .route_layer(within(test_delivery::ROUTE_TIME_LIMIT));
     // The document and its reference need no key.
@@ -222,9 +232,8 @@ pub fn app(state: AppState) -> Router {
     customer
         .merge(platform)
         .merge(test)
-        .route_layer(middleware::from_fn_with_state(state.clone(), ids::check))
         .merge(document)
-        .merge(crate::portal::routes().route_layer(within(REQUEST_TIME_LIMIT)))
+        .merge(crate::portal::routes())
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not take this method".into())
         })

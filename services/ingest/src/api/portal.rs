@@ -21,8 +21,9 @@ const MIN_TTL: Duration = Duration::from_secs(1);
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
 /// Makes a sign-in link to the portal of the key's tenant. Hand it to the
-/// customer; it works until `expires_at` (any number of times, so treat it as a
-/// password), and the session it opens ends then too.
+/// customer at once: it signs in within ten minutes (or `ttl`, if shorter), any
+/// number of times, so treat it as a password; the session it opens lasts until
+/// `expires_at`.
 #[utoipa::path(
     post, path = "/v1/portal/sessions", operation_id = "create_portal_session", tag = "portal",
     request_body = CreatePortalSession,
@@ -57,9 +58,14 @@ pub async fn create(
         Some(url) => url.clone(),
         None => format!("http://{}", request_host(&headers)?),
     };
-    let expires_at_ms =
-        herald_proto::now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
-    let session = Session::new(&tenant, input.read_only.unwrap_or(false), expires_at_ms);
+    let now = herald_proto::now_ms();
+    let expires_at_ms = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+    let session = Session::new(
+        &tenant,
+        input.read_only.unwrap_or(false),
+        now,
+        expires_at_ms,
+    );
     let token = session.link_token(&state.config().cipher);
     Ok((
         StatusCode::CREATED,

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::duration;
 use super::query::AppQuery;
-use super::{ApiError, AppState, Tenant};
+use super::{ApiError, AppState, RateKey, Tenant};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 250;
@@ -340,6 +340,7 @@ const BUCKETS_AT_ONCE: usize = 8;
 pub async fn stats(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    axum::Extension(RateKey(rate_key)): axum::Extension<RateKey>,
     Path(id): Path<WebhookId>,
     AppQuery(params): AppQuery<StatsQuery>,
 ) -> Result<Json<WebhookStats>, ApiError> {
@@ -356,6 +357,12 @@ pub async fn stats(
             })
         })
         .transpose()?;
+    // Each span is a read of its own: the request counts as that many more.
+    if let Some(n) = buckets {
+        state
+            .limits()
+            .charge(&rate_key, u32::try_from(n).unwrap_or(u32::MAX))?;
+    }
     let now = herald_proto::now_ms();
     // At most 90 days back: no overflow.
     let since_ms = now - i64::try_from(span.as_millis()).unwrap_or(i64::MAX);
@@ -442,7 +449,7 @@ pub async fn request(
         event_id: event_id.clone(),
     };
     let query = StatusQuery::new(tenant.clone(), StatusKind::GetEvent(get));
-    let event: serde_json::Value = ask(&state, query).await?.ok_or_else(|| {
+    let event: StoredEvent = ask(&state, query).await?.ok_or_else(|| {
         ApiError::NotFound(format!("the event of delivery `{delivery_id}` is gone"))
     })?;
     let attempt = delivery["attempt_count"].as_i64().unwrap_or(0).max(1);
@@ -456,18 +463,11 @@ pub async fn request(
     let event = herald_proto::Event {
         event_id: event_id.clone(),
         tenant,
-        event_type: herald_proto::EventType::parse(
-            event["event_type"].as_str().unwrap_or_default(),
-        )
-        .map_err(|r| ApiError::Internal(format!("a stored event type {r}")))?,
-        data: serde_json::to_vec(&event["data"])
-            .map_err(ApiError::internal)?
-            .into(),
+        event_type: herald_proto::EventType::parse(&event.event_type)
+            .map_err(|r| ApiError::Internal(format!("a stored event type {r}")))?,
+        data: bytes::Bytes::copy_from_slice(event.data.get().as_bytes()),
         job_id: None,
-        timestamp_ms: event["timestamp"]
-            .as_str()
-            .and_then(|t| herald_proto::parse_rfc3339(t).ok())
-            .unwrap_or_default(),
+        timestamp_ms: herald_proto::parse_rfc3339(&event.timestamp).unwrap_or_default(),
         accepted_at_ms: 0,
         callback: None,
     };
@@ -511,4 +511,12 @@ pub async fn request(
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     }))
+}
+
+/// What [`request`] reads of a stored event: its `data` as the producer's bytes.
+#[derive(Deserialize)]
+struct StoredEvent {
+    event_type: String,
+    timestamp: String,
+    data: Box<serde_json::value::RawValue>,
 }

@@ -50,6 +50,10 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/login", get(login))
         .route("/portal/api/session", get(session_info))
         .route("/portal/api/logout", post(logout))
+        .route_layer(axum::middleware::from_fn_with_state(
+            crate::api::REQUEST_TIME_LIMIT,
+            crate::api::time_limit,
+        ))
         .layer(axum::middleware::map_response(protect))
 }
 
@@ -128,14 +132,12 @@ async fn logo(State(state): State<AppState>) -> Response {
     }
 }
 
-/// The page shown for a link or session that has expired, been altered, or
-/// belongs to no tenant of this server: it shows no data, only how to get a new
-/// link. The cookie, if any, is cleared.
+/// The page shown for a link that has expired, been altered, or belongs to no
+/// tenant of this server: it shows no data, only how to get a new link. A
+/// session the browser already holds is left as it is, so that no other site can
+/// sign a customer out by sending them to a bad link.
 fn expired() -> Response {
     let mut response = file("expired.html", StatusCode::UNAUTHORIZED);
-    response
-        .headers_mut()
-        .insert(SET_COOKIE, session::clear_cookie());
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -156,7 +158,8 @@ async fn login(State(state): State<AppState>, RawQuery(query): RawQuery) -> Resp
     };
     let config = state.config();
     let now = herald_proto::now_ms();
-    let session = match Session::from_link(&token, &config.cipher, now) {
+    let session = match Session::from_link(&token, &config.cipher, now, config.portal.max_ttl_ms())
+    {
         Ok(session) if config.tenants().any(|t| t == session.tenant) => session,
         Ok(_) => {
             tracing::info!("portal link of a tenant without an API key refused");
@@ -177,12 +180,9 @@ async fn login(State(state): State<AppState>, RawQuery(query): RawQuery) -> Resp
 
 /// `GET /portal/api/session`: who is signed in, until when, the CSRF value to
 /// send with changes, and the platform's branding.
-async fn session_info(
-    State(state): State<AppState>,
-    Signed(session): Signed,
-) -> axum::Json<PortalSessionInfo> {
+async fn session_info(State(state): State<AppState>, Signed(session): Signed) -> impl IntoResponse {
     let portal = &state.config().portal;
-    axum::Json(PortalSessionInfo {
+    let info = axum::Json(PortalSessionInfo {
         tenant: session.tenant,
         read_only: session.read_only,
         expires_at: herald_proto::rfc3339(session.expires_at_ms),
@@ -192,7 +192,9 @@ async fn session_info(
             color: portal.color.clone(),
             logo_url: portal.logo.as_ref().map(|_| LOGO_PATH.to_owned()),
         },
-    })
+    });
+    // It holds the CSRF value: no cache keeps it.
+    ([(CACHE_CONTROL, "no-store")], info)
 }
 
 /// `POST /portal/api/logout`: clears the cookie. The session's token stays good

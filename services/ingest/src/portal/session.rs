@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method};
 use sha2::{Digest, Sha256};
 
 use super::token::{COOKIE as NAME, Session};
-use crate::api::{ApiError, AppState, Tenant};
+use crate::api::{ApiError, AppState, RateKey, Tenant};
 use herald_common::secrets::Cipher;
 
 /// The header a change carries the session's CSRF value in.
@@ -44,8 +44,9 @@ impl FromRequestParts<AppState> for Signed {
 fn from_cookie(headers: &HeaderMap, state: &AppState) -> Option<Session> {
     let config = state.config();
     let now = herald_proto::now_ms();
+    let max_ttl = config.portal.max_ttl_ms();
     cookie_values(headers)
-        .find_map(|value| Session::from_cookie(value, &config.cipher, now).ok())
+        .find_map(|value| Session::from_cookie(value, &config.cipher, now, max_ttl).ok())
         .filter(|session| config.tenants().any(|t| t == session.tenant))
 }
 
@@ -64,7 +65,7 @@ fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// The tenant of a request to the REST API that carries no API key: its portal
 /// session's, when the route is open to the portal and the request may change
 /// what it asks to.
-pub fn tenant(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
+pub fn tenant(parts: &mut Parts, state: &AppState) -> Result<Tenant, ApiError> {
     let Some(session) = from_cookie(&parts.headers, state) else {
         let detail = if cookie_values(&parts.headers).next().is_some() {
             "the portal session has expired; open a new portal link"
@@ -91,6 +92,7 @@ pub fn tenant(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
     // A tenant's portal sessions share one budget of requests per second.
     let budget: [u8; 32] = Sha256::digest(format!("portal\0{}", session.tenant)).into();
     state.limits().check_rate(&budget)?;
+    parts.extensions.insert(RateKey(budget));
     Ok(Tenant(session.tenant))
 }
 

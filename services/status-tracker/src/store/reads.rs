@@ -89,6 +89,13 @@ fn stored_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
+/// Stored JSON as it is, bytes and all (`null` if it is not JSON).
+fn stored_raw_json(text: String) -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string(text).unwrap_or_else(|_| {
+        serde_json::value::RawValue::from_string("null".into()).expect("null is JSON")
+    })
+}
+
 /// The bytes `value` takes in a JSON answer, with its separator.
 fn json_len<T: Serialize>(value: &T) -> usize {
     serde_json::to_vec(value).map_or(0, |bytes| bytes.len()) + 1
@@ -306,7 +313,7 @@ impl Store {
                 .map(JobId::from_record),
             timestamp: rfc3339(row.try_get("occurred_at")?),
             accepted_at: rfc3339(row.try_get("accepted_at")?),
-            data: stored_json(&row.try_get::<String, _>("data")?),
+            data: stored_raw_json(row.try_get::<String, _>("data")?),
             deliveries: Vec::new(),
             deliveries_truncated: false,
         };
