@@ -7,9 +7,10 @@
 
 It starts two receivers of its own (one answering 200, one answering 500 until it
 is switched), mints portal links with the platform's API key, and drives Debian's
-Chromium through the portal: list, create, test, live delivery log, retry, secret
-rotation, tenant isolation, expired and tampered links, read-only sessions, the
-phone layout and labelled controls. Every step is printed as it passes; the first
+Chromium through the portal: list, create, test, live delivery log (and its polling
+stopping in a hidden tab and once left), retry, secret rotation, tenant isolation,
+expired and tampered links, another tab's sign-in, read-only sessions, the phone
+layout and labelled controls. Every step is printed as it passes; the first
 failure is printed and the exit status is 1. Any console error or Content-Security-
 Policy violation in a page fails the run. Herald must allow delivery to 127.0.0.1
 (HERALD_ALLOWED_TARGETS=127.0.0.0/8).
@@ -27,6 +28,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -39,6 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 TIMEOUT_MS = 15_000
+POLL_MS = 3_000  # how often an open delivery log asks for news (live.js)
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 860}
 # Reports pages make on purpose; CSP violations show up as console errors too.
@@ -242,6 +245,12 @@ class Scenario:
         expect(heading).to_be_visible()
         return heading
 
+    def no_polls(self, page, polls, when):
+        """No request for the delivery log for longer than one poll interval."""
+        before = len(polls)
+        page.wait_for_timeout(POLL_MS + 1000)
+        check(len(polls) == before, f"the delivery log asked for deliveries {when} ({len(polls) - before} requests in {(POLL_MS + 1000) / 1000:.0f} s)")
+
     def no_text(self, page, text, what):
         content = page.content()
         check(text not in content, f"{what}: the page shows {text!r}")
@@ -376,19 +385,43 @@ class Scenario:
             page.go_back()
             self.h1(page, "Deliveries")
             expect(page).to_have_title(re.compile("^Deliveries"))
-            # A hidden tab stops polling; showing it again resumes.
-            page.evaluate("""() => {
-                Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
-                document.dispatchEvent(new Event('visibilitychange'));
-            }""")
-            expect(page.locator(".live")).to_have_text("Paused while this tab is hidden")
-            page.evaluate("""() => {
-                delete document.hidden;
-                document.dispatchEvent(new Event('visibilitychange'));
-            }""")
-            expect(page.locator(".live")).to_have_text("Live")
-            page.go_forward()
-            self.h1(page, event_type)
+            # A hidden tab stops polling; showing it again resumes; leaving the page
+            # stops it for good. The log's requests are counted as the page makes them.
+            log_path = f"/v1/webhooks/{fail_id}/deliveries"
+            polls = []
+
+            def is_poll(req):
+                return urllib.parse.urlsplit(req.url).path == log_path
+
+            def on_request(req):
+                if is_poll(req):
+                    polls.append(req.url)
+
+            page.on("request", on_request)
+            try:
+                with self.context("the open delivery log polls"):
+                    with page.expect_request(is_poll, timeout=POLL_MS * 2):
+                        pass
+                page.evaluate("""() => {
+                    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+                    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+                    document.dispatchEvent(new Event('visibilitychange'));
+                }""")
+                expect(page.locator(".live")).to_have_text("Paused while this tab is hidden")
+                self.no_polls(page, polls, "while the tab is hidden")
+                with self.context("the log polls again once the tab shows"):
+                    with page.expect_request(is_poll, timeout=POLL_MS * 2):
+                        page.evaluate("""() => {
+                            delete document.hidden;
+                            delete document.visibilityState;
+                            document.dispatchEvent(new Event('visibilitychange'));
+                        }""")
+                expect(page.locator(".live")).to_have_text("Live")
+                page.go_forward()
+                self.h1(page, event_type)
+                self.no_polls(page, polls, "after leaving the delivery log")
+            finally:
+                page.remove_listener("request", on_request)
 
         with self.step("5. the secret is rotated: shown once, and later deliveries are signed with it"):
             self.goto_hash(page, f"/endpoints/{ok_id}")
@@ -476,6 +509,48 @@ class Scenario:
                     self.no_text(pg, ok.url, f"the portal after the {what} link")
                     self.check_console()
                     ctx.close()
+
+        with self.step("another tab signs in: same account, the change is asked again; another, this tab ends"):
+            tabs = self.new_context(browser)
+            first = self.new_page(tabs)
+            first.goto(self.api.link(args.api_key))
+            self.h1(first, "Endpoints")
+            self.goto_hash(first, f"/endpoints/{ok_id}")
+            self.h1(first, ok.url)
+            send = first.get_by_role("button", name="Send test event")
+
+            def sign_in_elsewhere(key):
+                # What another tab's sign-in does to this one: the browser's cookie is
+                # replaced. (A page in front would slow the clicks on this one.)
+                answer = tabs.request.get(self.api.link(key), max_redirects=0)
+                check(answer.status == 303, f"the link answered {answer.status}")
+
+            # A new link of the same account: a new CSRF value.
+            sign_in_elsewhere(args.api_key)
+            with self.expecting_http_errors(403):
+                send.click()
+                expect(first.get_by_role("alert")).to_contain_text("renewed in another tab")
+                self.check_console()
+            send.click()
+            expect(first.locator(".test-result")).to_contain_text("Test event delivered")
+            # Another account's link: this tab's change is refused and it shows the
+            # ended state, not the other account's data.
+            sign_in_elsewhere(args.other_api_key)
+            with self.expecting_http_errors(403):
+                send.click()
+                self.h1(first, "Your session has ended")
+                self.check_console()
+            self.no_text(first, ok.url, "the tab whose session was replaced")
+            expect(first.get_by_role("alert")).to_have_count(0)
+            # Reads need no CSRF value: coming back to the tab checks the session.
+            first.goto(self.api.link(args.api_key))
+            self.goto_hash(first, f"/endpoints/{ok_id}")
+            self.h1(first, ok.url)
+            sign_in_elsewhere(args.other_api_key)
+            first.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+            self.h1(first, "Your session has ended")
+            self.no_text(first, ok.url, "the tab shown again after another account signed in")
+            tabs.close()
 
         with self.step("read-only: a read-only session shows no control that changes anything"):
             ro = self.new_context(browser)

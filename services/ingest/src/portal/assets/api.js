@@ -2,6 +2,7 @@
 
 let csrfToken = null;
 let onUnauthorized = () => {};
+let onCsrfRefused = null;
 
 // The session's CSRF token, sent as X-CSRF-Token on every request that changes something.
 export function setCsrfToken(token) {
@@ -13,6 +14,14 @@ export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
 
+// Called for a change refused with 403 `csrf` (another tab replaced the session), and
+// awaited before the error is thrown: resolves 'same' when the session's new CSRF
+// value has been taken (the change can simply be made again), 'ended' when the page
+// has shown the ended state.
+export function setCsrfRefusedHandler(fn) {
+  onCsrfRefused = fn;
+}
+
 // An API failure: `status` 0 means Herald could not be reached.
 export class ApiError extends Error {
   constructor(status, code, detail, retryAfter = null) {
@@ -22,6 +31,8 @@ export class ApiError extends Error {
     this.code = code || null;
     this.detail = detail || null;
     this.retryAfter = retryAfter;
+    // For 403 `csrf`: what checking the session again found ('same' or 'ended').
+    this.session = null;
   }
 }
 
@@ -72,6 +83,13 @@ export async function request(method, path, { body, query, signal } = {}) {
   const retryAfter = Number(res.headers.get('Retry-After')) || null;
   const error = new ApiError(res.status, data && data.code, data && data.detail, retryAfter);
   if (res.status === 401) onUnauthorized(error);
+  if (res.status === 403 && error.code === 'csrf' && onCsrfRefused) {
+    try {
+      error.session = await onCsrfRefused(error);
+    } catch {
+      // Herald could not be reached to check: the error stays as it is.
+    }
+  }
   throw error;
 }
 

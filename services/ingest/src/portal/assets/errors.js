@@ -11,6 +11,9 @@ export function describeError(err) {
   if (s === 401) return { title: 'Your session has expired. Open a new link to sign in again.', detail };
   if (s === 403) {
     if (err.code === 'read_only') return { title: 'This session is read-only: it cannot change anything.', detail };
+    if (err.code === 'csrf' && err.session === 'same') {
+      return { title: 'Your session was renewed in another tab, so this was not done. Try again.', detail: null };
+    }
     if (err.code === 'csrf') return { title: 'The request was refused for security reasons. Reload the page and try again.', detail };
     return { title: 'You are not allowed to do this.', detail };
   }

@@ -106,11 +106,11 @@ export function statsPanel(webhookId, signal) {
   let current = null;
 
   const load = async () => {
+    if (signal.aborted) return;
     const period = PERIODS.find((p) => p.window === select.control.value) || PERIODS[1];
     if (current) current.abort();
     current = new AbortController();
     const local = current;
-    signal.addEventListener('abort', () => local.abort(), { once: true });
     disposers.forEach((d) => d && d());
     disposers = [];
     body.setAttribute('aria-busy', 'true');
@@ -124,7 +124,13 @@ export function statsPanel(webhookId, signal) {
     }
   };
   select.control.addEventListener('change', load);
-  signal.addEventListener('abort', () => disposers.forEach((d) => d && d()), { once: true });
+  // One listener for the panel's life (not one per load): the view is gone, so is
+  // the request under way.
+  signal.addEventListener('abort', () => {
+    if (current) current.abort();
+    disposers.forEach((d) => d && d());
+    disposers = [];
+  }, { once: true });
   load();
   return card({ title: 'Performance', actions: select.field, className: 'card--stats' }, body);
 }

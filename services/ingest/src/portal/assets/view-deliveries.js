@@ -192,10 +192,21 @@ export async function deliveriesView({ root, params, query, signal }) {
     live.resume();
   };
 
-  // After a retry or recovery: show the outcome as soon as Herald has it.
+  // After a retry or recovery: show the outcome as soon as Herald has it. The
+  // timers go with the view.
+  const soon = new Set();
+  signal.addEventListener('abort', () => {
+    for (const timer of soon) window.clearTimeout(timer);
+    soon.clear();
+  }, { once: true });
   function refreshSoon() {
-    if (!cursor) window.setTimeout(() => live.now(), 700);
-    else window.setTimeout(() => load(), 1000);
+    if (signal.aborted) return;
+    const again = cursor ? () => load() : () => live.now();
+    const timer = window.setTimeout(() => {
+      soon.delete(timer);
+      if (!signal.aborted) again();
+    }, cursor ? 1000 : 700);
+    soon.add(timer);
   }
 
   const goTo = (newCursor, focusEl) => {
