@@ -312,6 +312,24 @@ async fn read_only_expired_altered_and_unknown_tokens_see_nothing() {
         api.get(&format!("/v1/webhooks/{id}")).await.0,
         StatusCode::OK
     );
+    // A webhook's header values (a receiver's credentials, often) are hidden from
+    // it, not from the API key.
+    let (status, answer) = api
+        .call(
+            "PUT",
+            &format!("/v1/webhooks/{id}"),
+            Some(json!({"headers": {"Authorization": "Bearer receiver-secret"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, seen) = reader
+        .call("GET", &format!("/v1/webhooks/{id}"), None)
+        .await;
+    assert_eq!(seen["headers"]["Authorization"], "••••••", "{seen}");
+    let (_, listed) = reader.call("GET", "/v1/webhooks", None).await;
+    assert!(!listed.to_string().contains("receiver-secret"), "{listed}");
+    let (_, own) = api.get(&format!("/v1/webhooks/{id}")).await;
+    assert_eq!(own["headers"]["Authorization"], "Bearer receiver-secret");
 
     // Expired: the link shows the expired page, without data, and sets no session;
     // so does its session's cookie once its time is up.

@@ -434,6 +434,7 @@ async fn span_stats(
 pub async fn request(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    read_only: Option<axum::Extension<crate::portal::session::ReadOnlyView>>,
     Path(delivery_id): Path<DeliveryId>,
 ) -> Result<Json<DeliveryRequest>, ApiError> {
     let gone = || ApiError::NotFound(format!("no delivery `{delivery_id}`"));
@@ -484,6 +485,7 @@ pub async fn request(
         .iter()
         .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
         .collect();
+    crate::portal::session::shown_headers(read_only, &mut headers);
     for (name, value) in [
         ("content-type", "application/json".to_owned()),
         (http::WEBHOOK_ID, event_id.clone()),

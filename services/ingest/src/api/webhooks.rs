@@ -1,5 +1,6 @@
 //! `/v1/webhooks`: customers register, read, change and remove their endpoints.
 
+use crate::portal::session::{ReadOnlyView, shown_headers};
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
@@ -170,12 +171,20 @@ pub async fn create(
     get, path = "/v1/webhooks", operation_id = "list_webhooks", tag = "webhooks",
     responses((status = 200, description = "Every webhook of the tenant", body = WebhookList))
 )]
-pub async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> Json<WebhookList> {
+pub async fn list(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    read_only: Option<axum::Extension<ReadOnlyView>>,
+) -> Json<WebhookList> {
     let webhooks = state
         .registry()
         .list(&tenant)
         .iter()
-        .map(|e| view(e))
+        .map(|e| {
+            let mut webhook = view(e);
+            shown_headers(read_only, &mut webhook.headers);
+            webhook
+        })
         .collect();
     Json(WebhookList { webhooks })
 }
@@ -192,9 +201,12 @@ pub async fn list(State(state): State<AppState>, Tenant(tenant): Tenant) -> Json
 pub async fn get(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    read_only: Option<axum::Extension<ReadOnlyView>>,
     Path(id): Path<WebhookId>,
 ) -> Result<Json<Webhook>, ApiError> {
-    Ok(Json(view(&find(&state, &tenant, id.as_str()).await?)))
+    let mut webhook = view(&find(&state, &tenant, id.as_str()).await?);
+    shown_headers(read_only, &mut webhook.headers);
+    Ok(Json(webhook))
 }
 
 /// Changes the fields given; the others keep their value. The secret is changed

@@ -21,6 +21,26 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 #[derive(Debug, Clone, Copy)]
 pub struct OpenToPortal;
 
+/// Put on a request of a read-only portal session: webhooks' header values
+/// (often a receiver's credentials) are shown to it as [`HIDDEN`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOnlyView;
+
+/// What a read-only session sees of a header value.
+pub const HIDDEN: &str = "••••••";
+
+/// `headers` as a request marked [`ReadOnlyView`] may see them.
+pub fn shown_headers(
+    read_only: Option<axum::Extension<ReadOnlyView>>,
+    headers: &mut std::collections::BTreeMap<String, String>,
+) {
+    if read_only.is_some() {
+        headers
+            .values_mut()
+            .for_each(|value| *value = HIDDEN.to_owned());
+    }
+}
+
 /// The signed-in portal session of a request, from its cookie.
 #[derive(Debug, Clone)]
 pub struct Signed(pub Session);
@@ -93,6 +113,9 @@ pub fn tenant(parts: &mut Parts, state: &AppState) -> Result<Tenant, ApiError> {
     let budget: [u8; 32] = Sha256::digest(format!("portal\0{}", session.tenant)).into();
     state.limits().check_rate(&budget)?;
     parts.extensions.insert(RateKey(budget));
+    if session.read_only {
+        parts.extensions.insert(ReadOnlyView);
+    }
     Ok(Tenant(session.tenant))
 }
 
