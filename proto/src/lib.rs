@@ -74,6 +74,16 @@ pub fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// At most `max` bytes of `text`, cut at a character boundary: how every excerpt
+/// and reason Herald keeps or forwards is bounded.
+pub fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Formats milliseconds since the epoch as RFC 3339 in UTC with millisecond
 /// precision, e.g. `2026-11-23T13:09:15.123Z`.
 pub fn rfc3339(ms: i64) -> String {
@@ -104,6 +114,14 @@ pub fn parse_rfc3339(value: &str) -> Result<i64, TimeError> {
 
 #[cfg(test)]
 mod time_tests {
+    #[test]
+    fn cut_keeps_whole_characters() {
+        let text = "é".repeat(3000);
+        assert_eq!(super::cut(&text, 4095).len(), 4094);
+        assert_eq!(super::cut("ok", 4096), "ok");
+        assert_eq!(super::cut("abc", 0), "");
+    }
+
     #[test]
     fn rfc3339_round_trips_milliseconds() {
         assert_eq!(

@@ -152,6 +152,24 @@ class Api:
         token = answer["url"].split("token=", 1)[1]
         return f"{self.base}/portal/login?token={token}"
 
+    def wait_refused(self, link, what, timeout=10.0):
+        """Asks for `link` (without following its redirect) until Herald refuses it."""
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                opener.open(link, timeout=5).close()
+            except urllib.error.HTTPError as err:
+                if err.code == 401:
+                    return
+            time.sleep(0.1)
+        raise ScenarioFailure(f"waited {timeout:.0f} s for {what}")
+
 
 # ---------------------------------------------------------------- the run
 
@@ -487,7 +505,7 @@ class Scenario:
             other.close()
 
             expiring = self.api.link(args.api_key, ttl="1s")
-            time.sleep(2)
+            self.api.wait_refused(expiring, "the one-second link to expire")
             token = expiring.split("token=", 1)[1]
             middle = len(token) // 2
             flipped = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1:]

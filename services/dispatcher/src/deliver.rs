@@ -279,16 +279,13 @@ pub async fn attempt(state: &State, task: &DeliveryTask, target: &Target) -> Res
     let traceparent = herald_common::trace::traceparent(&span);
     let response = state
         .sender
-        .send(Request {
-            url: url.as_ref(),
+        .send(request(
+            task,
+            target,
+            url.as_ref(),
             body,
-            secrets: target.secrets.iter().map(String::as_str).collect(),
-            msg_id: &task.event.event_id,
-            webhook_id: &task.endpoint_id,
-            headers: &target.headers,
-            timeout: target.timeout,
-            traceparent: traceparent.as_deref(),
-        })
+            traceparent.as_deref(),
+        ))
         .instrument(span.clone())
         .await;
     if let Some(code) = response.status_code {
@@ -298,6 +295,26 @@ pub async fn attempt(state: &State, task: &DeliveryTask, target: &Target) -> Res
         span.record("error.type", error.as_str());
     }
     redact(response, &target.headers)
+}
+
+/// The request of `task`'s attempt to `target`, with `body` made for it.
+fn request<'a>(
+    task: &'a DeliveryTask,
+    target: &'a Target,
+    url: Option<&'a url::Url>,
+    body: Vec<u8>,
+    traceparent: Option<&'a str>,
+) -> Request<'a> {
+    Request {
+        url,
+        body,
+        secrets: target.secrets.iter().map(String::as_str).collect(),
+        msg_id: &task.event.event_id,
+        webhook_id: &task.endpoint_id,
+        headers: &target.headers,
+        timeout: target.timeout,
+        traceparent,
+    }
 }
 
 /// An attempt to a listening session: the request an HTTP attempt would send,
@@ -319,16 +336,10 @@ async fn attempt_to_session(
     );
     herald_common::trace::adopt(&span, None);
     let traceparent = herald_common::trace::traceparent(&span);
-    let request = state.sender.listen_request(Request {
-        url: None,
-        body,
-        secrets: target.secrets.iter().map(String::as_str).collect(),
-        msg_id: &task.event.event_id,
-        webhook_id: &task.endpoint_id,
-        headers: &target.headers,
-        timeout: target.timeout,
-        traceparent: traceparent.as_deref(),
-    });
+    let request =
+        state
+            .sender
+            .listen_request(request(task, target, None, body, traceparent.as_deref()));
     let Some(request) = request else {
         return Response::refused(
             "refused: the delivery's ids cannot be sent as header values".into(),

@@ -31,14 +31,7 @@ pub async fn send(
                 .timeout(Some(timeout)),
         )
         .await;
-    let failed = |error: String| Response {
-        status_code: None,
-        duration_ms: elapsed_ms(started),
-        error: Some(error),
-        excerpt: String::new(),
-        retry_after_secs: None,
-        refused: false,
-    };
+    let failed = |error: String| Response::failed(error, elapsed_ms(started));
     let message = match asked {
         Ok(message) => message,
         Err(err) => {
@@ -67,7 +60,10 @@ fn response(reply: ListenReply, round_trip_ms: u64) -> Response {
         Some(code) if (200..300).contains(&code) => None,
         Some(code) => Some(format!("HTTP {code}")),
         None if reply.error.is_empty() => Some("the local request got no answer".to_owned()),
-        None => Some(format!("local request: {}", bounded(&reply.error, 200))),
+        None => Some(format!(
+            "local request: {}",
+            herald_proto::cut(&reply.error, 200)
+        )),
     };
     Response {
         status_code,
@@ -77,19 +73,10 @@ fn response(reply: ListenReply, round_trip_ms: u64) -> Response {
             round_trip_ms
         },
         error,
-        excerpt: bounded(&reply.excerpt, herald_proto::listen::EXCERPT_BYTES).to_owned(),
+        excerpt: herald_proto::cut(&reply.excerpt, herald_proto::listen::EXCERPT_BYTES).to_owned(),
         retry_after_secs: None,
         refused: false,
     }
-}
-
-/// At most `max` bytes of `text`, cut at a character boundary.
-fn bounded(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 fn elapsed_ms(started: Instant) -> u64 {

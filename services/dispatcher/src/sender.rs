@@ -46,6 +46,19 @@ pub struct Response {
 }
 
 impl Response {
+    /// The attempt failed after `duration_ms` with `error`, no answer read; tried
+    /// again on the schedule.
+    pub fn failed(error: String, duration_ms: u64) -> Self {
+        Response {
+            status_code: None,
+            duration_ms,
+            error: Some(error),
+            excerpt: String::new(),
+            retry_after_secs: None,
+            refused: false,
+        }
+    }
+
     /// Nothing was sent: policy refused the target.
     pub fn refused(reason: String) -> Self {
         Response {
@@ -130,14 +143,7 @@ impl Sender {
                 } else {
                     describe(&err, request.timeout)
                 };
-                return Response {
-                    status_code: None,
-                    duration_ms: elapsed_ms(started),
-                    error: Some(error),
-                    excerpt: String::new(),
-                    retry_after_secs: None,
-                    refused: false,
-                };
+                return Response::failed(error, elapsed_ms(started));
             }
         };
         let status = response.status();

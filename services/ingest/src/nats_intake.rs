@@ -193,11 +193,8 @@ pub fn reason_header(invalid: &Invalid) -> String {
         .collect();
     if reason.len() > MAX_REASON_BYTES {
         let ellipsis = '…';
-        let mut end = MAX_REASON_BYTES - ellipsis.len_utf8();
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        reason.truncate(end);
+        let kept = herald_proto::cut(&reason, MAX_REASON_BYTES - ellipsis.len_utf8()).len();
+        reason.truncate(kept);
         reason.push(ellipsis);
     }
     reason

@@ -308,11 +308,8 @@ async fn excerpt(mut response: reqwest::Response) -> String {
             break;
         }
     }
-    let mut text = String::from_utf8_lossy(&kept).into_owned();
-    while text.len() > EXCERPT_BYTES {
-        text.pop();
-    }
-    text
+    let text = String::from_utf8_lossy(&kept);
+    herald_proto::cut(&text, EXCERPT_BYTES).to_owned()
 }
 
 /// A short description of a failed local or Herald request, without internals.

@@ -47,6 +47,11 @@ impl Limits {
         }
     }
 
+    /// Whether `tenant` has an API key (one lookup, not a scan of the keys).
+    pub fn knows(&self, tenant: &str) -> bool {
+        self.tenants.contains_key(tenant)
+    }
+
     fn tenant(&self, tenant: &str) -> Result<&TenantLimits, ApiError> {
         self.tenants
             .get(tenant)

@@ -177,7 +177,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let id = id.as_str();
     find(&state, &tenant, id).await?;
-    remove(&state, &tenant, id)
+    super::webhooks::remove(&state, &tenant, id)
         .await
         .map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
@@ -317,8 +317,8 @@ pub async fn results(
     {
         return Err(not_ours());
     }
-    let mut excerpt = result.body.unwrap_or_default();
-    truncate(&mut excerpt, herald_proto::listen::EXCERPT_BYTES);
+    let body = result.body.unwrap_or_default();
+    let excerpt = herald_proto::cut(&body, herald_proto::listen::EXCERPT_BYTES).to_owned();
     let reply = ListenReply {
         status: result.status.map_or(0, u32::from),
         duration_ms: result.duration_ms,
@@ -356,21 +356,6 @@ async fn find(state: &AppState, tenant: &str, id: &str) -> Result<Endpoint, ApiE
         .map_err(ApiError::internal)?
         .filter(|s| s.is_session() && !s.is_expired(herald_proto::now_ms()))
         .ok_or_else(|| ApiError::NotFound(format!("no listening session `{id}`")))
-}
-
-/// Removes a session and the retries held for it.
-async fn remove(state: &AppState, tenant: &str, id: &str) -> Result<(), RemoveError> {
-    state.registry().delete(tenant, id).await?;
-    herald_common::nats::purge_held_retries(state.jetstream(), tenant, id).await?;
-    Ok(())
-}
-
-#[derive(Debug, thiserror::Error)]
-enum RemoveError {
-    #[error(transparent)]
-    Registry(#[from] herald_common::registry::RegistryError),
-    #[error(transparent)]
-    Purge(#[from] herald_common::Error),
 }
 
 /// Pushes the session's `expires_at` one TTL ahead now and every third of its TTL
@@ -444,7 +429,7 @@ pub async fn sweep(state: AppState, shutdown: CancellationToken) {
                     continue;
                 }
             }
-            if let Err(err) = remove(&state, &session.tenant, &session.id).await {
+            if let Err(err) = super::webhooks::remove(&state, &session.tenant, &session.id).await {
                 tracing::warn!(error = %err, session = %session.id, "cannot remove an expired listening session");
             }
         }
@@ -467,30 +452,4 @@ fn view(session: &Endpoint) -> Session {
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Cuts `text` to at most `max` bytes, at a character boundary.
-fn truncate(text: &mut String, max: usize) {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bodies_are_cut_at_a_character_boundary() {
-        let mut text = "é".repeat(3000);
-        truncate(&mut text, 4095);
-        assert_eq!(text.len(), 4094);
-        let mut short = "ok".to_owned();
-        truncate(&mut short, 4096);
-        assert_eq!(short, "ok");
-    }
 }

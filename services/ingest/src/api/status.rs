@@ -442,9 +442,13 @@ pub async fn request(
         delivery_id: delivery_id.to_string(),
     };
     let query = StatusQuery::new(tenant.clone(), StatusKind::GetDelivery(get));
-    let delivery: serde_json::Value = ask(&state, query).await?.ok_or_else(gone)?;
-    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
-    let (webhook_id, event_id) = (text(&delivery["webhook_id"]), text(&delivery["event_id"]));
+    let delivery: StoredDelivery = ask(&state, query).await?.ok_or_else(gone)?;
+    let StoredDelivery {
+        webhook_id,
+        event_id,
+        attempt_count,
+        attempts,
+    } = delivery;
     let endpoint = super::webhooks::find(&state, &tenant, &webhook_id).await?;
     let get = query::GetEvent {
         event_id: event_id.clone(),
@@ -453,13 +457,11 @@ pub async fn request(
     let event: StoredEvent = ask(&state, query).await?.ok_or_else(|| {
         ApiError::NotFound(format!("the event of delivery `{delivery_id}` is gone"))
     })?;
-    let attempt = delivery["attempt_count"].as_i64().unwrap_or(0).max(1);
+    let attempt = attempt_count.max(1);
     // The latest attempt's time, or now for one not yet made.
-    let sent_at_ms = delivery["attempts"]
-        .as_array()
-        .and_then(|attempts| attempts.last())
-        .and_then(|latest| latest["timestamp"].as_str())
-        .and_then(|t| herald_proto::parse_rfc3339(t).ok())
+    let sent_at_ms = attempts
+        .last()
+        .and_then(|latest| herald_proto::parse_rfc3339(&latest.timestamp).ok())
         .unwrap_or_else(herald_proto::now_ms);
     let event = herald_proto::Event {
         event_id: event_id.clone(),
@@ -513,6 +515,20 @@ pub async fn request(
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     }))
+}
+
+/// What [`request`] reads of a stored delivery (read loosely: ids as stored).
+#[derive(Deserialize)]
+struct StoredDelivery {
+    webhook_id: String,
+    event_id: String,
+    attempt_count: i64,
+    attempts: Vec<StoredAttempt>,
+}
+
+#[derive(Deserialize)]
+struct StoredAttempt {
+    timestamp: String,
 }
 
 /// What [`request`] reads of a stored event: its `data` as the producer's bytes.

@@ -251,16 +251,26 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let id = id.as_str();
     find(&state, &tenant, id).await?;
-    state
-        .registry()
-        .delete(&tenant, id)
-        .await
-        .map_err(ApiError::internal)?;
-    // Retries held for it would only be dropped when due; drop them now.
-    herald_common::nats::purge_held_retries(state.jetstream(), &tenant, id)
+    remove(&state, &tenant, id)
         .await
         .map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a webhook or listening session and the retries held for it (they
+/// would only be dropped when due).
+pub(super) async fn remove(state: &AppState, tenant: &str, id: &str) -> Result<(), RemoveError> {
+    state.registry().delete(tenant, id).await?;
+    herald_common::nats::purge_held_retries(state.jetstream(), tenant, id).await?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RemoveError {
+    #[error(transparent)]
+    Registry(#[from] herald_common::registry::RegistryError),
+    #[error(transparent)]
+    Purge(#[from] herald_common::Error),
 }
 
 /// `POST /v1/webhooks/{id}/rotate-secret`: a new secret signs from now on; the one

@@ -160,7 +160,7 @@ async fn login(State(state): State<AppState>, RawQuery(query): RawQuery) -> Resp
     let now = herald_proto::now_ms();
     let session = match Session::from_link(&token, &config.cipher, now, config.portal.max_ttl_ms())
     {
-        Ok(session) if config.tenants().any(|t| t == session.tenant) => session,
+        Ok(session) if state.limits().knows(&session.tenant) => session,
         Ok(_) => {
             tracing::info!("portal link of a tenant without an API key refused");
             return expired();

@@ -67,7 +67,7 @@ fn from_cookie(headers: &HeaderMap, state: &AppState) -> Option<Session> {
     let max_ttl = config.portal.max_ttl_ms();
     cookie_values(headers)
         .find_map(|value| Session::from_cookie(value, &config.cipher, now, max_ttl).ok())
-        .filter(|session| config.tenants().any(|t| t == session.tenant))
+        .filter(|session| state.limits().knows(&session.tenant))
 }
 
 /// The values of the request's portal session cookies.
