@@ -189,3 +189,50 @@ async fn a_failing_receiver_gets_the_event_again_until_it_accepts() {
     })
     .await;
 }
+
+/// First attempts to an endpoint that keeps up go from the fan-out straight to the
+/// endpoint's lane on the dispatcher that owns it: no task is stored for them, and
+/// the delivery log shows them as any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_attempts_to_an_endpoint_that_keeps_up_store_no_task() {
+    use futures::TryStreamExt;
+    use herald_proto::names::stream::{LEASES_BUCKET, partition_key};
+
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    let webhook = api.create_webhook(&receiver.url("/"), &["job.*"]).await;
+    let webhook_id = webhook["webhook_id"].as_str().unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    // The dispatcher owns every partition before the events come.
+    let leases = js.get_key_value(LEASES_BUCKET).await.unwrap();
+    herald_tests::eventually(PATIENCE, "every partition to be owned", || async {
+        let keys: Vec<String> = leases.keys().await.ok()?.try_collect().await.ok()?;
+        (0..herald_proto::DELIVERY_PARTITIONS)
+            .all(|n| keys.contains(&partition_key(n)))
+            .then_some(())
+    })
+    .await;
+
+    for n in 0..20 {
+        let (status, _) = api
+            .post(
+                "/v1/events",
+                json!({"event_type": "job.completed", "data": {"n": n}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    receiver.wait_for(20, PATIENCE).await;
+    let path = format!("/v1/webhooks/{webhook_id}/deliveries?status=success&limit=100");
+    api.get_until(&path, "all twenty to be recorded as delivered", |body| {
+        (body["total"] == 20).then_some(())
+    })
+    .await;
+    wait_idle(&nats.url(), ALL_CONSUMERS).await;
+    let mut deliveries = js.get_stream("DELIVERIES").await.unwrap();
+    let stored = deliveries.info().await.unwrap().state.last_sequence;
+    assert_eq!(stored, 0, "no delivery task was stored");
+    assert_eq!(receiver.received().len(), 20, "each delivered once");
+}

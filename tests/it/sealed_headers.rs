@@ -228,7 +228,9 @@ async fn a_job_callbacks_header_values_are_sealed_on_every_hop_and_sent_in_the_c
         .iter()
         .map(|m| DeliveryTask::decode(&m.payload).unwrap())
         .collect();
-    assert!(tasks.len() >= 3, "{} tasks", tasks.len());
+    // First attempts are handed to the endpoint's lane without a stored task; the
+    // retry is stored, held and then due.
+    assert!(!tasks.is_empty(), "{} tasks", tasks.len());
     for task in &tasks {
         callback_headers(&task.callback.as_ref().unwrap().headers);
         if let Some(event_callback) = &task.event.callback {

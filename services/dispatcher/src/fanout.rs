@@ -90,21 +90,25 @@ async fn fan_out(state: &State, message: jetstream::Message) {
             return;
         }
     }
+    // One record per event makes the new deliveries visible as `pending`.
+    let fan_out = FanOut {
+        tenant: event.tenant.clone(),
+        event_id: event.event_id.clone(),
+        event_type: event.event_type.to_string(),
+        job_id: event.job_id.clone(),
+        accepted_at_ms: event.accepted_at_ms,
+        deliveries: tasks
+            .iter()
+            .map(|t| (t.delivery_id.clone(), t.endpoint_id.clone()))
+            .collect(),
+    };
+    span.record("tasks", tasks.len());
+    let (direct, tasks) = hand_over(state, &message, tasks);
     let mut failed = publish_all(state, &message, &tasks).await;
-    if failed.is_empty() && !tasks.is_empty() {
-        // One record per event makes the new deliveries visible as `pending`.
-        let fan_out = FanOut {
-            tenant: event.tenant.clone(),
-            event_id: event.event_id.clone(),
-            event_type: event.event_type.to_string(),
-            job_id: event.job_id.clone(),
-            accepted_at_ms: event.accepted_at_ms,
-            deliveries: tasks
-                .iter()
-                .map(|t| (t.delivery_id.clone(), t.endpoint_id.clone()))
-                .collect(),
-        };
-        if let Err(err) = state
+    drop(tasks);
+    if failed.is_empty()
+        && !fan_out.deliveries.is_empty()
+        && let Err(err) = state
             .records
             .publish(
                 &event.tenant,
@@ -114,14 +118,115 @@ async fn fan_out(state: &State, message: jetstream::Message) {
                 fan_out.encode(),
             )
             .await
-        {
-            tracing::warn!(error = %err, "cannot record the fan-out");
-            failed.push(err.kind());
+    {
+        tracing::warn!(error = %err, "cannot record the fan-out");
+        failed.push(err.kind());
+    }
+    match direct {
+        // The event is finished with once its handed-over tasks are: waited for
+        // apart, so the next events are fanned out meanwhile.
+        Some(direct) if failed.is_empty() => {
+            let held = state.clone();
+            let waiting = async move { settle(&held, message, direct).await };
+            state.fan_outs.spawn(waiting.in_current_span());
+        }
+        // Handed-over tasks run anyway; the event comes back and runs them again.
+        _ => finish(state, &message, failed).await,
+    }
+}
+
+/// Tasks the endpoints' lanes on this replica took straight from one fan-out,
+/// and the event's share of [`DIRECT_EVENTS`].
+struct Direct {
+    tasks: Vec<HandedOver>,
+    _event: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// One task handed over, kept to be stored should it come back (its event's data
+/// is shared, not copied; its encoded form is the lane's alone, so it leaves memory
+/// once the attempt has started).
+struct HandedOver {
+    task: DeliveryTask,
+    done: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// Shares of [`DIRECT_SHARE`] bytes for events whose tasks were handed over and
+/// are not over yet. Such an event holds its message and its decoded data, and
+/// takes a share per `DIRECT_SHARE` of them, at least one: at most 512 events wait
+/// so (the fan-out consumer's pending limit, 1024, keeps room beyond them for the
+/// fan-outs under way, so endpoints that hold their attempts long cannot stop
+/// fan-out), holding at most 32 MiB.
+pub const DIRECT_EVENTS: usize = 512;
+const DIRECT_SHARE: usize = 64 << 10;
+
+/// Hands each task whose endpoint's partition this replica owns, and whose lane
+/// expects to start it soon, straight to the lane: its first attempt then needs no
+/// stored task. Returns those, and the tasks to store.
+fn hand_over(
+    state: &State,
+    message: &jetstream::Message,
+    tasks: Vec<DeliveryTask>,
+) -> (Option<Direct>, Vec<DeliveryTask>) {
+    let data = tasks.first().map_or(0, |t| t.event.data.len());
+    let shares = (message.payload.len() + data).div_ceil(DIRECT_SHARE).max(1);
+    let shares = u32::try_from(shares).unwrap_or(u32::MAX);
+    let Ok(permit) = state.direct_events.clone().try_acquire_many_owned(shares) else {
+        return (None, tasks);
+    };
+    let mut handed = Vec::new();
+    let mut rest = Vec::new();
+    for task in tasks {
+        let Some(partition) = state.owned.of(&task.event.tenant, &task.endpoint_id) else {
+            rest.push(task);
+            continue;
+        };
+        match partition.offer(&task) {
+            Some(done) => handed.push(HandedOver { task, done }),
+            None => rest.push(task),
         }
     }
-    span.record("tasks", tasks.len());
+    let direct = (!handed.is_empty()).then_some(Direct {
+        tasks: handed,
+        _event: permit,
+    });
+    (direct, rest)
+}
+
+/// Waits until the handed-over tasks are over, stores those handed back, then
+/// finishes with the event.
+async fn settle(state: &State, message: jetstream::Message, direct: Direct) {
+    let waiting = futures::future::join_all(
+        direct
+            .tasks
+            .into_iter()
+            .map(|mut task| async move { (&mut task.done).await.is_err().then_some(task) }),
+    );
+    tokio::pin!(waiting);
+    let back: Vec<HandedOver> = loop {
+        tokio::select! {
+            back = &mut waiting => break back.into_iter().flatten().collect(),
+            _ = tokio::time::sleep(PROGRESS_EVERY) => {
+                let _ = message.ack_with(AckKind::Progress).await;
+            }
+        }
+    };
+    let failed = futures::stream::iter(back)
+        .map(|HandedOver { task, .. }| async move {
+            state
+                .publish(task.subject(), &task.message_id(), task.encode())
+                .await
+        })
+        .buffer_unordered(PUBLISHES_AT_ONCE)
+        .filter_map(|result| std::future::ready(result.err().map(|err| err.kind())))
+        .collect::<Vec<_>>()
+        .await;
+    finish(state, &message, failed).await
+}
+
+/// Acknowledges the event once all went well, else parks it (the broker refuses
+/// something as such) or has it come back.
+async fn finish(state: &State, message: &jetstream::Message, failed: Vec<PublishErrorKind>) {
     if failed.is_empty() {
-        tracing::debug!(event_id = %event.event_id, tasks = tasks.len(), "fanned out");
         if let Err(err) = message.ack().await {
             tracing::warn!(error = %err, "cannot acknowledge an event");
         }
@@ -129,11 +234,11 @@ async fn fan_out(state: &State, message: jetstream::Message) {
         // The broker refuses a task or the record as such: another try would not
         // help.
         let reason = "the broker refuses a delivery task or the fan-out record";
-        herald_common::consume::park(&message, reason).await;
+        herald_common::consume::park(message, reason).await;
     } else {
         let failed = failed.len();
-        tracing::warn!(event_id = %event.event_id, failed, "fan-out incomplete; will retry");
-        herald_common::consume::retry_later(&message, &state.config.common.redelivery).await;
+        tracing::warn!(failed, "fan-out incomplete; will retry");
+        herald_common::consume::retry_later(message, &state.config.common.redelivery).await;
     }
 }
 

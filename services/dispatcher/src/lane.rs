@@ -17,10 +17,14 @@ use async_nats::jetstream::message::Acker;
 use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 
 /// How far ahead a lane keeps work in memory.
 pub const QUEUE_HORIZON: Duration = Duration::from_secs(5);
+/// How soon a lane must expect to start a task the fan-out hands it directly: the
+/// task's event stays unacknowledged until the attempt is over, so only an
+/// endpoint that keeps up takes tasks this way.
+pub const DIRECT_HORIZON: Duration = Duration::from_millis(500);
 /// The response time assumed for an endpoint not heard from yet.
 const FIRST_GUESS: Duration = Duration::from_millis(100);
 
@@ -36,6 +40,9 @@ pub enum Origin {
     },
     /// Read from `PARKED` at this sequence: deleted once recorded.
     Parked(u64),
+    /// Handed over by the fan-out, never stored: told once recorded. Dropped
+    /// untold (handed back), the fan-out stores the task in `DELIVERIES` instead.
+    Direct(oneshot::Sender<()>),
 }
 
 /// A task in the dispatcher's hands, still encoded.
@@ -59,7 +66,8 @@ pub struct Reserved {
 
 impl Work {
     /// Hands the task back: a consumer's task is offered again at once (to this
-    /// replica or the partition's next owner); a parked one stays parked.
+    /// replica or the partition's next owner); a parked one stays parked; a direct
+    /// one goes back to its fan-out, which stores it.
     pub async fn release(self) {
         if let Origin::Consumer { acker, .. } = self.origin
             && let Err(err) = acker
@@ -155,9 +163,29 @@ impl Lane {
         }
     }
 
+    /// Whether the lane takes a task straight from the fan-out: nothing parked
+    /// ahead of it, and it expects to start it within [`DIRECT_HORIZON`], also
+    /// under the endpoint's rate limit `rate_per_sec` (which the lane learns only
+    /// once it runs).
+    pub fn takes_direct(&self, now: Instant, rate_per_sec: Option<u32>) -> bool {
+        let parked_ahead = self.parked + u64::from(self.parking) > 0 || !self.fetched.is_empty();
+        let mut starts = self.starts_within(now, DIRECT_HORIZON);
+        if let Some(rate) = rate_per_sec {
+            starts = starts.min((f64::from(rate) * DIRECT_HORIZON.as_secs_f64()) as usize);
+        }
+        !parked_ahead && self.queue.len() < starts
+    }
+
     /// How many tasks this lane keeps in memory: those it expects to start within
     /// [`QUEUE_HORIZON`] at its current pace, at least one.
     pub fn queue_limit(&self, now: Instant) -> usize {
+        self.starts_within(now, QUEUE_HORIZON).max(1)
+    }
+
+    /// How many attempts the lane expects to start within `horizon`, judged by the
+    /// endpoint's response time (or how long its oldest attempt in flight has run)
+    /// and its rate limit.
+    fn starts_within(&self, now: Instant, horizon: Duration) -> usize {
         let running = self
             .started
             .iter()
@@ -169,7 +197,7 @@ impl Lane {
         if let Some((rate, _)) = &self.rate {
             per_sec = per_sec.min(f64::from(*rate));
         }
-        ((per_sec * QUEUE_HORIZON.as_secs_f64()) as usize).max(1)
+        (per_sec * horizon.as_secs_f64()) as usize
     }
 
     /// What the driver takes next: tasks in memory are older than parked ones.
@@ -324,6 +352,33 @@ mod tests {
         assert_eq!(lane.cursor, 8);
         assert!(matches!(lane.take_next(), Next::Done));
         assert!(lane.is_idle());
+    }
+
+    #[test]
+    fn only_a_lane_that_keeps_up_takes_tasks_directly() {
+        let mut lane = Lane::new("acme", "wh_1", 10);
+        // Not heard from yet (100 ms guessed, ten at once): 50 within 500 ms.
+        assert!(lane.takes_direct(Instant::now(), None));
+        for _ in 0..50 {
+            lane.queue.push_back(queued());
+        }
+        assert!(!lane.takes_direct(Instant::now(), None));
+        lane.queue.clear();
+        // An attempt running for seconds: nothing is expected to start soon.
+        lane.started(Instant::now() - Duration::from_secs(30));
+        assert!(!lane.takes_direct(Instant::now(), None));
+        assert_eq!(lane.place(Instant::now()), Placement::Queue);
+        // Parked tasks come first.
+        let mut lane = Lane::new("acme", "wh_1", 10);
+        lane.parked = 1;
+        assert!(!lane.takes_direct(Instant::now(), None));
+        // A rate limit of one a second starts none within the horizon, known to
+        // the lane or not; ten a second start five.
+        let mut lane = Lane::new("acme", "wh_1", 10);
+        assert!(!lane.takes_direct(Instant::now(), Some(1)));
+        assert!(lane.takes_direct(Instant::now(), Some(10)));
+        assert_eq!(lane.rate_wait(Some(1)), None);
+        assert!(!lane.takes_direct(Instant::now(), None));
     }
 
     #[test]

@@ -88,6 +88,15 @@ pub struct State {
     pub fan_out_budget: Arc<tokio::sync::Semaphore>,
     /// Publishes fan-out records and succeeded attempts, bundled under load.
     pub records: herald_common::bundle::Bundler,
+    /// The delivery partitions this replica owns, for first attempts handed over
+    /// by the fan-out.
+    pub owned: partition::Owned,
+    /// Events whose first attempts were handed over and are not yet over: each
+    /// keeps its event unacknowledged, so they are bounded well below the fan-out
+    /// consumer's pending limit.
+    pub direct_events: Arc<tokio::sync::Semaphore>,
+    /// Those events' waits, finished before the dispatcher stops.
+    pub fan_outs: tokio_util::task::TaskTracker,
 }
 
 /// KiB of tasks all fan-outs together publish at once: a fan-out to many webhooks
@@ -269,6 +278,9 @@ pub async fn start(
         sender,
         fan_out_budget: Arc::new(tokio::sync::Semaphore::new(FAN_OUT_BUDGET_KIB)),
         records,
+        owned: partition::Owned::default(),
+        direct_events: Arc::new(tokio::sync::Semaphore::new(fanout::DIRECT_EVENTS)),
+        fan_outs: tokio_util::task::TaskTracker::new(),
     };
     // Attempts in flight at SIGTERM get the drain's work window; those still
     // running then are cut, so the drain ends within HERALD_SHUTDOWN_TIMEOUT.
@@ -324,8 +336,13 @@ pub async fn start(
         );
         let gauges = report_load(slots, queue_tasks, queue_capacity, shutdown.clone());
         let deliver = ownership.run(shutdown.clone());
+        let fan_outs = state.fan_outs.clone();
         let tests = test_delivery::serve(tests, client.clone(), state, shutdown);
         tokio::join!(fanout, deliver, tests, gauges);
+        // The partitions have stopped: every task handed over is recorded or back
+        // with its fan-out, which stores it.
+        fan_outs.close();
+        fan_outs.wait().await;
         herald_common::consume::flush(&client).await;
     });
     Ok(Started { readiness, work })

@@ -9,14 +9,15 @@
 //! endpoint's tasks, whatever one endpoint's backlog.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind, consumer};
 use futures::StreamExt;
 use herald_common::nats::{DELIVERIES_STREAM, DurableConsumer, partition_consumer};
+use herald_proto::DeliveryTask;
 use herald_proto::names::{header, subject};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -61,6 +62,28 @@ pub fn consumer(
         filter_subjects: vec![subject::deliveries_of_partition(partition)],
         max_ack_pending: i64::try_from(held).unwrap_or(i64::MAX),
         ack_wait,
+    }
+}
+
+/// The partitions this replica owns now, by number: where the fan-out hands
+/// first attempts over without storing them.
+#[derive(Clone, Default)]
+pub struct Owned(Arc<RwLock<HashMap<u32, Arc<Partition>>>>);
+
+impl Owned {
+    /// The partition of `tenant`'s endpoint `endpoint_id`, when this replica owns it.
+    pub fn of(&self, tenant: &str, endpoint_id: &str) -> Option<Arc<Partition>> {
+        let number = herald_proto::delivery::partition_of(tenant, endpoint_id);
+        self.0.read().expect("owned lock").get(&number).cloned()
+    }
+
+    fn insert(&self, partition: Arc<Partition>) {
+        let mut owned = self.0.write().expect("owned lock");
+        owned.insert(partition.number, partition);
+    }
+
+    fn remove(&self, number: u32) {
+        self.0.write().expect("owned lock").remove(&number);
     }
 }
 
@@ -123,6 +146,7 @@ impl Partition {
             )),
         ];
         *partition.loops.lock().expect("partition lock") = loops;
+        partition.shared.state.owned.insert(partition.clone());
         tracing::info!(partition = number, "delivery partition taken");
         partition
     }
@@ -131,6 +155,7 @@ impl Partition {
     /// waits for the attempts and parks in progress. Parked tasks stay parked for
     /// the partition's next owner.
     pub async fn stop(&self) {
+        self.shared.state.owned.remove(self.number);
         self.stop.cancel();
         let loops = std::mem::take(&mut *self.loops.lock().expect("partition lock"));
         for handle in loops {
@@ -226,6 +251,48 @@ impl Partition {
         }
     }
 
+    /// Takes a first attempt's task straight from the fan-out, without storing it,
+    /// when its lane expects to start it soon (see [`Lane::takes_direct`]) and
+    /// memory has room at once; `None` otherwise, and the fan-out stores it. The
+    /// answer resolves once the attempt is recorded, and fails when the task is
+    /// handed back (the partition stopped, the attempt could not be recorded, the
+    /// endpoint slowed down): the fan-out then stores it.
+    pub fn offer(self: &Arc<Self>, task: &DeliveryTask) -> Option<oneshot::Receiver<()>> {
+        let subject = task.subject();
+        let key = herald_proto::delivery::lane_key(&subject)?;
+        let rate = match task.callback {
+            Some(_) => None,
+            None => self
+                .shared
+                .state
+                .endpoints()
+                .get(&herald_proto::Endpoint::key_for(
+                    &task.event.tenant,
+                    &task.endpoint_id,
+                ))
+                .and_then(|e| e.rate_limit_per_sec),
+        };
+        let lane = self.lane(key);
+        let mut guard = lane.lock().expect("lane lock");
+        // Checked under the lane's lock: `stop` cancels before it empties the lanes,
+        // so a task queued here is either emptied out by it or refused.
+        if self.stop.is_cancelled() || !guard.takes_direct(Instant::now(), rate) {
+            return None;
+        }
+        // Room for the event's data and the task's envelope, before encoding it.
+        let reserved = self.try_room(task.event.data.len() + 1024)?;
+        let (done, answer) = oneshot::channel();
+        guard.queue.push_back(Work {
+            payload: task.encode(),
+            traceparent: None,
+            origin: Origin::Direct(done),
+            progressed: Instant::now(),
+            reserved: Some(reserved),
+        });
+        self.drive(&lane, &mut guard);
+        Some(answer)
+    }
+
     /// Puts a task pulled from the consumer in its lane's memory, or parks it.
     async fn place(self: &Arc<Self>, message: jetstream::Message) {
         let (sequence, delivered) = message
@@ -278,18 +345,12 @@ impl Partition {
     /// handing the rest out).
     async fn room_for(&self, bytes: usize) -> Option<Reserved> {
         use std::sync::atomic::Ordering;
+        if let Some(reserved) = self.try_room(bytes) {
+            self.room_short.store(false, Ordering::Relaxed);
+            return Some(reserved);
+        }
         let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
         let shared = &self.shared;
-        if let (Ok(tasks), Ok(kib)) = (
-            shared.queue_tasks.clone().try_acquire_owned(),
-            shared.queue_kib.clone().try_acquire_many_owned(kib),
-        ) {
-            self.room_short.store(false, Ordering::Relaxed);
-            return Some(Reserved {
-                _tasks: tasks,
-                _kib: kib,
-            });
-        }
         if self.room_short.load(Ordering::Relaxed) {
             return None;
         }
@@ -311,8 +372,25 @@ impl Partition {
         reserved
     }
 
-    /// Moves a task to `PARKED`, then acknowledges (or hands back) its message.
+    /// Room in memory for a waiting task of `bytes`, if there is some now.
+    fn try_room(&self, bytes: usize) -> Option<Reserved> {
+        let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        let shared = &self.shared;
+        let tasks = shared.queue_tasks.clone().try_acquire_owned().ok()?;
+        let kib = shared.queue_kib.clone().try_acquire_many_owned(kib).ok()?;
+        Some(Reserved {
+            _tasks: tasks,
+            _kib: kib,
+        })
+    }
+
+    /// Moves a task to `PARKED`, then acknowledges (or hands back) its message. A
+    /// task from the fan-out goes back to it instead, to be stored in `DELIVERIES`
+    /// and parked from there if need be.
     async fn park(self: &Arc<Self>, lane: Arc<Mutex<Lane>>, mut work: Work) {
+        if matches!(work.origin, Origin::Direct(_)) {
+            return;
+        }
         let permit = tokio::select! {
             _ = self.stop.cancelled() => {
                 work.release().await;
@@ -612,6 +690,12 @@ impl Partition {
                 if let Err(err) = acker.ack().await {
                     tracing::warn!(error = %err, "cannot acknowledge a delivery task");
                 }
+            }
+            (Ok(()), Origin::Direct(done)) => {
+                let _ = done.send(());
+            }
+            (Err(err), Origin::Direct(_)) => {
+                tracing::warn!(error = %err, "the task goes back to its fan-out, to be stored and run again");
             }
             (Ok(()), Origin::Parked(sequence)) => {
                 for _ in 0..3 {

@@ -5,9 +5,12 @@
 //! record.
 //!
 //! Within a run, a delivery is touched in the order of those kinds and by at most
-//! one fan-out and one attempt; a record that would break this (an attempt after a
-//! decision about its delivery, a second attempt of a delivery, a fan-out after an
-//! attempt) starts the next run. An event is in a run once, and a
+//! one attempt; a record that would break this (an attempt after a decision about
+//! its delivery, a second attempt of a delivery, a fan-out after a decision or
+//! after a failed manual attempt) starts the next run. A fan-out after its delivery's attempt (the dispatcher hands
+//! first attempts over before it records the fan-out) stays in the run: a fan-out
+//! only inserts a `pending` delivery not recorded yet, so written before the
+//! attempt it is moved by it, and written after it would do nothing: the same. An event is in a run once, and a
 //! `webhook.disabled` event, which fails deliveries of its webhook, ends its run.
 
 use std::collections::{HashMap, HashSet};
@@ -49,6 +52,9 @@ pub fn runs(records: &[Record]) -> Vec<&[Record]> {
 enum Step {
     FanOut,
     Attempt,
+    /// A failed manual attempt: it keeps a `pending` delivery `pending`, so a
+    /// fan-out written before it would change what it writes.
+    KeepingAttempt,
     Decision,
 }
 
@@ -64,10 +70,11 @@ struct Touched<'a> {
 impl<'a> Touched<'a> {
     fn admits(&self, record: &Record) -> bool {
         match record {
-            Record::FanOut(fan_out) => fan_out
-                .deliveries
-                .iter()
-                .all(|(id, _)| !self.deliveries.contains_key(&(&fan_out.tenant, id))),
+            Record::FanOut(fan_out) => fan_out.deliveries.iter().all(|(id, _)| {
+                self.deliveries
+                    .get(&(&fan_out.tenant, id))
+                    .is_none_or(|step| *step <= Step::Attempt)
+            }),
             Record::Attempt(attempt, _) => {
                 let task = &attempt.task;
                 let step = self
@@ -89,7 +96,12 @@ impl<'a> Touched<'a> {
             }
             Record::Attempt(attempt, _) => {
                 let task = &attempt.task;
-                self.touch(&task.event.tenant, &task.delivery_id, Step::Attempt);
+                let step = if rows::keeps_course(attempt) {
+                    Step::KeepingAttempt
+                } else {
+                    Step::Attempt
+                };
+                self.touch(&task.event.tenant, &task.delivery_id, step);
             }
             Record::Decision(decision) => {
                 self.touch(&decision.tenant, &decision.delivery_id, Step::Decision);
@@ -260,7 +272,10 @@ mod tests {
         // A second attempt of a delivery, a fan-out after an attempt, an attempt
         // after a decision.
         assert_eq!(lengths(&[attempt("d1", 1), attempt("d1", 2)]), [1, 1]);
-        assert_eq!(lengths(&[attempt("d1", 1), fan_out("d1")]), [1, 1]);
+        assert_eq!(lengths(&[decision("d1"), fan_out("d1")]), [1, 1]);
+        // A fan-out recorded after its delivery's first attempt writes the same
+        // before it.
+        assert_eq!(lengths(&[attempt("d1", 1), fan_out("d1")]), [2]);
         assert_eq!(lengths(&[decision("d1"), attempt("d1", 1)]), [1, 1]);
         // The attempts of one bundle share its sequence, and one run.
         assert_eq!(lengths(&[attempt("d1", 1), attempt("d2", 1)]), [2]);

@@ -147,8 +147,7 @@ impl<'a> Attempt<'a> {
     /// A manual attempt that fails does not end the delivery: a retry still held
     /// for it (`retrying`) or its first automatic attempt (`pending`) still comes.
     pub fn keeps_course(&self) -> bool {
-        self.attempt.outcome == AttemptOutcome::Failed
-            && self.attempt.task.trigger == Trigger::Manual
+        keeps_course(self.attempt)
     }
 
     /// The status the attempt gives its delivery.
@@ -165,6 +164,11 @@ impl<'a> Attempt<'a> {
     fn duration_ms(&self) -> i64 {
         i64::try_from(self.attempt.duration_ms).unwrap_or(i64::MAX)
     }
+}
+
+/// Whether `attempt` (a failed manual one) leaves its delivery's course as it is.
+pub fn keeps_course(attempt: &DeliveryAttempt) -> bool {
+    attempt.outcome == AttemptOutcome::Failed && attempt.task.trigger == Trigger::Manual
 }
 
 /// Inserts the attempts not recorded yet and returns the record ids of those it
