@@ -81,3 +81,102 @@ async fn a_burst_beyond_memory_is_parked_read_back_and_delivered_whole() {
         "records came faster than they were stored, and some went in bundles"
     );
 }
+
+/// Tasks the fan-out handed to a lane that then slows down go back to their
+/// fan-out, are stored on `DELIVERIES` (and parked from there), and are delivered
+/// once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_handed_to_a_lane_that_slows_down_are_stored_and_delivered_once() {
+    use futures::TryStreamExt;
+    use herald_proto::names::stream::{LEASES_BUCKET, partition_key};
+
+    let nats = NatsServer::start();
+    let herald = Herald::start(&nats.url(), &[]).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    // Attempts may take 10 s (the tests' default is 5 s).
+    let (status, webhook) = api
+        .post(
+            "/v1/webhooks",
+            json!({"url": receiver.url("/"), "events": ["burst.*"], "timeout_ms": 10_000}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{webhook}");
+    let id = webhook["webhook_id"].as_str().unwrap().to_owned();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let leases = js.get_key_value(LEASES_BUCKET).await.unwrap();
+    eventually(PATIENCE, "every partition to be owned", || async {
+        let keys: Vec<String> = leases.keys().await.ok()?.try_collect().await.ok()?;
+        (0..herald_proto::DELIVERY_PARTITIONS)
+            .all(|n| keys.contains(&partition_key(n)))
+            .then_some(())
+    })
+    .await;
+    // The lane learns the endpoint answers at once, so it takes a burst directly…
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let publisher = async_nats::jetstream::new(client);
+    let publish = |range: std::ops::Range<usize>| {
+        let publisher = publisher.clone();
+        async move {
+            let mut acks = Vec::new();
+            for n in range {
+                let body = json!({"event_type": "burst.item", "data": {"n": n}}).to_string();
+                let subject = format!("ingest.{TENANT}.burst.item");
+                acks.push(publisher.publish(subject, body.into()).await.unwrap());
+            }
+            for ack in acks {
+                ack.await.unwrap();
+            }
+        }
+    };
+    let warm = 5;
+    publish(0..warm).await;
+    receiver.wait_for(warm, PATIENCE).await;
+    let before = herald_tests::metrics::scrape(&herald.base_url).await;
+    // …then the endpoint takes 5 s per request, ten at once: as its attempts run
+    // on, the lane expects to start fewer and fewer within 5 s (about ten once
+    // they have run for 5 s) and hands the rest back.
+    receiver.delay(Duration::from_secs(5));
+    let burst = 40;
+    publish(warm..warm + burst).await;
+    let burst = warm + burst;
+
+    let received = receiver.wait_for(burst, PATIENCE * 2).await;
+    let delivered: HashSet<u64> = received
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            body["data"]["n"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(delivered.len(), burst, "every event delivered");
+    let path = format!("/v1/webhooks/{id}/deliveries?status=success&limit=1");
+    api.get_until(&path, "the whole burst recorded as delivered", |body| {
+        (body["total"] == burst).then_some(())
+    })
+    .await;
+    herald_tests::nats::wait_idle(&nats.url(), herald_tests::nats::ALL_CONSUMERS).await;
+    assert_eq!(receiver.received().len(), burst, "each delivered once");
+
+    // The receiver answered every attempt with 200, so what is stored on
+    // DELIVERIES was handed back, or not taken by the lane once it had slowed down.
+    let mut deliveries = js.get_stream("DELIVERIES").await.unwrap();
+    let stored = deliveries.info().await.unwrap().state.last_sequence;
+    let after = herald_tests::metrics::scrape(&herald.base_url).await;
+    let grew = |name: &str| after.get(name).unwrap_or(&0.0) - before.get(name).unwrap_or(&0.0);
+    let (over, back) = (
+        grew("herald_tasks_handed_over_total"),
+        grew("herald_tasks_handed_back_total"),
+    );
+    eprintln!("{stored} stored, {over} handed over, {back} handed back");
+    assert!(
+        stored > 0 && stored < (burst - warm) as u64,
+        "{stored} stored"
+    );
+    // (Other tests in this process count too: the counters grow by at least ours.)
+    assert!(back >= 1.0, "some came back: {back}");
+    assert!(
+        over >= (burst - warm) as f64 - stored as f64,
+        "{over} handed over"
+    );
+}

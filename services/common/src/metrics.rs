@@ -86,6 +86,8 @@ pub struct Metrics {
     pub stream_limit_bytes: Family<StreamLabel, Gauge>,
     pub status_records: Family<KindLabel, Counter>,
     pub tasks_parked: Counter,
+    pub tasks_handed_over: Counter,
+    pub tasks_handed_back: Counter,
     pub partitions_owned: Gauge,
     pub tasks_waiting: Gauge,
     pub attempts_in_flight: Gauge,
@@ -131,6 +133,8 @@ impl Metrics {
             stream_limit_bytes: Family::default(),
             status_records: Family::default(),
             tasks_parked: Counter::default(),
+            tasks_handed_over: Counter::default(),
+            tasks_handed_back: Counter::default(),
             partitions_owned: Gauge::default(),
             tasks_waiting: Gauge::default(),
             attempts_in_flight: Gauge::default(),
@@ -201,6 +205,16 @@ impl Metrics {
             "tasks_parked",
             "Delivery tasks moved to PARKED because their endpoint was busy",
             metrics.tasks_parked.clone(),
+        );
+        registry.register(
+            "tasks_handed_over",
+            "First attempts handed from the fan-out straight to their endpoint's lane, without a stored task",
+            metrics.tasks_handed_over.clone(),
+        );
+        registry.register(
+            "tasks_handed_back",
+            "Tasks handed over to a lane that came back to their fan-out and were stored on DELIVERIES",
+            metrics.tasks_handed_back.clone(),
         );
         registry.register(
             "partitions_owned",

@@ -185,6 +185,9 @@ fn hand_over(
             None => rest.push(task),
         }
     }
+    herald_common::metrics::metrics()
+        .tasks_handed_over
+        .inc_by(handed.len() as u64);
     let direct = (!handed.is_empty()).then_some(Direct {
         tasks: handed,
         _event: permit,
@@ -204,12 +207,15 @@ async fn settle(state: &State, message: jetstream::Message, direct: Direct) {
     tokio::pin!(waiting);
     let back: Vec<HandedOver> = loop {
         tokio::select! {
-            back = &mut waiting => break back.into_iter().flatten().collect(),
+            back = &mut waiting => break back.into_iter().flatten().collect::<Vec<_>>(),
             _ = tokio::time::sleep(PROGRESS_EVERY) => {
                 let _ = message.ack_with(AckKind::Progress).await;
             }
         }
     };
+    herald_common::metrics::metrics()
+        .tasks_handed_back
+        .inc_by(back.len() as u64);
     let failed = futures::stream::iter(back)
         .map(|HandedOver { task, .. }| async move {
             state
