@@ -29,27 +29,10 @@ async fn a_burst_beyond_memory_is_parked_read_back_and_delivered_whole() {
         .unwrap();
     let js = async_nats::jetstream::new(client.clone());
     let burst = 500;
-    let mut acks = Vec::with_capacity(burst);
-    for n in 0..burst {
-        let body = json!({"event_type": "burst.item", "data": {"n": n}}).to_string();
-        acks.push(
-            js.publish(format!("ingest.{TENANT}.burst.item"), body.into())
-                .await
-                .unwrap(),
-        );
-    }
-    for ack in acks {
-        ack.await.unwrap();
-    }
+    publish_burst(&js, 0..burst).await;
 
     let received = receiver.wait_for(burst, PATIENCE * 2).await;
-    let delivered: HashSet<u64> = received
-        .iter()
-        .map(|r| {
-            let body: Value = serde_json::from_slice(&r.body).unwrap();
-            body["data"]["n"].as_u64().unwrap()
-        })
-        .collect();
+    let delivered = numbers(&received);
     assert_eq!(delivered.len(), burst, "every event delivered");
 
     let metrics = herald_tests::metrics::scrape(&herald.base_url).await;
@@ -87,9 +70,6 @@ async fn a_burst_beyond_memory_is_parked_read_back_and_delivered_whole() {
 /// once each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_handed_to_a_lane_that_slows_down_are_stored_and_delivered_once() {
-    use futures::TryStreamExt;
-    use herald_proto::names::stream::{LEASES_BUCKET, partition_key};
-
     let nats = NatsServer::start();
     let herald = Herald::start(&nats.url(), &[]).await;
     let api = herald.api();
@@ -104,33 +84,10 @@ async fn tasks_handed_to_a_lane_that_slows_down_are_stored_and_delivered_once() 
     assert_eq!(status, reqwest::StatusCode::CREATED, "{webhook}");
     let id = webhook["webhook_id"].as_str().unwrap().to_owned();
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    let leases = js.get_key_value(LEASES_BUCKET).await.unwrap();
-    eventually(PATIENCE, "every partition to be owned", || async {
-        let keys: Vec<String> = leases.keys().await.ok()?.try_collect().await.ok()?;
-        (0..herald_proto::DELIVERY_PARTITIONS)
-            .all(|n| keys.contains(&partition_key(n)))
-            .then_some(())
-    })
-    .await;
+    herald_tests::nats::wait_partitions_owned(&js).await;
     // The lane learns the endpoint answers at once, so it takes a burst directly…
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let publisher = async_nats::jetstream::new(client);
-    let publish = |range: std::ops::Range<usize>| {
-        let publisher = publisher.clone();
-        async move {
-            let mut acks = Vec::new();
-            for n in range {
-                let body = json!({"event_type": "burst.item", "data": {"n": n}}).to_string();
-                let subject = format!("ingest.{TENANT}.burst.item");
-                acks.push(publisher.publish(subject, body.into()).await.unwrap());
-            }
-            for ack in acks {
-                ack.await.unwrap();
-            }
-        }
-    };
     let warm = 5;
-    publish(0..warm).await;
+    publish_burst(&js, 0..warm).await;
     receiver.wait_for(warm, PATIENCE).await;
     let before = herald_tests::metrics::scrape(&herald.base_url).await;
     // …then the endpoint takes 5 s per request, ten at once: as its attempts run
@@ -138,17 +95,11 @@ async fn tasks_handed_to_a_lane_that_slows_down_are_stored_and_delivered_once() 
     // they have run for 5 s) and hands the rest back.
     receiver.delay(Duration::from_secs(5));
     let burst = 40;
-    publish(warm..warm + burst).await;
+    publish_burst(&js, warm..warm + burst).await;
     let burst = warm + burst;
 
     let received = receiver.wait_for(burst, PATIENCE * 2).await;
-    let delivered: HashSet<u64> = received
-        .iter()
-        .map(|r| {
-            let body: Value = serde_json::from_slice(&r.body).unwrap();
-            body["data"]["n"].as_u64().unwrap()
-        })
-        .collect();
+    let delivered = numbers(&received);
     assert_eq!(delivered.len(), burst, "every event delivered");
     let path = format!("/v1/webhooks/{id}/deliveries?status=success&limit=1");
     api.get_until(&path, "the whole burst recorded as delivered", |body| {
@@ -179,4 +130,32 @@ async fn tasks_handed_to_a_lane_that_slows_down_are_stored_and_delivered_once() 
         over >= (burst - warm) as f64 - stored as f64,
         "{over} handed over"
     );
+}
+
+/// The distinct `n` of the events in `received`.
+fn numbers(received: &[herald_tests::receiver::Received]) -> HashSet<u64> {
+    received
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            body["data"]["n"].as_u64().unwrap()
+        })
+        .collect()
+}
+
+/// Publishes `burst.item` events numbered `range` to ingest over NATS, all at
+/// once, and waits for every ack.
+async fn publish_burst(js: &async_nats::jetstream::Context, range: std::ops::Range<usize>) {
+    let mut acks = Vec::with_capacity(range.len());
+    for n in range {
+        let body = json!({"event_type": "burst.item", "data": {"n": n}}).to_string();
+        acks.push(
+            js.publish(format!("ingest.{TENANT}.burst.item"), body.into())
+                .await
+                .unwrap(),
+        );
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
 }

@@ -195,9 +195,6 @@ async fn a_failing_receiver_gets_the_event_again_until_it_accepts() {
 /// the delivery log shows them as any other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_attempts_to_an_endpoint_that_keeps_up_store_no_task() {
-    use futures::TryStreamExt;
-    use herald_proto::names::stream::{LEASES_BUCKET, partition_key};
-
     let nats = NatsServer::start();
     let herald = Herald::start(&nats.url(), &[]).await;
     let api = herald.api();
@@ -206,14 +203,7 @@ async fn first_attempts_to_an_endpoint_that_keeps_up_store_no_task() {
     let webhook_id = webhook["webhook_id"].as_str().unwrap();
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     // The dispatcher owns every partition before the events come.
-    let leases = js.get_key_value(LEASES_BUCKET).await.unwrap();
-    herald_tests::eventually(PATIENCE, "every partition to be owned", || async {
-        let keys: Vec<String> = leases.keys().await.ok()?.try_collect().await.ok()?;
-        (0..herald_proto::DELIVERY_PARTITIONS)
-            .all(|n| keys.contains(&partition_key(n)))
-            .then_some(())
-    })
-    .await;
+    herald_tests::nats::wait_partitions_owned(&js).await;
 
     for n in 0..20 {
         let (status, _) = api

@@ -457,3 +457,22 @@ pub async fn rejected(js: &async_nats::jetstream::Context, count: usize) -> Vec<
     rejected.sort_by(|a, b| a.reason.cmp(&b.reason));
     rejected
 }
+
+/// Waits until a dispatcher holds the lease of every delivery partition, so that
+/// the fan-out can hand first attempts to the partitions' lanes.
+pub async fn wait_partitions_owned(js: &async_nats::jetstream::Context) {
+    use futures::TryStreamExt;
+    use herald_proto::names::stream::{LEASES_BUCKET, partition_key};
+
+    let leases = crate::eventually(crate::PATIENCE, "the lease bucket", || async {
+        js.get_key_value(LEASES_BUCKET).await.ok()
+    })
+    .await;
+    crate::eventually(crate::PATIENCE, "every partition to be owned", || async {
+        let keys: Vec<String> = leases.keys().await.ok()?.try_collect().await.ok()?;
+        (0..herald_proto::DELIVERY_PARTITIONS)
+            .all(|n| keys.contains(&partition_key(n)))
+            .then_some(())
+    })
+    .await;
+}
