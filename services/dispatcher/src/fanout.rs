@@ -1,6 +1,9 @@
-//! Fan-out: for each accepted event, one delivery task per subscribed endpoint,
-//! published with a deterministic message id before the event is acknowledged. A
-//! fan-out that runs again (after a crash) stores no task twice.
+//! Fan-out: for each accepted event, one delivery task per subscribed endpoint.
+//! A task whose endpoint's lane is on this replica and keeps up is handed to the
+//! lane in memory, and the event acknowledged once its attempt is recorded; the
+//! others (and any handed back) are published with a deterministic message id
+//! before the event is acknowledged, so a fan-out that runs again (after a crash)
+//! stores no task twice — though it makes a handed-over first attempt again.
 
 use std::time::Duration;
 

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`config`]: allowed targets, user agent, timeouts, concurrency.
-//! - [`fanout`]: `events.>` → one task per (event, endpoint) on `deliveries.>`.
+//! - [`fanout`]: `events.>` → one task per (event, endpoint), handed to its lane
+//!   or stored on `deliveries.>`.
 //! - [`ownership`]: which replica owns which delivery partition (leases in KV).
 //! - [`partition`]: one owned partition: its consumer, per-endpoint lanes, parking.
 //! - [`lane`]: one endpoint's cap, rate limit and waiting tasks.
