@@ -151,6 +151,15 @@ pub async fn write_run(
             Record::Decision(_) | Record::Event(_) => {}
         }
     }
+    // A delivery an attempt of this run moves gets its row from that move (or has
+    // one since its attempt was first recorded): its fan-out row would only be
+    // written to be moved at once.
+    let moved: HashSet<(&str, &str)> = attempts
+        .iter()
+        .filter(|attempt| !attempt.keeps_course())
+        .map(|attempt| attempt.delivery())
+        .collect();
+    fan_outs.retain(|(fan_out, (id, _))| !moved.contains(&(fan_out.tenant.as_str(), id.as_str())));
     rows::fan_outs(conn, &fan_outs).await?;
     let inserted = rows::attempts(conn, &attempts).await?;
     // Only a new attempt moves its delivery.

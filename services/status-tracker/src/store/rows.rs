@@ -150,6 +150,12 @@ impl<'a> Attempt<'a> {
         keeps_course(self.attempt)
     }
 
+    /// The tenant and id of the delivery it moves.
+    pub fn delivery(&self) -> (&'a str, &'a str) {
+        let task = &self.attempt.task;
+        (task.event.tenant.as_str(), task.delivery_id.as_str())
+    }
+
     /// The status the attempt gives its delivery.
     fn status(&self) -> DeliveryStatus {
         match (self.attempt.outcome, self.attempt.task.trigger) {
