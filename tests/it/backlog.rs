@@ -75,13 +75,11 @@ async fn tasks_handed_to_a_lane_that_slows_down_are_stored_and_delivered_once() 
     let api = herald.api();
     let receiver = Receiver::start().await;
     // Attempts may take 10 s (the tests' default is 5 s).
-    let (status, webhook) = api
-        .post(
-            "/v1/webhooks",
+    let webhook = api
+        .create_webhook_from(
             json!({"url": receiver.url("/"), "events": ["burst.*"], "timeout_ms": 10_000}),
         )
         .await;
-    assert_eq!(status, reqwest::StatusCode::CREATED, "{webhook}");
     let id = webhook["webhook_id"].as_str().unwrap().to_owned();
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
     herald_tests::nats::wait_partitions_owned(&js).await;

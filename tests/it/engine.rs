@@ -104,13 +104,10 @@ async fn a_fan_out_that_runs_twice_stores_each_task_once() {
     // that runs again then makes its first attempt again, as after a crash during
     // an attempt; docs/design.md.)
     for receiver in &receivers {
-        let (status, body) = api
-            .post(
-                "/v1/webhooks",
-                json!({"url": receiver.url("/"), "events": ["job.*"], "rate_limit_per_sec": 1}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        api.create_webhook_from(
+            json!({"url": receiver.url("/"), "events": ["job.*"], "rate_limit_per_sec": 1}),
+        )
+        .await;
     }
     // The same event stored twice on EVENTS (as after a crash between the fan-out
     // and its ack, the event is handed out again).

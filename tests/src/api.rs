@@ -141,12 +141,14 @@ impl Api {
 
     /// Creates a webhook and returns its JSON (with the secret).
     pub async fn create_webhook(&self, url: &str, events: &[&str]) -> Value {
-        let (status, body) = self
-            .post(
-                "/v1/webhooks",
-                serde_json::json!({ "url": url, "events": events }),
-            )
-            .await;
+        self.create_webhook_from(serde_json::json!({ "url": url, "events": events }))
+            .await
+    }
+
+    /// Creates the webhook `definition` describes (settings beyond its URL and
+    /// event types); returns the answer.
+    pub async fn create_webhook_from(&self, definition: Value) -> Value {
+        let (status, body) = self.post("/v1/webhooks", definition).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
     }
