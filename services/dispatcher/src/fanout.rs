@@ -1,9 +1,9 @@
 //! Fan-out: for each accepted event, one delivery task per subscribed endpoint.
-//! A task whose endpoint's lane is on this replica and keeps up is handed to the
-//! lane in memory, and the event acknowledged once its attempt is recorded; the
-//! others (and any handed back) are published with a deterministic message id
-//! before the event is acknowledged, so a fan-out that runs again (after a crash)
-//! stores no task twice — though it makes a handed-over first attempt again.
+//! The task of an event with one target, whose endpoint's lane is on this replica
+//! and keeps up, is handed to the lane in memory, and the event acknowledged once
+//! its attempt is recorded; other tasks (and any handed back) are published with a
+//! deterministic message id before the event is acknowledged, so a fan-out that
+//! runs again (after a crash) stores no task twice.
 
 use std::time::Duration;
 
@@ -162,14 +162,22 @@ struct HandedOver {
 pub const DIRECT_EVENTS: usize = 512;
 const DIRECT_SHARE: usize = 64 << 10;
 
-/// Hands each task whose endpoint's partition this replica owns, and whose lane
-/// expects to start it soon, straight to the lane: its first attempt then needs no
-/// stored task. Returns those, and the tasks to store.
+/// Hands an event's task straight to its lane when the event has one target, its
+/// endpoint's partition is owned here and the lane expects to start it soon: its
+/// first attempt then needs no stored task. Returns it, or the tasks to store.
+///
+/// Only an event with one target: an event's tasks finish at different times, and
+/// should the dispatcher die while one of them runs, the event comes back and
+/// every task handed over would be attempted again, also to the endpoints that
+/// already have it. Stored tasks are de-duplicated by their message ids instead.
 fn hand_over(
     state: &State,
     message: &jetstream::Message,
     tasks: Vec<DeliveryTask>,
 ) -> (Option<Direct>, Vec<DeliveryTask>) {
+    if tasks.len() != 1 {
+        return (None, tasks);
+    }
     let data = tasks.first().map_or(0, |t| t.event.data.len());
     let shares = (message.payload.len() + data).div_ceil(DIRECT_SHARE).max(1);
     let shares = u32::try_from(shares).unwrap_or(u32::MAX);
