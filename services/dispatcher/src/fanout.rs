@@ -138,19 +138,14 @@ async fn fan_out(state: &State, message: jetstream::Message) {
     }
 }
 
-/// Tasks the endpoints' lanes on this replica took straight from one fan-out,
-/// and the event's share of [`DIRECT_EVENTS`].
+/// An event's one task, taken by its endpoint's lane on this replica straight
+/// from the fan-out, and the event's share of [`DIRECT_EVENTS`]. The task is kept
+/// to be stored should it come back (its event's data is shared, not copied; its
+/// encoded form is the lane's alone).
 struct Direct {
-    tasks: Vec<HandedOver>,
-    _event: tokio::sync::OwnedSemaphorePermit,
-}
-
-/// One task handed over, kept to be stored should it come back (its event's data
-/// is shared, not copied; its encoded form is the lane's alone, so it leaves memory
-/// once the attempt has started).
-struct HandedOver {
     task: DeliveryTask,
     done: tokio::sync::oneshot::Receiver<()>,
+    _event: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Shares of [`DIRECT_SHARE`] bytes for events whose tasks were handed over and
@@ -173,70 +168,57 @@ const DIRECT_SHARE: usize = 64 << 10;
 fn hand_over(
     state: &State,
     message: &jetstream::Message,
-    tasks: Vec<DeliveryTask>,
+    mut tasks: Vec<DeliveryTask>,
 ) -> (Option<Direct>, Vec<DeliveryTask>) {
-    if tasks.len() != 1 {
+    let [task] = tasks.as_slice() else {
         return (None, tasks);
-    }
-    let data = tasks.first().map_or(0, |t| t.event.data.len());
-    let shares = (message.payload.len() + data).div_ceil(DIRECT_SHARE).max(1);
+    };
+    let Some(partition) = state.owned.of(&task.event.tenant, &task.endpoint_id) else {
+        return (None, tasks);
+    };
+    let shares = (message.payload.len() + task.event.data.len())
+        .div_ceil(DIRECT_SHARE)
+        .max(1);
     let shares = u32::try_from(shares).unwrap_or(u32::MAX);
     let Ok(permit) = state.direct_events.clone().try_acquire_many_owned(shares) else {
         return (None, tasks);
     };
-    let mut handed = Vec::new();
-    let mut rest = Vec::new();
-    for task in tasks {
-        let Some(partition) = state.owned.of(&task.event.tenant, &task.endpoint_id) else {
-            rest.push(task);
-            continue;
-        };
-        match partition.offer(&task) {
-            Some(done) => handed.push(HandedOver { task, done }),
-            None => rest.push(task),
-        }
-    }
-    herald_common::metrics::metrics()
-        .tasks_handed_over
-        .inc_by(handed.len() as u64);
-    let direct = (!handed.is_empty()).then_some(Direct {
-        tasks: handed,
+    let Some(done) = partition.offer(task) else {
+        return (None, tasks);
+    };
+    herald_common::metrics::metrics().tasks_handed_over.inc();
+    let task = tasks.pop().expect("one task");
+    let direct = Direct {
+        task,
+        done,
         _event: permit,
-    });
-    (direct, rest)
+    };
+    (Some(direct), tasks)
 }
 
-/// Waits until the handed-over tasks are over, stores those handed back, then
-/// finishes with the event.
+/// Waits until the handed-over task is over, stores it should it have come back,
+/// then finishes with the event.
 async fn settle(state: &State, message: jetstream::Message, direct: Direct) {
-    let waiting = futures::future::join_all(
-        direct
-            .tasks
-            .into_iter()
-            .map(|mut task| async move { (&mut task.done).await.is_err().then_some(task) }),
-    );
-    tokio::pin!(waiting);
-    let back: Vec<HandedOver> = loop {
+    let Direct { task, done, _event } = direct;
+    tokio::pin!(done);
+    let came_back = loop {
         tokio::select! {
-            back = &mut waiting => break back.into_iter().flatten().collect::<Vec<_>>(),
+            answer = &mut done => break answer.is_err(),
             _ = tokio::time::sleep(PROGRESS_EVERY) => {
                 let _ = message.ack_with(AckKind::Progress).await;
             }
         }
     };
-    herald_common::metrics::metrics()
-        .tasks_handed_back
-        .inc_by(back.len() as u64);
-    let failed = futures::stream::iter(back)
-        .map(|HandedOver { task, .. }| async move {
-            state
-                .publish(task.subject(), &task.message_id(), task.encode())
-                .await
-        })
-        .buffer_unordered(PUBLISHES_AT_ONCE)
-        .filter_map(|result| std::future::ready(result.err().map(|err| err.kind())))
-        .collect::<Vec<_>>()
-        .await;
+    let mut failed = Vec::new();
+    if came_back {
+        herald_common::metrics::metrics().tasks_handed_back.inc();
+        if let Err(err) = state
+            .publish(task.subject(), &task.message_id(), task.encode())
+            .await
+        {
+            failed.push(err.kind());
+        }
+    }
     finish(state, &message, failed).await
 }
 
