@@ -86,6 +86,17 @@ pub async fn deliver(
                 .map_err(DeliverError::Reject);
         }
     };
+    deliver_task(state, task, traceparent, cut, sent).await
+}
+
+/// [`deliver`] for a task already decoded: one the fan-out handed over.
+pub async fn deliver_task(
+    state: &State,
+    task: DeliveryTask,
+    traceparent: Option<&str>,
+    cut: &CancellationToken,
+    sent: impl FnOnce(),
+) -> Result<(), DeliverError> {
     let span = tracing::info_span!(
         "dispatcher.deliver",
         otel.kind = "consumer",

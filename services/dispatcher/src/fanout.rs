@@ -140,8 +140,8 @@ async fn fan_out(state: &State, message: jetstream::Message) {
 
 /// An event's one task, taken by its endpoint's lane on this replica straight
 /// from the fan-out, and the event's share of [`DIRECT_EVENTS`]. The task is kept
-/// to be stored should it come back (its event's data is shared, not copied; its
-/// encoded form is the lane's alone).
+/// to be stored should it come back (the lane holds a copy; its event's data is
+/// shared between them, not copied).
 struct Direct {
     task: DeliveryTask,
     done: tokio::sync::oneshot::Receiver<()>,

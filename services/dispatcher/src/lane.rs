@@ -25,6 +25,8 @@ pub const QUEUE_HORIZON: Duration = Duration::from_secs(5);
 /// task's event stays unacknowledged until the attempt is over, so only an
 /// endpoint that keeps up takes tasks this way.
 pub const DIRECT_HORIZON: Duration = Duration::from_millis(500);
+/// What a task handed over is counted to hold beyond its event's data.
+pub const DIRECT_ENVELOPE: usize = 1024;
 /// The response time assumed for an endpoint not heard from yet.
 const FIRST_GUESS: Duration = Duration::from_millis(100);
 
@@ -45,9 +47,13 @@ pub enum Origin {
     Direct(oneshot::Sender<()>),
 }
 
-/// A task in the dispatcher's hands, still encoded.
+/// A task in the dispatcher's hands, still encoded (but for one handed over).
 pub struct Work {
+    /// The encoded task; empty for one handed over, which comes decoded.
     pub payload: Bytes,
+    /// A task handed over by the fan-out, as it made it: its event's data shared,
+    /// not copied, and not checked once more.
+    pub decoded: Option<Box<herald_proto::DeliveryTask>>,
     /// The `traceparent` its message carried.
     pub traceparent: Option<String>,
     pub origin: Origin,
@@ -65,6 +71,15 @@ pub struct Reserved {
 }
 
 impl Work {
+    /// Bytes it holds, as the memory bounds count them: its encoded form, or for a
+    /// task handed over its event's data and the rest of the task.
+    pub fn size(&self) -> usize {
+        match &self.decoded {
+            Some(task) => task.event.data.len() + DIRECT_ENVELOPE,
+            None => self.payload.len(),
+        }
+    }
+
     /// Hands the task back: a consumer's task is offered again at once (to this
     /// replica or the partition's next owner); a parked one stays parked; a direct
     /// one goes back to its fan-out, which stores it.
@@ -295,6 +310,7 @@ mod tests {
     fn queued() -> Work {
         Work {
             payload: Bytes::new(),
+            decoded: None,
             traceparent: None,
             origin: Origin::Parked(0),
             progressed: Instant::now(),

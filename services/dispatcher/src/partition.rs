@@ -279,11 +279,11 @@ impl Partition {
         if self.stop.is_cancelled() || !guard.takes_direct(Instant::now(), rate) {
             return None;
         }
-        // Room for the event's data and the task's envelope, before encoding it.
-        let reserved = self.try_room(task.event.data.len() + 1024)?;
+        let reserved = self.try_room(task.event.data.len() + crate::lane::DIRECT_ENVELOPE)?;
         let (done, answer) = oneshot::channel();
         guard.queue.push_back(Work {
-            payload: task.encode(),
+            payload: bytes::Bytes::new(),
+            decoded: Some(Box::new(task.clone())),
             traceparent: None,
             origin: Origin::Direct(done),
             progressed: Instant::now(),
@@ -317,6 +317,7 @@ impl Partition {
         let (message, acker) = message.split();
         let mut work = Work {
             payload: message.payload,
+            decoded: None,
             traceparent,
             origin: Origin::Consumer {
                 acker: Arc::new(acker),
@@ -462,7 +463,8 @@ impl Partition {
     fn drive(self: &Arc<Self>, lane: &Arc<Mutex<Lane>>, guard: &mut Lane) {
         if !guard.driving && !self.stop.is_cancelled() {
             guard.driving = true;
-            self.tasks.spawn(self.clone().driver(lane.clone()));
+            self.tasks
+                .spawn(Box::pin(self.clone().driver(lane.clone())));
         }
     }
 
@@ -522,7 +524,7 @@ impl Partition {
                     work.release().await;
                     break;
                 }
-                slot = self.shared.slots.acquire(&tenant, work.payload.len() as u64) => slot,
+                slot = self.shared.slots.acquire(&tenant, work.size() as u64) => slot,
             };
             let started = Instant::now();
             lane.lock().expect("lane lock").started(started);
@@ -583,6 +585,7 @@ impl Partition {
                                 });
                         Work {
                             payload: task.payload,
+                            decoded: None,
                             traceparent: task.traceparent,
                             origin: Origin::Parked(task.sequence),
                             progressed: now,
@@ -653,7 +656,7 @@ impl Partition {
     async fn attempt(
         self: &Arc<Self>,
         lane: &Arc<Mutex<Lane>>,
-        work: Work,
+        mut work: Work,
         started: Instant,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) {
@@ -664,15 +667,15 @@ impl Partition {
             lane.lock().expect("lane lock").finished(started);
             drop(permit);
         };
-        let done = crate::deliver::deliver(
-            &self.shared.state,
-            &subject,
-            work.payload,
-            work.traceparent.as_deref(),
-            &self.shared.cut,
-            sent,
-        )
-        .await;
+        let (state, cut) = (&self.shared.state, &self.shared.cut);
+        let traceparent = work.traceparent.as_deref();
+        let done = match work.decoded.take() {
+            Some(task) => crate::deliver::deliver_task(state, *task, traceparent, cut, sent).await,
+            None => {
+                let payload = std::mem::take(&mut work.payload);
+                crate::deliver::deliver(state, &subject, payload, traceparent, cut, sent).await
+            }
+        };
         if let Err(crate::deliver::DeliverError::Cut) = done {
             // Offered again at once, to the partition's next owner; a parked task
             // simply stays parked.
