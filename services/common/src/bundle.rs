@@ -140,7 +140,7 @@ async fn run(jetstream: jetstream::Context, mut queue: mpsc::Receiver<Item>) {
             };
             let jetstream = jetstream.clone();
             tokio::spawn(async move {
-                publish(&jetstream, group).await;
+                Box::pin(publish(&jetstream, group)).await;
                 drop(permit);
             });
         }

@@ -187,9 +187,12 @@ pub async fn run<F, Fut>(
                 Some(Ok(message)) => {
                     let handler = handler.clone();
                     let name = shared_name.clone();
+                    // The handler's future lives on the heap: a task's future is
+                    // moved as a whole when it is spawned and when it ends, and a
+                    // handler's is many KiB.
                     in_flight.spawn(async move {
                         if !give_up_if_exhausted(&message, &name, &redelivery).await {
-                            handler(message).await;
+                            Box::pin(handler(message)).await;
                         }
                         drop(permit);
                     });

@@ -130,7 +130,7 @@ async fn fan_out(state: &State, message: jetstream::Message) {
         // apart, so the next events are fanned out meanwhile.
         Some(direct) if failed.is_empty() => {
             let held = state.clone();
-            let waiting = async move { settle(&held, message, direct).await };
+            let waiting = async move { Box::pin(settle(&held, message, direct)).await };
             state.fan_outs.spawn(waiting.in_current_span());
         }
         // Handed-over tasks run anyway; the event comes back and runs them again.

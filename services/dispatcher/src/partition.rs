@@ -530,8 +530,10 @@ impl Partition {
             lane.lock().expect("lane lock").started(started);
             let this = self.clone();
             let lane = lane.clone();
+            // On the heap: an attempt's future is many KiB, and a task's future is
+            // moved as a whole when it is spawned and when it ends.
             self.tasks.spawn(async move {
-                this.attempt(&lane, work, started, permit).await;
+                Box::pin(this.attempt(&lane, work, started, permit)).await;
                 drop(slot);
             });
         }
