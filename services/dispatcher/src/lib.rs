@@ -69,9 +69,22 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What the dispatcher's handlers share.
+/// What the dispatcher's handlers share; a clone shares the same [`Shared`]
+/// (every fan-out and attempt takes one, and the buckets' handles alone are dozens
+/// of allocations to copy).
 #[derive(Clone)]
-pub struct State {
+pub struct State(Arc<Shared>);
+
+impl std::ops::Deref for State {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`State`].
+pub struct Shared {
     pub config: Arc<Config>,
     /// Core NATS, for attempts to listening sessions.
     pub client: async_nats::Client,
@@ -268,7 +281,7 @@ pub async fn start(
     let (replica_id, lease) = (config.replica_id.clone(), config.partition_lease);
     let config_shutdown_timeout = config.common.shutdown_timeout;
     let records = herald_common::bundle::Bundler::start(js.clone());
-    let state = State {
+    let state = State(Arc::new(Shared {
         config: Arc::new(config),
         client: client.clone(),
         jetstream: js,
@@ -282,7 +295,7 @@ pub async fn start(
         owned: partition::Owned::default(),
         direct_events: Arc::new(tokio::sync::Semaphore::new(fanout::DIRECT_EVENTS)),
         fan_outs: tokio_util::task::TaskTracker::new(),
-    };
+    }));
     // Attempts in flight at SIGTERM get the drain's work window; those still
     // running then are cut, so the drain ends within HERALD_SHUTDOWN_TIMEOUT.
     let cut = CancellationToken::new();

@@ -2,6 +2,8 @@
 //! callback, publish on `events.<tenant>.<event_type>` — and [`IntakeError`], which
 //! says what went wrong in kinds HTTP and NATS each map to their own answer.
 
+use std::sync::Arc;
+
 use async_nats::jetstream;
 use herald_common::publish::{Publish, publish};
 use herald_common::registry::Registry;
@@ -125,9 +127,20 @@ pub fn validate(
 }
 
 /// What accepting needs, shared by the HTTP API and the NATS intake. Cloning is
-/// cheap.
+/// cheap: clones share one [`Parts`] (every request and message takes a clone).
 #[derive(Clone)]
-pub struct Intake {
+pub struct Intake(Arc<Parts>);
+
+impl std::ops::Deref for Intake {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// The parts of an [`Intake`].
+pub struct Parts {
     /// The rules: limits, URL policy, the cipher that seals callback headers, the
     /// catalogue.
     config: Config,
@@ -145,12 +158,12 @@ impl Intake {
         registry: Registry,
         buckets: Buckets,
     ) -> Self {
-        Intake {
+        Intake(Arc::new(Parts {
             config,
             jetstream,
             registry,
             buckets,
-        }
+        }))
     }
 
     pub fn config(&self) -> &Config {
