@@ -1,10 +1,10 @@
 //! What the store's write path costs: records the common path of a delivery (its
 //! fan-out, one successful attempt and its event) 20 000 times, in batches of 256
-//! as the recorder writes them, into a temporary SQLite file, and prints the CPU
+//! as the recorder writes them under load (or of the size given), into a temporary SQLite file, and prints the CPU
 //! time (user + system, of the whole process) per 1 000 deliveries. CPU time, not
 //! wall time, so other work on the machine does not skew it.
 //!
-//! `cargo run --release -p herald-status-tracker --example write_cost [deliveries]`
+//! `cargo run --release -p herald-status-tracker --example write_cost [deliveries] [batch]`
 
 use bytes::Bytes;
 use herald_proto::{
@@ -22,6 +22,10 @@ async fn main() {
         .nth(1)
         .map(|n| n.parse().expect("a number of deliveries"))
         .unwrap_or(20_000);
+    let batch: usize = std::env::args()
+        .nth(2)
+        .map(|n| n.parse().expect("a batch size"))
+        .unwrap_or(BATCH);
     let dir = std::env::temp_dir().join(format!("herald-write-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
@@ -41,12 +45,12 @@ async fn main() {
     }
 
     let before = cpu_seconds();
-    for batch in outcomes.chunks(BATCH).chain(events.chunks(BATCH)) {
+    for batch in outcomes.chunks(batch).chain(events.chunks(batch)) {
         store.record_batch(batch).await.expect("a batch written");
     }
     let spent = cpu_seconds() - before;
     println!(
-        "{deliveries} deliveries: {spent:.2} s CPU, {:.3} s per 1 000 deliveries",
+        "{deliveries} deliveries in batches of {batch}: {spent:.2} s CPU, {:.3} s per 1 000 deliveries",
         spent * 1000.0 / deliveries as f64
     );
     drop(store);
