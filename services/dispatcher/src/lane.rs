@@ -319,6 +319,44 @@ mod tests {
     }
 
     #[test]
+    fn a_task_handed_over_counts_its_data_against_memory() {
+        use herald_proto::{DeliveryTask, Event, EventType, Trigger};
+        let data = format!("[{}1]", "1,".repeat(5_000));
+        let task = DeliveryTask {
+            delivery_id: "dlv_1".into(),
+            endpoint_id: "wh_1".into(),
+            attempt: 1,
+            event: Event {
+                event_id: "evt_1".into(),
+                tenant: "acme".into(),
+                event_type: EventType::parse("job.done").unwrap(),
+                data: Bytes::from(data.clone()),
+                job_id: None,
+                timestamp_ms: 0,
+                accepted_at_ms: 0,
+                callback: None,
+            },
+            trigger: Trigger::Auto,
+            callback: None,
+            traceparent: None,
+            run_id: None,
+        };
+        let encoded = task.encode().len();
+        let work = Work {
+            decoded: Some(Box::new(task)),
+            ..queued()
+        };
+        assert_eq!(work.size(), data.len() + DIRECT_ENVELOPE);
+        // What it holds is never counted below its encoded form.
+        assert!(work.size() >= encoded, "{} < {encoded}", work.size());
+        let stored = Work {
+            payload: Bytes::from(vec![0; 700]),
+            ..queued()
+        };
+        assert_eq!(stored.size(), 700);
+    }
+
+    #[test]
     fn a_fast_endpoint_keeps_its_backlog_in_memory() {
         let mut lane = Lane::new("acme", "wh_1", 10);
         let now = Instant::now();
