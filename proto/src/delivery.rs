@@ -180,6 +180,50 @@ impl DeliveryTask {
         Bytes::from(self.to_wire().encode_to_vec())
     }
 
+    /// At least the size of [`DeliveryTask::encode`]'s bytes, counted without
+    /// encoding: every text and byte the task holds (its event's data, both
+    /// callbacks' URLs and headers), and for every field room for its tag and its
+    /// length or value.
+    pub fn size_bound(&self) -> usize {
+        /// A field's tag (at most 2 bytes here) and its length or varint value (at
+        /// most 10).
+        const FIELD: usize = 12;
+        let text = |s: &str| FIELD + s.len();
+        let headers = |h: &SealedHeaders| -> usize {
+            // Each header is a map entry: the entry, its name, its value.
+            h.stored()
+                .iter()
+                .map(|(n, v)| 3 * FIELD + n.len() + v.len())
+                .sum()
+        };
+        let callback = |url: &str, h: &SealedHeaders, format: &PayloadFormat| {
+            FIELD + text(url) + headers(h) + text(format.as_str())
+        };
+        let event = &self.event;
+        let event_size = FIELD
+            + text(&event.event_id)
+            + text(event.event_type.as_str())
+            + FIELD
+            + event.data.len()
+            + event.job_id.as_deref().map_or(0, text)
+            + 2 * FIELD
+            + text(&event.tenant)
+            + event
+                .callback
+                .as_ref()
+                .map_or(0, |c| callback(&c.url, &c.headers, &c.payload_format));
+        text(&self.delivery_id)
+            + text(&self.endpoint_id)
+            + 2 * FIELD
+            + event_size
+            + self
+                .callback
+                .as_ref()
+                .map_or(0, |c| callback(&c.url, &c.headers, &c.payload_format))
+            + self.traceparent.as_deref().map_or(0, text)
+            + self.run_id.as_deref().map_or(0, text)
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         DeliveryTask::try_from(wire::DeliveryTask::decode(bytes)?)
     }
@@ -345,6 +389,51 @@ impl TryFrom<wire::DeliveryAttempt> for DeliveryAttempt {
 mod tests {
     use super::*;
     use crate::EventType;
+
+    #[test]
+    fn a_tasks_size_bound_is_never_below_its_encoded_size() {
+        let headers = SealedHeaders::from_stored(
+            (0..40)
+                .map(|i| (format!("x-header-{i}"), "v".repeat(300)))
+                .collect(),
+        );
+        let mut task = DeliveryTask {
+            delivery_id: "dlv_1".into(),
+            endpoint_id: "cb_1".into(),
+            attempt: 3,
+            event: Event {
+                event_id: "evt_1".into(),
+                tenant: "acme".into(),
+                event_type: EventType::parse("job.failed").unwrap(),
+                data: Bytes::from("[1]".repeat(20_000)),
+                job_id: Some("job_1".into()),
+                timestamp_ms: i64::MAX,
+                accepted_at_ms: i64::MIN,
+                callback: Some(crate::Callback {
+                    url: format!("https://example.com/{}", "p".repeat(2000)),
+                    headers: headers.clone(),
+                    payload_format: PayloadFormat::Envelope,
+                }),
+            },
+            trigger: Trigger::Manual,
+            callback: Some(CallbackTarget {
+                url: format!("https://example.com/{}", "q".repeat(2000)),
+                headers,
+                payload_format: PayloadFormat::Envelope,
+            }),
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+            run_id: Some("r1".into()),
+        };
+        let bound = task.size_bound();
+        let encoded = task.encode().len();
+        assert!(bound >= encoded, "{bound} < {encoded}");
+        // Not far above it either: the callbacks' headers are most of it.
+        assert!(bound < encoded * 2, "{bound} vs {encoded}");
+        task.event.callback = None;
+        task.callback = None;
+        task.event.data = Bytes::from_static(b"1");
+        assert!(task.size_bound() >= task.encode().len());
+    }
 
     #[test]
     fn attempt_round_trips_with_its_task() {

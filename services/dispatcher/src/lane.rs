@@ -25,8 +25,6 @@ pub const QUEUE_HORIZON: Duration = Duration::from_secs(5);
 /// task's event stays unacknowledged until the attempt is over, so only an
 /// endpoint that keeps up takes tasks this way.
 pub const DIRECT_HORIZON: Duration = Duration::from_millis(500);
-/// What a task handed over is counted to hold beyond its event's data.
-pub const DIRECT_ENVELOPE: usize = 1024;
 /// The response time assumed for an endpoint not heard from yet.
 const FIRST_GUESS: Duration = Duration::from_millis(100);
 
@@ -72,10 +70,10 @@ pub struct Reserved {
 
 impl Work {
     /// Bytes it holds, as the memory bounds count them: its encoded form, or for a
-    /// task handed over its event's data and the rest of the task.
+    /// task handed over what its encoded form would take at most.
     pub fn size(&self) -> usize {
         match &self.decoded {
-            Some(task) => task.event.data.len() + DIRECT_ENVELOPE,
+            Some(task) => task.size_bound(),
             None => self.payload.len(),
         }
     }
@@ -319,9 +317,8 @@ mod tests {
     }
 
     #[test]
-    fn a_task_handed_over_counts_its_data_against_memory() {
+    fn a_task_handed_over_counts_what_its_encoded_form_would_take() {
         use herald_proto::{DeliveryTask, Event, EventType, Trigger};
-        let data = format!("[{}1]", "1,".repeat(5_000));
         let task = DeliveryTask {
             delivery_id: "dlv_1".into(),
             endpoint_id: "wh_1".into(),
@@ -330,7 +327,7 @@ mod tests {
                 event_id: "evt_1".into(),
                 tenant: "acme".into(),
                 event_type: EventType::parse("job.done").unwrap(),
-                data: Bytes::from(data.clone()),
+                data: Bytes::from(format!("[{}1]", "1,".repeat(5_000))),
                 job_id: None,
                 timestamp_ms: 0,
                 accepted_at_ms: 0,
@@ -341,13 +338,12 @@ mod tests {
             traceparent: None,
             run_id: None,
         };
-        let encoded = task.encode().len();
+        let (bound, encoded) = (task.size_bound(), task.encode().len());
         let work = Work {
             decoded: Some(Box::new(task)),
             ..queued()
         };
-        assert_eq!(work.size(), data.len() + DIRECT_ENVELOPE);
-        // What it holds is never counted below its encoded form.
+        assert_eq!(work.size(), bound);
         assert!(work.size() >= encoded, "{} < {encoded}", work.size());
         let stored = Work {
             payload: Bytes::from(vec![0; 700]),

@@ -279,7 +279,7 @@ impl Partition {
         if self.stop.is_cancelled() || !guard.takes_direct(Instant::now(), rate) {
             return None;
         }
-        let reserved = self.try_room(task.event.data.len() + crate::lane::DIRECT_ENVELOPE)?;
+        let reserved = self.try_room(task.size_bound())?;
         let (done, answer) = oneshot::channel();
         guard.queue.push_back(Work {
             payload: bytes::Bytes::new(),
