@@ -117,7 +117,7 @@ pub fn fnv1a(parts: &[&[u8]]) -> u64 {
 }
 
 pub use crate::names::subject::{
-    delivery as delivery_subject, lane_key, parked as parked_subject,
+    delivery as delivery_subject, lane_key, lane_key_of, parked as parked_subject,
     split_task as split_task_subject,
 };
 
@@ -490,6 +490,7 @@ mod tests {
         assert_eq!(spread.len() as u32, DELIVERY_PARTITIONS);
         assert_eq!(split_task_subject("deliveries.x.acme.wh_1"), None);
         assert_eq!(lane_key(&subject), Some("acme.wh_1"));
+        assert_eq!(lane_key_of("acme", "wh_1"), "acme.wh_1");
         assert_eq!(lane_key("deliveries.3.acme"), None);
     }
 }

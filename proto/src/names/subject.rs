@@ -132,6 +132,11 @@ pub fn lane_key(subject: &str) -> Option<&str> {
     subject.splitn(3, '.').nth(2)
 }
 
+/// The [`lane_key`] of `tenant`'s endpoint `endpoint_id`'s tasks, from its parts.
+pub fn lane_key_of(tenant: &str, endpoint_id: &str) -> String {
+    format!("{tenant}.{endpoint_id}")
+}
+
 /// The subject a retry is held on until due: one per delivery, so a newer retry
 /// replaces an older one, and one prefix per webhook, so all of a webhook's held
 /// retries can be purged at once.

@@ -45,13 +45,37 @@ pub enum Origin {
     Direct(oneshot::Sender<()>),
 }
 
-/// A task in the dispatcher's hands, still encoded (but for one handed over).
+/// A task as the dispatcher holds it.
+pub enum Task {
+    /// As stored: its message's payload, decoded when its attempt starts.
+    Encoded(Bytes),
+    /// Handed over by the fan-out, as it made it: its event's data shared, not
+    /// copied, and not checked once more.
+    Decoded(Box<herald_proto::DeliveryTask>),
+}
+
+impl Task {
+    /// Bytes it holds, as the memory bounds count them: its encoded form, or what
+    /// that would take at most.
+    pub fn size(&self) -> usize {
+        match self {
+            Task::Encoded(payload) => payload.len(),
+            Task::Decoded(task) => task.size_bound(),
+        }
+    }
+
+    /// Its encoded form, as it is stored.
+    pub fn encoded(&self) -> Bytes {
+        match self {
+            Task::Encoded(payload) => payload.clone(),
+            Task::Decoded(task) => task.encode(),
+        }
+    }
+}
+
+/// A task in the dispatcher's hands.
 pub struct Work {
-    /// The encoded task; empty for one handed over, which comes decoded.
-    pub payload: Bytes,
-    /// A task handed over by the fan-out, as it made it: its event's data shared,
-    /// not copied, and not checked once more.
-    pub decoded: Option<Box<herald_proto::DeliveryTask>>,
+    pub task: Task,
     /// The `traceparent` its message carried.
     pub traceparent: Option<String>,
     pub origin: Origin,
@@ -69,15 +93,6 @@ pub struct Reserved {
 }
 
 impl Work {
-    /// Bytes it holds, as the memory bounds count them: its encoded form, or for a
-    /// task handed over what its encoded form would take at most.
-    pub fn size(&self) -> usize {
-        match &self.decoded {
-            Some(task) => task.size_bound(),
-            None => self.payload.len(),
-        }
-    }
-
     /// Hands the task back: a consumer's task is offered again at once (to this
     /// replica or the partition's next owner); a parked one stays parked; a direct
     /// one goes back to its fan-out, which stores it.
@@ -118,6 +133,8 @@ pub struct Lane {
     /// The endpoint's subjects on `DELIVERIES` and on `PARKED`, made once.
     pub task_subject: String,
     pub parked_subject: String,
+    /// Its endpoint's key in the webhook registry, where its rate limit is read.
+    pub registry_key: String,
     /// Attempts in flight, at most the endpoint's cap.
     pub permits: Arc<Semaphore>,
     concurrency: usize,
@@ -149,6 +166,7 @@ impl Lane {
             endpoint_id: endpoint_id.to_owned(),
             task_subject: herald_proto::delivery::delivery_subject(tenant, endpoint_id),
             parked_subject: herald_proto::delivery::parked_subject(tenant, endpoint_id),
+            registry_key: herald_proto::Endpoint::key_for(tenant, endpoint_id),
             permits: Arc::new(Semaphore::new(concurrency)),
             concurrency,
             queue: VecDeque::new(),
@@ -307,8 +325,7 @@ mod tests {
 
     fn queued() -> Work {
         Work {
-            payload: Bytes::new(),
-            decoded: None,
+            task: Task::Encoded(Bytes::new()),
             traceparent: None,
             origin: Origin::Parked(0),
             progressed: Instant::now(),
@@ -338,17 +355,16 @@ mod tests {
             traceparent: None,
             run_id: None,
         };
-        let (bound, encoded) = (task.size_bound(), task.encode().len());
-        let work = Work {
-            decoded: Some(Box::new(task)),
-            ..queued()
-        };
-        assert_eq!(work.size(), bound);
-        assert!(work.size() >= encoded, "{} < {encoded}", work.size());
-        let stored = Work {
-            payload: Bytes::from(vec![0; 700]),
-            ..queued()
-        };
+        let (bound, encoded) = (task.size_bound(), task.encode());
+        let handed_over = Task::Decoded(Box::new(task));
+        assert_eq!(handed_over.size(), bound);
+        assert!(bound >= encoded.len(), "{bound} < {}", encoded.len());
+        assert_eq!(
+            handed_over.encoded(),
+            encoded,
+            "stored as it would have been"
+        );
+        let stored = Task::Encoded(Bytes::from(vec![0; 700]));
         assert_eq!(stored.size(), 700);
     }
 

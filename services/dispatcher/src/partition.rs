@@ -21,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::lane::{Lane, Next, Origin, Placement, Reserved, Work};
+use crate::lane::{Lane, Next, Origin, Placement, Reserved, Task, Work};
 use crate::parked::Parked;
 use crate::slots::Slots;
 
@@ -184,6 +184,17 @@ impl Partition {
 
     /// The lane of `key` (`<tenant>.<endpoint_id>`, the tail of the endpoint's
     /// subjects), made when missing. Looking a lane up allocates nothing.
+    /// The rate limit the registry holds for the lane's endpoint (none for a job's
+    /// callback, which is not in it), read afresh: a webhook's change applies at
+    /// once.
+    fn rate_limit(&self, registry_key: &str) -> Option<u32> {
+        self.shared
+            .state
+            .endpoints()
+            .get(registry_key)
+            .and_then(|e| e.rate_limit_per_sec)
+    }
+
     fn lane(&self, key: &str) -> Arc<Mutex<Lane>> {
         let mut lanes = self.lanes.lock().expect("partition lock");
         if let Some(lane) = lanes.get(key) {
@@ -258,22 +269,11 @@ impl Partition {
     /// handed back (the partition stopped, the attempt could not be recorded, the
     /// endpoint slowed down): the fan-out then stores it.
     pub fn offer(self: &Arc<Self>, task: &DeliveryTask) -> Option<oneshot::Receiver<()>> {
-        let subject = task.subject();
-        let key = herald_proto::delivery::lane_key(&subject)?;
-        let rate = match task.callback {
-            Some(_) => None,
-            None => self
-                .shared
-                .state
-                .endpoints()
-                .get(&herald_proto::Endpoint::key_for(
-                    &task.event.tenant,
-                    &task.endpoint_id,
-                ))
-                .and_then(|e| e.rate_limit_per_sec),
-        };
-        let lane = self.lane(key);
+        let key = herald_proto::delivery::lane_key_of(&task.event.tenant, &task.endpoint_id);
+        let lane = self.lane(&key);
         let mut guard = lane.lock().expect("lane lock");
+        // A new lane has not learned its endpoint's rate limit yet.
+        let rate = self.rate_limit(&guard.registry_key);
         // Checked under the lane's lock: `stop` cancels before it empties the lanes,
         // so a task queued here is either emptied out by it or refused.
         if self.stop.is_cancelled() || !guard.takes_direct(Instant::now(), rate) {
@@ -282,8 +282,7 @@ impl Partition {
         let reserved = self.try_room(task.size_bound())?;
         let (done, answer) = oneshot::channel();
         guard.queue.push_back(Work {
-            payload: bytes::Bytes::new(),
-            decoded: Some(Box::new(task.clone())),
+            task: Task::Decoded(Box::new(task.clone())),
             traceparent: None,
             origin: Origin::Direct(done),
             progressed: Instant::now(),
@@ -316,8 +315,7 @@ impl Partition {
             .map(|v| v.as_str().to_owned());
         let (message, acker) = message.split();
         let mut work = Work {
-            payload: message.payload,
-            decoded: None,
+            task: Task::Encoded(message.payload),
             traceparent,
             origin: Origin::Consumer {
                 acker: Arc::new(acker),
@@ -329,7 +327,7 @@ impl Partition {
         };
         let placement = lane.lock().expect("lane lock").place(Instant::now());
         if placement == Placement::Queue
-            && let Some(reserved) = self.room_for(work.payload.len()).await
+            && let Some(reserved) = self.room_for(work.task.size()).await
         {
             work.reserved = Some(reserved);
             let mut guard = lane.lock().expect("lane lock");
@@ -421,7 +419,7 @@ impl Partition {
                 .park(
                     &subject,
                     *sequence,
-                    work.payload.clone(),
+                    work.task.encoded(),
                     work.traceparent.as_deref(),
                 )
                 .await;
@@ -476,7 +474,7 @@ impl Partition {
             (
                 crate::slots::Tenant::from(guard.tenant.as_str()),
                 guard.parked_subject.clone(),
-                herald_proto::Endpoint::key_for(&guard.tenant, &guard.endpoint_id),
+                guard.registry_key.clone(),
                 guard.permits.clone(),
                 guard.landed.clone(),
             )
@@ -509,12 +507,7 @@ impl Partition {
                     continue;
                 }
             };
-            let rate = self
-                .shared
-                .state
-                .endpoints()
-                .get(&registry_key)
-                .and_then(|e| e.rate_limit_per_sec);
+            let rate = self.rate_limit(&registry_key);
             if !self.wait_for_rate(&lane, rate).await {
                 work.release().await;
                 break;
@@ -524,7 +517,7 @@ impl Partition {
                     work.release().await;
                     break;
                 }
-                slot = self.shared.slots.acquire(&tenant, work.size() as u64) => slot,
+                slot = self.shared.slots.acquire(&tenant, work.task.size() as u64) => slot,
             };
             let started = Instant::now();
             lane.lock().expect("lane lock").started(started);
@@ -586,8 +579,7 @@ impl Partition {
                                     _kib: kib,
                                 });
                         Work {
-                            payload: task.payload,
-                            decoded: None,
+                            task: Task::Encoded(task.payload),
                             traceparent: task.traceparent,
                             origin: Origin::Parked(task.sequence),
                             progressed: now,
@@ -658,7 +650,7 @@ impl Partition {
     async fn attempt(
         self: &Arc<Self>,
         lane: &Arc<Mutex<Lane>>,
-        mut work: Work,
+        work: Work,
         started: Instant,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) {
@@ -671,10 +663,11 @@ impl Partition {
         };
         let (state, cut) = (&self.shared.state, &self.shared.cut);
         let traceparent = work.traceparent.as_deref();
-        let done = match work.decoded.take() {
-            Some(task) => crate::deliver::deliver_task(state, *task, traceparent, cut, sent).await,
-            None => {
-                let payload = std::mem::take(&mut work.payload);
+        let done = match work.task {
+            Task::Decoded(task) => {
+                crate::deliver::deliver_task(state, *task, traceparent, cut, sent).await
+            }
+            Task::Encoded(payload) => {
                 crate::deliver::deliver(state, &subject, payload, traceparent, cut, sent).await
             }
         };
