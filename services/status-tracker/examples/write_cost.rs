@@ -1,8 +1,9 @@
 //! What the store's write path costs: records the common path of a delivery (its
 //! fan-out, one successful attempt and its event) 20 000 times, in batches of 256
-//! as the recorder writes them under load (or of the size given), into a temporary SQLite file, and prints the CPU
-//! time (user + system, of the whole process) per 1 000 deliveries. CPU time, not
-//! wall time, so other work on the machine does not skew it.
+//! as the recorder writes them under load (or of the size given), into a temporary
+//! SQLite file, and prints the CPU time (user + system, of the whole process) per
+//! 1 000 deliveries. CPU time, not wall time, so other work on the machine does not
+//! skew it.
 //!
 //! `cargo run --release -p herald-status-tracker --example write_cost [deliveries] [batch]`
 
