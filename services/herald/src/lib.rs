@@ -56,7 +56,23 @@ impl Mode {
     pub fn parse(value: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|mode| mode.as_str() == value)
     }
+
+    /// Worker threads of the async runtime the mode runs on, given the cores it may
+    /// use; `None` keeps tokio's one per core. `all` runs four services' tasks on
+    /// one runtime beside the NATS server and the SQLite writer: a worker the
+    /// kernel preempts holds the tasks queued on it until it runs again, so `all`
+    /// has [`ALL_WORKERS_PER_CORE`] per core (BENCHMARKS.md, "Worker threads of
+    /// `herald all`"). A service alone keeps one per core.
+    pub fn worker_threads(self, cores: usize) -> Option<usize> {
+        match self {
+            Mode::All => Some(cores.max(1) * ALL_WORKERS_PER_CORE),
+            _ => None,
+        }
+    }
 }
+
+/// Runtime worker threads per core in `herald all`.
+pub const ALL_WORKERS_PER_CORE: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -265,5 +281,19 @@ async fn join_all(works: Vec<Work>) {
     let handles: Vec<_> = works.into_iter().map(tokio::spawn).collect();
     for handle in handles {
         let _ = handle.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_runs_more_workers_than_cores_and_a_service_alone_one_per_core() {
+        assert_eq!(Mode::All.worker_threads(2), Some(2 * ALL_WORKERS_PER_CORE));
+        assert_eq!(Mode::All.worker_threads(0), Some(ALL_WORKERS_PER_CORE));
+        for mode in Mode::ALL.into_iter().filter(|&mode| mode != Mode::All) {
+            assert_eq!(mode.worker_threads(2), None, "{}", mode.as_str());
+        }
     }
 }

@@ -16,15 +16,39 @@ use herald::{Configs, Mode};
 use herald_common::config::SystemEnv;
 use tokio_util::sync::CancellationToken;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     herald_common::telemetry::init_crypto();
     let mut command = herald::cli::command();
     let cli = match Cli::from_arg_matches(&command.get_matches_mut()) {
         Ok(cli) => cli,
         Err(err) => err.format(&mut command).exit(),
     };
-    if let Some(mode) = cli.command.mode() {
+    let mode = cli.command.mode();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if std::env::var_os(WORKER_THREADS_ENV).is_none()
+        && let Some(workers) = mode.and_then(|mode| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            mode.worker_threads(cores)
+        })
+    {
+        runtime.worker_threads(workers);
+    }
+    match runtime.build() {
+        Ok(runtime) => runtime.block_on(start(cli, mode, command)),
+        Err(err) => {
+            eprintln!("herald: cannot start the async runtime: {err}");
+            ExitCode::from(71)
+        }
+    }
+}
+
+/// Sets the number of the runtime's worker threads, as tokio reads it; when unset,
+/// [`Mode::worker_threads`] decides.
+const WORKER_THREADS_ENV: &str = "TOKIO_WORKER_THREADS";
+
+async fn start(cli: Cli, mode: Option<Mode>, mut command: clap::Command) -> ExitCode {
+    if let Some(mode) = mode {
         return serve(mode).await;
     }
     if let Command::Completions { shell } = cli.command {
