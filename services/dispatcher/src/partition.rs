@@ -182,8 +182,6 @@ impl Partition {
             .collect()
     }
 
-    /// The lane of `key` (`<tenant>.<endpoint_id>`, the tail of the endpoint's
-    /// subjects), made when missing. Looking a lane up allocates nothing.
     /// The rate limit the registry holds for the lane's endpoint (none for a job's
     /// callback, which is not in it), read afresh: a webhook's change applies at
     /// once.
@@ -195,6 +193,8 @@ impl Partition {
             .and_then(|e| e.rate_limit_per_sec)
     }
 
+    /// The lane of `key` (`<tenant>.<endpoint_id>`, the tail of the endpoint's
+    /// subjects), made when missing. Looking a lane up allocates nothing.
     fn lane(&self, key: &str) -> Arc<Mutex<Lane>> {
         let mut lanes = self.lanes.lock().expect("partition lock");
         if let Some(lane) = lanes.get(key) {

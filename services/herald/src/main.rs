@@ -26,11 +26,9 @@ fn main() -> ExitCode {
     let mode = cli.command.mode();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if std::env::var_os(WORKER_THREADS_ENV).is_none()
-        && let Some(workers) = mode.and_then(|mode| {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            mode.worker_threads(cores)
-        })
+        && let Some(workers) = mode.and_then(|mode| mode.worker_threads(cores))
     {
         runtime.worker_threads(workers);
     }

@@ -23,7 +23,7 @@ async fn main() {
         .nth(1)
         .map(|n| n.parse().expect("a number of deliveries"))
         .unwrap_or(20_000);
-    let batch: usize = std::env::args()
+    let batch_size: usize = std::env::args()
         .nth(2)
         .map(|n| n.parse().expect("a batch size"))
         .unwrap_or(BATCH);
@@ -46,12 +46,12 @@ async fn main() {
     }
 
     let before = cpu_seconds();
-    for batch in outcomes.chunks(batch).chain(events.chunks(batch)) {
+    for batch in outcomes.chunks(batch_size).chain(events.chunks(batch_size)) {
         store.record_batch(batch).await.expect("a batch written");
     }
     let spent = cpu_seconds() - before;
     println!(
-        "{deliveries} deliveries in batches of {batch}: {spent:.2} s CPU, {:.3} s per 1 000 deliveries",
+        "{deliveries} deliveries in batches of {batch_size}: {spent:.2} s CPU, {:.3} s per 1 000 deliveries",
         spent * 1000.0 / deliveries as f64
     );
     drop(store);
